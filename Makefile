@@ -1,0 +1,49 @@
+# Probity: two commands for a new machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PY     := $(BIN)/python
+PIP    := $(PY) -m pip --disable-pip-version-check
+LOCK   := requirements/constraints.txt
+APP    := $(VENV)/.installed-app
+TESTS  := $(VENV)/.installed-test
+
+.PHONY: install install-test run test bench demo lock screenshots clean
+
+install: $(APP)
+
+$(APP): pyproject.toml $(LOCK)
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Probity needs Python 3.11 or newer; set PYTHON=python3.11")'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade "pip>=24"
+	$(PIP) install --quiet -c $(LOCK) -e .
+	$(PY) -m engine.demo
+	@touch $@
+
+install-test: $(TESTS)
+
+$(TESTS): $(APP)
+	$(PIP) install --quiet -c $(LOCK) -e ".[test,peers]"
+	@touch $@
+
+run: install
+	$(PY) main.py --demo
+
+test: install-test
+	bash installer/ensure-system-libs.sh
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
+
+bench: install-test
+	$(PY) -m bench
+
+demo: install
+	$(PY) -m engine.demo --force
+
+# Re-resolve the pinned set (needs the registry); review the diff before committing.
+lock:
+	rm -rf /tmp/probity-lock && $(PYTHON) -m venv /tmp/probity-lock
+	/tmp/probity-lock/bin/pip install --quiet -e ".[test,peers]"
+	{ head -n 2 $(LOCK); /tmp/probity-lock/bin/pip freeze --exclude-editable | sed 's/+cpu$$//'; } > $(LOCK).new && mv $(LOCK).new $(LOCK)
+
+clean:
+	rm -rf $(VENV) build *.egg-info resources/demo .pytest_cache

@@ -1,0 +1,85 @@
+"""Typed errors meant for users.
+
+Every error a person can cause (a bad file, an unknown column, an unsafe model)
+is a :class:`ProbityError` subclass whose ``str()`` is one plain sentence naming
+the file and the problem.  Anything else that escapes the engine is a bug.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = [
+    "ProbityError",
+    "DataError",
+    "RoleError",
+    "ModelError",
+    "IncompatibleModelError",
+    "ModelInputError",
+    "UnsafeModelError",
+    "UntrustedModelError",
+    "AnalysisError",
+    "Cancelled",
+]
+
+
+class ProbityError(Exception):
+    """Base class of every error whose message is meant for a user.
+
+    Parameters
+    ----------
+    message:
+        One sentence, ending with a full stop, that names the problem.
+    path:
+        The file the problem is about, if any.
+    """
+
+    exit_code: int = 2
+
+    def __init__(self, message: str, *, path: str | Path | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.path = None if path is None else Path(path)
+
+    def __str__(self) -> str:  # pragma: no cover - trivial
+        return self.message
+
+
+class DataError(ProbityError):
+    """A data file cannot be read as a table, or its contents are unusable."""
+
+
+class RoleError(ProbityError):
+    """Column roles (target, features, sensitive attributes) do not fit the data."""
+
+
+class ModelError(ProbityError):
+    """A model file cannot be loaded or used."""
+
+
+class IncompatibleModelError(ModelError):
+    """The model was saved by a library version this installation cannot read."""
+
+
+class ModelInputError(ModelError):
+    """The data does not provide what the model needs, or the model output is unusable."""
+
+
+class UnsafeModelError(ModelError):
+    """The model file would import something able to run code; it is refused, always."""
+
+    exit_code = 3
+
+
+class UntrustedModelError(ModelError):
+    """The model file needs an explicit, per-file trust decision before it is loaded."""
+
+    exit_code = 3
+
+
+class AnalysisError(ProbityError):
+    """An analysis cannot run with the given parameters on the given inputs."""
+
+
+class Cancelled(Exception):
+    """Raised inside a job when its cancel flag is set; never shown as an error."""
