@@ -65,16 +65,39 @@ class ModelInputError(ModelError):
     """The data does not provide what the model needs, or the model output is unusable."""
 
 
-class UnsafeModelError(ModelError):
+class _TrustQuestionError(ModelError):
+    """A model error that carries what a trust dialog shows: the file's hash and imports.
+
+    Attributes
+    ----------
+    sha256: hex SHA-256 of the exact file the decision is about (``None`` if unknown).
+    imports: what the file would import (pickle globals, or skops untrusted types).
+    dangerous: the subset of ``imports`` able to run commands or code.
+    """
+
+    exit_code = 3
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | Path | None = None,
+        sha256: str | None = None,
+        imports: tuple[str, ...] = (),
+        dangerous: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(message, path=path)
+        self.sha256 = sha256
+        self.imports = tuple(imports)
+        self.dangerous = tuple(dangerous)
+
+
+class UnsafeModelError(_TrustQuestionError):
     """The model file would import something able to run code; it is refused, always."""
 
-    exit_code = 3
 
-
-class UntrustedModelError(ModelError):
+class UntrustedModelError(_TrustQuestionError):
     """The model file needs an explicit, per-file trust decision before it is loaded."""
-
-    exit_code = 3
 
 
 class AnalysisError(ProbityError):

@@ -1,0 +1,278 @@
+"""Adapter for differentiable models: an in-memory ``torch.nn.Module``.
+
+The module maps a float tensor ``(n, F)`` of the model's numeric raw input
+columns, in the order given at construction, to logits ``(n, k)`` for a
+classifier with ``k`` class labels or values ``(n,)`` for a regressor.
+:meth:`TorchModel.predict` goes through the :class:`~engine.models.base.Model`
+contract (softmax probabilities or values, as numpy); gradient explainers
+use :meth:`TorchModel.forward_tensor`, which keeps the autograd graph.
+
+torch is imported inside methods only, so importing this module is free.
+Loading torch model files is not done here.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from engine.device import choose_device
+from engine.errors import ModelError, ModelInputError
+from engine.models.base import Model, Task, TrustDecision
+
+__all__ = ["TorchModel", "PREDICT_BATCH_ROWS"]
+
+#: Rows per forward pass in :meth:`TorchModel.predict`; bounds memory on large tables.
+PREDICT_BATCH_ROWS = 65_536
+
+
+def _module_dtype(module: Any) -> Any:
+    """The floating dtype of a module's first floating parameter or buffer (float32 if none)."""
+    import torch
+
+    for tensor in list(module.parameters()) + list(module.buffers()):
+        if tensor.is_floating_point():
+            return tensor.dtype
+    return torch.float32
+
+
+def _module_device(module: Any) -> str:
+    for tensor in list(module.parameters()) + list(module.buffers()):
+        return str(tensor.device)
+    return "cpu"
+
+
+def _device_key(device: Any) -> str:
+    """``"cuda"`` and ``"cuda:0"`` name the same GPU when only the default one is used."""
+    import torch
+
+    d = torch.device(device)
+    if d.type == "cuda":
+        return f"cuda:{torch.cuda.current_device() if d.index is None else d.index}"
+    return d.type
+
+
+class TorchModel(Model):
+    """A ``torch.nn.Module`` over numeric raw columns, used for predictions and gradients.
+
+    Parameters
+    ----------
+    module:
+        Maps a float tensor ``(n, F)`` to logits ``(n, k)`` (classification;
+        a binary classifier may return one logit ``(n,)`` or ``(n, 1)`` for
+        the second class, read as logits ``[0, z]``) or values ``(n,)`` /
+        ``(n, 1)`` (regression).  It is put in eval mode (dropout off,
+        batch-norm on running statistics) so rows never influence each other.
+    input_columns:
+        The ``F`` raw column names, in the order of the tensor's columns.
+    task:
+        ``Task.CLASSIFICATION`` or ``Task.REGRESSION`` (or their values).
+    classes:
+        Class labels in logit order (classification only, at least two).
+    device:
+        Where :meth:`predict` runs: ``"auto"``, ``"cpu"`` or ``"cuda"``
+        (see :func:`engine.device.choose_device`).
+    name:
+        How messages name the model when it has no file.
+
+    Notes
+    -----
+    The caller's module is never moved or converted: when a device or dtype
+    other than its own is needed, a deep copy is made once and cached.
+    """
+
+    def __init__(
+        self,
+        module: Any,
+        *,
+        input_columns: Sequence[str],
+        task: Task | str,
+        classes: Sequence[Any] | None = None,
+        device: str = "auto",
+        name: str | None = None,
+        path: Path | None = None,
+        sha256: str | None = None,
+        size_bytes: int | None = None,
+        trust: TrustDecision | None = None,
+    ) -> None:
+        import torch
+
+        self._name = name
+        self.path = path
+        self.sha256 = sha256
+        self.size_bytes = size_bytes
+        self.format = "torch"
+        if trust is not None:
+            self.trust = trust
+        if not isinstance(module, torch.nn.Module):
+            raise ModelError(
+                f"The object given as the model {self.name} is a {type(module).__name__}, not a torch.nn.Module.",
+                path=path,
+            )
+        try:
+            self.task = Task(task)
+        except ValueError:
+            raise ModelError(
+                f"The task of the model {self.name} must be 'classification' or 'regression', not {task!r}.",
+                path=path,
+            ) from None
+        if isinstance(input_columns, str) or len(input_columns) == 0:
+            raise ModelError(f"The model {self.name} needs a non-empty list of input columns.", path=path)
+        columns = tuple(str(c) for c in input_columns)
+        if len(set(columns)) != len(columns):
+            raise ModelError(f"The input columns of the model {self.name} name a column twice.", path=path)
+        self.input_columns = columns
+        self.n_features_in = len(columns)
+        if self.task is Task.CLASSIFICATION:
+            labels = tuple(c.item() if isinstance(c, np.generic) else c for c in (classes or ()))
+            if len(labels) < 2:
+                raise ModelError(
+                    f"The classifier {self.name} needs at least two class labels, in the order of its logits.",
+                    path=path,
+                )
+            self.classes = labels
+        else:
+            if classes is not None:
+                raise ModelError(f"The model {self.name} is a regressor, so it takes no class labels.", path=path)
+            self.classes = None
+
+        module.eval()
+        self._module = module
+        self._native_dtype = _module_dtype(module)
+        self.device = choose_device(device)
+        self._copies: dict[tuple[str, Any], Any] = {(_device_key(_module_device(module)), self._native_dtype): module}
+        self._lock = threading.Lock()
+        self._check_output_shape()
+
+    # -- identity ---------------------------------------------------------
+    @property
+    def name(self) -> str:
+        if self.path is not None:
+            return self.path.name
+        return self._name or type(self).__name__
+
+    @property
+    def module(self) -> Any:
+        """The wrapped ``torch.nn.Module`` (as given, in eval mode)."""
+        return self._module
+
+    @property
+    def dtype(self) -> Any:
+        """The module's own floating dtype, used by :meth:`predict`."""
+        return self._native_dtype
+
+    # -- torch side ---------------------------------------------------------
+    def module_for(self, device: Any, dtype: Any) -> Any:
+        """The module on ``device`` with ``dtype`` parameters (the original, or a cached copy)."""
+        key = (_device_key(device), dtype)
+        with self._lock:
+            found = self._copies.get(key)
+            if found is None:
+                found = copy.deepcopy(self._module).to(device=device, dtype=dtype).eval()
+                self._copies[key] = found
+        return found
+
+    def forward_tensor(self, x: Any) -> Any:
+        """Logits ``(n, k)`` or values ``(n,)`` for a float tensor ``x`` of shape ``(n, F)``.
+
+        The module copy on ``x``'s device and dtype is used and the autograd
+        graph is kept, so gradients with respect to ``x`` can be taken.  A
+        single-logit binary classifier's output ``z`` is returned as
+        ``[0, z]``, whose softmax is ``[1 - sigmoid(z), sigmoid(z)]``.
+        """
+        import torch
+
+        if x.ndim != 2 or x.shape[1] != self.n_features_in:
+            raise ModelInputError(
+                f"The model {self.name} takes {self.n_features_in} input columns, but a tensor of shape "
+                f"{tuple(x.shape)} was given.",
+                path=self.path,
+            )
+        out = self.module_for(x.device, x.dtype)(x)
+        if not isinstance(out, torch.Tensor):
+            raise ModelInputError(
+                f"The model {self.name} returned a {type(out).__name__}, not a tensor.", path=self.path
+            )
+        n = x.shape[0]
+        if self.task is Task.REGRESSION:
+            if out.ndim == 2 and out.shape[1] == 1:
+                out = out[:, 0]
+            if out.shape != (n,):
+                raise ModelInputError(
+                    f"The regressor {self.name} returned an output of shape {tuple(out.shape)}, expected ({n},).",
+                    path=self.path,
+                )
+            return out
+        k = len(self.classes or ())
+        if k == 2 and (out.shape == (n,) or out.shape == (n, 1)):
+            z = out.reshape(n, 1)
+            return torch.cat([torch.zeros_like(z), z], dim=1)
+        if out.shape != (n, k):
+            raise ModelInputError(
+                f"The classifier {self.name} returned logits of shape {tuple(out.shape)}, expected ({n}, {k}) "
+                f"for its {k} classes.",
+                path=self.path,
+            )
+        return out
+
+    def _check_output_shape(self) -> None:
+        """One forward pass on a zero row, so a wrong shape is reported when the model is set up."""
+        import torch
+
+        x = torch.zeros((1, self.n_features_in), dtype=self._native_dtype, device=self.device)
+        try:
+            with torch.inference_mode():
+                self.forward_tensor(x)
+        except ModelInputError:
+            raise
+        except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelInputError(
+                f"The model {self.name} cannot take its {self.n_features_in} input columns: {first.rstrip('.')}.",
+                path=self.path,
+            ) from exc
+
+    # -- Model contract -----------------------------------------------------
+    def frame_to_array(self, X: pd.DataFrame) -> np.ndarray:
+        """The input columns of ``X`` as a float64 array ``(n, F)``.
+
+        Raises :class:`ModelInputError` naming the first column that is not
+        numeric (or boolean); missing values stay NaN.
+        """
+        for column in self.input_columns or ():
+            dtype = X[column].dtype
+            if not (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)):
+                raise ModelInputError(
+                    f"The column {column!r} is not numeric, but the torch model {self.name} takes numeric "
+                    "columns only.",
+                    path=self.path,
+                )
+        frame = X.loc[:, list(self.input_columns or ())]
+        values = frame.to_numpy(dtype=np.float64, na_value=np.nan)
+        # Copy-on-write frames hand out read-only views, which torch refuses to wrap.
+        return values if values.flags.writeable else values.copy()
+
+    def _predict_raw(self, X: pd.DataFrame) -> np.ndarray:
+        import torch
+
+        values = self.frame_to_array(X)
+        outputs = []
+        with torch.inference_mode():
+            for start in range(0, len(values), PREDICT_BATCH_ROWS):
+                x = torch.as_tensor(
+                    values[start : start + PREDICT_BATCH_ROWS], dtype=self._native_dtype, device=self.device
+                )
+                out = self.forward_tensor(x)
+                if self.task is Task.CLASSIFICATION:
+                    out = torch.softmax(out, dim=1)
+                outputs.append(out.to(device="cpu", dtype=torch.float64).numpy())
+        if not outputs:
+            k = len(self.classes or ())
+            return np.zeros((0, k)) if self.task is Task.CLASSIFICATION else np.zeros(0)
+        return np.concatenate(outputs, axis=0)
