@@ -120,15 +120,20 @@ class JobContext:
         """A numpy Generator for the task named by ``key`` under this context."""
         return np.random.Generator(np.random.PCG64(self.seed_sequence(*key)))
 
-    def int_seed(self, *key: Hashable) -> int:
-        """A 63-bit integer seed for libraries that take ints (e.g. scikit-learn)."""
+    def int_seed(self, *key: Hashable, bits: int = 32) -> int:
+        """A non-negative integer seed of ``bits`` bits for libraries that take ints.
+
+        The 32-bit default is what scikit-learn's ``random_state`` accepts.
+        """
+        if not 1 <= bits <= 63:
+            raise ValueError(f"bits must be between 1 and 63, got {bits}")
         state = self.seed_sequence(*key).generate_state(2, dtype=np.uint32)
-        return int((int(state[0]) << 31) ^ int(state[1])) & ((1 << 63) - 1)
+        return ((int(state[0]) << 32) | int(state[1])) & ((1 << bits) - 1)
 
     def torch_generator(self, *key: Hashable, device: str = "cpu") -> Any:
         """A torch.Generator seeded from this context (torch imported lazily)."""
         import torch
 
         generator = torch.Generator(device=device)
-        generator.manual_seed(self.int_seed(*key))
+        generator.manual_seed(self.int_seed(*key, bits=63))
         return generator

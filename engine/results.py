@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import enum
+import functools
 import importlib.metadata
 import math
 import platform
@@ -50,6 +51,12 @@ _TRACKED_PACKAGES = (
 
 def package_versions() -> dict[str, str]:
     """Versions of Python, Probity and every numeric package that shapes results."""
+    return dict(_package_versions())
+
+
+@functools.lru_cache(maxsize=1)
+def _package_versions() -> dict[str, str]:
+    # Reading distribution metadata costs tens of milliseconds; versions cannot change in-process.
     from engine import __version__
 
     versions = {
@@ -197,7 +204,8 @@ def _strip_optional(hint: Any) -> Any:
 
 def _convert(hint: Any, value: Any) -> Any:
     if value is None:
-        return None
+        # NaN and infinities are written as null; a float slot reads them back as NaN.
+        return float("nan") if _strip_optional(hint) is float and hint is float else None
     hint = _strip_optional(hint)
     origin = typing.get_origin(hint)
     if hint is np.ndarray:
@@ -210,7 +218,7 @@ def _convert(hint: Any, value: Any) -> Any:
                 pass
         return arr
     if hint is float:
-        return float("nan") if value is None else float(value)
+        return float(value)
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return _from_jsonable(hint, value)
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
@@ -231,7 +239,14 @@ def _convert(hint: Any, value: Any) -> Any:
 
 
 def _from_jsonable(cls: type, data: Mapping[str, Any]) -> Any:
-    hints = typing.get_type_hints(cls, vars(sys.modules[cls.__module__]))
+    # Fields may be inherited from classes defined in other modules: resolve each
+    # annotation in the namespace of every module along the class's ancestry.
+    namespace: dict[str, Any] = {}
+    for klass in reversed(cls.__mro__):
+        module = sys.modules.get(klass.__module__)
+        if module is not None:
+            namespace.update(vars(module))
+    hints = typing.get_type_hints(cls, namespace)
     kwargs = {}
     for f in dataclasses.fields(cls):
         if not f.init or f.name not in data:
