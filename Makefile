@@ -27,6 +27,7 @@ $(TESTS): $(APP)
 	@touch $@
 
 run: install
+	@bash installer/ensure-system-libs.sh --gui
 	$(PY) main.py --demo
 
 test: install-test
@@ -38,6 +39,10 @@ bench: install-test
 
 demo: install
 	$(PY) -m engine.demo --force
+
+# PNGs of every pane under docs/screenshots/, rendered offscreen.
+screenshots: install
+	QT_QPA_PLATFORM=offscreen $(PY) docs/screenshots.py
 
 # Re-resolve the pinned set (needs the registry); review the diff before committing.
 lock:

@@ -1,0 +1,134 @@
+"""Screenshots of every pane, taken offscreen on the built-in demo.
+
+Opens the app with ``--demo``, runs Performance and Permutation importance
+through the job runner exactly as a user would, and saves one PNG per pane
+(plus the pickle trust dialog) under ``docs/screenshots/``::
+
+    .venv/bin/python docs/screenshots.py            # or: make screenshots
+    .venv/bin/python docs/screenshots.py --out /tmp/shots --scale 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pickle
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def _wait(app: object, done: Callable[[], bool], what: str, timeout_s: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not done():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"Timed out waiting for {what}.")
+        app.processEvents()  # type: ignore[attr-defined]
+        time.sleep(0.02)
+
+
+def _settle(app: object, seconds: float = 0.4) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        app.processEvents()  # type: ignore[attr-defined]
+        time.sleep(0.01)
+
+
+def _small_pickle(folder: Path) -> Path:
+    import numpy as np
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    frame = pd.DataFrame({"income": np.arange(40.0), "debt": np.arange(40.0) % 7})
+    path = folder / "legacy_model.pkl"
+    path.write_bytes(pickle.dumps(LogisticRegression().fit(frame, np.arange(40) % 2)))
+    return path
+
+
+def _hover_top_bar(app: object, view: object) -> None:
+    """Move the (virtual) mouse over the most important bar so its exact values show."""
+    from PySide6.QtCore import QPointF
+
+    _settle(app)
+    top = int(view.order[0])  # type: ignore[attr-defined]
+    mean = float(view.result.mean[top])  # type: ignore[attr-defined]
+    row = len(view.order) - 1  # type: ignore[attr-defined]
+    scene = view.plot_item.vb.mapViewToScene(QPointF(mean / 2, row))  # type: ignore[attr-defined]
+    view._on_scene_mouse_moved(scene)  # type: ignore[attr-defined]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    parser.add_argument("--scale", type=float, default=1.0, help="device pixel ratio (2 for sharp README images)")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("QT_SCALE_FACTOR", str(args.scale))
+
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    from gui.app import build_window, configure_application, parse_args
+
+    from PySide6.QtCore import qInstallMessageHandler
+
+    qInstallMessageHandler(lambda *_: None)  # offscreen-platform chatter is not news here
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    configure_application(app)
+    scratch = Path(tempfile.mkdtemp(prefix="probity-shots-"))
+    # A throwaway settings file: screenshots must not fill the user's recent-file lists.
+    settings = QSettings(str(scratch / "settings.ini"), QSettings.Format.IniFormat)
+    window = build_window(parse_args(["--demo"])[0], settings=settings)
+    window.resize(1400, 900)
+    window.show()
+    _wait(app, lambda: window.session.dataset is not None and window.session.model is not None, "the demo")
+    args.out.mkdir(parents=True, exist_ok=True)
+    saved: list[Path] = []
+
+    def shoot(name: str, widget: object | None = None) -> None:
+        _settle(app)
+        target = widget if widget is not None else window
+        path = args.out / f"{name}.png"
+        target.grab().save(str(path))  # type: ignore[attr-defined]
+        saved.append(path)
+
+    window.tabs.setCurrentWidget(window.dataset_pane)
+    shoot("dataset")
+    window.tabs.setCurrentWidget(window.model_pane)
+    shoot("model")
+
+    window.tabs.setCurrentWidget(window.analyses_pane)
+    for name in ("performance", "permutation"):
+        panel = window.analyses_pane.show_panel(name)
+        panel.ensure_ready()
+        panel.run()
+        _wait(app, lambda p=panel: p.result is not None or p.error.kind == "error", name)
+        if panel.error.kind == "error":
+            raise SystemExit(f"{name} failed: {panel.error.text()}")
+        if name == "permutation":
+            _hover_top_bar(app, panel.view)
+        shoot(name)
+
+    # The trust dialog for a pickle, on its own.
+    window.tabs.setCurrentWidget(window.model_pane)
+    window.model_pane.open_path(_small_pickle(scratch))
+    _wait(app, lambda: window.model_pane.trust_dialog is not None, "the trust dialog")
+    dialog = window.model_pane.trust_dialog
+    dialog.resize(640, 420)
+    shoot("trust-dialog", dialog)
+    dialog.reject()
+
+    window.close()
+    for path in saved:
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,222 @@
+"""The main window: Dataset, Model and Analyses tabs, the job list, and the status bar."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget, QWidget
+
+from gui import tasks
+from gui.crash import CrashReporter
+from gui.panes.analyses import AnalysesPane
+from gui.panes.dataset import DatasetPane
+from gui.panes.jobs import JobListDock
+from gui.panes.model import MODEL_SUFFIXES, ModelPane
+from gui.resources import icon
+from gui.runner import JobError, JobRunner, JobSpec
+from gui.session import Session
+from gui.widgets import accept_file_drops
+
+__all__ = ["MainWindow"]
+
+
+class MainWindow(QMainWindow):
+    """Probity's window.  Owns the session and the job runner; panes share both."""
+
+    def __init__(
+        self,
+        *,
+        settings: QSettings | None = None,
+        reporter: CrashReporter | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.settings = settings if settings is not None else QSettings()
+        self.reporter = reporter if reporter is not None else CrashReporter(self)
+        self.session = Session(self)
+        self.runner = JobRunner(self)
+        self._demo_job: int | None = None
+        self._device_job: int | None = None
+        self.setWindowTitle("Probity")
+        self.setWindowIcon(icon("probity"))
+        self.resize(1280, 820)
+
+        self.dataset_pane = DatasetPane(self.session, self.runner, self.settings)
+        self.model_pane = ModelPane(self.session, self.runner, self.settings)
+        self.analyses_pane = AnalysesPane(self.session, self.runner)
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(False)
+        self.tabs.addTab(self.dataset_pane, icon("open-data"), "Dataset")
+        self.tabs.addTab(self.model_pane, icon("open-model"), "Model")
+        self.tabs.addTab(self.analyses_pane, icon("run"), "Analyses")
+        self.setCentralWidget(self.tabs)
+
+        self.jobs_dock = JobListDock(self.runner, self)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.jobs_dock)
+        self.resizeDocks([self.jobs_dock], [150], Qt.Orientation.Vertical)
+
+        self.data_status = QLabel("No dataset")
+        self.model_status = QLabel("No model")
+        self.device_status = QLabel("Compute: CPU")
+        self.device_status.setToolTip("The GPU is detected in the background once the window is up.")
+        bar = self.statusBar()
+        for label in (self.data_status, self.model_status, self.device_status):
+            bar.addPermanentWidget(label)
+
+        self._probe_timer = QTimer(self)
+        self._probe_timer.setSingleShot(True)
+        self._probe_timer.setInterval(500)
+        self._probe_timer.timeout.connect(self.start_device_probe)
+
+        self._build_menus()
+        accept_file_drops(self, self._on_window_file_dropped)
+        for pane in (self.dataset_pane, self.model_pane):
+            pane.sig_status.connect(self._on_pane_status)
+        self.session.sig_dataset_changed.connect(self._on_session_dataset_changed)
+        self.session.sig_model_changed.connect(self._on_session_model_changed)
+        self.runner.sig_job_finished.connect(self._on_runner_job_finished)
+        self.runner.sig_job_failed.connect(self._on_runner_job_failed)
+
+    # -- menus ----------------------------------------------------------------------------
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        open_data = QAction(icon("open-data"), "Open &data…", self)
+        open_data.setShortcut(QKeySequence.StandardKey.Open)
+        open_data.triggered.connect(self.dataset_pane.open_dialog)
+        open_model = QAction(icon("open-model"), "Open &model…", self)
+        open_model.setShortcut(QKeySequence("Ctrl+M"))
+        open_model.triggered.connect(self.model_pane.open_dialog)
+        open_demo = QAction("Open the &demo", self)
+        open_demo.triggered.connect(self.open_demo)
+        quit_action = QAction("&Quit", self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        for action in (open_data, open_model, open_demo):
+            file_menu.addAction(action)
+        file_menu.addSeparator()
+        file_menu.addAction(quit_action)
+
+        view_menu = self.menuBar().addMenu("&View")
+        view_menu.addAction(self.jobs_dock.toggleViewAction())
+
+        help_menu = self.menuBar().addMenu("&Help")
+        about = QAction("&About Probity", self)
+        about.triggered.connect(self._on_about_triggered)
+        help_menu.addAction(about)
+
+    # -- public API ------------------------------------------------------------------------
+    def open_data(self, path: Path | str, *, target: str | None = None, sensitive: tuple[str, ...] = ()) -> int:
+        return self.dataset_pane.open_path(path, target=target, sensitive=sensitive)
+
+    def open_model(self, path: Path | str) -> int:
+        return self.model_pane.open_path(path)
+
+    def open_demo(self) -> int:
+        """Open the built-in demo (data with target and sensitive roles, and its model)."""
+        self._demo_job = self.runner.submit(
+            JobSpec(kind="demo", fn=tasks.ensure_demo_files, key="demo", title="Prepare the demo")
+        )
+        return self._demo_job
+
+    def start_device_probe(self) -> None:
+        """Describe the compute device; torch is imported on a worker, never on the GUI thread.
+
+        The probe waits for a moment with no jobs and then runs alone
+        (``exclusive``): importing torch while another thread runs
+        scikit-learn or SciPy code can break that code.  Done early, every
+        later analysis finds torch fully imported.
+        """
+        known = tasks.device_if_torch_loaded()
+        if known is not None:
+            self._set_device(known)
+            return
+        if self.runner.active_count:
+            self._probe_timer.start()
+            return
+        self._probe_timer.stop()
+        self._device_job = self.runner.submit(
+            JobSpec(
+                kind="device",
+                fn=tasks.probe_compute_device,
+                key="device",
+                title="Detect GPU",
+                listed=False,
+                exclusive=True,
+            )
+        )
+
+    # -- slots --------------------------------------------------------------------------------
+    def _on_window_file_dropped(self, path: Path) -> None:
+        if path.suffix.lower() in MODEL_SUFFIXES:
+            self.tabs.setCurrentWidget(self.model_pane)
+            self.model_pane.open_path(path)
+        else:
+            self.tabs.setCurrentWidget(self.dataset_pane)
+            self.dataset_pane.open_path(path)
+
+    def _on_pane_status(self, text: str) -> None:
+        self.statusBar().showMessage(text, 6000)
+
+    def _on_session_dataset_changed(self, dataset: Any) -> None:
+        if dataset is None:
+            self.data_status.setText("No dataset")
+            self.setWindowTitle("Probity")
+            return
+        self.data_status.setText(f"Data: {dataset.name} ({dataset.n_rows:,} rows)")
+        self.setWindowTitle(f"Probity — {dataset.name}")
+
+    def _on_session_model_changed(self, model: Any) -> None:
+        self.model_status.setText("No model" if model is None else f"Model: {model.name}")
+
+    def _on_runner_job_finished(self, job_id: int, result: object) -> None:
+        if job_id == self._demo_job:
+            from engine.demo import SENSITIVE, TARGET
+
+            self._demo_job = None
+            paths: Any = result
+            self.open_data(paths.data, target=TARGET, sensitive=tuple(SENSITIVE))
+            self.open_model(paths.model)
+        elif job_id == self._device_job:
+            self._device_job = None
+            self._set_device(str(result))
+        elif tasks.device_if_torch_loaded() is not None and self.device_status.text() == "Compute: CPU":
+            # An analysis imported torch; asking it now costs nothing.
+            self._set_device(tasks.device_if_torch_loaded() or "CPU")
+
+    def _on_runner_job_failed(self, job_id: int, error: object) -> None:
+        assert isinstance(error, JobError)
+        if job_id == self._device_job:
+            self._device_job = None
+            return
+        if job_id == self._demo_job:
+            self._demo_job = None
+            if error.is_user_error:
+                self.statusBar().showMessage(error.message, 10000)
+        if not error.is_user_error:
+            # A bug: the pane says so inline; the traceback goes behind "Details".
+            from engine.logs import log_dir
+
+            self.reporter.show_error(error.message, error.traceback or "", log_dir() / "probity.log")
+
+    def _on_about_triggered(self) -> None:
+        from engine import __version__
+
+        QMessageBox.about(
+            self,
+            "About Probity",
+            f"<b>Probity {__version__}</b><br>An offline workstation for auditing machine-learning models:"
+            " tabular data and a trained model in, explanations and a reproducible PDF report out.",
+        )
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        # Workers must stop before the objects their signals point at are destroyed.
+        self.runner.shutdown(3000)
+        super().closeEvent(event)
+
+    # -- helpers ----------------------------------------------------------------------------------
+    def _set_device(self, text: str) -> None:
+        self.device_status.setText(f"Compute: {text}")
+        self.device_status.setToolTip("Where torch-based analyses run.")

@@ -1,0 +1,1 @@
+"""The main window's panes: dataset, model, analyses and the job list."""

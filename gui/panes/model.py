@@ -1,0 +1,416 @@
+"""The Model pane: open a model file, see what it is, and decide on trust for pickles."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtGui import QColor, QGuiApplication
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMenu,
+    QPlainTextEdit,
+    QPushButton,
+    QSizePolicy,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gui import tasks
+from gui.panes.recent import RecentFiles
+from gui.plots import palette
+from gui.resources import icon
+from gui.runner import JobError, JobRunner, JobSpec
+from gui.session import Session
+from gui.widgets import InlineMessage, ProgressRow, hint_label, human_size, pane_title, short_hash, accept_file_drops
+
+__all__ = ["ModelPane", "TrustDialog", "MODEL_FILE_FILTER", "MODEL_SUFFIXES"]
+
+MODEL_SUFFIXES = (".skops", ".onnx", ".pkl", ".pickle", ".joblib", ".pt", ".pth")
+_VERDICTS = {
+    "refused": "Refused: this file is never loaded",
+    "needs-trust": "Loading runs the code of the classes below: it needs your trust",
+}
+MODEL_FILE_FILTER = "Models (*.skops *.onnx *.pkl *.pickle *.joblib *.pt *.pth);;All files (*)"
+
+
+class TrustDialog(QDialog):
+    """Asks whether to load a file that can run code, showing exactly what it imports."""
+
+    def __init__(
+        self, path: Path, sha256: str, imports: tuple[str, ...], dangerous: set[str], parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Trust this model file?")
+        self.setMinimumWidth(560)
+        glyph = QLabel()
+        glyph.setPixmap(icon("shield").pixmap(40, 40))
+        glyph.setAlignment(Qt.AlignmentFlag.AlignTop)
+        text = QLabel(
+            f"<b>{html.escape(path.name)}</b> is a pickle-based file. Loading it runs code named inside it, "
+            "with your permissions. Load it only if you trust who made it and the imports below are what a "
+            "model needs.<br><br>Your decision is recorded in the report as "
+            "<i>gui confirmation</i> for this exact file:"
+        )
+        text.setWordWrap(True)
+        digest = QLabel(sha256)
+        digest.setObjectName("mono")
+        digest.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.imports_list = QListWidget()
+        for name in imports:
+            item = QListWidgetItem(name)
+            if name in dangerous:
+                item.setForeground(QColor(palette.ERROR))
+                item.setToolTip("This import can run arbitrary code.")
+            self.imports_list.addItem(item)
+        self.imports_list.setMinimumHeight(160)
+        buttons = QDialogButtonBox()
+        self.trust_button = buttons.addButton("Trust and load", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.refuse_button = buttons.addButton("Don't load", QDialogButtonBox.ButtonRole.RejectRole)
+        self.refuse_button.setDefault(True)  # the safe choice is what Enter does
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+
+        top = QHBoxLayout()
+        top.addWidget(glyph)
+        words = QVBoxLayout()
+        words.addWidget(text)
+        words.addWidget(digest)
+        top.addLayout(words, 1)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(QLabel(f"It imports {len(imports)} name{'s' if len(imports) != 1 else ''}:"))
+        layout.addWidget(self.imports_list, 1)
+        layout.addWidget(buttons)
+
+
+class ModelPane(QWidget):
+    """Open and describe one model; pickles need an explicit per-file decision."""
+
+    sig_status = Signal(str)
+
+    def __init__(
+        self, session: Session, runner: JobRunner, settings: QSettings, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self._session = session
+        self._runner = runner
+        self.recent = RecentFiles(settings, "recent/model")
+        self._job: int | None = None
+        self.trust_dialog: TrustDialog | None = None
+        self._build()
+        accept_file_drops(self, self.open_path)
+        session.sig_dataset_changed.connect(self._on_session_dataset_changed)
+        runner.sig_job_progress.connect(self._on_runner_job_progress)
+        runner.sig_job_finished.connect(self._on_runner_job_finished)
+        runner.sig_job_failed.connect(self._on_runner_job_failed)
+        runner.sig_job_cancelled.connect(self._on_runner_job_cancelled)
+
+    # -- layout -----------------------------------------------------------------------
+    def _build(self) -> None:
+        self.open_button = QPushButton(icon("open-model"), "Open model…")
+        self.open_button.setObjectName("primary")
+        self.open_button.clicked.connect(self._on_open_clicked)
+        self.recent_button = QToolButton()
+        self.recent_button.setText("Recent ▾")
+        self.recent_button.setObjectName("recentButton")
+        self.recent_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.recent_menu = QMenu(self.recent_button)
+        self.recent_menu.aboutToShow.connect(self._on_recent_menu_about_to_show)
+        self.recent_button.setMenu(self.recent_menu)
+        top = QHBoxLayout()
+        top.addWidget(pane_title("Model"))
+        top.addStretch(1)
+        top.addWidget(self.recent_button)
+        top.addWidget(self.open_button)
+
+        self.error = InlineMessage()
+        self.progress = ProgressRow()
+        self.progress.sig_cancel_clicked.connect(self._on_progress_cancel_clicked)
+        self.drop_hint = QLabel(
+            "Drop a model file here (skops, ONNX, pickle/joblib, TorchScript), or use Open model….\n"
+            "Pickle-based files can run code: Probity scans them first and asks before loading."
+        )
+        self.drop_hint.setObjectName("dropHint")
+        self.drop_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+
+        self.fields: dict[str, QLabel] = {}
+        form = QFormLayout()
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        for key, label in (
+            ("file", "File"),
+            ("format", "Format"),
+            ("size", "Size"),
+            ("sha256", "SHA-256"),
+            ("task", "Task"),
+            ("classes", "Classes"),
+            ("trust", "Trust"),
+        ):
+            value = QLabel()
+            value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            value.setWordWrap(True)
+            if key == "sha256":
+                value.setObjectName("mono")
+            self.fields[key] = value
+            form.addRow(f"{label}:", value)
+        self.copy_sha_button = QToolButton()
+        self.copy_sha_button.setText("Copy SHA-256")
+        self.copy_sha_button.clicked.connect(self._on_copy_sha_clicked)
+        form.addRow("", self.copy_sha_button)
+        self.details_box = QGroupBox("Model file")
+        self.details_box.setLayout(form)
+
+        self.columns_hint = hint_label("")
+        self.columns_list = QListWidget()
+        columns_layout = QVBoxLayout()
+        columns_layout.addWidget(self.columns_hint)
+        columns_layout.addWidget(self.columns_list, 1)
+        self.columns_box = QGroupBox("Expected input columns")
+        self.columns_box.setLayout(columns_layout)
+
+        self.scan_verdict = QLabel()
+        self.scan_verdict.setWordWrap(True)
+        self.scan_list = QListWidget()
+        scan_layout = QVBoxLayout()
+        scan_layout.addWidget(self.scan_verdict)
+        scan_layout.addWidget(self.scan_list, 1)
+        self.scan_box = QGroupBox("Safety scan (what the file imports when loaded)")
+        self.scan_box.setLayout(scan_layout)
+
+        # The same text `probity inspect-model` prints, so GUI and CLI users compare like with like.
+        self.report_text = QPlainTextEdit()
+        self.report_text.setReadOnly(True)
+        self.report_text.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.report_text.setObjectName("monoText")
+        report_layout = QVBoxLayout()
+        report_layout.addWidget(self.report_text)
+        self.report_box = QGroupBox("Inspection report (the file was read, not run)")
+        self.report_box.setLayout(report_layout)
+
+        body = QHBoxLayout()
+        left = QVBoxLayout()
+        self.details_box.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+        left.addWidget(self.details_box)
+        left.addWidget(self.scan_box, 1)
+        left.addWidget(self.report_box, 1)
+        body.addLayout(left, 3)
+        body.addWidget(self.columns_box, 2)
+        self.body = QWidget()
+        self.body.setLayout(body)
+        body.setContentsMargins(0, 0, 0, 0)
+        self.body.hide()
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.error)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.drop_hint, 1)
+        layout.addWidget(self.body, 1)
+
+    # -- public API ---------------------------------------------------------------------
+    def open_dialog(self) -> None:
+        start = str(self.recent.paths()[0].parent) if self.recent.paths() else ""
+        path, _ = QFileDialog.getOpenFileName(self, "Open a model", start, MODEL_FILE_FILTER)
+        if path:
+            self.open_path(Path(path))
+
+    def open_path(self, path: Path | str, *, trusted_sha256: tuple[str, ...] = ()) -> int:
+        """Start inspecting and loading ``path`` (trusting the listed file digests)."""
+        path = Path(path)
+        self.error.clear_message()
+        self._job = self._runner.submit(
+            JobSpec(
+                kind="load-model",
+                fn=tasks.intake_model,
+                args=(path,),
+                params={"trusted_sha256": trusted_sha256},
+                key="load-model",
+                title=f"Open {path.name}",
+            )
+        )
+        self.progress.start(f"Opening {path.name}…")
+        return self._job
+
+    @property
+    def error_text(self) -> str:
+        return self.error.text() if self.error.kind == "error" else ""
+
+    # -- slots ----------------------------------------------------------------------------
+    def _on_open_clicked(self) -> None:
+        self.open_dialog()
+
+    def _on_recent_menu_about_to_show(self) -> None:
+        self.recent.fill_menu(self.recent_menu, self.open_path, self)
+
+    def _on_copy_sha_clicked(self) -> None:
+        sha = self.fields["sha256"].toolTip()
+        if sha:
+            QGuiApplication.clipboard().setText(sha)
+            self.sig_status.emit("Copied the model file's SHA-256.")
+
+    def _on_progress_cancel_clicked(self) -> None:
+        if self._job is not None:
+            self._runner.cancel(self._job)
+            self.progress.cancelling()
+
+    def _on_runner_job_progress(self, job_id: int, fraction: float, message: str) -> None:
+        if job_id == self._job:
+            self.progress.update_progress(fraction, message)
+
+    def _on_runner_job_finished(self, job_id: int, result: object) -> None:
+        if job_id != self._job:
+            return
+        self._job = None
+        self.progress.stop()
+        assert isinstance(result, tasks.ModelIntake)
+        self._show_inspection(result.path, result.inspection)
+        if result.model is not None:
+            self.recent.add(result.path)
+            self._show_model(result.model)
+            self._session.set_model(result.model, result.inspection)
+            self.sig_status.emit(f"Opened model {result.path.name}.")
+            return
+        from engine.errors import UntrustedModelError
+
+        if isinstance(result.refusal, UntrustedModelError):
+            self._ask_trust(result.path, result.refusal, result.inspection)
+        else:
+            self.error.show_error(f"{result.refusal} Probity never loads such files.")
+
+    def _on_runner_job_failed(self, job_id: int, error: object) -> None:
+        if job_id != self._job:
+            return
+        assert isinstance(error, JobError)
+        self._job = None
+        self.progress.stop()
+        self.error.show_error(
+            error.message if error.is_user_error else "The model could not be opened because of an internal error."
+        )
+
+    def _on_runner_job_cancelled(self, job_id: int) -> None:
+        if job_id == self._job:
+            self._job = None
+            self.progress.stop()
+
+    def _on_trust_dialog_finished(self, path: Path, sha256: str, accepted: bool) -> None:
+        self.trust_dialog = None
+        if accepted:
+            self.open_path(path, trusted_sha256=(sha256,))
+        else:
+            self.error.show_warning(f"{path.name} was not loaded: you chose not to trust it.")
+
+    def _on_session_dataset_changed(self, _dataset: object) -> None:
+        if self._session.model is not None:
+            self._show_columns(self._session.model)
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _ask_trust(self, path: Path, refusal: Any, inspection: Any) -> None:
+        imports = tuple(getattr(refusal, "imports", ()) or ())
+        sha256 = getattr(refusal, "sha256", None) or getattr(inspection, "sha256", "")
+        scan = getattr(inspection, "scan", None)
+        dangerous = set(getattr(scan, "dangerous", ()) or ())
+        dialog = TrustDialog(path, sha256, imports, dangerous, self)
+        dialog.finished.connect(
+            lambda code: self._on_trust_dialog_finished(path, sha256, code == QDialog.DialogCode.Accepted)
+        )
+        self.trust_dialog = dialog
+        # open(), not exec(): no nested event loop, and the rest of the app keeps running.
+        dialog.open()
+
+    def _show_inspection(self, path: Path, inspection: Any) -> None:
+        self.drop_hint.hide()
+        self.body.show()
+        self.fields["file"].setText(path.name)
+        self.fields["file"].setToolTip(str(path))
+        fmt = getattr(inspection, "format", None)
+        self.fields["format"].setText(str(fmt) if fmt else "unknown")
+        self.fields["size"].setText(human_size(getattr(inspection, "size_bytes", None)))
+        sha = getattr(inspection, "sha256", None)
+        self.fields["sha256"].setText(short_hash(sha))
+        self.fields["sha256"].setToolTip(sha or "")
+        for key in ("task", "classes", "trust"):
+            self.fields[key].setText("not loaded")
+        self.columns_list.clear()
+        self.columns_hint.setText("Known once the model is loaded.")
+        self._show_scan(getattr(inspection, "scan", None))
+        to_text = getattr(inspection, "to_text", None)
+        self.report_text.setPlainText(to_text() if callable(to_text) else "")
+
+    def _show_scan(self, scan: Any) -> None:
+        self.scan_list.clear()
+        if scan is None:
+            self.scan_box.setVisible(False)
+            return
+        self.scan_box.setVisible(True)
+        dangerous = set(getattr(scan, "dangerous", ()) or ())
+        verdict = str(getattr(scan, "verdict", "") or "")
+        imports = tuple(getattr(scan, "imports", ()) or ())
+        notes = tuple(getattr(scan, "notes", ()) or ())
+        colour = palette.ERROR if verdict == "refused" or dangerous else palette.WARNING
+        headline = _VERDICTS.get(verdict, verdict.capitalize() or "Scanned")
+        summary = f"{len(imports)} import{'s' if len(imports) != 1 else ''}"
+        if dangerous:
+            summary += f", {len(dangerous)} able to run arbitrary code (in red)"
+        lines = [f"<span style='color:{colour}'><b>{html.escape(headline)}</b></span> · {summary}"]
+        lines += [html.escape(note) for note in notes]
+        self.scan_verdict.setText("<br>".join(lines))
+        for name in imports:
+            item = QListWidgetItem(name)
+            if name in dangerous:
+                item.setForeground(QColor(palette.ERROR))
+                item.setToolTip("This import can run arbitrary code.")
+            self.scan_list.addItem(item)
+
+    def _show_model(self, model: Any) -> None:
+        self.fields["task"].setText(getattr(model.task, "value", str(model.task)))
+        classes = model.classes
+        self.fields["classes"].setText(", ".join(map(str, classes)) if classes else "none (regression)")
+        trust = model.trust
+        if trust.required:
+            text = f"granted by “{trust.granted_by}” for this file"
+            if trust.imports:
+                text += f" (covers {len(trust.imports)} imported name{'s' if len(trust.imports) != 1 else ''})"
+            self.fields["trust"].setToolTip("\n".join(trust.imports))
+        else:
+            text = "not required for this format"
+        self.fields["trust"].setText(text)
+        self._show_columns(model)
+
+    def _show_columns(self, model: Any) -> None:
+        self.columns_list.clear()
+        columns = model.input_columns
+        if columns is None:
+            n = getattr(model, "n_features_in", None)
+            self.columns_hint.setText(
+                "The file does not name its input columns"
+                + (f" (it takes {n} values)" if n else "")
+                + "; the dataset's feature columns are used, in order."
+            )
+            return
+        dataset = self._session.dataset
+        present = set(map(str, dataset.frame.columns)) if dataset is not None else None
+        missing = [c for c in columns if present is not None and c not in present]
+        for column in columns:
+            item = QListWidgetItem(column)
+            if column in missing:
+                item.setForeground(QColor(palette.ERROR))
+                item.setToolTip("The open dataset has no such column.")
+            self.columns_list.addItem(item)
+        text = f"{len(columns)} column{'s' if len(columns) != 1 else ''}, in the model's order."
+        if dataset is not None:
+            text += (
+                f" {len(missing)} missing from {dataset.name}." if missing else f" All present in {dataset.name}."
+            )
+        self.columns_hint.setText(text)

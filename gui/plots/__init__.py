@@ -1,0 +1,1 @@
+"""Plots drawn with pyqtgraph from frozen results; colours come from :mod:`gui.plots.palette`."""

@@ -1,0 +1,65 @@
+"""pyqtgraph set up for print-like figures: white page, dark ink, readable type.
+
+Importing this module configures pyqtgraph once.  Plot modules import it, so
+the (slow) pyqtgraph import happens when the first result view is built, not
+while the window is starting.
+"""
+
+from __future__ import annotations
+
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QFont
+from PySide6.QtWidgets import QSizePolicy
+
+from gui.plots import palette
+
+__all__ = ["configure_pyqtgraph", "make_plot", "pen", "TICK_POINT_SIZE", "LABEL_STYLE"]
+
+TICK_POINT_SIZE = 9
+LABEL_STYLE = {"color": palette.TEXT, "font-size": "10pt"}
+
+
+def configure_pyqtgraph() -> None:
+    """White background, black foreground, antialiased lines (idempotent)."""
+    pg.setConfigOptions(background="w", foreground="k", antialias=True)
+
+
+configure_pyqtgraph()
+
+
+def pen(colour: str, width: float = 2.0, *, dashed: bool = False) -> object:
+    style = Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine
+    return pg.mkPen(QColor(colour), width=width, style=style)
+
+
+def make_plot(title: str, *, bottom: str = "", left: str = "", interactive: bool = False) -> pg.PlotWidget:
+    """A white plot with dark axes, a faint grid and the given axis labels.
+
+    Figures are for reading, not exploring, so mouse pan/zoom and the context
+    menu are off unless ``interactive``.
+    """
+    widget = pg.PlotWidget(background="w")
+    item = widget.getPlotItem()
+    item.setTitle(title, color=palette.TEXT, size="11pt", bold=True)
+    tick_font = QFont()
+    tick_font.setPointSize(TICK_POINT_SIZE)
+    for name in ("left", "bottom"):
+        axis = item.getAxis(name)
+        axis.setPen(pg.mkPen(palette.MUTED_TEXT))
+        axis.setTextPen(pg.mkPen(palette.TEXT))
+        axis.setTickFont(tick_font)
+    if bottom:
+        item.setLabel("bottom", bottom, **LABEL_STYLE)
+    if left:
+        item.setLabel("left", left, **LABEL_STYLE)
+    item.showGrid(x=True, y=True, alpha=0.18)
+    item.hideButtons()
+    item.setMenuEnabled(interactive)
+    widget.setMouseEnabled(x=interactive, y=interactive)
+    widget.setMinimumSize(320, 260)
+    # pyqtgraph's preferred height (480 px) would otherwise force a scroll bar in
+    # scroll areas that size their content by height-for-width; the minimum
+    # size is what a plot needs, the layout gives it whatever room is left.
+    widget.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Ignored)
+    return widget

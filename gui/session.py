@@ -1,0 +1,107 @@
+"""What the user has open: one dataset with its column roles, and one model.
+
+Panes read and change this state only through :class:`Session`, whose signals
+tell the others; no pane reaches into another pane.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QObject, Signal
+
+if TYPE_CHECKING:
+    from engine.explain.base import AuditInputs
+    from engine.models.base import Model
+    from engine.schema import Dataset, Roles
+
+__all__ = ["Session", "ROLE_NAMES", "role_map", "roles_from_map"]
+
+ROLE_NAMES = ("target", "feature", "sensitive", "ignored")
+
+
+def role_map(roles: Roles, columns: Iterable[str]) -> dict[str, str]:
+    """Column -> one of :data:`ROLE_NAMES` (a sensitive column shows as sensitive even if also a feature)."""
+    features = set(roles.features)
+    sensitive = set(roles.sensitive)
+    out: dict[str, str] = {}
+    for column in columns:
+        if column == roles.target:
+            out[column] = "target"
+        elif column in sensitive:
+            out[column] = "sensitive"
+        elif column in features:
+            out[column] = "feature"
+        else:
+            out[column] = "ignored"
+    return out
+
+
+def roles_from_map(dataset: Dataset, mapping: Mapping[str, str]) -> Roles:
+    """Validated :class:`Roles` from a column -> role mapping (raises ``RoleError``)."""
+    from engine.schema import assign_roles
+
+    targets = [c for c, r in mapping.items() if r == "target"]
+    return assign_roles(
+        dataset,
+        target=targets[0] if targets else None,
+        features=[c for c, r in mapping.items() if r == "feature"],
+        sensitive=[c for c, r in mapping.items() if r == "sensitive"],
+        ignored=[c for c, r in mapping.items() if r == "ignored"],
+    )
+
+
+class Session(QObject):
+    """The open dataset, its roles and the open model.
+
+    Signals carry the new value (or ``None`` when closed).
+    """
+
+    sig_dataset_changed = Signal(object)
+    sig_roles_changed = Signal(object)
+    sig_model_changed = Signal(object)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.dataset: Dataset | None = None
+        self.roles: Roles | None = None
+        self.model: Model | None = None
+        self.model_inspection: Any | None = None
+
+    def set_dataset(self, dataset: Dataset | None, roles: Roles | None) -> None:
+        self.dataset = dataset
+        self.roles = roles
+        self.sig_dataset_changed.emit(dataset)
+        self.sig_roles_changed.emit(roles)
+
+    def set_roles(self, roles: Roles | None) -> None:
+        self.roles = roles
+        self.sig_roles_changed.emit(roles)
+
+    def set_model(self, model: Model | None, inspection: Any | None = None) -> None:
+        self.model = model
+        self.model_inspection = inspection
+        self.sig_model_changed.emit(model)
+
+    def missing_inputs(self) -> list[str]:
+        """What still has to be chosen before an analysis can run, as short phrases."""
+        missing = []
+        if self.dataset is None:
+            missing.append("open a dataset")
+        elif self.roles is None or self.roles.target is None:
+            missing.append("choose a target column")
+        if self.model is None:
+            missing.append("open a model")
+        return missing
+
+    def audit_inputs(self) -> AuditInputs:
+        """The analysis inputs; raises a ``ProbityError`` naming what is missing or wrong."""
+        from engine.errors import AnalysisError
+        from engine.explain.base import AuditInputs
+
+        missing = self.missing_inputs()
+        if missing:
+            raise AnalysisError(f"To run an analysis, {' and '.join(missing)}.")
+        assert self.dataset is not None and self.roles is not None and self.model is not None
+        return AuditInputs.from_dataset(self.dataset, self.roles, self.model)
