@@ -142,6 +142,11 @@ def _align_labels(values: np.ndarray, classes: Sequence[Any], target: str) -> np
             as_float = None
         if as_float is not None and as_float in lookup:
             out[i] = lookup[as_float]
+        elif as_float is not None and as_float.is_integer() and str(int(as_float)) in lookup:
+            # An integer target read from CSV against number-like string classes ("-1", "1").
+            out[i] = lookup[str(int(as_float))]
+        elif str(key) in lookup:
+            out[i] = lookup[str(key)]
         else:
             unknown.append(key)
     if unknown:

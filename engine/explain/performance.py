@@ -22,8 +22,7 @@ from engine.errors import AnalysisError
 from engine.explain.base import AuditInputs, Method
 from engine.jobs import JobContext
 from engine.models.base import Model, Task
-# Provenance is imported so typing.get_type_hints can resolve the inherited field in from_dict.
-from engine.results import Provenance, Result, utc_now  # noqa: F401
+from engine.results import Result, utc_now
 
 __all__ = [
     "CalibrationBins",

@@ -27,8 +27,7 @@ from engine.explain.base import AuditInputs, Method
 from engine.explain.performance import check_classes, class_indices, normalise_probabilities
 from engine.jobs import JobContext
 from engine.models.base import Task
-# Provenance is imported so typing.get_type_hints can resolve the inherited field in from_dict.
-from engine.results import Provenance, Result, utc_now  # noqa: F401
+from engine.results import Result, utc_now
 
 __all__ = ["PermutationImportanceResult", "SCORINGS", "MAX_CELLS", "run", "METHOD"]
 

@@ -1,18 +1,48 @@
-"""Every analysis Probity can run, by name.  Adding one: a module and one line here."""
+"""Every analysis Probity can run, by name.  Adding one: a module and one entry in the tuple below."""
 
 from __future__ import annotations
 
 from engine.errors import AnalysisError
+from engine.explain import (
+    clusters,
+    gradients,
+    groups,
+    kernelshap,
+    lime,
+    linearshap,
+    native,
+    pdp,
+    performance,
+    permutation,
+    shap_auto,
+    surrogate,
+    treeshap,
+)
 from engine.explain.base import Method
 
 __all__ = ["METHODS", "get_method"]
 
-# The analyses are imported here, one line each.
-METHODS: dict[str, Method] = {}
-
-
-def _register(method: Method) -> None:
-    METHODS[method.name] = method
+METHODS: dict[str, Method] = {
+    m.name: m
+    for m in (
+        performance.METHOD,
+        permutation.METHOD,
+        lime.METHOD,
+        shap_auto.METHOD,
+        treeshap.METHOD,
+        linearshap.METHOD,
+        kernelshap.METHOD,
+        native.METHOD,
+        pdp.METHOD,
+        surrogate.METHOD,
+        groups.METHOD,
+        clusters.METHOD,
+        gradients.IG_METHOD,
+        gradients.SALIENCY_METHOD,
+        gradients.INPUT_X_GRADIENT_METHOD,
+        gradients.SMOOTHGRAD_METHOD,
+    )
+}
 
 
 def get_method(name: str) -> Method:

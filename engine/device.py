@@ -1,0 +1,130 @@
+"""Where torch computations run, and with how many CPU threads.
+
+torch is imported only inside these functions: importing :mod:`engine` must
+stay light, and a CPU-only analysis of a scikit-learn model never needs torch.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from engine.errors import AnalysisError
+
+__all__ = ["DEVICE_CHOICES", "choose_device", "device_description", "configure_threads", "available_cores"]
+
+#: What a user may ask for; ``"cuda:N"`` is accepted as well to pick one GPU.
+DEVICE_CHOICES = ("auto", "cpu", "cuda")
+
+_CUDA_INDEXED = re.compile(r"^cuda:(\d+)$")
+
+
+def choose_device(preference: str = "auto") -> str:
+    """The torch device string an analysis should use.
+
+    Parameters
+    ----------
+    preference:
+        ``"auto"`` (CUDA when torch sees a GPU, else the CPU), ``"cpu"``,
+        ``"cuda"`` or ``"cuda:N"``.  Case and surrounding spaces are ignored.
+
+    Returns
+    -------
+    str
+        ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+
+    Raises
+    ------
+    AnalysisError
+        For an unknown preference, or when CUDA is asked for explicitly and
+        torch sees no CUDA device (silently falling back would make a
+        reported GPU run a CPU run).
+    """
+    if not isinstance(preference, str):
+        raise AnalysisError(f"Unknown compute device {preference!r}; choose 'auto', 'cpu' or 'cuda'.")
+    wanted = preference.strip().lower()
+    if wanted == "cpu":
+        return "cpu"  # no torch import: a CPU choice needs nothing from it
+    indexed = _CUDA_INDEXED.match(wanted)
+    if wanted not in ("auto", "cuda") and indexed is None:
+        raise AnalysisError(f"Unknown compute device {preference!r}; choose 'auto', 'cpu' or 'cuda'.")
+    import torch
+
+    has_cuda = bool(torch.cuda.is_available())
+    if wanted == "auto":
+        return "cuda" if has_cuda else "cpu"
+    if not has_cuda:
+        raise AnalysisError(
+            f"The compute device {preference!r} was asked for, but torch sees no CUDA device on this machine; "
+            "choose 'auto' or 'cpu'."
+        )
+    if indexed is not None and int(indexed.group(1)) >= torch.cuda.device_count():
+        raise AnalysisError(
+            f"The compute device {preference!r} does not exist; torch sees {torch.cuda.device_count()} CUDA "
+            "device(s), numbered from 0."
+        )
+    return wanted
+
+
+def device_description(device: str | None = None) -> str:
+    """A one-line description of a compute device for reports and the GUI.
+
+    Parameters
+    ----------
+    device:
+        A device string as returned by :func:`choose_device`; ``None`` means
+        ``choose_device("auto")``.
+
+    Returns
+    -------
+    str
+        For example ``"CPU (2 threads)"`` or ``"CUDA: NVIDIA H100 80GB HBM3"``.
+    """
+    import torch
+
+    resolved = choose_device("auto") if device is None else choose_device(device)
+    if resolved == "cpu":
+        n = torch.get_num_threads()
+        return f"CPU ({n} thread{'s' if n != 1 else ''})"
+    return f"CUDA: {torch.cuda.get_device_name(torch.device(resolved))}"
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, not the machine's total)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def configure_threads(n: int | None = None) -> int:
+    """Set torch's intra-op thread count for this process.
+
+    torch sizes its pool from the machine's cores, not from the cores that
+    are free.  On a two-core laptop that also runs the GUI, or under a test
+    runner with other workers, two busy cores shared by two torch threads
+    and other processes oversubscribe: threads wait on each other at every
+    parallel region and throughput collapses (on a busy two-core machine,
+    Integrated Gradients on a small MLP ran about 5x slower with two threads
+    than with one).  The CLI and GUI call this once, at start-up, with a
+    count that leaves room for the rest of the work.
+
+    Parameters
+    ----------
+    n:
+        Threads to use, at least 1; ``None`` means the cores this process may
+        run on (:func:`available_cores`).
+
+    Returns
+    -------
+    int
+        The intra-op thread count now in effect.
+    """
+    if n is None:
+        n = available_cores()
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise AnalysisError(f"The number of compute threads must be a positive whole number, not {n!r}.")
+    import torch
+
+    torch.set_num_threads(n)
+    return int(torch.get_num_threads())

@@ -1,0 +1,406 @@
+"""Importances a model carries itself, summed back to the raw input columns.
+
+* **Linear models** (``coef_``, also as the last step of a Pipeline): the
+  importance of an encoded column ``e`` is ``|beta_e| * sd_e``, its coefficient
+  times its population standard deviation (``ddof=0``) over the table's rows
+  *after* the Pipeline's preprocessing, i.e. the change in the model's linear
+  predictor (log-odds for logistic regression, the prediction for a
+  regressor) for a one-standard-deviation move.  A raw column's importance is
+  the sum over the encoded columns made from it (one-hot columns add up into
+  their string column); ``signed`` sums ``beta_e * sd_e`` the same way.
+* **Trees and tree ensembles** (``feature_importances_``): impurity
+  importance, summed the same way; it sums to 1 over the raw columns.  It is
+  biased toward high-cardinality and continuous features, which the result
+  says in ``caveat`` and in its warnings.
+
+Which raw column each encoded column comes from is read from the fitted
+transformers' own bookkeeping by :func:`engine.explain._pipeline.encoded_view`
+(the mapping TreeSHAP and linear SHAP use), so the three agree.  Where that
+refuses (a transformer that mixes columns, such as PCA or polynomial features,
+or one whose layout it does not know), the dependence is measured instead: the
+preprocessing is applied to a sample of rows and again with one raw column's
+values rotated by one row; the encoded columns that change depend on that raw
+column.  Rotating by one changes every encoded column that is a non-constant
+function of the raw column over the sample (a one-hot column of category ``c``
+changes wherever a ``c`` row meets a non-``c`` row), and the sample holds every
+category and each numeric column's extremes.  An encoded column that depends on
+several raw columns has its importance shared equally among them, with a
+warning.
+
+:func:`mean_abs_attribution` gives the "mean |SHAP|" global view of an
+:class:`~engine.explain.attribution.AttributionResult`.
+"""
+
+from __future__ import annotations
+
+import warnings as _warnings
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from engine.errors import AnalysisError
+from engine.explain._pipeline import EncodedView, encoded_view, split_pipeline
+from engine.explain.attribution import AttributionResult, resolve_output
+from engine.explain.base import AuditInputs, Method
+from engine.jobs import JobContext
+from engine.models.base import Task
+from engine.results import Result, utc_now
+
+__all__ = ["NativeImportanceResult", "IMPURITY_CAVEAT", "mean_abs_attribution", "run", "METHOD"]
+
+IMPURITY_CAVEAT = "Impurity importance is biased toward high-cardinality and continuous features."
+
+# Rows of the evenly spaced part of the sample used to trace encoded columns.
+_MAPPING_ROWS = 4_000
+# At most this many first-occurrence rows per categorical column join that sample.
+_MAPPING_CATEGORIES = 1_000
+
+
+@dataclass(frozen=True)
+class NativeImportanceResult(Result):
+    """A model's own importances, per raw input column.
+
+    Attributes
+    ----------
+    feature_names: the raw input columns, length ``F``.
+    importance: ``(F,)`` non-negative importances (coefficient x std summed per
+        raw column, or impurity importance summing to 1).
+    signed: ``(F,)`` raw-column sums of ``coefficient x std`` (signed, same
+        units as ``importance``); ``None`` for trees.
+    basis: ``"coefficient×std"`` or ``"impurity"``.
+    caveat: the impurity-bias sentence for trees, ``None`` for linear models.
+    estimator: type name of the model (the Pipeline's last step).
+    output_name: what a linear model's coefficients act on, e.g. ``"decision
+        function of P(1)"`` or ``"prediction"``; ``""`` for trees.
+    encoded_names: the ``P`` columns the final estimator sees.
+    encoded_importance: ``(P,)`` importance of each encoded column.
+    encoded_coefficients: ``(P,)`` coefficients (linear models), else ``None``.
+    encoded_std: ``(P,)`` population standard deviations of the encoded
+        columns over the rows (linear models), else ``None``.
+    encoded_to_raw: for each encoded column, the raw columns it is made from
+        (empty when it could not be traced; see the warnings).
+    n_rows: rows the standard deviations were computed over (0 for trees).
+    """
+
+    kind: ClassVar[str] = "native_importance"
+    feature_names: tuple[str, ...] = ()
+    importance: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    signed: np.ndarray | None = None
+    basis: str = ""
+    caveat: str | None = None
+    estimator: str = ""
+    output_name: str = ""
+    encoded_names: tuple[str, ...] = ()
+    encoded_importance: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    encoded_coefficients: np.ndarray | None = None
+    encoded_std: np.ndarray | None = None
+    encoded_to_raw: tuple[tuple[str, ...], ...] = ()
+    n_rows: int = 0
+
+    def ranking(self) -> tuple[str, ...]:
+        """Raw feature names from most to least important."""
+        order = np.argsort(-self.importance, kind="stable")
+        return tuple(self.feature_names[i] for i in order)
+
+
+def mean_abs_attribution(result: AttributionResult) -> tuple[tuple[str, ...], np.ndarray]:
+    """The "mean |SHAP|" global view: mean absolute attribution per feature.
+
+    Parameters
+    ----------
+    result:
+        Any attribution result (SHAP, LIME, ...), ``values`` of shape ``(n, F)``.
+
+    Returns
+    -------
+    (feature_names, values)
+        ``F`` names and ``(F,)`` means of ``|values|`` over rows, in the
+        attribution's units; rows where a value is NaN are skipped for that
+        feature.
+    """
+    values = np.asarray(result.values, dtype=np.float64)
+    if values.ndim != 2 or values.shape[0] == 0:
+        raise AnalysisError("The attributions hold no rows, so there is no mean absolute attribution to show.")
+    with _warnings.catch_warnings():
+        _warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column is NaN, said by the value itself
+        means = np.nanmean(np.abs(values), axis=0)
+    return tuple(result.feature_names), means
+
+
+# -- the Pipeline's column mapping ------------------------------------------------------------------
+
+
+def _steps_transform(steps: tuple[tuple[str, Any], ...], final: Any, raw: tuple[str, ...]) -> Any:
+    """A callable applying the transformer ``steps`` to raw model input (output type kept)."""
+    return EncodedView(steps=steps, final=final, raw_columns=raw, sources=np.zeros(0, dtype=np.int64)).transform
+
+
+def _model_input(X: pd.DataFrame, by_name: bool) -> Any:
+    return X if by_name else X.to_numpy()
+
+
+def _mapping_rows(X: pd.DataFrame) -> np.ndarray:
+    """Row positions that show every category and each numeric column's extremes."""
+    n = len(X)
+    picks = [np.unique(np.linspace(0, n - 1, min(n, _MAPPING_ROWS)).round().astype(np.int64))]
+    for name in X.columns:
+        column = X[name]
+        if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype):
+            values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+            finite = np.isfinite(values)
+            if finite.any():
+                where = np.flatnonzero(finite)
+                picks.append(where[[np.argmin(values[finite]), np.argmax(values[finite])]])
+            if (~finite).any():
+                picks.append(np.flatnonzero(~finite)[:1])
+        else:
+            picks.append(np.flatnonzero(~column.duplicated().to_numpy())[:_MAPPING_CATEGORIES])
+    return np.unique(np.concatenate(picks))
+
+
+def _changed_columns(before: Any, after: Any) -> np.ndarray:
+    """``(P,)`` whether each encoded column differs anywhere (NaN equals NaN)."""
+    import scipy.sparse as sp
+
+    if sp.issparse(before) or sp.issparse(after):
+        diff = sp.csr_matrix(before) - sp.csr_matrix(after)
+        return np.asarray(abs(diff).max(axis=0).todense()).ravel() > 0
+    a = np.asarray(before, dtype=np.float64)
+    b = np.asarray(after, dtype=np.float64)
+    same = (a == b) | (np.isnan(a) & np.isnan(b))
+    return ~same.all(axis=0)
+
+
+def _traced_sources(transform: Any, X: pd.DataFrame, by_name: bool, ctx: JobContext) -> np.ndarray:
+    """``(F, P)`` bool: which raw columns each encoded column depends on, measured by rotation."""
+    sample = X.iloc[_mapping_rows(X)].reset_index(drop=True)
+    m = len(sample)
+    base = transform(_model_input(sample, by_name))
+    depends = np.zeros((X.shape[1], base.shape[1]), dtype=bool)
+    if m < 2:
+        return depends
+    rotate = np.roll(np.arange(m), 1)
+    for j, name in enumerate(X.columns):
+        ctx.check_cancelled()
+        ctx.progress(0.1 + 0.8 * j / X.shape[1], f"Tracing encoded columns of {name}")
+        shifted = sample.copy()
+        shifted[name] = sample[name].array.take(rotate)
+        depends[j] = _changed_columns(base, transform(_model_input(shifted, by_name)))
+    ctx.check_cancelled()
+    return depends
+
+
+def _column_std(Z: Any) -> np.ndarray:
+    """Population standard deviation of each column of a dense or sparse matrix."""
+    import scipy.sparse as sp
+
+    if sp.issparse(Z):
+        Z = sp.csr_matrix(Z, dtype=np.float64)
+        mean = np.asarray(Z.mean(axis=0)).ravel()
+        mean_sq = np.asarray(Z.multiply(Z).mean(axis=0)).ravel()
+        return np.sqrt(np.maximum(mean_sq - mean**2, 0.0))
+    Z = np.asarray(Z, dtype=np.float64)
+    with _warnings.catch_warnings():
+        _warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanstd(Z, axis=0)
+
+
+def _encoded_names(steps: tuple[tuple[str, Any], ...], n_encoded: int) -> tuple[str, ...]:
+    names: Any = None
+    try:
+        for _, step in steps:
+            if step is None or (isinstance(step, str) and step == "passthrough"):
+                continue
+            names = step.get_feature_names_out(names)
+        result = tuple(str(s) for s in names) if names is not None else ()
+    except Exception:  # noqa: BLE001 - many transformers cannot name their outputs; positions will do
+        result = ()
+    return result if len(result) == n_encoded else tuple(f"x{e}" for e in range(n_encoded))
+
+
+def _linear_coefficients(final: Any, task: Task, class_index: int | None, model_name: str) -> np.ndarray:
+    coef = np.asarray(final.coef_, dtype=np.float64)
+    if coef.ndim == 1:
+        return coef
+    if coef.shape[0] == 1:
+        row = coef[0]
+        # A binary linear classifier's single row scores the second class; the first is its mirror.
+        return -row if task is Task.CLASSIFICATION and class_index == 0 else row
+    if task is Task.CLASSIFICATION and class_index is not None and coef.shape[0] > class_index:
+        return coef[class_index]
+    raise AnalysisError(
+        f"The model {model_name} has {coef.shape[0]} rows of coefficients, so no single output can be explained "
+        "by them."
+    )
+
+
+# -- entry point --------------------------------------------------------------------------------------
+
+
+def run(inputs: AuditInputs, *, ctx: JobContext, klass: Any | None = None) -> NativeImportanceResult:
+    """The model's own importance of each raw input column.
+
+    Parameters
+    ----------
+    inputs:
+        Data, roles and model (a scikit-learn estimator or Pipeline).
+        Standard deviations use every row of ``inputs.X``.
+    ctx:
+        Progress and cancel (nothing here is random).
+    klass:
+        For a multiclass linear model, the class whose coefficients are used
+        (``None``: the first class); for a binary one, the first class's
+        coefficients are the mirror of the second's.  Ignored by trees, whose
+        impurity importance has no class.
+
+    Returns
+    -------
+    NativeImportanceResult
+        Linear: ``importance_f = sum_{e from f} |beta_e| sd_e`` and ``signed_f =
+        sum_{e from f} beta_e sd_e``.  Trees: impurity importance summed per raw
+        column, with the impurity caveat.
+
+    Raises
+    ------
+    AnalysisError
+        When the model has neither ``coef_`` nor ``feature_importances_``
+        (the message names the model's type).
+    """
+    started = utc_now()
+    model = inputs.model
+    class_index, output = resolve_output(model, klass)
+    estimator = model.estimator
+    if estimator is None:
+        raise AnalysisError(
+            f"The model {model.name} ({model.format} format) exposes neither coefficients nor impurity "
+            "importances; use permutation importance or mean |SHAP| instead.",
+            path=model.path,
+        )
+    steps, final = split_pipeline(estimator)
+    type_name = type(final).__name__
+    linear = getattr(final, "coef_", None) is not None
+    if not linear and getattr(final, "feature_importances_", None) is None:
+        raise AnalysisError(
+            f"The model {model.name} is a {type_name}, which has neither coefficients nor impurity importances; "
+            "use permutation importance or mean |SHAP| instead.",
+            path=model.path,
+        )
+
+    X = inputs.X
+    raw = tuple(str(c) for c in X.columns)
+    by_name = model.input_columns is not None
+    ctx.check_cancelled()
+    ctx.progress(0.0, "Reading the model's own importances")
+    warn: list[str] = []
+
+    transform = _steps_transform(steps, final, raw)
+    if not steps:
+        depends = np.eye(len(raw), dtype=bool)
+    else:
+        try:
+            view = encoded_view(estimator, raw, explainer="Native importance")
+            depends = np.zeros((len(raw), view.n_encoded), dtype=bool)
+            depends[view.sources, np.arange(view.n_encoded)] = True
+        except AnalysisError:
+            # A transformer that mixes columns or has no known layout: measure the dependence instead.
+            depends = _traced_sources(transform, X, by_name, ctx)
+    encoded_names = raw if not steps else _encoded_names(steps, depends.shape[1])
+    n_encoded = depends.shape[1]
+
+    coefficients: np.ndarray | None = None
+    std: np.ndarray | None = None
+    n_rows = 0
+    if linear:
+        coefficients = _linear_coefficients(final, model.task, class_index, model.name)
+        if coefficients.shape[0] != n_encoded:
+            raise AnalysisError(
+                f"The model {model.name} has {coefficients.shape[0]} coefficients but its inputs have "
+                f"{n_encoded} columns, so they cannot be matched."
+            )
+        ctx.progress(0.9, "Measuring the spread of each encoded column")
+        ctx.check_cancelled()
+        if not steps:
+            try:
+                Z = X.to_numpy(dtype=np.float64, na_value=np.nan)
+            except (TypeError, ValueError) as exc:
+                raise AnalysisError(
+                    f"The feature columns of {inputs.dataset.name if inputs.dataset else 'the data'} are not all "
+                    f"numeric, so the coefficients of {model.name} cannot be scaled by their spread."
+                ) from exc
+        else:
+            Z = transform(_model_input(X, by_name))
+        std = _column_std(Z)
+        n_rows = len(X)
+        encoded_importance = np.abs(coefficients) * std
+        encoded_signed = coefficients * std
+        basis = "coefficient×std"
+        caveat = None
+        output_name = output if model.task is Task.REGRESSION else f"decision function of {output}"
+    else:
+        encoded_importance = np.asarray(final.feature_importances_, dtype=np.float64)
+        if encoded_importance.shape[0] != n_encoded:
+            raise AnalysisError(
+                f"The model {model.name} reports {encoded_importance.shape[0]} importances but its inputs have "
+                f"{n_encoded} columns, so they cannot be matched."
+            )
+        encoded_signed = None
+        basis = "impurity"
+        caveat = IMPURITY_CAVEAT
+        output_name = ""
+        warn.append(IMPURITY_CAVEAT)
+
+    # Each encoded column's share goes in equal parts to the raw columns it is made from.
+    n_sources = depends.sum(axis=0)
+    share = np.divide(depends, n_sources, out=np.zeros(depends.shape), where=n_sources > 0)
+    importance = share @ encoded_importance
+    signed = None if encoded_signed is None else share @ encoded_signed
+
+    mixed = [encoded_names[e] for e in np.flatnonzero(n_sources > 1)]
+    if mixed:
+        listed = ", ".join(repr(m) for m in mixed[:5]) + (" and others" if len(mixed) > 5 else "")
+        warn.append(
+            f"The encoded columns {listed} are made from several raw columns; their importance is shared "
+            "equally among those columns."
+        )
+    lost = (n_sources == 0) & (encoded_importance > 0)
+    if lost.any():
+        listed = ", ".join(repr(encoded_names[e]) for e in np.flatnonzero(lost)[:5])
+        fraction = encoded_importance[lost].sum() / max(encoded_importance.sum(), np.finfo(float).tiny)
+        warn.append(
+            f"The encoded columns {listed} could not be traced to a raw column, so their importance "
+            f"({fraction:.0%} of the total) is left out."
+        )
+
+    parameters = {"klass": klass.item() if isinstance(klass, np.generic) else klass}
+    result = NativeImportanceResult(
+        provenance=inputs.provenance(method=METHOD.name, parameters=parameters, ctx=ctx, started_at=started,
+                                     warnings=warn),
+        feature_names=raw,
+        importance=importance,
+        signed=signed,
+        basis=basis,
+        caveat=caveat,
+        estimator=type_name,
+        output_name=output_name,
+        encoded_names=tuple(encoded_names),
+        encoded_importance=encoded_importance,
+        encoded_coefficients=coefficients,
+        encoded_std=std,
+        encoded_to_raw=tuple(tuple(raw[j] for j in np.flatnonzero(depends[:, e])) for e in range(n_encoded)),
+        n_rows=n_rows,
+    )
+    ctx.progress(1.0, "Done")
+    return result
+
+
+METHOD = Method(
+    name="native",
+    title="Model's own importance",
+    run=run,
+    description=(
+        "The importance a model carries itself: coefficient times standard deviation for linear models, "
+        "impurity importance for trees and ensembles, summed back to the raw input columns."
+    ),
+)

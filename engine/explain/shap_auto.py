@@ -1,0 +1,83 @@
+"""``shap``: choose the exact SHAP algorithm the model allows, and record why.
+
+Tree ensembles get exact TreeSHAP, linear models exact linear SHAP, anything
+else (ONNX, torch, other estimators, pipelines TreeSHAP cannot map back to raw
+columns) KernelSHAP.  The choice and its reason are written into the result's
+provenance parameters (``auto_choice``, ``auto_reason``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+from engine.errors import AnalysisError
+from engine.explain import kernelshap, linearshap, treeshap
+from engine.explain._pipeline import split_pipeline
+from engine.explain._trees import is_tree_estimator
+from engine.explain.attribution import AttributionResult
+from engine.explain.base import AuditInputs, Method
+from engine.jobs import JobContext
+
+__all__ = ["choose", "run", "METHOD"]
+
+
+def choose(inputs: AuditInputs) -> tuple[str, str]:
+    """The SHAP algorithm for this model (``"treeshap"``, ``"linearshap"`` or ``"kernelshap"``) and why."""
+    estimator = inputs.model.estimator
+    if estimator is None:
+        return "kernelshap", f"{inputs.model.format} model: no tree or coefficient structure to read, so KernelSHAP"
+    _, final = split_pipeline(estimator)
+    name = type(final).__name__
+    if is_tree_estimator(final):
+        return "treeshap", f"tree ensemble ({name}) → exact TreeSHAP"
+    if linearshap.is_linear_estimator(final):
+        return "linearshap", f"linear model ({name}) → exact linear SHAP"
+    return "kernelshap", f"{name} is neither a tree ensemble nor linear → KernelSHAP"
+
+
+def run(
+    inputs: AuditInputs,
+    *,
+    ctx: JobContext,
+    rows: Sequence[int] | None = None,
+    klass: Any | None = None,
+    background_size: int = 100,
+    n_coalitions: int | str = "auto",
+    variant: str = "path_dependent",
+) -> AttributionResult:
+    """SHAP values by the exact algorithm the model allows (see :func:`choose`).
+
+    ``variant`` applies to TreeSHAP and ``n_coalitions`` to KernelSHAP; the
+    others ignore them.  If TreeSHAP or linear SHAP cannot map a Pipeline's
+    encoded columns back to raw input columns, KernelSHAP is used and the
+    reason says so.
+    """
+    choice, reason = choose(inputs)
+    result: AttributionResult | None = None
+    if choice == "treeshap":
+        try:
+            result = treeshap.run(inputs, ctx=ctx, rows=rows, klass=klass, variant=variant,
+                                  background_size=background_size)
+        except AnalysisError as exc:
+            choice, reason = "kernelshap", f"{reason}, but {exc.message[:1].lower()}{exc.message[1:-1]}; so KernelSHAP"
+    elif choice == "linearshap":
+        try:
+            result = linearshap.run(inputs, ctx=ctx, rows=rows, klass=klass, background_size=background_size)
+        except AnalysisError as exc:
+            choice, reason = "kernelshap", f"{reason}, but {exc.message[:1].lower()}{exc.message[1:-1]}; so KernelSHAP"
+    if result is None:
+        result = kernelshap.run(inputs, ctx=ctx, rows=rows, klass=klass, background_size=background_size,
+                                n_coalitions=n_coalitions)
+    provenance = result.provenance
+    parameters = {**provenance.parameters, "auto_choice": choice, "auto_reason": reason}
+    return dataclasses.replace(result, provenance=dataclasses.replace(provenance, parameters=parameters))
+
+
+METHOD = Method(
+    name="shap",
+    title="SHAP (automatic)",
+    run=run,
+    description="Exact TreeSHAP for tree ensembles, exact linear SHAP for linear models, KernelSHAP otherwise.",
+)

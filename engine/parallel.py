@@ -1,0 +1,68 @@
+"""Chunks of work executed through joblib, so the same chunks could go to a cluster later.
+
+Model calls dominate model-agnostic explainers.  scikit-learn, onnxruntime and
+torch release the GIL inside prediction, so a thread per core overlaps them
+without copying the model.  While chunks run in parallel, BLAS/OpenMP pools are
+limited to one thread each: two busy cores running two 2-thread pools each
+collapse (measured in docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from typing import TypeVar
+
+from engine.errors import Cancelled
+from engine.jobs import JobContext
+
+__all__ = ["worker_count", "map_chunks"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def worker_count(requested: int | None = None) -> int:
+    """Workers to use: ``requested``, else ``$PROBITY_THREADS``, else the cores this process may run on."""
+    if requested is not None and requested > 0:
+        return int(requested)
+    env = os.environ.get("PROBITY_THREADS", "").strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS has no sched_getaffinity
+        return max(1, os.cpu_count() or 1)
+
+
+def map_chunks(
+    fn: Callable[[T], R],
+    chunks: Sequence[T],
+    *,
+    ctx: JobContext | None = None,
+    n_jobs: int | None = None,
+) -> Iterator[R]:
+    """Yield ``fn(chunk)`` for each chunk, in order, running up to ``n_jobs`` at once.
+
+    Cancellation is checked before each chunk starts; a cancelled job raises
+    :class:`~engine.errors.Cancelled` from the iterator and starts no new chunk.
+    ``fn`` must not mutate shared state (each chunk writes only its own output).
+    """
+    workers = min(worker_count(n_jobs), len(chunks))
+
+    def run(chunk: T) -> R:
+        if ctx is not None and ctx.cancelled:
+            raise Cancelled()
+        return fn(chunk)
+
+    if workers <= 1:
+        for chunk in chunks:
+            yield run(chunk)
+        return
+
+    from joblib import Parallel, delayed
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        parallel = Parallel(n_jobs=workers, backend="threading", return_as="generator")
+        yield from parallel(delayed(run)(chunk) for chunk in chunks)

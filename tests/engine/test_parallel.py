@@ -1,0 +1,56 @@
+"""Chunks through joblib: ordered results, cancellation, worker counts."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from engine.errors import Cancelled
+from engine.jobs import CancelToken, JobContext
+from engine.parallel import map_chunks, worker_count
+
+
+def test_results_come_back_in_chunk_order_from_several_threads() -> None:
+    seen_threads: set[int] = set()
+    barrier = threading.Barrier(2, timeout=10)
+
+    def work(i: int) -> int:
+        seen_threads.add(threading.get_ident())
+        if i < 2:
+            barrier.wait()  # the first two chunks must run at the same time
+        return i * i
+
+    assert list(map_chunks(work, list(range(12)), n_jobs=2)) == [i * i for i in range(12)]
+    assert len(seen_threads) == 2
+
+
+def test_single_worker_runs_inline() -> None:
+    main = threading.get_ident()
+    idents = list(map_chunks(lambda _: threading.get_ident(), [1, 2, 3], n_jobs=1))
+    assert idents == [main, main, main]
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_cancel_stops_before_the_next_chunk(n_jobs: int) -> None:
+    token = CancelToken()
+    ctx = JobContext(cancel=token)
+    started: list[int] = []
+
+    def work(i: int) -> int:
+        started.append(i)
+        if i == 1:
+            token.cancel()
+        return i
+
+    with pytest.raises(Cancelled):
+        list(map_chunks(work, list(range(50)), ctx=ctx, n_jobs=n_jobs))
+    assert len(started) < 50
+
+
+def test_worker_count_honours_request_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert worker_count(3) == 3
+    monkeypatch.setenv("PROBITY_THREADS", "5")
+    assert worker_count() == 5
+    monkeypatch.setenv("PROBITY_THREADS", "zero")
+    assert worker_count() >= 1
