@@ -1265,6 +1265,17 @@ def limitations(facts: Facts, number: int) -> list[Flowable]:
     return out
 
 
+
+def _hardware_text(hardware: Any) -> str:
+    """``{"cpu": …, "os": …, "compute_device": …}`` as one readable line."""
+    if not isinstance(hardware, dict):
+        return str(hardware)
+    labels = (("cpu", "CPU"), ("compute_device", "compute device"), ("os", "OS"))
+    parts = [f"{label}: {hardware[key]}" for key, label in labels if hardware.get(key)]
+    parts += [f"{key}: {value}" for key, value in hardware.items() if key not in dict(labels) and value]
+    return "; ".join(parts) or "not recorded in the results"
+
+
 def reproducibility(facts: Facts, number: int, attachment_sha256: str) -> list[Flowable]:
     out = [PageBreak()] + _section(facts, "reproducibility", number)
     w = facts.width
@@ -1280,7 +1291,7 @@ def reproducibility(facts: Facts, number: int, attachment_sha256: str) -> list[F
         ("Probity", str(versions.get("probity") or facts.doc.get("probity_version") or "unknown")),
         ("Python", str(versions.get("python") or "not recorded")),
         ("Operating system", str(versions.get("platform") or "not recorded")),
-        ("CPU / GPU", _json_value(hardware) if hardware else "not recorded in the results"),
+        ("CPU / GPU", _hardware_text(hardware) if hardware else "not recorded in the results"),
         ("Audit started", str(prov.get("started_at") or "not recorded")),
         ("Audit finished", str(prov.get("finished_at") or "not recorded")),
         (f"SHA-256 of {ATTACHMENT_NAME}", attachment_sha256),

@@ -12,8 +12,6 @@ import functools
 import hashlib
 import io
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -37,6 +35,7 @@ from engine.report.pdfa import (
     read_icc_profile,
     terminate_streams,
 )
+from engine.files import json_bytes, write_bytes_atomic
 from engine.report.pdfread import PdfFile
 from engine.report.sections import Facts, Heading, build_story, format_date
 
@@ -52,10 +51,9 @@ def results_json_bytes(document: Mapping[str, Any]) -> bytes:
         When the document holds values JSON cannot represent (NaN, infinities, objects).
     """
     try:
-        text = json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False)
+        return json_bytes(document)
     except (TypeError, ValueError) as exc:
         raise ReportError(f"The results document cannot be embedded in the report as JSON: {exc}.") from exc
-    return (text + "\n").encode("utf-8")
 
 
 @functools.cache
@@ -203,20 +201,9 @@ def build_report(document: ReportInput, path: Path) -> None:
     path = Path(path)
     pdf = render_report(document)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        write_bytes_atomic(path, pdf)
     except OSError as exc:
         raise ReportError(f"The report {path} cannot be written: {exc.strerror or exc}.", path=path) from exc
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(pdf)
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise ReportError(f"The report {path} cannot be written: {exc.strerror or exc}.", path=path) from exc
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def extract_embedded_results(pdf_path: Path) -> dict[str, Any]:

@@ -1,0 +1,522 @@
+"""The audit pipeline: load data and model, run the analyses, write results.json.
+
+Shared by ``probity audit``, ``probity verify`` and the GUI's export; it is
+plain engine code with a :class:`~engine.jobs.JobContext` for progress, seed
+and cancellation.
+
+Reproducibility.  Every analysis draws from its own keyed sub-context of the
+one seed, so an analysis's numbers do not depend on which others ran.  The
+audit has one recorded timestamp (``AuditRequest.timestamp``, default: the
+clock once, at the start); every result's ``started_at``/``finished_at`` is
+set to it and wall-clock durations are dropped, so the same inputs, seed and
+timestamp give byte-identical ``results.json`` (and report).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine import __version__
+from engine.errors import AnalysisError, ProbityError, RoleError
+from engine.explain.base import AuditInputs
+from engine.files import json_bytes, write_bytes_atomic
+from engine.explain.registry import METHODS, get_method
+from engine.explain.rows import parse_rows
+from engine.jobs import JobContext
+from engine.models.base import Model
+from engine.results import SCHEMA_VERSION, Result, package_versions, to_jsonable, utc_now
+from engine.schema import Dataset, ReadOptions, Roles, assign_roles
+
+__all__ = [
+    "AUDIT_ANALYSES",
+    "CORE_ANALYSES",
+    "ReportOptions",
+    "AuditRequest",
+    "AuditOutcome",
+    "load_inputs",
+    "run_audit",
+    "audit_document",
+    "write_json_atomic",
+    "resolve_roles",
+    "normalise_timestamp",
+]
+
+#: What ``probity audit`` runs, in order.  "shap" and "groups" run only when
+#: registered (and "groups" only with sensitive columns); "clusters" needs SHAP.
+AUDIT_ANALYSES: tuple[str, ...] = (
+    "performance", "permutation", "native", "lime", "shap", "dependence", "surrogate", "clusters", "groups",
+)
+#: What :func:`run_audit` runs unless asked for more (the GUI's quick audit).
+CORE_ANALYSES: tuple[str, ...] = ("performance", "permutation")
+
+# Progress range of each analysis within run_audit's 10-100 % (loading takes 0-10 %).
+_SPANS: dict[str, tuple[float, float]] = {
+    "performance": (0.10, 0.15),
+    "permutation": (0.15, 0.55),
+    "native": (0.55, 0.57),
+    "lime": (0.57, 0.65),
+    "shap": (0.65, 0.75),
+    "dependence": (0.75, 0.85),
+    "surrogate": (0.85, 0.90),
+    "clusters": (0.90, 0.95),
+    "groups": (0.95, 1.00),
+}
+
+
+def normalise_timestamp(text: str) -> str:
+    """An ISO 8601 date and time as UTC with seconds precision (a naive time is taken as UTC).
+
+    Raises
+    ------
+    ProbityError
+        When ``text`` is not an ISO 8601 date and time.
+    """
+    try:
+        value = _dt.datetime.fromisoformat(str(text).strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ProbityError(
+            f"The timestamp {text!r} is not an ISO 8601 date and time such as 2024-05-01T12:00:00Z."
+        ) from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=_dt.timezone.utc)
+    return value.astimezone(_dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """What a person adds to the PDF report; recorded so the report can be rebuilt from results.json.
+
+    ``sections`` is ``None`` for every section of :data:`engine.report.SECTIONS`.
+    """
+
+    auditor: str = ""
+    organisation: str = ""
+    reviewer_notes: str = ""
+    sections: tuple[str, ...] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "auditor": self.auditor,
+            "organisation": self.organisation,
+            "reviewer_notes": self.reviewer_notes,
+            "sections": None if self.sections is None else list(self.sections),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ReportOptions:
+        sections = data.get("sections")
+        return cls(
+            auditor=str(data.get("auditor") or ""),
+            organisation=str(data.get("organisation") or ""),
+            reviewer_notes=str(data.get("reviewer_notes") or ""),
+            sections=None if sections is None else tuple(str(s) for s in sections),
+        )
+
+
+@dataclass(frozen=True)
+class AuditRequest:
+    """Everything that determines an audit's numbers (recorded in provenance).
+
+    Attributes
+    ----------
+    analyses:
+        Which of :data:`AUDIT_ANALYSES` to run (default: performance and
+        permutation importance only).
+    explain_rows:
+        Row spec (:func:`engine.explain.rows.parse_rows`) of the instances LIME
+        and SHAP explain for the report's local-explanations section.
+    lime_samples:
+        Perturbed samples per LIME explanation.
+    cluster_rows:
+        Row spec of the rows whose SHAP values are clustered (SHAP also covers them).
+    dependence_features:
+        PDP/ICE curves for this many of the most important features (by permutation).
+    timestamp:
+        The audit's one recorded time (ISO 8601); ``None``: the clock at the start.
+    report:
+        Auditor, organisation, notes and sections of the PDF, if one is written.
+    """
+
+    data: Path
+    model: Path
+    target: str
+    sensitive: tuple[str, ...] = ()
+    features: tuple[str, ...] | None = None
+    seed: int = 0
+    trusted_sha256: tuple[str, ...] = ()
+    read_options: ReadOptions = field(default_factory=ReadOptions)
+    n_repeats: int = 10
+    scoring: str | None = None
+    analyses: tuple[str, ...] = CORE_ANALYSES
+    explain_rows: str = "first:5"
+    lime_samples: int = 2000
+    cluster_rows: str = "random:300"
+    dependence_features: int = 3
+    timestamp: str | None = None
+    report: ReportOptions | None = None
+
+    def parameters(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "sensitive": list(self.sensitive),
+            "features": None if self.features is None else list(self.features),
+            "seed": self.seed,
+            "read_options": self.read_options.to_dict(),
+            "permutation": {"n_repeats": self.n_repeats, "scoring": self.scoring},
+            "analyses": list(self.analyses),
+            "explain_rows": self.explain_rows,
+            "lime": {"num_samples": self.lime_samples},
+            "clusters": {"rows": self.cluster_rows},
+            "dependence": {"top_features": self.dependence_features},
+        }
+
+    @classmethod
+    def from_document(
+        cls, document: Mapping[str, Any], *, data: Path, model: Path, trusted_sha256: Sequence[str] = ()
+    ) -> AuditRequest:
+        """The request that reproduces the audit recorded in a ``results.json`` document.
+
+        The data and model paths are the files to check now; everything else
+        (seed, parameters, timestamp, report options) comes from the document.
+
+        Raises
+        ------
+        ProbityError
+            When the document lacks the parameters of an audit.
+        """
+        prov = document.get("provenance")
+        params = prov.get("parameters") if isinstance(prov, Mapping) else None
+        if not isinstance(params, Mapping) or "target" not in params:
+            raise ProbityError("The results document records no audit parameters (provenance.parameters).")
+        perm = params.get("permutation") or {}
+        features = params.get("features")
+        report = prov.get("report")
+        defaults = cls(data=data, model=model, target="")
+        return cls(
+            data=Path(data),
+            model=Path(model),
+            target=str(params["target"]),
+            sensitive=tuple(params.get("sensitive") or ()),
+            features=None if features is None else tuple(features),
+            seed=int(params.get("seed", prov.get("seed", 0)) or 0),
+            trusted_sha256=tuple(trusted_sha256),
+            read_options=ReadOptions.from_dict(params.get("read_options") or {}),
+            n_repeats=int(perm.get("n_repeats", defaults.n_repeats)),
+            scoring=perm.get("scoring"),
+            analyses=tuple(params.get("analyses") or CORE_ANALYSES),
+            explain_rows=str(params.get("explain_rows", defaults.explain_rows)),
+            lime_samples=int((params.get("lime") or {}).get("num_samples", defaults.lime_samples)),
+            cluster_rows=str((params.get("clusters") or {}).get("rows", defaults.cluster_rows)),
+            dependence_features=int((params.get("dependence") or {}).get("top_features",
+                                                                         defaults.dependence_features)),
+            timestamp=prov.get("started_at"),
+            report=ReportOptions.from_dict(report) if isinstance(report, Mapping) else None,
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class AuditOutcome:
+    """What :func:`run_audit` produced.
+
+    ``warnings`` are the audit's own (an analysis skipped, and why); each
+    result carries its own warnings too.  ``explain_rows`` are the 0-based rows
+    LIME and SHAP explained for the local-explanations section.
+    """
+
+    request: AuditRequest
+    dataset: Dataset
+    roles: Roles
+    model: Model
+    results: Mapping[str, Result]
+    started_at: str
+    finished_at: str
+    warnings: tuple[str, ...] = ()
+    explain_rows: tuple[int, ...] = ()
+    hardware: Mapping[str, str] = field(default_factory=dict)
+
+
+def resolve_roles(
+    dataset: Dataset, model: Model, *, target: str, sensitive: Sequence[str] = (), features: Sequence[str] | None = None
+) -> Roles:
+    """Roles for an audit: features are the model's own input columns when the file names them."""
+    if features is None and model.input_columns is not None:
+        features = tuple(model.input_columns)
+        if target in features:
+            raise RoleError(
+                f"The target column {target!r} is also an input of the model {model.name}; choose another target.",
+                path=dataset.path,
+            )
+    if features is None:
+        # Without names from the model file, sensitive attributes are not assumed to be inputs.
+        roles = assign_roles(dataset, target=target, sensitive=sensitive)
+        features = tuple(c for c in roles.features if c not in set(sensitive))
+    return assign_roles(dataset, target=target, features=features, sensitive=sensitive)
+
+
+def load_inputs(
+    data: Path,
+    model: Path,
+    *,
+    target: str | None,
+    sensitive: Sequence[str] = (),
+    features: Sequence[str] | None = None,
+    trusted_sha256: Sequence[str] = (),
+    read_options: ReadOptions | None = None,
+    granted_by: str = "cli --trust-model",
+    ctx: JobContext | None = None,
+) -> AuditInputs:
+    """Read the data, load the model (honouring trust decisions) and bind them with roles."""
+    from engine.data import load_table
+    from engine.models.loading import load_model
+
+    ctx = ctx or JobContext()
+    ctx.progress(0.0, f"Reading {data.name}")
+    dataset = load_table(data, read_options)
+    ctx.check_cancelled()
+    ctx.progress(0.5, f"Loading model {model.name}")
+    loaded = load_model(model, trusted_sha256=trusted_sha256, granted_by=granted_by)
+    if target is None:
+        roles = assign_roles(dataset, target=None, features=features or loaded.input_columns, sensitive=sensitive)
+    else:
+        roles = resolve_roles(dataset, loaded, target=target, sensitive=sensitive, features=features)
+    inputs = AuditInputs.from_dataset(dataset, roles, loaded)
+    ctx.progress(1.0, "Inputs ready")
+    return inputs
+
+
+def _stamped(result: Result, timestamp: str) -> Result:
+    """``result`` with its times set to the audit's timestamp and wall-clock durations dropped.
+
+    Durations differ on every run; keeping them would make two runs of the
+    same audit differ in bytes, and nothing derived from them is reported.
+    """
+    provenance = dataclasses.replace(result.provenance, started_at=timestamp, finished_at=timestamp)
+    changes: dict[str, Any] = {"provenance": provenance}
+    if any(f.name == "compute_seconds" for f in dataclasses.fields(result)):
+        changes["compute_seconds"] = 0.0
+    return dataclasses.replace(result, **changes)
+
+
+def _shap_rows(explain: np.ndarray, inputs: AuditInputs, request: AuditRequest, ctx: JobContext) -> np.ndarray:
+    """Rows SHAP explains: the explained instances plus, for the clusters, a seeded sample."""
+    if "clusters" not in request.analyses:
+        return explain
+    sample = parse_rows(request.cluster_rows, len(inputs.frame), ctx=ctx.sub(0.0, 0.0, "cluster_rows"))
+    return np.union1d(explain, sample)
+
+
+def run_audit(
+    request: AuditRequest, ctx: JobContext, *, inputs: AuditInputs | None = None
+) -> AuditOutcome:
+    """Load the inputs and run the requested analyses.
+
+    Progress: loading 0–10 %, then each analysis its slice (permutation
+    importance the largest).  Every analysis runs under ``ctx.sub(..., name)``,
+    so its random draws depend only on the seed and its name.  Analyses other
+    than performance and permutation importance that cannot run on these
+    inputs (e.g. native importance of an ONNX model) are skipped with a
+    warning in :attr:`AuditOutcome.warnings`.
+
+    Parameters
+    ----------
+    request:
+        What to run.
+    ctx:
+        Seed, progress, cancel.  For a record ``probity verify`` can reproduce, its seed is
+        ``request.seed`` and its random-stream path is the root (``JobContext(seed=...)``,
+        optionally narrowed with ``sub(start, end)`` without a key), as in the CLI.
+    inputs:
+        Already-loaded inputs (the GUI's); ``None`` loads ``request.data`` and ``request.model``.
+
+    Raises
+    ------
+    ProbityError
+        The typed subclasses for bad input; :class:`~engine.errors.Cancelled` when cancelled.
+    """
+    from engine.hardware import describe_hardware
+
+    unknown = [a for a in request.analyses if a not in AUDIT_ANALYSES]
+    if unknown:
+        raise AnalysisError(f"Unknown audit analysis {unknown[0]!r}; choose from {', '.join(AUDIT_ANALYSES)}.")
+    timestamp = normalise_timestamp(request.timestamp) if request.timestamp else utc_now()
+    if inputs is None:
+        inputs = load_inputs(
+            request.data,
+            request.model,
+            target=request.target,
+            sensitive=request.sensitive,
+            features=request.features,
+            trusted_sha256=request.trusted_sha256,
+            read_options=request.read_options,
+            ctx=ctx.sub(0.0, 0.1),
+        )
+    dataset, roles, model = inputs.dataset, inputs.roles, inputs.model
+    assert dataset is not None
+    wanted = set(request.analyses)
+    results: dict[str, Result] = {}
+    warnings: list[str] = []
+
+    def step(name: str) -> JobContext:
+        lo, hi = _SPANS[name]
+        return ctx.sub(lo, hi, name)
+
+    def optional(name: str, title: str, run: Any, *, needed: bool = False) -> Result | None:
+        """Run an analysis that may not apply to these inputs; a refusal becomes a warning."""
+        if name not in wanted and not needed:
+            return None
+        try:
+            result = run(step(name))
+        except AnalysisError as exc:
+            warnings.append(f"{title} was skipped: {exc.message}")
+            return None
+        results[name] = _stamped(result, timestamp)
+        return results[name]
+
+    if "performance" in wanted:
+        results["performance"] = _stamped(get_method("performance")(inputs, ctx=step("performance")), timestamp)
+    perm = None
+    if "permutation" in wanted:
+        perm = get_method("permutation")(
+            inputs, ctx=step("permutation"), n_repeats=request.n_repeats, scoring=request.scoring
+        )
+        results["permutation"] = perm = _stamped(perm, timestamp)
+
+    explain = np.zeros(0, dtype=np.int64)
+    if wanted & {"lime", "shap", "clusters"}:
+        explain = parse_rows(request.explain_rows, len(inputs.frame), ctx=ctx.sub(0.0, 0.0, "explain_rows"),
+                             default="first:5")
+    optional("native", "Native importance", lambda c: get_method("native")(inputs, ctx=c))
+    optional("lime", "LIME", lambda c: get_method("lime")(
+        inputs, ctx=c, rows=explain.tolist(), num_samples=request.lime_samples))
+    shap = None
+    if wanted & {"shap", "clusters"}:
+        if "shap" not in METHODS:
+            warnings.append("SHAP was skipped: no SHAP method is available in this installation.")
+        else:
+            shap_rows = _shap_rows(explain, inputs, request, ctx)
+            shap = optional("shap", "SHAP", lambda c: get_method("shap")(inputs, ctx=c, rows=shap_rows.tolist()),
+                            needed=True)
+    if "dependence" in wanted:
+        if perm is None:
+            warnings.append("Partial dependence was skipped: it plots the features permutation importance ranks "
+                            "highest, and permutation importance was not run.")
+        else:
+            top = list(perm.ranking()[: max(1, request.dependence_features)])
+            optional("dependence", "Partial dependence", lambda c: get_method("pdp")(inputs, ctx=c, features=top))
+    optional("surrogate", "Surrogate models", lambda c: get_method("surrogate")(inputs, ctx=c))
+    if "clusters" in wanted:
+        if shap is None:
+            warnings.append("Cluster analysis was skipped: it groups rows by their SHAP values, and none were "
+                            "computed.")
+        else:
+            optional("clusters", "Cluster analysis", lambda c: get_method("clusters")(inputs, ctx=c,
+                                                                                        attributions=shap))
+    if "groups" in wanted and request.sensitive:
+        if "groups" not in METHODS:
+            warnings.append("Group metrics were skipped: no group-metrics analysis is available in this "
+                            "installation.")
+        else:
+            optional("groups", "Group metrics", lambda c: get_method("groups")(
+                inputs, ctx=c, sensitive=list(request.sensitive)))
+    ctx.progress(1.0, "Done")
+    return AuditOutcome(
+        request=request,
+        dataset=dataset,
+        roles=roles,
+        model=model,
+        results=results,
+        started_at=timestamp,
+        finished_at=timestamp,
+        warnings=tuple(warnings),
+        explain_rows=tuple(int(r) for r in explain),
+        hardware=describe_hardware(model),
+    )
+
+
+def _group_metrics(results: Mapping[str, Any]) -> list[Any] | None:
+    """The per-group rows of a ``group_metrics`` result, for the top-level summary key."""
+    for data in results.values():
+        if data.get("kind") == "group_metrics" and isinstance(data.get("groups"), list):
+            return data["groups"]
+    return None
+
+
+def audit_document(outcome: AuditOutcome, *, command: Sequence[str] | None = None) -> dict[str, Any]:
+    """The ``results.json`` document: summary keys for scripts plus every full result.
+
+    Top-level keys: ``schema_version``, ``probity_version``, ``provenance``,
+    ``data``, ``model``, ``performance``, ``importance``, ``warnings``,
+    ``results`` and, when group metrics were computed, ``group_metrics``.
+    """
+    ds, model, roles = outcome.dataset, outcome.model, outcome.roles
+    warnings: list[str] = list(outcome.warnings)
+    for result in outcome.results.values():
+        warnings.extend(result.warnings)
+    full = {name: result.to_dict() for name, result in outcome.results.items()}
+    perf = outcome.results.get("performance")
+    perm = outcome.results.get("permutation")
+    provenance: dict[str, Any] = {
+        "data_file": ds.name,
+        "data_sha256": ds.sha256,
+        "data_format": ds.format,
+        "data_options": ds.options.to_dict(),
+        "model_file": model.name,
+        "model_sha256": model.sha256,
+        "model_format": model.format,
+        "model_trust": model.trust.to_dict(),
+        "versions": package_versions(),
+        "hardware": dict(outcome.hardware),
+        "seed": outcome.request.seed,
+        "parameters": outcome.request.parameters(),
+        "roles": roles.to_dict(),
+        "explain_rows": list(outcome.explain_rows),
+        "started_at": outcome.started_at,
+        "finished_at": outcome.finished_at,
+        "command": list(command) if command is not None else None,
+    }
+    if outcome.request.report is not None:
+        provenance["report"] = outcome.request.report.to_dict()
+    document: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "probity_version": __version__,
+        "provenance": provenance,
+        "data": {"rows": ds.n_rows, "columns": len(ds.frame.columns), "schema": ds.schema.to_dict()},
+        "model": {
+            "format": model.format,
+            "task": model.task.value,
+            "classes": to_jsonable(list(model.classes)) if model.classes is not None else None,
+            "input_columns": list(model.input_columns) if model.input_columns is not None else None,
+            "size_bytes": model.size_bytes,
+        },
+        "performance": to_jsonable(dict(getattr(perf, "metrics"))) if perf is not None else {},
+        "importance": {
+            "permutation": [
+                {
+                    "feature": name,
+                    "mean": to_jsonable(perm.mean[i]),
+                    "std": to_jsonable(perm.std[i]),
+                    "ci_low": to_jsonable(perm.ci_low[i]),
+                    "ci_high": to_jsonable(perm.ci_high[i]),
+                }
+                for i, name in enumerate(getattr(perm, "feature_names"))
+            ] if perm is not None else []
+        },
+        "warnings": warnings,
+        "results": full,
+    }
+    groups = _group_metrics(full)
+    if groups is not None:
+        document["group_metrics"] = groups
+    return document
+
+
+def write_json_atomic(path: Path, document: Mapping[str, Any]) -> None:
+    """Write JSON to ``path`` via a temporary file in the same folder, so a crash never leaves half a file."""
+    write_bytes_atomic(path, json_bytes(document))

@@ -1,0 +1,413 @@
+"""The ``probity`` command: the engine, headless.
+
+Exit codes: 0 success; 1 internal error (details in the log file) or, for
+``probity verify``, differences found; 2 bad input (one line on stderr);
+3 model refused as unsafe or not trusted; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from engine import __version__
+from engine.errors import Cancelled, ProbityError
+from engine.jobs import CancelToken, JobContext
+from engine.schema import ReadOptions
+
+__all__ = ["main", "build_parser"]
+
+EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_REFUSED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+# `probity verify` found differences; shares 1 with internal errors, which print "internal error".
+EXIT_DIFFERENT = 1
+
+
+def _add_read_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("reading the data (detected when not given)")
+    group.add_argument("--delimiter", help="field separator, e.g. ',' ';' 'tab' '|'")
+    group.add_argument("--encoding", help="text encoding, e.g. utf-8, latin-1")
+    group.add_argument("--decimal", choices=[".", ","], help="decimal mark of numbers")
+    group.add_argument("--header-row", type=int, help="0-based header line; -1 for no header")
+    group.add_argument("--na", action="append", default=[], metavar="TEXT", help="extra missing-value marker (repeatable)")
+    group.add_argument("--sheet", help="Excel sheet name")
+
+
+def _read_options(args: argparse.Namespace) -> ReadOptions:
+    delimiter = args.delimiter
+    if delimiter is not None and delimiter.lower() in ("tab", "\\t"):
+        delimiter = "\t"
+    return ReadOptions(
+        delimiter=delimiter,
+        encoding=args.encoding,
+        decimal=args.decimal,
+        header_row=args.header_row,
+        missing_values=tuple(args.na),
+        sheet=args.sheet,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="probity", description="Audit machine-learning models offline: explanations with provenance."
+    )
+    parser.add_argument("--version", action="version", version=f"probity {__version__}")
+    parser.add_argument("--progress", choices=["auto", "bar", "lines", "none"], default="auto",
+                        help="progress on stderr: a bar on a terminal (auto), log lines, or nothing")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    audit = sub.add_parser("audit", help="run the audit and write DIR/report.pdf, results.json and manifest.json")
+    audit.add_argument("--data", required=True, type=Path, help="the dataset (CSV/TSV, Parquet, Feather, Excel)")
+    audit.add_argument("--model", required=True, type=Path, help="the model (.skops, .onnx, .pkl, .joblib)")
+    audit.add_argument("--target", required=True, help="the target column")
+    audit.add_argument("--sensitive", nargs="+", action="extend", default=[], metavar="COL",
+                       help="sensitive attribute columns (need not be model inputs)")
+    audit.add_argument("--features", nargs="+", action="extend", metavar="COL",
+                       help="model input columns, when the model file does not name them")
+    audit.add_argument("--out", type=Path, default=Path("probity-audit"), help="output folder (default: probity-audit)")
+    audit.add_argument("--seed", type=int, default=0, help="seed every random choice flows from (default 0)")
+    audit.add_argument("--trust-model", action="append", default=[], metavar="SHA256",
+                       help="trust this exact pickle/joblib/skops file (its SHA-256) after reviewing its imports")
+    audit.add_argument("--n-repeats", type=int, default=10, help="permutation repeats per feature (default 10)")
+    audit.add_argument("--scoring", help="permutation scoring (default: accuracy or r2)")
+    report = audit.add_argument_group("the report")
+    report.add_argument("--sections", nargs="+", metavar="NAME",
+                        help="report sections to include, in any order (default: all); e.g. summary performance "
+                             "importance reproducibility (an unknown name lists the valid ones)")
+    report.add_argument("--explain-rows", default="first:5", metavar="SPEC",
+                        help="rows LIME and SHAP explain for the local-explanations section: '3,17', '0-4', "
+                             "'first:N', 'random:N' (default first:5)")
+    report.add_argument("--auditor", default="", metavar="NAME", help="who performed the audit")
+    report.add_argument("--organisation", default="", metavar="NAME", help="the auditing organisation")
+    report.add_argument("--notes-file", type=Path, metavar="PATH", help="reviewer notes (UTF-8 text)")
+    report.add_argument("--no-report", action="store_true",
+                        help="write results.json and manifest.json only, without the PDF (faster)")
+    report.add_argument("--timestamp", metavar="ISO",
+                        help="the audit's recorded time, e.g. 2024-05-01T12:00:00Z (default: now); fixing it "
+                             "makes a re-run byte-identical")
+    advanced = audit.add_argument_group("sample sizes (advanced)")
+    advanced.add_argument("--lime-samples", type=int, default=2000, metavar="N",
+                          help="perturbed samples per LIME explanation (default 2000)")
+    advanced.add_argument("--cluster-rows", default="random:300", metavar="SPEC",
+                          help="rows whose SHAP values are clustered (default random:300)")
+    _add_read_options(audit)
+    audit.set_defaults(func=_cmd_audit)
+
+    verify = sub.add_parser(
+        "verify", help="re-run the audit a report records and check every number",
+        description="Check a Probity report: re-hash the data and model files, re-run every analysis from the "
+                    "parameters embedded in the report and compare every number; check results.json and "
+                    "manifest.json beside the report. Exit 0 when everything matches, 1 with the differences.")
+    verify.add_argument("report", type=Path, metavar="REPORT.pdf", help="the report written by probity audit")
+    verify.add_argument("--data", required=True, type=Path, help="the dataset the report describes")
+    verify.add_argument("--model", required=True, type=Path, help="the model the report describes")
+    verify.add_argument("--trust-model", action="append", default=[], metavar="SHA256",
+                        help="trust this exact pickle/joblib/skops file (its SHA-256) after reviewing its imports")
+    verify.add_argument("--tolerance", type=float, default=None, metavar="REL",
+                        help="relative tolerance for floats that are not bit-identical (default 1e-9; 0 demands "
+                             "bit-identical numbers)")
+    verify.set_defaults(func=_cmd_verify)
+
+    explain = sub.add_parser("explain", help="run one explanation method and write its JSON",
+                             description="Run one explanation method. --samples means: " + ", ".join(
+                                 f"{m}: {p}" for m, p in SAMPLES_PARAM.items()) + ".")
+    explain.add_argument("method", choices=EXPLAIN_METHODS, metavar="METHOD",
+                         help="one of " + ", ".join(EXPLAIN_METHODS))
+    explain.add_argument("--data", required=True, type=Path, help="the dataset")
+    explain.add_argument("--model", required=True, type=Path, help="the model")
+    explain.add_argument("--target", required=True, help="the target column")
+    explain.add_argument("--features", nargs="+", action="extend", metavar="COL",
+                         help="model input columns, when the model file does not name them")
+    explain.add_argument("--rows", metavar="SPEC",
+                         help="rows to explain: '0-99', '3,17', 'first:N', 'random:N', 'all' (default first:100; "
+                              "clusters: random:500)")
+    explain.add_argument("--samples", type=int, metavar="N", help="the method's sample budget (see above)")
+    explain.add_argument("--class", dest="klass", metavar="LABEL",
+                         help="class to explain (default: the positive class of a binary model)")
+    explain.add_argument("--seed", type=int, default=0, help="seed every random choice flows from (default 0)")
+    explain.add_argument("--out", type=Path, help="output JSON file (default: standard output)")
+    explain.add_argument("--trust-model", action="append", default=[], metavar="SHA256",
+                         help="trust this exact pickle/joblib/skops file (its SHA-256)")
+    explain.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                         help="any other parameter of the method (value parsed as JSON when possible)")
+    _add_read_options(explain)
+    explain.set_defaults(func=_cmd_explain)
+
+    inspect = sub.add_parser("inspect-model", help="describe a model file without loading it")
+    inspect.add_argument("path", type=Path)
+    inspect.set_defaults(func=_cmd_inspect_model)
+    return parser
+
+
+def _report_sections() -> tuple[str, ...]:
+    from engine.report.inputs import SECTIONS
+
+    return SECTIONS
+
+
+def _cmd_audit(args: argparse.Namespace, ctx: JobContext) -> int:
+    from engine.audit import (
+        AUDIT_ANALYSES,
+        AuditRequest,
+        ReportOptions,
+        audit_document,
+        normalise_timestamp,
+        run_audit,
+        write_json_atomic,
+    )
+    from engine.manifest import MANIFEST_NAME, build_manifest
+    from engine.results import utc_now
+
+    if args.n_repeats < 2:
+        raise ProbityError(f"--n-repeats must be at least 2 to estimate a spread, got {args.n_repeats}.")
+    if args.lime_samples < 10:
+        raise ProbityError(f"--lime-samples must be at least 10, got {args.lime_samples}.")
+    sections = _check_sections(args.sections)
+    notes = _read_notes(args.notes_file)
+    out_dir: Path = args.out
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ProbityError(f"The output path {out_dir} exists and is not a folder.", path=out_dir)
+    command = ["probity", *args._argv]
+    if args.timestamp is None:
+        # The recorded command must regenerate the same bytes, so it fixes the time it was run at.
+        timestamp = utc_now()
+        command += ["--timestamp", timestamp]
+    else:
+        timestamp = normalise_timestamp(args.timestamp)
+    request = AuditRequest(
+        data=args.data,
+        model=args.model,
+        target=args.target,
+        sensitive=tuple(args.sensitive),
+        features=tuple(args.features) if args.features else None,
+        seed=args.seed,
+        trusted_sha256=tuple(s.strip().lower() for s in args.trust_model),
+        read_options=_read_options(args),
+        n_repeats=args.n_repeats,
+        scoring=args.scoring,
+        analyses=AUDIT_ANALYSES,
+        explain_rows=args.explain_rows,
+        lime_samples=args.lime_samples,
+        cluster_rows=args.cluster_rows,
+        timestamp=timestamp,
+        report=None if args.no_report else ReportOptions(
+            auditor=args.auditor, organisation=args.organisation, reviewer_notes=notes, sections=sections
+        ),
+    )
+    outcome = run_audit(request, ctx.sub(0.0, 1.0 if args.no_report else 0.9))
+    document = audit_document(outcome, command=command)
+    results_path = out_dir / "results.json"
+    outputs: dict[str, Path] = {}
+    if not args.no_report:
+        from engine.report import ReportInput, build_report
+
+        ctx.progress(0.9, "Writing the report")
+        report_path = out_dir / "report.pdf"
+        build_report(
+            ReportInput.from_document(
+                document, auditor=args.auditor, organisation=args.organisation, reviewer_notes=notes,
+                sections=sections, local_rows=outcome.explain_rows or None,
+            ),
+            report_path,
+        )
+        outputs["report"] = report_path
+    write_json_atomic(results_path, document)
+    outputs["results"] = results_path
+    manifest = build_manifest(outputs=outputs, inputs=[("data", args.data), ("model", args.model)],
+                              created=outcome.started_at)
+    write_json_atomic(out_dir / MANIFEST_NAME, manifest)
+    ctx.progress(1.0, "Done")
+    for path in (*outputs.values(), out_dir / MANIFEST_NAME):
+        print(f"Wrote {path}", file=sys.stderr)
+    for warning in outcome.warnings:
+        print(f"probity: warning: {warning}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _check_sections(names: Sequence[str] | None) -> tuple[str, ...] | None:
+    if names is None:
+        return None
+    valid = _report_sections()
+    unknown = [n for n in names if n not in valid]
+    if unknown:
+        raise ProbityError(
+            f"Unknown report section {', '.join(repr(u) for u in unknown)}; choose from {', '.join(valid)}."
+        )
+    return tuple(names)
+
+
+def _read_notes(path: Path | None) -> str:
+    if path is None:
+        return ""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ProbityError(f"The notes file {path} does not exist.", path=path) from None
+    except UnicodeDecodeError:
+        raise ProbityError(f"The notes file {path} is not UTF-8 text.", path=path) from None
+    except OSError as exc:
+        raise ProbityError(f"The notes file {path} cannot be read: {exc.strerror or exc}.", path=path) from None
+
+
+def _cmd_verify(args: argparse.Namespace, ctx: JobContext) -> int:
+    from engine.verify import DEFAULT_REL_TOL, verify_report
+
+    tolerance = DEFAULT_REL_TOL if args.tolerance is None else args.tolerance
+    outcome = verify_report(
+        args.report, data=args.data, model=args.model,
+        trusted_sha256=tuple(s.strip().lower() for s in args.trust_model), ctx=ctx, rel_tol=tolerance,
+    )
+    for note in outcome.notes:
+        print(f"probity: note: {note}", file=sys.stderr)
+    for line in outcome.lines():
+        print(line)
+    return EXIT_OK if outcome.ok else EXIT_DIFFERENT
+
+
+EXPLAIN_METHODS = (
+    "lime", "shap", "kernelshap", "treeshap", "linearshap", "ig", "saliency", "input_x_gradient", "smoothgrad",
+    "permutation", "pdp", "surrogate", "clusters", "native",
+)
+# What --samples sets for each method.
+SAMPLES_PARAM = {
+    "lime": "num_samples",
+    "shap": "n_coalitions",
+    "kernelshap": "n_coalitions",
+    "treeshap": "background_size",
+    "linearshap": "background_size",
+    "ig": "n_steps",
+    "smoothgrad": "n_samples",
+    "permutation": "n_repeats",
+    "pdp": "ice_rows",
+    "surrogate": "max_rows",
+}
+_ROW_METHODS = {"lime", "shap", "kernelshap", "treeshap", "linearshap", "ig", "saliency", "input_x_gradient",
+                "smoothgrad"}
+
+
+def _parse_params(pairs: Sequence[str]) -> dict[str, object]:
+    import json
+
+    params: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ProbityError(f"The parameter {pair!r} is not of the form KEY=VALUE.")
+        try:
+            params[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key.strip()] = value
+    return params
+
+
+def _cmd_explain(args: argparse.Namespace, ctx: JobContext) -> int:
+    import json
+    import time
+
+    from engine.audit import load_inputs, write_json_atomic
+    from engine.explain.export import explain_document
+    from engine.explain.registry import get_method
+    from engine.explain.rows import parse_rows
+
+    inputs = load_inputs(
+        args.data, args.model, target=args.target, features=tuple(args.features) if args.features else None,
+        trusted_sha256=tuple(s.strip().lower() for s in args.trust_model), read_options=_read_options(args),
+        ctx=ctx.sub(0.0, 0.1),
+    )
+    method = get_method(args.method)
+    params = _parse_params(args.param)
+    if args.samples is not None:
+        if args.method not in SAMPLES_PARAM:
+            raise ProbityError(f"--samples does not apply to {args.method}.")
+        params[SAMPLES_PARAM[args.method]] = args.samples
+    if args.klass is not None:
+        params["klass"] = args.klass
+    work = ctx.sub(0.1, 1.0, args.method)
+    started = time.perf_counter()
+    if args.method in _ROW_METHODS:
+        params["rows"] = parse_rows(args.rows, len(inputs.frame), ctx=ctx).tolist()
+    elif args.method == "clusters":
+        rows = parse_rows(args.rows, len(inputs.frame), ctx=ctx, default="random:500").tolist()
+        shap_params = {"klass": params["klass"]} if "klass" in params else {}
+        params["attributions"] = get_method("shap")(inputs, ctx=work.sub(0.0, 0.8, "shap"), rows=rows, **shap_params)
+        work = work.sub(0.8, 1.0)
+    elif args.rows is not None:
+        raise ProbityError(f"--rows does not apply to {args.method}, which uses every labelled row.")
+    from engine.explain.attribution import AttributionResult
+
+    if isinstance(result := method(inputs, ctx=work.sub(0.0, 0.9), **params), AttributionResult):
+        from engine.explain.quality import attach_quality, faithfulness
+
+        figures = faithfulness(inputs, result, ctx=work.sub(0.9, 1.0, "faithfulness")).figures()
+        result = attach_quality(result, **figures)
+    compute_seconds = time.perf_counter() - started
+    document = explain_document(result, method=args.method, compute_seconds=compute_seconds)
+    if args.out is None:
+        json.dump(document, sys.stdout, indent=2, allow_nan=False)
+        sys.stdout.write("\n")
+    else:
+        write_json_atomic(args.out, document)
+        print(f"Wrote {args.out}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _cmd_inspect_model(args: argparse.Namespace, ctx: JobContext) -> int:
+    from engine.models.loading import inspect_model
+
+    print(inspect_model(args.path).to_text())
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_BAD_INPUT
+    args._argv = argv
+    # Imported here so `probity --version` stays instant.
+    from engine.progress import TerminalProgress
+
+    progress = TerminalProgress(sys.stderr, mode=args.progress)
+    cancel = CancelToken()
+    ctx = JobContext(seed=getattr(args, "seed", 0), progress_fn=progress, cancel=cancel)
+    previous = signal.getsignal(signal.SIGINT)
+
+    def _interrupt(signum: int, frame: object) -> None:  # first Ctrl-C cancels cleanly, second kills
+        cancel.cancel()
+        signal.signal(signal.SIGINT, previous)
+
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    if on_main_thread:
+        signal.signal(signal.SIGINT, _interrupt)
+    try:
+        return args.func(args, ctx)
+    except ProbityError as exc:
+        progress.close()
+        print(f"probity: {exc}", file=sys.stderr)
+        return EXIT_REFUSED if exc.exit_code == EXIT_REFUSED else EXIT_BAD_INPUT
+    except (Cancelled, KeyboardInterrupt):
+        progress.close()
+        print("probity: cancelled.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # a bug: log it with its traceback, show one line
+        from engine.logs import log_exception
+
+        progress.close()
+        where = log_exception(exc, context="probity " + shlex.join(argv))
+        print(f"probity: internal error ({type(exc).__name__}: {exc}); details were written to {where}.",
+              file=sys.stderr)
+        return EXIT_INTERNAL
+    finally:
+        progress.close()
+        if on_main_thread:
+            signal.signal(signal.SIGINT, previous)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

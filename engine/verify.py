@@ -1,0 +1,480 @@
+"""``probity verify``: check a report against its inputs by re-running the audit.
+
+A Probity report carries its ``results.json`` inside the PDF.  Verifying a
+report means:
+
+1. **The inputs.**  The data and model files given now are hashed; a SHA-256
+   that differs from the one the report records is a difference, named
+   ("data SHA-256 differs: report has …, file has …").
+2. **The numbers.**  The audit is re-run from the parameters embedded in the
+   report (same seed, rows, sample sizes and timestamp) and every value of the
+   new document is compared with the embedded one
+   (:func:`compare_documents`): integers, strings, booleans, nulls and list
+   lengths exactly; floats exactly or, where they differ, within a relative
+   tolerance (default :data:`DEFAULT_REL_TOL`, ``|a - b| <= 1e-9 * max(|a|, |b|)``,
+   with an absolute floor of :data:`ABS_TOL` for values near zero).  The
+   tolerance is there for float reductions whose summation order depends on
+   BLAS threading or SIMD width (matrix products in LIME's and K-LIME's ridge
+   solves, PCA, a torch model's batched forward pass); on the same machine and
+   installation every number is expected to be bit-identical, and the outcome
+   says how many were.  Package versions, hardware and file names are not
+   compared; a version or hardware that differs is reported as a note.
+3. **The PDF itself.**  A ``results.json`` beside the report must equal the
+   embedded copy byte for byte; a ``manifest.json`` beside it must list the
+   report's and results' SHA-256 as they are now; and, when the report was
+   written by this version of Probity, the PDF must be byte-identical to a
+   report rebuilt from its embedded results (pages edited after writing show
+   up here).
+
+The comparison is Qt-free and used by the GUI as well as the CLI.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine import __version__
+from engine.errors import ProbityError
+from engine.hashing import sha256_file
+from engine.jobs import JobContext
+
+__all__ = [
+    "DEFAULT_REL_TOL",
+    "ABS_TOL",
+    "MAX_LISTED",
+    "Comparison",
+    "VerifyOutcome",
+    "compare_documents",
+    "check_input_files",
+    "check_companions",
+    "check_pages",
+    "verify_report",
+]
+
+#: Relative tolerance for floats that are not bit-identical (see the module docstring).
+DEFAULT_REL_TOL = 1e-9
+#: Absolute floor of the tolerance, for values that should be zero.
+ABS_TOL = 1e-12
+#: Differences listed one per line before the rest are counted.
+MAX_LISTED = 20
+
+# Provenance keys that describe the machine or the file names rather than the numbers.  The
+# input hashes are checked against the files themselves (check_input_files), once.
+_NOT_COMPARED = frozenset({"versions", "hardware", "data_file", "model_file", "model_trust", "data_sha256",
+                           "model_sha256"})
+_MAX_VALUE_CHARS = 80
+_PAGES = "pages rebuilt from the embedded results"
+
+Path_ = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """How a re-run document compares with the recorded one.
+
+    Attributes
+    ----------
+    differences: one sentence per differing value (all of them, uncapped).
+    notes: things that differ without being differences (package versions, hardware).
+    n_numbers: numbers compared.
+    n_within_tolerance: numbers equal only within the tolerance (the rest bit-identical).
+    """
+
+    differences: tuple[str, ...]
+    notes: tuple[str, ...]
+    n_numbers: int
+    n_within_tolerance: int
+
+
+def _where(path: Path_) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "the document"
+
+
+def _show(value: Any, other: Any = None) -> str:
+    """``value`` for a difference line; long strings are cut around where they differ from ``other``."""
+    if isinstance(value, str) and isinstance(other, str) and len(value) > _MAX_VALUE_CHARS:
+        at = next((i for i, (x, y) in enumerate(zip(value, other)) if x != y), min(len(value), len(other)))
+        start = max(0, at - _MAX_VALUE_CHARS // 3)
+        cut = value[start : start + _MAX_VALUE_CHARS]
+        return json.dumps(("…" if start else "") + cut + ("…" if start + _MAX_VALUE_CHARS < len(value) else ""),
+                          ensure_ascii=False)
+    text = json.dumps(value, ensure_ascii=False, allow_nan=True) if not isinstance(value, float) else repr(value)
+    return text if len(text) <= _MAX_VALUE_CHARS else text[: _MAX_VALUE_CHARS - 1] + "…"
+
+
+def _compared(path: Path_) -> bool:
+    if path == ("probity_version",):
+        return False
+    if len(path) >= 2 and path[0] == "provenance" and path[1] in _NOT_COMPARED:
+        return False
+    if len(path) >= 4 and path[0] == "results" and path[2] == "provenance" and path[3] in _NOT_COMPARED:
+        return False
+    return True
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+class _Walker:
+    def __init__(self, rel_tol: float, abs_tol: float) -> None:
+        self.rel_tol = rel_tol
+        self.abs_tol = abs_tol
+        self.differences: list[str] = []
+        self.n_numbers = 0
+        self.n_close = 0
+
+    def walk(self, a: Any, b: Any, path: Path_) -> None:
+        if not _compared(path):
+            return
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            for key in a:
+                if key not in b:
+                    self.differences.append(f"{_where(path + (key,))}: in the report but not produced by the re-run.")
+                else:
+                    self.walk(a[key], b[key], path + (key,))
+            for key in b:
+                if key not in a and _compared(path + (key,)):
+                    self.differences.append(f"{_where(path + (key,))}: produced by the re-run but not in the report.")
+            return
+        if isinstance(a, list) and isinstance(b, list):
+            if len(a) != len(b):
+                self.differences.append(
+                    f"{_where(path)}: report has {len(a)} values, re-run gives {len(b)}."
+                )
+                return
+            for i, (x, y) in enumerate(zip(a, b)):
+                self.walk(x, y, path + (i,))
+            return
+        if _is_number(a) and _is_number(b):
+            self.n_numbers += 1
+            if a == b and type(a) is type(b):
+                return
+            if isinstance(a, float) or isinstance(b, float):
+                fa, fb = float(a), float(b)
+                if fa == fb or (math.isfinite(fa) and math.isfinite(fb)
+                                and abs(fa - fb) <= max(self.rel_tol * max(abs(fa), abs(fb)), self.abs_tol)):
+                    self.n_close += 1
+                    return
+            self.differences.append(f"{_where(path)}: report has {_show(a)}, re-run gives {_show(b)}.")
+            return
+        if type(a) is not type(b) or a != b:
+            if _is_number(a):
+                self.n_numbers += 1
+            self.differences.append(f"{_where(path)}: report has {_show(a, b)}, re-run gives {_show(b, a)}.")
+
+
+def _version_notes(recorded: Mapping[str, Any], rerun: Mapping[str, Any]) -> list[str]:
+    notes: list[str] = []
+    old = (recorded.get("provenance") or {}).get("versions") or {}
+    new = (rerun.get("provenance") or {}).get("versions") or {}
+    for name in sorted(set(old) | set(new)):
+        if old.get(name) != new.get(name):
+            notes.append(f"{name} is {old.get(name) or 'absent'} in the report and {new.get(name) or 'absent'} here.")
+    old_hw = (recorded.get("provenance") or {}).get("hardware") or {}
+    new_hw = (rerun.get("provenance") or {}).get("hardware") or {}
+    for key in sorted(set(old_hw) | set(new_hw)):
+        if old_hw.get(key) != new_hw.get(key):
+            notes.append(f"The report was computed on {key} {old_hw.get(key) or 'unrecorded'}; "
+                         f"the re-run on {new_hw.get(key) or 'unrecorded'}.")
+    return notes
+
+
+def compare_documents(
+    recorded: Mapping[str, Any],
+    rerun: Mapping[str, Any],
+    *,
+    rel_tol: float = DEFAULT_REL_TOL,
+    abs_tol: float | None = None,
+) -> Comparison:
+    """Compare every value of two ``results.json`` documents.
+
+    Parameters
+    ----------
+    recorded:
+        The document embedded in the report.
+    rerun:
+        The document of the re-run, read back from its JSON form (so that
+        types match what was written: ``1.0`` stays a float).
+    rel_tol:
+        Relative tolerance for floats; ``0`` demands bit-identical floats.
+    abs_tol:
+        Absolute floor of the tolerance; ``None`` means :data:`ABS_TOL`, or 0
+        when ``rel_tol`` is 0.
+
+    Returns
+    -------
+    Comparison
+        Paths are written like ``results.permutation.mean[3]``.
+    """
+    if not (math.isfinite(rel_tol) and rel_tol >= 0):
+        raise ProbityError(f"The tolerance must be a non-negative number, not {rel_tol!r}.")
+    floor = (ABS_TOL if rel_tol > 0 else 0.0) if abs_tol is None else abs_tol
+    walker = _Walker(rel_tol, floor)
+    walker.walk(recorded, rerun, ())
+    return Comparison(
+        differences=tuple(walker.differences),
+        notes=tuple(_version_notes(recorded, rerun)),
+        n_numbers=walker.n_numbers,
+        n_within_tolerance=walker.n_close,
+    )
+
+
+def check_input_files(document: Mapping[str, Any], *, data: Path, model: Path) -> list[str]:
+    """Differences between the input hashes the report records and the files given now."""
+    prov = document.get("provenance") or {}
+    out: list[str] = []
+    actual = {"data": sha256_file(data), "model": sha256_file(model)}
+    for role, sha in actual.items():
+        recorded = prov.get(f"{role}_sha256")
+        if recorded != sha:
+            out.append(f"{role} SHA-256 differs: report has {recorded}, file has {sha}.")
+    # Every result must have been computed on the same files as the audit says.
+    for name, result in (document.get("results") or {}).items():
+        rp = result.get("provenance") if isinstance(result, Mapping) else None
+        if not isinstance(rp, Mapping):
+            continue
+        for role in ("data", "model"):
+            key = f"{role}_sha256"
+            if key in rp and rp[key] != prov.get(key):
+                out.append(f"results.{name}.provenance.{key} is {rp[key]}, but the audit records {prov.get(key)}.")
+    return out
+
+
+def check_companions(pdf: Path, document: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """Check ``results.json`` and ``manifest.json`` beside the report, when present.
+
+    Returns
+    -------
+    (differences, checked)
+        Sentences for what disagrees, and names of what was checked.
+    """
+    from engine.manifest import MANIFEST_NAME, check_outputs, entries, read_manifest
+    from engine.report import ATTACHMENT_NAME, results_json_bytes
+
+    pdf = Path(pdf)
+    differences: list[str] = []
+    checked: list[str] = []
+    beside = pdf.parent / ATTACHMENT_NAME
+    if beside.is_file():
+        checked.append(f"{ATTACHMENT_NAME} beside the report")
+        if beside.read_bytes() != results_json_bytes(document):
+            differences.append(f"{ATTACHMENT_NAME} beside {pdf.name} differs from the copy embedded in it.")
+    manifest_path = pdf.parent / MANIFEST_NAME
+    if manifest_path.is_file():
+        checked.append(MANIFEST_NAME)
+        try:
+            manifest = read_manifest(manifest_path)
+        except ProbityError as exc:
+            differences.append(exc.message)
+            return differences, checked
+        names = [str(e.get("path")) for e in entries(manifest, "report")]
+        if pdf.name not in names:
+            differences.append(f"{MANIFEST_NAME} does not list {pdf.name}.")
+        differences.extend(check_outputs(manifest, pdf.parent))
+        prov = document.get("provenance") or {}
+        for role in ("data", "model"):
+            for entry in entries(manifest, role):
+                if entry.get("sha256") != prov.get(f"{role}_sha256"):
+                    differences.append(f"{MANIFEST_NAME} records {role} SHA-256 {entry.get('sha256')}, but the "
+                                       f"report has {prov.get(f'{role}_sha256')}.")
+    return differences, checked
+
+
+def check_pages(pdf: Path, document: Mapping[str, Any]) -> tuple[list[str], str | None]:
+    """Rebuild the report from its embedded results and compare the bytes with ``pdf``.
+
+    Only reports written by ``probity audit`` of this Probity version record
+    what is needed to rebuild them (``provenance["report"]``).
+
+    Returns
+    -------
+    (differences, checked)
+        ``checked`` names the check, or is ``None`` when it could not be made.
+    """
+    from engine.report import ReportInput, render_report
+
+    prov = document.get("provenance") or {}
+    options = prov.get("report")
+    if not isinstance(options, Mapping) or document.get("probity_version") != __version__:
+        return [], None
+    sections = options.get("sections")
+    rebuilt = render_report(ReportInput.from_document(
+        document,
+        auditor=str(options.get("auditor") or ""),
+        organisation=str(options.get("organisation") or ""),
+        reviewer_notes=str(options.get("reviewer_notes") or ""),
+        sections=None if sections is None else list(sections),
+        local_rows=prov.get("explain_rows") or None,
+    ))
+    if rebuilt != Path(pdf).read_bytes():
+        return [f"The pages of {Path(pdf).name} differ from the report rebuilt from its embedded results "
+                "(edited after it was written, or built with other fonts or ReportLab)."], _PAGES
+    return [], _PAGES
+
+
+def _as_named(path: Path, recorded: Any, folder: Path) -> Path:
+    """``path``, or a symbolic link to it in ``folder`` carrying the recorded file name when that differs."""
+    name = Path(str(recorded or "")).name
+    # The suffix decides how a file is read, so only a same-format file takes the recorded name.
+    if not name or name in (".", "..") or name == path.name or Path(name).suffix.lower() != path.suffix.lower():
+        return path
+    folder.mkdir(exist_ok=True)
+    link = folder / name
+    try:
+        link.symlink_to(path.resolve())
+    except OSError:  # no symbolic links here (some Windows set-ups): names then show as differences
+        return path
+    return link
+
+
+@dataclass(frozen=True)
+class VerifyOutcome:
+    """What :func:`verify_report` found.
+
+    Attributes
+    ----------
+    differences: every difference, one sentence each (inputs, PDF integrity, then numbers).
+    notes: what differs without counting as a difference (versions, hardware).
+    checked: what was checked besides the numbers.
+    n_numbers, n_results: numbers compared, and results in the report.
+    n_within_tolerance: numbers equal only within ``rel_tol``.
+    rel_tol: the relative tolerance used.
+    """
+
+    pdf: Path
+    differences: tuple[str, ...]
+    notes: tuple[str, ...]
+    checked: tuple[str, ...]
+    n_numbers: int
+    n_results: int
+    n_within_tolerance: int
+    rel_tol: float
+
+    @property
+    def ok(self) -> bool:
+        return not self.differences
+
+    def lines(self, *, limit: int = MAX_LISTED) -> list[str]:
+        """What the CLI prints on standard output."""
+        if self.ok:
+            exact = self.n_numbers - self.n_within_tolerance
+            out = [f"verified: {self.n_numbers} numbers in {self.n_results} results match"]
+            if self.n_within_tolerance == 0:
+                out.append("  every number bit-identical")
+            else:
+                out.append(f"  {exact} bit-identical, {self.n_within_tolerance} within the relative tolerance "
+                           f"{self.rel_tol:g} allowed for float reductions whose order depends on BLAS threading")
+            if self.checked:
+                out.append("  also checked: " + ", ".join(self.checked))
+            return out
+        out = list(self.differences[:limit])
+        if len(self.differences) > limit:
+            out.append(f"… and {len(self.differences) - limit} more differences")
+        out.append(f"not verified: {len(self.differences)} difference{'s' if len(self.differences) != 1 else ''} "
+                   f"({self.n_numbers} numbers compared in {self.n_results} results)")
+        return out
+
+
+def verify_report(
+    pdf: Path,
+    *,
+    data: Path,
+    model: Path,
+    trusted_sha256: Sequence[str] = (),
+    ctx: JobContext | None = None,
+    rel_tol: float = DEFAULT_REL_TOL,
+    granted_by: str = "cli verify --trust-model",
+) -> VerifyOutcome:
+    """Verify a Probity report against the data and model files (see the module docstring).
+
+    Parameters
+    ----------
+    pdf:
+        The report.
+    data, model:
+        The files the report claims to describe.
+    trusted_sha256:
+        Model files (by SHA-256) the user trusts to be unpickled.
+    ctx:
+        Progress and cancel; its seed and random-stream path are replaced by the report's.
+    rel_tol:
+        Relative tolerance for floats (0: bit-identical).
+
+    Raises
+    ------
+    ProbityError
+        Exit 2 for a file that is not a Probity report or inputs that cannot be
+        read; :class:`~engine.errors.UntrustedModelError` /
+        :class:`~engine.errors.UnsafeModelError` (exit 3) for a model that may not be loaded.
+    """
+    from engine.audit import AuditRequest, audit_document, load_inputs, run_audit
+    from engine.report import extract_embedded_results, results_json_bytes
+
+    pdf, data, model = Path(pdf), Path(data), Path(model)
+    ctx = ctx or JobContext()
+    if not 0.0 <= rel_tol or not math.isfinite(rel_tol):
+        raise ProbityError(f"The tolerance must be a non-negative number, not {rel_tol!r}.")
+    ctx.progress(0.0, f"Reading {pdf.name}")
+    recorded = extract_embedded_results(pdf)
+    for path, what in ((data, "data"), (model, "model")):
+        if not path.is_file():
+            raise ProbityError(f"The {what} file {path} does not exist.", path=path)
+    request = AuditRequest.from_document(recorded, data=data, model=model, trusted_sha256=trusted_sha256)
+    differences = check_input_files(recorded, data=data, model=model)
+    companion_differences, checked = check_companions(pdf, recorded)
+    checked = ["data and model SHA-256", *checked]
+
+    # The audit's random streams hang off the root of its seed (the CLI's context); so must the re-run's,
+    # whatever sub-task of the caller (the GUI's runner) this verification is.
+    run_ctx = dataclasses.replace(ctx, seed=request.seed, path=()).sub(0.0, 0.85)
+    prov = recorded.get("provenance") or {}
+    command = prov.get("command")
+    try:
+        with tempfile.TemporaryDirectory(prefix="probity-verify-") as tmp:
+            # Results name the files in their messages ("… in credit.csv"); a copy kept under another
+            # name must not read as a difference, so the re-run sees the recorded names.
+            inputs = load_inputs(
+                _as_named(data, prov.get("data_file"), Path(tmp) / "data"),
+                _as_named(model, prov.get("model_file"), Path(tmp) / "model"),
+                target=request.target, sensitive=request.sensitive, features=request.features,
+                trusted_sha256=request.trusted_sha256, read_options=request.read_options, granted_by=granted_by,
+                ctx=run_ctx.sub(0.0, 0.1),
+            )
+            outcome = run_audit(request, run_ctx, inputs=inputs)
+    except ProbityError as exc:
+        if exc.exit_code == 3 or not differences:
+            raise
+        # The files are not the audited ones and cannot even be audited: that is the difference.
+        return VerifyOutcome(pdf=pdf, differences=(*differences, *companion_differences,
+                                                   f"The audit could not be re-run on these files: {exc.message}"),
+                             notes=(), checked=tuple(checked), n_numbers=0,
+                             n_results=len(recorded.get("results") or {}), n_within_tolerance=0, rel_tol=rel_tol)
+    rerun = json.loads(results_json_bytes(audit_document(outcome, command=command)))
+    comparison = compare_documents(recorded, rerun, rel_tol=rel_tol)
+
+    ctx.progress(0.9, "Rebuilding the report's pages")
+    page_differences, pages = check_pages(pdf, recorded)
+    if pages is not None:
+        checked.append(pages)
+    ctx.progress(1.0, "Done")
+    return VerifyOutcome(
+        pdf=pdf,
+        differences=(*differences, *companion_differences, *page_differences, *comparison.differences),
+        notes=comparison.notes,
+        checked=tuple(checked),
+        n_numbers=comparison.n_numbers,
+        n_results=len(recorded.get("results") or {}),
+        n_within_tolerance=comparison.n_within_tolerance,
+        rel_tol=rel_tol,
+    )
