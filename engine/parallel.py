@@ -1,10 +1,13 @@
 """Chunks of work executed through joblib, so the same chunks could go to a cluster later.
 
-Model calls dominate model-agnostic explainers.  scikit-learn, onnxruntime and
-torch release the GIL inside prediction, so a thread per core overlaps them
-without copying the model.  While chunks run in parallel, BLAS/OpenMP pools are
-limited to one thread each: two busy cores running two 2-thread pools each
-collapse (measured in docs/benchmarks.md).
+Model calls dominate model-agnostic explainers.  By default the chunks run one
+at a time: measured on the 2-core reference machine (docs/benchmarks.md), two
+threads calling a scikit-learn RandomForest's predict_proba were slower than
+one (its per-tree Python loop holds the GIL) and doubled the CPU time.  Models
+that release the GIL for the whole call (onnxruntime, torch) can use more
+workers through ``$PROBITY_THREADS`` or ``n_jobs``; while chunks run in
+parallel, BLAS/OpenMP pools are limited to one thread each so the workers do
+not oversubscribe the cores.
 """
 
 from __future__ import annotations
@@ -35,6 +38,14 @@ def worker_count(requested: int | None = None) -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def _chunk_workers(requested: int | None) -> int:
+    """Workers for model-call chunks: ``requested``, else ``$PROBITY_THREADS``, else one (see module doc)."""
+    if requested is not None and requested > 0:
+        return int(requested)
+    env = os.environ.get("PROBITY_THREADS", "").strip()
+    return int(env) if env.isdigit() and int(env) > 0 else 1
+
+
 def map_chunks(
     fn: Callable[[T], R],
     chunks: Sequence[T],
@@ -42,13 +53,14 @@ def map_chunks(
     ctx: JobContext | None = None,
     n_jobs: int | None = None,
 ) -> Iterator[R]:
-    """Yield ``fn(chunk)`` for each chunk, in order, running up to ``n_jobs`` at once.
+    """Yield ``fn(chunk)`` for each chunk, in order, running up to ``n_jobs`` at once
+    (default: ``$PROBITY_THREADS``, else one at a time).
 
     Cancellation is checked before each chunk starts; a cancelled job raises
     :class:`~engine.errors.Cancelled` from the iterator and starts no new chunk.
     ``fn`` must not mutate shared state (each chunk writes only its own output).
     """
-    workers = min(worker_count(n_jobs), len(chunks))
+    workers = min(_chunk_workers(n_jobs), len(chunks))
 
     def run(chunk: T) -> R:
         if ctx is not None and ctx.cancelled:

@@ -31,6 +31,21 @@ def test_single_worker_runs_inline() -> None:
     assert idents == [main, main, main]
 
 
+def test_chunks_run_one_at_a_time_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    main = threading.get_ident()
+    monkeypatch.delenv("PROBITY_THREADS", raising=False)
+    assert set(map_chunks(lambda _: threading.get_ident(), list(range(6)))) == {main}
+    monkeypatch.setenv("PROBITY_THREADS", "2")
+    barrier = threading.Barrier(2, timeout=10)
+
+    def work(i: int) -> int:
+        if i < 2:
+            barrier.wait()  # only passes if two chunks run at once
+        return threading.get_ident()
+
+    assert len(set(map_chunks(work, list(range(6))))) == 2
+
+
 @pytest.mark.parametrize("n_jobs", [1, 2])
 def test_cancel_stops_before_the_next_chunk(n_jobs: int) -> None:
     token = CancelToken()
