@@ -1,7 +1,8 @@
 """Screenshots of every pane, taken offscreen on the built-in demo.
 
 Opens the app with ``--demo``, runs Performance and Permutation importance
-through the job runner exactly as a user would, and saves one PNG per pane
+and the Explain workspace's methods (LIME, SHAP, clusters, PDP/ICE) through
+the job runner exactly as a user would, and saves one PNG per pane and view
 (plus the pickle trust dialog) under ``docs/screenshots/``::
 
     .venv/bin/python docs/screenshots.py            # or: make screenshots
@@ -64,6 +65,82 @@ def _hover_top_bar(app: object, view: object) -> None:
     view._on_scene_mouse_moved(scene)  # type: ignore[attr-defined]
 
 
+# The instance the local views show: a declined applicant whose explanation is easy to read.
+EXPLAIN_ROW = 17
+
+
+def _run_explain(app: object, pane: object, method: str, rows: str | None = None, **params: object) -> None:
+    pane.set_method(method)  # type: ignore[attr-defined]
+    if params:
+        pane.set_params(params)  # type: ignore[attr-defined]
+    if rows is not None:
+        pane.rows_edit.setText(rows)  # type: ignore[attr-defined]
+    if pane.run() is None:  # type: ignore[attr-defined]
+        raise SystemExit(f"{method} did not start: {pane.error.text()}")  # type: ignore[attr-defined]
+    _wait(app, lambda: pane.job_id is None, method)  # type: ignore[attr-defined]
+    if pane.error.kind == "error":  # type: ignore[attr-defined]
+        raise SystemExit(f"{method} failed: {pane.error.text()}")  # type: ignore[attr-defined]
+
+
+def _hover_bar(app: object, view: object, index: int = 0) -> None:
+    """Put the (virtual) mouse on a local view's bar so its exact value shows."""
+    from PySide6.QtCore import QPointF
+
+    _settle(app)
+    n = view.bar_count  # type: ignore[attr-defined]
+    x = float(view.starts[index] + view.contributions[index] / 2)  # type: ignore[attr-defined]
+    scene = view.plot_item.vb.mapViewToScene(QPointF(x, n - 1 - index))  # type: ignore[attr-defined]
+    view._on_scene_mouse_moved(scene)  # type: ignore[attr-defined]
+
+
+def _shoot_explain(app: object, window: object, shoot: Callable[..., None]) -> None:
+    """LIME, the SHAP waterfall and beeswarm, clusters with a brush, and PDP/ICE, linked by one selection."""
+    from PySide6.QtCore import QPointF, QRectF
+
+    pane = window.explain_pane  # type: ignore[attr-defined]
+    window.tabs.setCurrentWidget(pane)  # type: ignore[attr-defined]
+    window.jobs_dock.hide()  # type: ignore[attr-defined]
+    window.resize(1400, 1000)  # type: ignore[attr-defined]
+    pane.ensure_ready()
+    window.selection.set_current(EXPLAIN_ROW, source="screenshots")  # type: ignore[attr-defined]
+
+    _run_explain(app, pane, "lime", rows="first:10", num_samples=2000, stability_runs=3)
+    _hover_bar(app, pane.lime_view)
+    shoot("explain-lime")
+
+    _run_explain(app, pane, "treeshap", rows="random:500")
+    _hover_bar(app, pane.waterfall_view)
+    shoot("explain-shap")
+
+    _run_explain(app, pane, "clusters", rows="random:500")
+    view = pane.cluster_view
+    points = view.points
+    lo_x, hi_x = float(points[:, 0].min()), float(points[:, 0].max())
+    lo_y, hi_y = float(points[:, 1].min()), float(points[:, 1].max())
+    view.brush(QRectF(QPointF(lo_x + 0.72 * (hi_x - lo_x), lo_y + 0.15 * (hi_y - lo_y)),
+                      QPointF(hi_x + 0.01, lo_y + 0.75 * (hi_y - lo_y))))
+    pane.show_view("clusters")
+    shoot("explain-clusters")
+
+    window.selection.set_current(EXPLAIN_ROW, source="screenshots")  # type: ignore[attr-defined]
+    _run_explain(app, pane, "pdp", ice_rows=200)
+    found = pane.results["pdp"].rows
+    window.selection.set_rows(found[:3], source="screenshots")  # type: ignore[attr-defined]
+    pane.dependence_view.show_feature("income")
+    shoot("explain-pdp")
+
+    pane.show_view("shap")
+    splitter = pane.view("shap").splitter
+    sizes = splitter.sizes()
+    splitter.setSizes([sum(sizes) - 860, 860])  # the beeswarm alone, wide enough to read
+    _settle(app)
+    shoot("explain-beeswarm", pane.beeswarm_view)
+    splitter.setSizes(sizes)
+
+    window.jobs_dock.show()  # type: ignore[attr-defined]
+    window.resize(1400, 900)  # type: ignore[attr-defined]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
@@ -114,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
         if name == "permutation":
             _hover_top_bar(app, panel.view)
         shoot(name)
+
+    _shoot_explain(app, window, shoot)
 
     # The trust dialog for a pickle, on its own.
     window.tabs.setCurrentWidget(window.model_pane)

@@ -13,10 +13,12 @@ from gui import tasks
 from gui.crash import CrashReporter
 from gui.panes.analyses import AnalysesPane
 from gui.panes.dataset import DatasetPane
+from gui.panes.explain import ExplainPane
 from gui.panes.jobs import JobListDock
 from gui.panes.model import MODEL_SUFFIXES, ModelPane
 from gui.resources import icon
 from gui.runner import JobError, JobRunner, JobSpec
+from gui.selection import SelectionModel, TableSelectionSync
 from gui.session import Session
 from gui.widgets import accept_file_drops
 
@@ -47,11 +49,19 @@ class MainWindow(QMainWindow):
         self.dataset_pane = DatasetPane(self.session, self.runner, self.settings)
         self.model_pane = ModelPane(self.session, self.runner, self.settings)
         self.analyses_pane = AnalysesPane(self.session, self.runner)
+        # Rows selected anywhere (table, plots, instance picker) are selected everywhere.
+        self.selection = SelectionModel(self)
+        self.explain_pane = ExplainPane(self.session, self.runner, self.selection)
+        self.explain_pane.follow_analyses(self.analyses_pane)
+        self.table_sync = TableSelectionSync(
+            self.dataset_pane.table_view, self.dataset_pane.table_model, self.selection
+        )
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(False)
         self.tabs.addTab(self.dataset_pane, icon("open-data"), "Dataset")
         self.tabs.addTab(self.model_pane, icon("open-model"), "Model")
         self.tabs.addTab(self.analyses_pane, icon("run"), "Analyses")
+        self.tabs.addTab(self.explain_pane, icon("run"), "Explain")
         self.setCentralWidget(self.tabs)
 
         self.jobs_dock = JobListDock(self.runner, self)
@@ -73,7 +83,7 @@ class MainWindow(QMainWindow):
 
         self._build_menus()
         accept_file_drops(self, self._on_window_file_dropped)
-        for pane in (self.dataset_pane, self.model_pane):
+        for pane in (self.dataset_pane, self.model_pane, self.explain_pane):
             pane.sig_status.connect(self._on_pane_status)
         self.session.sig_dataset_changed.connect(self._on_session_dataset_changed)
         self.session.sig_model_changed.connect(self._on_session_model_changed)
