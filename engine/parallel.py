@@ -32,10 +32,9 @@ def worker_count(requested: int | None = None) -> int:
     env = os.environ.get("PROBITY_THREADS", "").strip()
     if env.isdigit() and int(env) > 0:
         return int(env)
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # macOS has no sched_getaffinity
-        return max(1, os.cpu_count() or 1)
+    from engine.device import available_cores
+
+    return available_cores()
 
 
 def _chunk_workers(requested: int | None) -> int:

@@ -61,7 +61,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.device import choose_device
+from engine.device import choose_device, free_cores
 from engine.errors import AnalysisError
 from engine.explain.attribution import AttributionResult, resolve_output
 from engine.explain.base import AuditInputs, Method
@@ -272,14 +272,26 @@ def _prepare(
 
 
 def _chunks(setup: _Setup, ctx: JobContext, rows_per_pass: int, title: str) -> Iterator[tuple[int, int]]:
-    """Yield ``(start, stop)`` row ranges, reporting progress and checking for cancel before each."""
+    """Yield ``(start, stop)`` row ranges, reporting progress and checking for cancel before each.
+
+    On the CPU the passes run with as many torch threads as there are free
+    cores (:func:`engine.device.free_cores`); the previous count is restored after.
+    """
+    import torch
+
     n = len(setup.rows)
-    for start in range(0, n, rows_per_pass):
+    previous = torch.get_num_threads()
+    if str(setup.device).startswith("cpu"):
+        torch.set_num_threads(free_cores())
+    try:
+        for start in range(0, n, rows_per_pass):
+            ctx.check_cancelled()
+            ctx.progress(start / n, f"{title}: {start} of {n} rows")
+            yield start, min(start + rows_per_pass, n)
         ctx.check_cancelled()
-        ctx.progress(start / n, f"{title}: {start} of {n} rows")
-        yield start, min(start + rows_per_pass, n)
-    ctx.check_cancelled()
-    ctx.progress(1.0, f"{title}: {n} of {n} rows")
+        ctx.progress(1.0, f"{title}: {n} of {n} rows")
+    finally:
+        torch.set_num_threads(previous)
 
 
 def _to_numpy(t: Any) -> np.ndarray:
