@@ -436,16 +436,24 @@ def _evaluate(
         # A row-wise sum (not a BLAS product) so each average is bitwise the same whatever the chunking.
         return u0, u1, (f * p[None, :]).sum(axis=1)
 
-    # The first call is timed to size the rest; those then run in parallel chunks (engine.parallel).
-    ctx.check_cancelled()
-    first = min(total, max(1, pacer.next_rows(k) // k))
-    began = time.perf_counter()
-    _, _, out[:first] = average((0, first))
-    pacer.record(first * k, time.perf_counter() - began)
+    # Calls are timed one by one while the pacer still grows them (at most _GROWTH-fold per
+    # call); once the size settles the rest go out as chunks through engine.parallel.
+    done = 0
     step = max(1, pacer.next_rows(k) // k)
-    spans = [(u, min(total, u + step)) for u in range(first, total, step)]
-    done = first
-    ctx.progress(done / total, f"KernelSHAP: {done:,} of {total:,} instance-coalitions evaluated")
+    while done < total:
+        ctx.check_cancelled()
+        stop = min(total, done + step)
+        began = time.perf_counter()
+        _, _, out[done:stop] = average((done, stop))
+        pacer.record((stop - done) * k, time.perf_counter() - began)
+        done = stop
+        ctx.progress(done / total, f"KernelSHAP: {done:,} of {total:,} instance-coalitions evaluated")
+        settled = max(1, pacer.next_rows(k) // k)
+        if settled <= step:
+            step = settled
+            break
+        step = settled
+    spans = [(u, min(total, u + step)) for u in range(done, total, step)]
     for u0, u1, values in map_chunks(average, spans, ctx=ctx):
         out[u0:u1] = values
         pacer.calls += 1
