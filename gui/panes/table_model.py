@@ -167,8 +167,9 @@ class FrameTableModel(QAbstractTableModel):
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if orientation == Qt.Orientation.Vertical:
             if role == Qt.ItemDataRole.DisplayRole:
-                # The source row number, so a filtered or sorted view still says where a row came from.
-                return str(self.source_row(section) + 1)
+                # The source row's 0-based position, so a filtered or sorted view still says where a row
+                # came from, in the numbering the CLI (--rows), the Explain workspace and the report use.
+                return str(self.source_row(section))
             if role == Qt.ItemDataRole.TextAlignmentRole:
                 return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             return None
