@@ -44,6 +44,7 @@ __all__ = [
     "run_audit",
     "audit_document",
     "write_json_atomic",
+    "write_audit_outputs",
     "resolve_roles",
     "normalise_timestamp",
 ]
@@ -312,6 +313,20 @@ def _shap_rows(explain: np.ndarray, inputs: AuditInputs, request: AuditRequest, 
     return np.union1d(explain, sample)
 
 
+def _method_agreement(results: Mapping[str, Result], shap: Result | None) -> Result | None:
+    """Spearman agreement of the global rankings by permutation, mean |SHAP| and mean |LIME|, when two exist."""
+    from engine.explain.quality import attribution_ranking, method_agreement, permutation_ranking
+
+    rankings = {}
+    if "permutation" in results:
+        rankings["permutation"] = permutation_ranking(results["permutation"])  # type: ignore[arg-type]
+    if shap is not None:
+        rankings["mean |SHAP|"] = attribution_ranking(shap)  # type: ignore[arg-type]
+    if "lime" in results:
+        rankings["mean |LIME|"] = attribution_ranking(results["lime"])  # type: ignore[arg-type]
+    return method_agreement(rankings) if len(rankings) >= 2 else None
+
+
 def run_audit(
     request: AuditRequest, ctx: JobContext, *, inputs: AuditInputs | None = None
 ) -> AuditOutcome:
@@ -425,6 +440,12 @@ def run_audit(
         else:
             optional("groups", "Group metrics", lambda c: get_method("groups")(
                 inputs, ctx=c, sensitive=list(request.sensitive)))
+    agreement = _method_agreement(results, shap)
+    if agreement is not None:
+        # Derived from this audit's seeded results, so it carries their seed and inputs.
+        provenance = dataclasses.replace(agreement.provenance, seed=request.seed, data_sha256=dataset.sha256,
+                                         model_sha256=model.sha256, data_file=dataset.name, model_file=model.name)
+        results["agreement"] = _stamped(dataclasses.replace(agreement, provenance=provenance), timestamp)
     ctx.progress(1.0, "Done")
     return AuditOutcome(
         request=request,
@@ -520,3 +541,78 @@ def audit_document(outcome: AuditOutcome, *, command: Sequence[str] | None = Non
 def write_json_atomic(path: Path, document: Mapping[str, Any]) -> None:
     """Write JSON to ``path`` via a temporary file in the same folder, so a crash never leaves half a file."""
     write_bytes_atomic(path, json_bytes(document))
+
+
+def write_audit_outputs(
+    outcome: AuditOutcome,
+    out_dir: Path,
+    report_options: ReportOptions | None,
+    *,
+    command: Sequence[str] | None = None,
+    ctx: JobContext | None = None,
+) -> dict[str, Path]:
+    """Write an audit's files into ``out_dir`` exactly as ``probity audit`` does.
+
+    ``report.pdf`` (unless ``report_options`` is ``None``), then
+    ``results.json``, then ``manifest.json`` with the SHA-256 of each output and
+    of the data and model files (their paths as given in ``outcome.request``).
+    Every file is written atomically.
+
+    Parameters
+    ----------
+    outcome:
+        What :func:`run_audit` returned.
+    out_dir:
+        The output folder (created when missing).
+    report_options:
+        Auditor, organisation, reviewer notes and sections of the PDF; ``None``
+        writes no PDF.
+    command:
+        The command line that regenerates the results, recorded in provenance.
+    ctx:
+        Progress and cancellation (cancel is checked before the PDF is drawn).
+
+    Returns
+    -------
+    dict
+        Role (``"report"``, ``"results"``, ``"manifest"``) -> path written.
+
+    Raises
+    ------
+    ProbityError
+        When ``out_dir`` exists and is not a folder.
+    """
+    from engine.manifest import MANIFEST_NAME, build_manifest
+
+    ctx = ctx or JobContext()
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ProbityError(f"The output path {out_dir} exists and is not a folder.", path=out_dir)
+    document = audit_document(outcome, command=command)
+    outputs: dict[str, Path] = {}
+    if report_options is not None:
+        from engine.report import ReportInput, build_report
+
+        ctx.check_cancelled()
+        ctx.progress(0.0, "Writing the report")
+        report_path = out_dir / "report.pdf"
+        build_report(
+            ReportInput.from_document(
+                document, auditor=report_options.auditor, organisation=report_options.organisation,
+                reviewer_notes=report_options.reviewer_notes, sections=report_options.sections,
+                local_rows=outcome.explain_rows or None,
+            ),
+            report_path,
+        )
+        outputs["report"] = report_path
+    ctx.progress(0.8, "Writing results.json and manifest.json")
+    results_path = out_dir / "results.json"
+    write_json_atomic(results_path, document)
+    outputs["results"] = results_path
+    manifest = build_manifest(outputs=outputs, inputs=[("data", outcome.request.data),
+                                                       ("model", outcome.request.model)],
+                              created=outcome.started_at)
+    write_json_atomic(out_dir / MANIFEST_NAME, manifest)
+    outputs["manifest"] = out_dir / MANIFEST_NAME
+    ctx.progress(1.0, "Done")
+    return outputs

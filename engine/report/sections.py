@@ -70,6 +70,7 @@ METHOD_TITLES: dict[str, str] = {
     "input_x_gradient": "Input × gradient",
     "smoothgrad": "SmoothGrad",
     "groups": "Group metrics",
+    "method_agreement": "Agreement between methods",
 }
 
 METHOD_DESCRIPTIONS: dict[str, str] = {
@@ -965,7 +966,29 @@ def importance(facts: Facts, number: int) -> list[Flowable]:
         if native.caveat:
             block += _warnings([native.caveat])
         out.append(KeepTogether(block))
+    agreement = next((r for _, r in facts.all_results if r.kind == "method_agreement"), None)
+    if agreement is not None:
+        out += _agreement(agreement, w)
     return out
+
+
+def _agreement(agreement: Any, width: float) -> list[Flowable]:
+    """Spearman rank correlation (and top-k overlap) between the methods' global rankings."""
+    methods = list(agreement.methods)
+    rows: list[list[Any]] = [["", *methods]]
+    for i, name in enumerate(methods):
+        rows.append([name, *(num(agreement.spearman[i, j], 2) for j in range(len(methods)))])
+    first = 42 * mm
+    block: list[Flowable] = [
+        _sub("Agreement between methods", "s-importance-agreement"),
+        _p(f"Spearman rank correlation between the global feature rankings over the "
+           f"{len(agreement.feature_names)} features they share (1 = the same order, 0 = unrelated, "
+           f"−1 = reversed). The top {agreement.top_k} features overlap by "
+           f"{pct(agreement.summary.get('mean_top_k_jaccard'))} on average (Jaccard)."),
+        table(rows, [first] + [(width - first) / max(1, len(methods))] * len(methods),
+              right=tuple(range(1, len(methods) + 1))),
+    ]
+    return [KeepTogether(block)]
 
 
 def surrogates(facts: Facts, number: int) -> list[Flowable]:

@@ -86,6 +86,11 @@ def test_audit_on_the_demo_writes_results(demo_paths, tmp_path: Path, capsys: py
     # Income and debt drive approval by construction; they must outrank the loan amount.
     by = {r["feature"]: r["mean"] for r in rows}
     assert by["income"] > by["loan_amount"] and by["debt"] > by["loan_amount"]
+    # Permutation importance and mean |SHAP| rank the features alike on this model.
+    agreement = doc["results"]["agreement"]
+    assert agreement["methods"][:2] == ["permutation", "mean |SHAP|"]
+    assert agreement["spearman"][0][1] > 0.8
+    assert all(-1.0 <= v <= 1.0 for row in agreement["spearman"] for v in row)
 
 
 def test_same_seed_identical_different_seed_different(demo_paths, tmp_path: Path, capsys) -> None:
