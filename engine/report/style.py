@@ -60,68 +60,28 @@ __all__ = [
 RESOURCES_DIR = Path(__file__).resolve().parents[2] / "resources"
 
 # -- colours ------------------------------------------------------------------------------------------
-# gui/plots/palette.py mirrors these values; change both together.
-
-# Okabe & Ito (2008): distinct under the common colour-vision deficiencies and in greyscale print.
-CATEGORICAL: tuple[str, ...] = (
-    "#0072B2",  # blue
-    "#E69F00",  # orange
-    "#009E73",  # bluish green
-    "#D55E00",  # vermillion
-    "#CC79A7",  # reddish purple
-    "#56B4E9",  # sky blue
-    "#F0E442",  # yellow
-    "#000000",  # black
+# Defined once in engine/palette.py and shared with the GUI's plots.
+from engine.palette import (  # noqa: E402
+    BACKGROUND,
+    CATEGORICAL,
+    CONTRIBUTION_DOWN,
+    CONTRIBUTION_UP,
+    DIVERGING,
+    ERROR,
+    GRID,
+    MUTED_TEXT,
+    NEGATIVE,
+    PANEL,
+    POSITIVE,
+    PRIMARY,
+    REFERENCE,
+    ROLE_COLOURS,
+    SECONDARY,
+    SEQUENTIAL,
+    TEXT,
+    WARNING,
+    categorical,
 )
-PRIMARY = "#0072B2"
-SECONDARY = "#E69F00"
-POSITIVE = "#0072B2"
-NEGATIVE = "#D55E00"
-REFERENCE = "#8C8C8C"
-GRID = "#E3E3E3"
-TEXT = "#1A1A1A"
-MUTED_TEXT = "#5F5F5F"
-BACKGROUND = "#FFFFFF"
-PANEL = "#F6F6F4"
-ERROR = "#B3261E"
-WARNING = "#8A5A00"
-# Light to dark: a count maps to darkness (confusion matrices).
-SEQUENTIAL: tuple[str, ...] = (
-    "#F7FBFF",
-    "#DEEBF7",
-    "#C6DBEF",
-    "#9ECAE1",
-    "#6BAED6",
-    "#4292C6",
-    "#2171B5",
-    "#08519C",
-    "#08306B",
-)
-# Blue (negative) through white to orange (positive): signed attributions.
-DIVERGING: tuple[str, ...] = (
-    "#0072B2",
-    "#5FA3D0",
-    "#B7D5EA",
-    "#FFFFFF",
-    "#F5CFA0",
-    "#EBA24D",
-    "#D55E00",
-)
-# A contribution that raises the explained output is drawn in the diverging
-# scale's positive end, one that lowers it in the negative end.
-CONTRIBUTION_UP = DIVERGING[-1]
-CONTRIBUTION_DOWN = DIVERGING[0]
-ROLE_COLOURS: dict[str, str] = {
-    "target": "#E69F00",
-    "sensitive": "#CC79A7",
-    "feature": "#0072B2",
-    "ignored": "#8C8C8C",
-}
-
-
-def categorical(i: int) -> str:
-    """The ``i``-th categorical colour, cycling past the eighth."""
-    return CATEGORICAL[i % len(CATEGORICAL)]
 
 
 def rgb(hex_colour: str) -> colors.Color:

@@ -1,10 +1,8 @@
-"""The GUI's colours are the report's colours, and they stay plain, valid hex strings."""
+"""The shared palette stays plain, valid hex strings, importable without Qt."""
 
 from __future__ import annotations
 
 import re
-
-import pytest
 
 import gui.plots.palette as palette
 
@@ -25,11 +23,3 @@ def test_palette_is_plain_hex_data_importable_without_qt():
         values = value.values() if isinstance(value, dict) else value if isinstance(value, tuple) else (value,)
         assert all(_HEX.match(v) for v in values), name
     assert palette.categorical(9) == palette.CATEGORICAL[1]
-
-
-def test_palette_matches_the_pdf_report():
-    style = pytest.importorskip("engine.report.style")
-    shared = [n for n in palette.__all__ if n != "categorical" and hasattr(style, n)]
-    assert len(shared) >= 15
-    for name in shared:
-        assert getattr(palette, name) == getattr(style, name), name
