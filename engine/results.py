@@ -32,6 +32,8 @@ __all__ = [
     "utc_now",
     "to_jsonable",
     "result_from_dict",
+    "frozen_array",
+    "plain_scalar",
 ]
 
 SCHEMA_VERSION = 1
@@ -153,6 +155,18 @@ class Result:
             raise ValueError(f"unsupported result schema version {version!r} (expected {SCHEMA_VERSION})")
         payload = {k: v for k, v in data.items() if k not in ("kind", "schema_version")}
         return _from_jsonable(cls, payload)
+
+
+def frozen_array(values: Any, dtype: Any = None) -> np.ndarray:
+    """A read-only copy of ``values`` as an array (results never share writable memory)."""
+    arr = np.array(values, dtype=dtype, copy=True)
+    arr.flags.writeable = False
+    return arr
+
+
+def plain_scalar(value: Any) -> Any:
+    """``value`` with numpy scalars unwrapped to Python ones (for JSON and display)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def result_from_dict(data: Mapping[str, Any]) -> Result:

@@ -48,7 +48,7 @@ from engine.explain.base import AuditInputs, Method
 from engine.explain.pdp import column_kinds, explained_output, is_categorical_column, source_name
 from engine.explain.surrogate import encode_raw, format_number
 from engine.jobs import JobContext
-from engine.results import Result, utc_now
+from engine.results import Result, frozen_array, plain_scalar, utc_now
 
 __all__ = ["ClusterProfile", "KLimeFit", "ExplanationClustersResult", "PROJECTIONS", "run", "METHOD"]
 
@@ -64,14 +64,11 @@ _KMEANS_TOL = 1e-4
 _KMEANS_MAX_ITER = 300
 
 
+
 def _frozen(a: Any, dtype: Any = np.float64) -> np.ndarray:
-    arr = np.array(a, dtype=dtype, copy=True)
-    arr.flags.writeable = False
-    return arr
+    return frozen_array(a, dtype)
 
 
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
 
 
 @dataclass(frozen=True)
@@ -117,7 +114,7 @@ class ClusterProfile:
             object.__setattr__(self, name, _frozen(getattr(self, name)))
         for name in ("numeric_features", "categorical_features", "highlights"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
-        object.__setattr__(self, "top_category", tuple(_plain(v) for v in self.top_category))
+        object.__setattr__(self, "top_category", tuple(plain_scalar(v) for v in self.top_category))
         for name in ("share", "mean_prediction"):
             value = getattr(self, name)
             object.__setattr__(self, name, math.nan if value is None else float(value))
@@ -411,7 +408,7 @@ def _categorical_contrast(column: pd.Series, labels: np.ndarray, k: int) -> tupl
     lift = np.where(np.isfinite(share_out), share_in - share_out, share_in)
     best = np.argmax(lift, axis=1)
     rows = np.arange(k)
-    top = [_plain(uniques[b]) if table[c, b] > 0 else None for c, b in zip(rows, best)]
+    top = [plain_scalar(uniques[b]) if table[c, b] > 0 else None for c, b in zip(rows, best)]
     return top, share_in[rows, best], share_out[rows, best]
 
 

@@ -41,7 +41,7 @@ from engine.explain.attribution import resolve_output
 from engine.explain.base import AuditInputs, Method
 from engine.jobs import JobContext
 from engine.models.base import Model
-from engine.results import Result, utc_now
+from engine.results import Result, frozen_array, plain_scalar, utc_now
 from engine.schema import ColumnKind
 
 __all__ = [
@@ -60,15 +60,11 @@ __all__ = [
 MAX_CELLS = 2_000_000
 
 
+
 def _frozen(a: Any, dtype: Any = np.float64) -> np.ndarray:
-    arr = np.array(a, dtype=dtype, copy=True)
-    arr.flags.writeable = False
-    return arr
+    return frozen_array(a, dtype)
 
 
-def _plain(value: Any) -> Any:
-    """A JSON-friendly Python scalar for a grid value (numpy scalars unwrapped)."""
-    return value.item() if isinstance(value, np.generic) else value
 
 
 @dataclass(frozen=True)
@@ -94,7 +90,7 @@ class FeatureDependence:
     ice: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "grid", tuple(_plain(v) for v in self.grid))
+        object.__setattr__(self, "grid", tuple(plain_scalar(v) for v in self.grid))
         object.__setattr__(self, "pdp", _frozen(self.pdp))
         object.__setattr__(self, "ice", _frozen(self.ice))
 
@@ -119,8 +115,8 @@ class PairDependence:
     values: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "grid_a", tuple(_plain(v) for v in self.grid_a))
-        object.__setattr__(self, "grid_b", tuple(_plain(v) for v in self.grid_b))
+        object.__setattr__(self, "grid_a", tuple(plain_scalar(v) for v in self.grid_a))
+        object.__setattr__(self, "grid_b", tuple(plain_scalar(v) for v in self.grid_b))
         object.__setattr__(self, "features", tuple(self.features))
         object.__setattr__(self, "kinds", tuple(self.kinds))
         object.__setattr__(self, "values", _frozen(self.values))
@@ -275,7 +271,7 @@ def _categorical_grid(column: pd.Series, name: str, *, max_categories: int, sour
     capped = order.size > max_categories
     order = order[:max_categories]
     values = uniques.take(order)
-    labels = tuple(_plain(v) for v in np.asarray(values, dtype=object))
+    labels = tuple(plain_scalar(v) for v in np.asarray(values, dtype=object))
     return _Grid(feature=name, kind="categorical", labels=labels, values=values), capped
 
 
@@ -522,7 +518,7 @@ def run(
         "percentiles": [lo, hi],
         "ice_rows": ice_rows,
         "pair": None if pair_names is None else list(pair_names),
-        "klass": _plain(klass),
+        "klass": plain_scalar(klass),
         "max_categories": max_cats,
     }
     result = PartialDependenceResult(

@@ -22,7 +22,7 @@ from engine.errors import AnalysisError
 from engine.explain.base import AuditInputs, Method
 from engine.jobs import JobContext
 from engine.models.base import Model, Task
-from engine.results import Result, utc_now
+from engine.results import Result, frozen_array, utc_now
 
 __all__ = [
     "CalibrationBins",
@@ -44,10 +44,9 @@ REGRESSION_METRICS = ("r2", "mae", "rmse")
 _SUM_TOLERANCE = 1e-6
 
 
+
 def _frozen(a: Any, dtype: Any = None) -> np.ndarray:
-    arr = np.array(a, dtype=dtype, copy=True)
-    arr.flags.writeable = False
-    return arr
+    return frozen_array(a, dtype)
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ from engine.explain.base import AuditInputs, Method
 from engine.explain.pdp import column_kinds, explained_output, is_categorical_column, source_name
 from engine.jobs import JobContext
 from engine.models.base import Task
-from engine.results import Result, utc_now
+from engine.results import Result, frozen_array, utc_now
 from engine.schema import ColumnKind
 
 __all__ = [
@@ -61,10 +61,9 @@ _PATH_EPS = 1e-4
 _PATH_POINTS = 100
 
 
+
 def _frozen(a: Any, dtype: Any = np.float64) -> np.ndarray:
-    arr = np.array(a, dtype=dtype, copy=True)
-    arr.flags.writeable = False
-    return arr
+    return frozen_array(a, dtype)
 
 
 def _nan_if_none(x: float | None) -> float:
