@@ -141,6 +141,51 @@ def _shoot_explain(app: object, window: object, shoot: Callable[..., None]) -> N
     window.resize(1400, 900)  # type: ignore[attr-defined]
 
 
+def _european_csv(folder: Path) -> Path:
+    """A semicolon-separated, decimal-comma, cp1252 export with "?" for unknown values."""
+    cities = ("Zürich", "Genève", "Köln", "Malmö")
+    lines = ["kunde;stadt;einkommen;schulden;bewertung"]
+    for i in range(80):
+        debt = "?" if i % 9 == 4 else f"{(i * 37) % 500},{i % 10}0"
+        lines.append(f"K-{1000 + i};{cities[i % 4]};{31000 + 713 * i},{i % 7}5;{debt};{'A' if i % 3 else 'B'}")
+    path = folder / "kunden_export.csv"
+    path.write_bytes(("\r\n".join(lines) + "\r\n").encode("cp1252"))
+    return path
+
+
+def _shoot_dialogs(app: object, window: object, shoot: Callable[..., None], scratch: Path) -> None:
+    """The import preview of a European CSV, and the report export after a finished run."""
+    pane = window.dataset_pane  # type: ignore[attr-defined]
+    window.tabs.setCurrentWidget(pane)  # type: ignore[attr-defined]
+    pane.preview_import(_european_csv(scratch))
+    preview = pane.import_dialog
+    _wait(app, lambda: preview.preview is not None, "the import preview")
+    preview.missing_edit.setText("?")
+    _wait(app, lambda: preview._timer.isActive() or preview.is_parsing, "the re-parse to start", 5)
+    _wait(app, lambda: not preview.is_parsing and not preview._timer.isActive(), "the re-parse")
+    preview.resize(900, 560)
+    shoot("import-preview", preview)
+    preview.reject()
+
+    dialog = window.open_export_dialog()  # type: ignore[attr-defined]
+    dialog.open_url = lambda _url: True  # the screenshot run opens no viewer
+    dialog.folder_edit.setText(str(scratch / "credit-audit"))
+    dialog.auditor_edit.setText("Dana Reviewer")
+    dialog.organisation_edit.setText("Model Risk Office")
+    dialog.notes_edit.setPlainText(
+        "Income and late payments drive most decisions, as the credit policy intends.\n\n"
+        "The approval-rate gap between groups is larger than in last year's model; "
+        "see the group metrics before sign-off."
+    )
+    dialog.section_checks["clusters"].setChecked(False)
+    dialog.export()
+    _wait(app, lambda: dialog.job_id is None, "the report export", 600)
+    if dialog.error.kind == "error":
+        raise SystemExit(f"The export failed: {dialog.error.text()}")
+    shoot("export-report", dialog)
+    dialog.reject()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
@@ -161,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     scratch = Path(tempfile.mkdtemp(prefix="probity-shots-"))
     # A throwaway settings file: screenshots must not fill the user's recent-file lists.
     settings = QSettings(str(scratch / "settings.ini"), QSettings.Format.IniFormat)
+    os.environ["PROBITY_DATA_DIR"] = str(scratch / "userdata")  # autosaves stay out of the user's folder
     window = build_window(parse_args(["--demo"])[0], settings=settings)
     window.resize(1400, 900)
     window.show()
@@ -202,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     dialog.resize(640, 420)
     shoot("trust-dialog", dialog)
     dialog.reject()
+
+    _shoot_dialogs(app, window, shoot, scratch)
 
     window.close()
     for path in saved:

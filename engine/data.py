@@ -48,6 +48,8 @@ __all__ = [
     "ProgressCallback",
     "load_table",
     "infer_schema",
+    "TablePreview",
+    "preview_table",
 ]
 
 ProgressCallback = Callable[[float, str], None]
@@ -218,6 +220,119 @@ def load_table(
             raise DataError(f"The data file {path.name!r} could not be read: {_reason(exc)}.", path=path) from exc
     report(1.0, f"Loaded {len(frame):,} rows and {len(frame.columns)} columns from {path.name}")
     return Dataset(frame=frame, path=path, sha256=sha, format=fmt, options=used, schema=schema)
+
+
+@dataclass(frozen=True, eq=False)
+class TablePreview:
+    """The first rows of a table, parsed as :func:`load_table` parses the whole file.
+
+    Attributes
+    ----------
+    frame:
+        The first rows, shape ``(<= max_rows, n_columns)``, string column names.
+    options:
+        The options used, detected values filled in (as ``Dataset.options``).
+    format:
+        As ``Dataset.format`` (``"csv"``, ``"parquet"``, ``"feather"``, ``"xlsx"``).
+    complete:
+        ``True`` when ``frame`` holds every row of the file.
+    """
+
+    frame: pd.DataFrame
+    options: ReadOptions
+    format: str
+    complete: bool
+
+
+def preview_table(path: str | Path, options: ReadOptions | None = None, *, max_rows: int = 50) -> TablePreview:
+    """Parse only the start of a table, to show how ``options`` read it before loading it all.
+
+    Delimited text is cut after the lines the header and ``max_rows`` rows need
+    and that prefix goes through :func:`load_table`, so the preview shows exactly
+    what loading would give for those rows (types are inferred from them alone).
+    Other formats are read whole; the GUI previews text files only.
+
+    Parameters
+    ----------
+    path:
+        The data file.
+    options:
+        Parse options; ``None`` fields are detected.
+    max_rows:
+        Most rows returned (at least 1).
+
+    Raises
+    ------
+    DataError
+        As :func:`load_table`, naming ``path``.
+    """
+    import tempfile
+
+    path = Path(path)
+    options = ReadOptions() if options is None else options
+    max_rows = max(1, int(max_rows))
+    fmt = _check_file(path)
+    if fmt != "csv":
+        dataset = load_table(path, options)
+        return TablePreview(frame=dataset.frame.head(max_rows), options=dataset.options, format=fmt,
+                            complete=dataset.n_rows <= max_rows)
+    head = _read_head(path, _SAMPLE_BYTES)
+    whole = len(head) >= path.stat().st_size
+    # Header line(s) before the rows, the rows, and one more line to tell whether the file goes on.
+    wanted = max(0, options.header_row or 0) + 1 + max_rows + 1
+    cut = _after_lines(head, wanted, options.encoding)
+    if whole and cut is None:  # a short file: read it all
+        dataset = load_table(path, options)
+        return TablePreview(frame=dataset.frame.head(max_rows), options=dataset.options, format=fmt,
+                            complete=dataset.n_rows <= max_rows)
+    prefixes = [head[:cut]] if cut is not None else []
+    if not whole:
+        last = _after_lines(head, None, options.encoding)  # the whole sample, up to its last full line
+        if last is not None and last != cut:
+            prefixes.append(head[:last])  # a quoted value spanning lines may need more of the file
+    if not prefixes:  # not one line end in the sample: a single, very long line
+        prefixes = [head]
+    error: DataError | None = None
+    with tempfile.TemporaryDirectory(prefix="probity-preview-") as folder:
+        # Same name as the original, so every error message names the user's file.
+        copy = Path(folder) / path.name
+        for prefix in prefixes:
+            copy.write_bytes(prefix)
+            try:
+                dataset = load_table(copy, options)
+            except DataError as exc:
+                error = exc
+                continue
+            rows = dataset.n_rows
+            return TablePreview(frame=dataset.frame.head(max_rows), options=dataset.options, format=fmt,
+                                complete=whole and len(prefix) == len(head) and rows <= max_rows)
+    assert error is not None
+    raise DataError(error.message, path=path) from error
+
+
+def _after_lines(head: bytes, n_lines: int | None, encoding: str | None) -> int | None:
+    """Byte offset just after the ``n_lines``-th line end of ``head`` (``None``: after the last one).
+
+    Returns ``None`` when ``head`` has fewer line ends.  UTF-16 text is cut on
+    whole code units.
+    """
+    try:
+        named_wide = encoding is not None and codecs.lookup(encoding).name.startswith("utf-16")
+    except LookupError:  # load_table names the unknown encoding
+        named_wide = False
+    wide = head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or named_wide
+    if wide:
+        big = head.startswith(codecs.BOM_UTF16_BE) or (encoding is not None and "be" in encoding.lower())
+        mark = b"\x00\n" if big else b"\n\x00"
+        ends = [m.end() for m in re.finditer(re.escape(mark), head) if m.start() % 2 == 0]
+    else:
+        mark = b"\n" if b"\n" in head else b"\r"
+        ends = [m.end() for m in re.finditer(re.escape(mark), head)]
+    if not ends:
+        return None
+    if n_lines is None:
+        return ends[-1]
+    return ends[n_lines - 1] if len(ends) >= n_lines else None
 
 
 def infer_schema(frame: pd.DataFrame) -> Schema:

@@ -182,6 +182,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         window.show()
         QTimer.singleShot(DEVICE_PROBE_DELAY_MS, window.start_device_probe)
+        # After a crash or kill, the autosaved session is offered back once the window is up.
+        QTimer.singleShot(0, window.offer_recovery)
         code = app.exec()
         window.runner.shutdown(3000)
         return int(code)

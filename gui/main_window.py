@@ -7,7 +7,7 @@ from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget, QWidget
+from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget, QVBoxLayout, QWidget
 
 from gui import tasks
 from gui.crash import CrashReporter
@@ -20,6 +20,8 @@ from gui.resources import icon
 from gui.runner import JobError, JobRunner, JobSpec
 from gui.selection import SelectionModel, TableSelectionSync
 from gui.session import Session
+from gui.sessionfile import SessionBanner, SessionKeeper, show_restored_results
+from gui.settings import AppSettings, FormDefaults
 from gui.widgets import accept_file_drops
 
 __all__ = ["MainWindow"]
@@ -33,6 +35,7 @@ class MainWindow(QMainWindow):
         *,
         settings: QSettings | None = None,
         reporter: CrashReporter | None = None,
+        data_dir: Path | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -62,7 +65,14 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.model_pane, icon("open-model"), "Model")
         self.tabs.addTab(self.analyses_pane, icon("run"), "Analyses")
         self.tabs.addTab(self.explain_pane, icon("run"), "Explain")
-        self.setCentralWidget(self.tabs)
+        # A session reopened with changed or missing files says so above the tabs.
+        self.session_banner = SessionBanner()
+        central = QWidget()
+        central_layout = QVBoxLayout(central)
+        central_layout.setContentsMargins(0, 0, 0, 0)
+        central_layout.addWidget(self.session_banner)
+        central_layout.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
 
         self.jobs_dock = JobListDock(self.runner, self)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.jobs_dock)
@@ -81,6 +91,12 @@ class MainWindow(QMainWindow):
         self._probe_timer.setInterval(500)
         self._probe_timer.timeout.connect(self.start_device_probe)
 
+        self.app_settings = AppSettings.load(self.settings)
+        self.app_settings.apply_to_process()
+        self.form_defaults = FormDefaults(self.analyses_pane.panels.values(), self.app_settings, self,
+                                          method_panes=(self.explain_pane,))
+        self.session_keeper = SessionKeeper(self, data_dir=data_dir)
+        self.session.sig_results_restored.connect(lambda results: show_restored_results(self, results))
         self._build_menus()
         accept_file_drops(self, self._on_window_file_dropped)
         for pane in (self.dataset_pane, self.model_pane, self.explain_pane):
@@ -105,6 +121,17 @@ class MainWindow(QMainWindow):
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
         for action in (open_data, open_model, open_demo):
+            file_menu.addAction(action)
+        file_menu.addSeparator()
+        for text, shortcut, slot in (
+            ("&Open session…", "Ctrl+Shift+O", self.session_keeper.open_dialog),
+            ("&Save session…", "Ctrl+S", self.session_keeper.save_dialog),
+            ("&Export report…", "Ctrl+E", self.open_export_dialog),
+            ("Se&ttings…", "Ctrl+,", self.open_settings_dialog),
+        ):
+            action = QAction(text, self)
+            action.setShortcut(QKeySequence(shortcut))
+            action.triggered.connect(slot)
             file_menu.addAction(action)
         file_menu.addSeparator()
         file_menu.addAction(quit_action)
@@ -221,9 +248,44 @@ class MainWindow(QMainWindow):
             " tabular data and a trained model in, explanations and a reproducible PDF report out.",
         )
 
+    def open_export_dialog(self) -> Any:
+        """The report export dialog (non-modal); its reviewer notes are the session's."""
+        from gui.dialogs.export_report import ExportReportDialog
+
+        dialog = ExportReportDialog(session=self.session, runner=self.runner, settings=self.settings,
+                                    app_settings=self.app_settings, notes=self.session_keeper.notes, parent=self)
+        dialog.sig_notes_changed.connect(lambda text: setattr(self.session_keeper, "notes", text))
+        self.export_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def open_settings_dialog(self) -> Any:
+        """The settings dialog (non-modal); accepted values are saved and apply to new jobs."""
+        from gui.dialogs.settings_dialog import SettingsDialog
+
+        dialog = SettingsDialog(self.app_settings, self)
+        dialog.accepted.connect(lambda: self.set_app_settings(dialog.value()))
+        self.settings_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def set_app_settings(self, value: AppSettings) -> None:
+        self.app_settings = value
+        value.save(self.settings)
+        value.apply_to_process()
+        self.form_defaults.set_settings(value)
+
+    def apply_settings_to_process(self) -> None:
+        self.app_settings.apply_to_process()
+
+    def offer_recovery(self) -> Any:
+        """After a crash or kill, offer the autosaved session back (``None`` when there is nothing to offer)."""
+        return self.session_keeper.offer_recovery()
+
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         # Workers must stop before the objects their signals point at are destroyed.
         self.runner.shutdown(3000)
+        self.session_keeper.mark_clean_exit()
         super().closeEvent(event)
 
     # -- helpers ----------------------------------------------------------------------------------

@@ -135,22 +135,44 @@ class _GuiThreadCollector(QObject):
     GUI thread and Qt crashes.  So automatic collection is switched off and a
     timer on the GUI thread collects the generations whose counts exceed
     Python's own thresholds.
+
+    A full collection scans every tracked object: once pandas, scikit-learn and
+    Qt are loaded that is a few hundred thousand, 0.1-0.5 s during which the
+    window (and, holding the interpreter lock, every worker) stands still.
+    Objects that survive a full collection are long-lived (modules, classes,
+    the open dataset), so they are frozen (``gc.freeze``) and the next full
+    collection scans only what is newer: milliseconds.  The frozen objects are
+    scanned again, so cycles among them (a closed dialog, replaced plot items)
+    are freed, once every runner has been idle for ``SWEEP_IDLE_MS`` and the
+    frozen set has grown by a quarter since the last such sweep (the growth
+    rule CPython itself applies before a full collection).
     """
 
     INTERVAL_MS = 250
+    SWEEP_IDLE_MS = 2000
+    SWEEP_GROWTH = 1.25
 
     def __init__(self) -> None:
         super().__init__()
         self._users = 0
         self._was_enabled = True
+        self._busy: set[int] = set()  # ids of runners with live jobs
+        self._swept = 0  # objects frozen after the last sweep
         self._timer = QTimer(self)
         self._timer.setInterval(self.INTERVAL_MS)
         self._timer.timeout.connect(self._on_timer_timeout)
+        self._sweep_timer = QTimer(self)
+        self._sweep_timer.setSingleShot(True)
+        self._sweep_timer.setInterval(self.SWEEP_IDLE_MS)
+        self._sweep_timer.timeout.connect(self._on_sweep_timer_timeout)
 
     def acquire(self) -> None:
         if self._users == 0:
             self._was_enabled = gc.isenabled()
             gc.disable()
+            # What exists before the first runner (the imported modules) lives as long as the process.
+            gc.freeze()
+            self._swept = gc.get_freeze_count()
             self._timer.start()
         self._users += 1
 
@@ -158,9 +180,22 @@ class _GuiThreadCollector(QObject):
         self._users = max(0, self._users - 1)
         if self._users == 0:
             self._timer.stop()
+            self._sweep_timer.stop()
+            self._busy.clear()
+            gc.unfreeze()
             gc.collect()
             if self._was_enabled:
                 gc.enable()
+
+    def set_busy(self, owner: object, busy: bool) -> None:
+        """A runner has live jobs (``busy``) or none: sweeps wait for every runner to be idle."""
+        if busy:
+            self._busy.add(id(owner))
+            self._sweep_timer.stop()
+        else:
+            self._busy.discard(id(owner))
+            if not self._busy and self._users:
+                self._sweep_timer.start()
 
     def _on_timer_timeout(self) -> None:
         counts = gc.get_count()
@@ -168,7 +203,17 @@ class _GuiThreadCollector(QObject):
         for generation in (2, 1, 0):
             if thresholds[generation] and counts[generation] > thresholds[generation]:
                 gc.collect(generation)
+                if generation == 2:
+                    gc.freeze()
                 return
+
+    def _on_sweep_timer_timeout(self) -> None:
+        if self._busy or gc.get_freeze_count() <= self.SWEEP_GROWTH * self._swept:
+            return
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
+        self._swept = gc.get_freeze_count()
 
 
 _collector: _GuiThreadCollector | None = None
@@ -299,6 +344,7 @@ class JobRunner(QObject):
         self._records[job_id] = record
         job = _Job(job_id, spec, token, self._signals)
         self._live[job_id] = job
+        _gui_thread_collector().set_busy(self, True)
         if spec.key is not None:
             self._by_key[spec.key] = job_id
         self.sig_job_queued.emit(job_id)
@@ -468,6 +514,8 @@ class JobRunner(QObject):
         job = self._live.pop(record.job_id, None)
         if job is not None:
             job.spec = record.spec
+        if not self._live:
+            _gui_thread_collector().set_busy(self, False)
         self._handed.discard(record.job_id)
         if self._exclusive == record.job_id:
             self._exclusive = None

@@ -56,11 +56,14 @@ class Session(QObject):
     """The open dataset, its roles and the open model.
 
     Signals carry the new value (or ``None`` when closed).
+    ``sig_results_restored`` carries ``{analysis name: Result}`` reopened from a
+    saved session: panes show them as if their own job had just finished.
     """
 
     sig_dataset_changed = Signal(object)
     sig_roles_changed = Signal(object)
     sig_model_changed = Signal(object)
+    sig_results_restored = Signal(object)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -83,6 +86,10 @@ class Session(QObject):
         self.model = model
         self.model_inspection = inspection
         self.sig_model_changed.emit(model)
+
+    def restore_results(self, results: Mapping[str, Any]) -> None:
+        """Hand saved results to the panes that show them (no job runs; see ``gui.sessionfile``)."""
+        self.sig_results_restored.emit(dict(results))
 
     def missing_inputs(self) -> list[str]:
         """What still has to be chosen before an analysis can run, as short phrases."""

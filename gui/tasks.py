@@ -15,17 +15,17 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from engine.jobs import JobContext
-    from engine.schema import Dataset
+    from engine.schema import Dataset, ReadOptions
 
 __all__ = ["ModelIntake", "load_dataset", "intake_model", "ensure_demo_files", "probe_compute_device"]
 
 
-def load_dataset(path: Path, *, ctx: JobContext) -> Dataset:
-    """Read a table with detected options (raises ``DataError`` for unusable files)."""
+def load_dataset(path: Path, *, options: ReadOptions | None = None, ctx: JobContext) -> Dataset:
+    """Read a table with ``options`` (``None`` fields detected; raises ``DataError`` for unusable files)."""
     from engine.data import load_table
 
     ctx.progress(0.0, f"Reading {path.name}")
-    dataset = load_table(path, progress=ctx.progress)
+    dataset = load_table(path, options, progress=ctx.progress)
     ctx.progress(1.0, f"Loaded {dataset.n_rows:,} rows and {dataset.frame.shape[1]} columns from {path.name}")
     return dataset
 

@@ -37,7 +37,7 @@ from gui.session import ROLE_NAMES, Session, role_map, roles_from_map
 from gui.widgets import InlineMessage, ProgressRow, accept_file_drops, hint_label, pane_title, short_hash
 
 if TYPE_CHECKING:
-    from engine.schema import Dataset, Roles
+    from engine.schema import Dataset, ReadOptions, Roles
 
 __all__ = ["DatasetPane", "DATA_FILE_FILTER"]
 
@@ -65,6 +65,7 @@ class DatasetPane(QWidget):
         self.recent = RecentFiles(settings, "recent/data")
         self._load_job: int | None = None
         self._view_job: int | None = None
+        self.import_dialog: QWidget | None = None  # the import preview while it is open
         self._pending_roles: tuple[str | None, tuple[str, ...]] = (None, ())
         self._sort: tuple[int, bool] | None = None  # column, descending
         self._role_combos: dict[str, QComboBox] = {}
@@ -151,6 +152,9 @@ class DatasetPane(QWidget):
         hheader.setSectionsClickable(True)
         hheader.setSortIndicatorShown(False)
         hheader.setDefaultSectionSize(120)
+        # Column size hints read at most this many rows (Qt's default, 1,000, is a Python call per
+        # cell and role: half a second on the GUI thread, seconds while a job holds the interpreter).
+        hheader.setResizeContentsPrecision(64)
         hheader.sectionClicked.connect(self._on_header_section_clicked)
         hheader.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         hheader.customContextMenuRequested.connect(self._on_header_context_menu_requested)
@@ -210,15 +214,35 @@ class DatasetPane(QWidget):
         start = str(self.recent.paths()[0].parent) if self.recent.paths() else ""
         path, _ = QFileDialog.getOpenFileName(self, "Open a data table", start, DATA_FILE_FILTER)
         if path:
-            self.open_path(Path(path))
+            self.preview_import(Path(path))
 
-    def open_path(self, path: Path | str, *, target: str | None = None, sensitive: Sequence[str] = ()) -> int:
-        """Start loading ``path``; ``target``/``sensitive`` become its roles once it is loaded."""
+    def preview_import(self, path: Path) -> None:
+        """Show how ``path`` parses and let the user adjust the options before it loads (text and Excel)."""
+        from gui.dialogs.import_preview import PREVIEWED_SUFFIXES, ImportPreviewDialog
+
+        if path.suffix.lower() not in PREVIEWED_SUFFIXES:
+            self.open_path(path)
+            return
+        dialog = ImportPreviewDialog(path, self._runner, parent=self)
+        dialog.accepted.connect(lambda: self.open_path(path, options=dialog.options()))
+        self.import_dialog = dialog
+        dialog.open()  # no nested event loop: the preview parses on the runner meanwhile
+
+    def open_path(
+        self,
+        path: Path | str,
+        *,
+        target: str | None = None,
+        sensitive: Sequence[str] = (),
+        options: ReadOptions | None = None,
+    ) -> int:
+        """Start loading ``path`` with ``options`` (``None``: detect); ``target``/``sensitive`` become its roles."""
         path = Path(path)
         self.error.clear_message()
         self._pending_roles = (target, tuple(sensitive))
         self._load_job = self._runner.submit(
-            JobSpec(kind="load-data", fn=tasks.load_dataset, args=(path,), key="load-data", title=f"Open {path.name}")
+            JobSpec(kind="load-data", fn=tasks.load_dataset, args=(path,), params={"options": options},
+                    key="load-data", title=f"Open {path.name}")
         )
         self.progress.start(f"Opening {path.name}…")
         return self._load_job

@@ -1,0 +1,1 @@
+"""Dialogs: import preview, settings, report export and session recovery."""

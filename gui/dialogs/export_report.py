@@ -1,0 +1,453 @@
+"""Export report: the PDF, results.json and manifest.json, written as ``probity audit`` writes them.
+
+The dialog collects what only a person can add (sections, instances to
+explain, auditor, organisation, reviewer notes, output folder) and runs
+``engine.audit.run_audit`` on the open data and model, then
+``engine.audit.write_audit_outputs``, through the job runner with progress and
+Cancel.  The recorded command is the ``probity audit`` command line that
+regenerates the same results.json.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QSettings, Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gui.resources import icon
+from gui.runner import JobError, JobRunner, JobSpec
+from gui.session import Session
+from gui.settings import AppSettings
+from gui.widgets import InlineMessage, ProgressRow, hint_label
+
+if TYPE_CHECKING:
+    from engine.audit import AuditRequest
+    from engine.jobs import JobContext
+    from engine.models.base import Model
+    from engine.schema import Dataset
+
+__all__ = ["ExportReportDialog", "ExportResult", "export_job", "audit_command", "DEFAULT_EXPLAIN_ROWS"]
+
+DEFAULT_EXPLAIN_ROWS = "first:5"
+_SETTINGS_PREFIX = "export/"
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What an export wrote (role -> path: report, results, manifest) and the audit's warnings."""
+
+    paths: Mapping[str, Path]
+    warnings: tuple[str, ...] = ()
+
+
+def audit_command(request: AuditRequest, out_dir: Path) -> list[str]:
+    """The ``probity audit`` command line that regenerates ``request``'s results.json.
+
+    Reviewer notes are not on it (they have no command-line form but a file);
+    they are in results.json's ``provenance.report``.
+    """
+    command = ["probity", "audit", "--data", str(request.data), "--model", str(request.model),
+               "--target", request.target]
+    if request.sensitive:
+        command += ["--sensitive", *request.sensitive]
+    if request.features is not None:
+        command += ["--features", *request.features]
+    command += ["--out", str(out_dir), "--seed", str(request.seed)]
+    for sha in request.trusted_sha256:
+        command += ["--trust-model", sha]
+    command += ["--n-repeats", str(request.n_repeats)]
+    if request.scoring:
+        command += ["--scoring", request.scoring]
+    report = request.report
+    if report is not None and report.sections is not None:
+        command += ["--sections", *report.sections]
+    command += ["--explain-rows", request.explain_rows]
+    if report is not None and report.auditor:
+        command += ["--auditor", report.auditor]
+    if report is not None and report.organisation:
+        command += ["--organisation", report.organisation]
+    if request.timestamp:
+        command += ["--timestamp", request.timestamp]
+    command += ["--lime-samples", str(request.lime_samples), "--cluster-rows", request.cluster_rows]
+    options = request.read_options
+    if options.delimiter is not None:
+        command += ["--delimiter", "tab" if options.delimiter == "\t" else options.delimiter]
+    if options.encoding is not None:
+        command += ["--encoding", options.encoding]
+    if options.decimal is not None:
+        command += ["--decimal", options.decimal]
+    if options.header_row is not None:
+        command += ["--header-row", str(options.header_row)]
+    for marker in options.missing_values:
+        command += ["--na", marker]
+    if options.sheet is not None:
+        command += ["--sheet", options.sheet]
+    return command
+
+
+def export_job(
+    request: AuditRequest, *, dataset: Dataset, model: Model, out_dir: Path, command: Sequence[str],
+    ctx: JobContext,
+) -> ExportResult:
+    """Run the audit on the open data and model and write its three files (on a worker; no Qt).
+
+    The roles are resolved from the request as the command line resolves them,
+    and ``ctx`` carries ``request.seed`` at the root of its random streams, as
+    the command line's does, so ``probity verify`` reproduces every number.
+    """
+    from engine.audit import resolve_roles, run_audit, write_audit_outputs
+    from engine.explain.base import AuditInputs
+
+    roles = resolve_roles(dataset, model, target=request.target, sensitive=request.sensitive,
+                          features=request.features)
+    inputs = AuditInputs.from_dataset(dataset, roles, model)
+    outcome = run_audit(request, ctx.sub(0.0, 0.9), inputs=inputs)
+    paths = write_audit_outputs(outcome, out_dir, request.report, command=command, ctx=ctx.sub(0.9, 1.0))
+    return ExportResult(paths=paths, warnings=outcome.warnings)
+
+
+class ExportReportDialog(QDialog):
+    """Choose what goes into the report, then write it; stays open to show progress and the outcome.
+
+    Signals: ``sig_exported(ExportResult)`` once the files are written;
+    ``sig_notes_changed(str)`` as the reviewer notes are edited.
+    ``open_url`` opens the PDF when "open when done" is ticked (replaceable in tests).
+    """
+
+    sig_exported = Signal(object)
+    sig_notes_changed = Signal(str)
+
+    def __init__(
+        self,
+        *,
+        session: Session,
+        runner: JobRunner,
+        settings: QSettings,
+        app_settings: AppSettings,
+        notes: str = "",
+        out_dir: Path | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        from engine.report.inputs import SECTION_TITLES
+
+        self._session = session
+        self._runner = runner
+        self._settings = settings
+        self._job: int | None = None
+        self.result: ExportResult | None = None
+        self.open_url: Callable[[QUrl], Any] = QDesktopServices.openUrl
+        self.setWindowTitle("Export report")
+        self.resize(860, 640)
+
+        # Sections, in report order.
+        self.section_checks: dict[str, QCheckBox] = {}
+        grid = QGridLayout()
+        for i, (name, title) in enumerate(SECTION_TITLES.items()):
+            check = QCheckBox(title)
+            check.setChecked(True)
+            check.setObjectName(f"section-{name}")
+            self.section_checks[name] = check
+            grid.addWidget(check, i, 0)
+        all_button = QPushButton("All")
+        none_button = QPushButton("None")
+        all_button.clicked.connect(lambda: self._check_all(True))
+        none_button.clicked.connect(lambda: self._check_all(False))
+        pick = QHBoxLayout()
+        pick.addWidget(all_button)
+        pick.addWidget(none_button)
+        pick.addStretch(1)
+        sections_layout = QVBoxLayout()
+        sections_layout.addLayout(grid)
+        sections_layout.addLayout(pick)
+        sections_layout.addWidget(hint_label("The title page is always included; a section without results "
+                                             "is left out."))
+        sections_layout.addStretch(1)
+        self.sections_box = QGroupBox("Sections")
+        self.sections_box.setLayout(sections_layout)
+
+        # Who, what, where.
+        remembered = self._remembered
+        self.rows_edit = QLineEdit(remembered("explain_rows", DEFAULT_EXPLAIN_ROWS))
+        self.rows_edit.setToolTip("Rows LIME and SHAP explain for the local-explanations section: "
+                                  "'3,17', '0-4', 'first:N' or 'random:N' (0-based).")
+        self.auditor_edit = QLineEdit(remembered("auditor", ""))
+        self.organisation_edit = QLineEdit(remembered("organisation", ""))
+        self.notes_edit = QPlainTextEdit(notes)
+        self.notes_edit.setPlaceholderText("Findings, caveats and decisions, as they should appear under "
+                                           "“Reviewer notes”. Blank lines separate paragraphs.")
+        self.notes_edit.setMinimumHeight(110)
+        self.notes_edit.textChanged.connect(self._on_notes_edit_text_changed)
+        default_dir = out_dir if out_dir is not None else Path(remembered("folder", str(Path.home() / "probity-audit")))
+        self.folder_edit = QLineEdit(str(default_dir))
+        browse = QPushButton("Choose…")
+        browse.clicked.connect(self._on_browse_clicked)
+        folder_row = QHBoxLayout()
+        folder_row.addWidget(self.folder_edit, 1)
+        folder_row.addWidget(browse)
+        self.open_when_done = QCheckBox("Open the report when done")
+        self.open_when_done.setChecked(remembered("open_when_done", "true") == "true")
+        about = QFormLayout()
+        about.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
+        about.addRow("Instances to explain:", self.rows_edit)
+        about.addRow("Auditor:", self.auditor_edit)
+        about.addRow("Organisation:", self.organisation_edit)
+        about.addRow("Reviewer notes:", self.notes_edit)
+        about.addRow("Output folder:", folder_row)
+        about.addRow("", self.open_when_done)
+
+        # How much computation: from the settings, adjustable for this report.
+        self.seed_box = QSpinBox()
+        self.seed_box.setRange(0, 2_147_483_647)
+        self.seed_box.setValue(app_settings.seed)
+        self.repeats_box = QSpinBox()
+        self.repeats_box.setRange(2, 100_000)
+        self.repeats_box.setValue(app_settings.permutation_repeats)
+        self.lime_box = QSpinBox()
+        self.lime_box.setRange(10, 10_000_000)
+        self.lime_box.setGroupSeparatorShown(True)
+        self.lime_box.setValue(app_settings.lime_samples)
+        self.cluster_edit = QLineEdit("random:300")
+        self.cluster_edit.setToolTip("Rows whose SHAP values are clustered.")
+        compute = QFormLayout()
+        compute.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
+        compute.addRow("Seed:", self.seed_box)
+        compute.addRow("Permutation repeats:", self.repeats_box)
+        compute.addRow("LIME samples:", self.lime_box)
+        compute.addRow("Clustered rows:", self.cluster_edit)
+        compute_box = QGroupBox("Computation")
+        compute_box.setLayout(compute)
+
+        right = QVBoxLayout()
+        right.addLayout(about)
+        right.addWidget(compute_box)
+        body = QHBoxLayout()
+        body.addWidget(self.sections_box)
+        body.addLayout(right, 1)
+
+        self.progress = ProgressRow()
+        self.progress.sig_cancel_clicked.connect(self._on_progress_cancel_clicked)
+        self.error = InlineMessage()
+        self.status = QLabel()
+        self.status.setObjectName("hint")
+        self.status.setWordWrap(True)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        self.export_button = QPushButton(icon("run"), "Export")
+        self.export_button.setObjectName("primary")
+        self.buttons.addButton(self.export_button, QDialogButtonBox.ButtonRole.ActionRole)
+        self.export_button.clicked.connect(self._on_export_clicked)
+        self.buttons.rejected.connect(self.reject)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(hint_label(
+            "Runs the full audit on the open data and model and writes report.pdf, results.json and "
+            "manifest.json, exactly as “probity audit” does; “probity verify” can check the report later."))
+        layout.addLayout(body, 1)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.error)
+        layout.addWidget(self.status)
+        layout.addWidget(self.buttons)
+
+        runner.sig_job_progress.connect(self._on_runner_job_progress)
+        runner.sig_job_finished.connect(self._on_runner_job_finished)
+        runner.sig_job_failed.connect(self._on_runner_job_failed)
+        runner.sig_job_cancelled.connect(self._on_runner_job_cancelled)
+        missing = session.missing_inputs()
+        if missing:
+            self.error.show_error(f"To export a report, {' and '.join(missing)}.")
+            self.export_button.setEnabled(False)
+
+    # -- public API ---------------------------------------------------------------------------
+    def sections(self) -> tuple[str, ...] | None:
+        """The chosen sections; ``None`` when all are chosen (the command line's default)."""
+        chosen = tuple(name for name, check in self.section_checks.items() if check.isChecked())
+        return None if len(chosen) == len(self.section_checks) else chosen
+
+    def notes(self) -> str:
+        return self.notes_edit.toPlainText()
+
+    def out_dir(self) -> Path:
+        return Path(self.folder_edit.text().strip()).expanduser()
+
+    def build_request(self) -> AuditRequest:
+        """The audit request for the open inputs and the dialog's fields.
+
+        Raises
+        ------
+        ProbityError
+            When the inputs are incomplete or a field is unusable.
+        """
+        from engine.audit import AUDIT_ANALYSES, AuditRequest, ReportOptions
+        from engine.errors import AnalysisError, ProbityError
+        from engine.results import utc_now
+
+        missing = self._session.missing_inputs()
+        if missing:
+            raise AnalysisError(f"To export a report, {' and '.join(missing)}.")
+        dataset, roles, model = self._session.dataset, self._session.roles, self._session.model
+        assert dataset is not None and roles is not None and roles.target is not None and model is not None
+        if model.path is None:
+            raise ProbityError("The open model was not loaded from a file, so the report cannot name one.")
+        sections = self.sections()
+        if sections == ():
+            raise ProbityError("Choose at least one report section.")
+        if not self.folder_edit.text().strip():
+            raise ProbityError("Choose an output folder for the report.")
+        return AuditRequest(
+            data=dataset.path,
+            model=model.path,
+            target=roles.target,
+            sensitive=tuple(roles.sensitive),
+            features=tuple(roles.features),
+            seed=self.seed_box.value(),
+            trusted_sha256=(model.sha256,) if model.trust.required and model.sha256 else (),
+            read_options=dataset.options,
+            n_repeats=self.repeats_box.value(),
+            analyses=AUDIT_ANALYSES,
+            explain_rows=self.rows_edit.text().strip() or DEFAULT_EXPLAIN_ROWS,
+            lime_samples=self.lime_box.value(),
+            cluster_rows=self.cluster_edit.text().strip() or "random:300",
+            timestamp=utc_now(),
+            report=ReportOptions(
+                auditor=self.auditor_edit.text().strip(),
+                organisation=self.organisation_edit.text().strip(),
+                reviewer_notes=self.notes(),
+                sections=sections,
+            ),
+        )
+
+    def export(self) -> int | None:
+        """Start the export; returns the job id, or ``None`` when a problem is shown instead."""
+        from engine.errors import ProbityError
+
+        self.error.clear_message()
+        try:
+            request = self.build_request()
+        except ProbityError as exc:
+            self.error.show_error(str(exc))
+            return None
+        out_dir = self.out_dir()
+        self._remember()
+        self._job = self._runner.submit(
+            JobSpec(
+                kind="export-report",
+                fn=export_job,
+                args=(request,),
+                params={"dataset": self._session.dataset, "model": self._session.model, "out_dir": out_dir,
+                        "command": audit_command(request, out_dir)},
+                key="export-report",
+                title=f"Export report · {out_dir.name}",
+                seed=request.seed,
+            )
+        )
+        self.result = None
+        self.status.setText("")
+        self.export_button.setEnabled(False)
+        self.progress.start("Running the audit…")
+        return self._job
+
+    def cancel(self) -> None:
+        if self._job is not None:
+            self._runner.cancel(self._job)
+            self.progress.cancelling()
+
+    @property
+    def job_id(self) -> int | None:
+        return self._job
+
+    # -- slots ----------------------------------------------------------------------------------
+    def _on_export_clicked(self) -> None:
+        self.export()
+
+    def _on_progress_cancel_clicked(self) -> None:
+        self.cancel()
+
+    def _on_browse_clicked(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Output folder for the report", self.folder_edit.text())
+        if folder:
+            self.folder_edit.setText(folder)
+
+    def _on_notes_edit_text_changed(self) -> None:
+        self.sig_notes_changed.emit(self.notes())
+
+    def _on_runner_job_progress(self, job_id: int, fraction: float, message: str) -> None:
+        if job_id == self._job:
+            self.progress.update_progress(fraction, message)
+
+    def _on_runner_job_finished(self, job_id: int, result: object) -> None:
+        if job_id != self._job:
+            return
+        assert isinstance(result, ExportResult)
+        self._job = None
+        self.progress.stop()
+        self.export_button.setEnabled(True)
+        self.result = result
+        folder = result.paths["results"].parent
+        self.status.setText(f"Wrote {', '.join(p.name for p in result.paths.values())} to {folder}.")
+        if result.warnings:
+            self.error.show_warning("\n".join(result.warnings))
+        if self.open_when_done.isChecked() and "report" in result.paths:
+            self.open_url(QUrl.fromLocalFile(str(result.paths["report"])))
+        self.sig_exported.emit(result)
+
+    def _on_runner_job_failed(self, job_id: int, error: object) -> None:
+        if job_id != self._job:
+            return
+        assert isinstance(error, JobError)
+        self._job = None
+        self.progress.stop()
+        self.export_button.setEnabled(True)
+        self.error.show_error(
+            error.message if error.is_user_error else "The report could not be written because of an internal "
+            "error; the details are in the log."
+        )
+
+    def _on_runner_job_cancelled(self, job_id: int) -> None:
+        if job_id != self._job:
+            return
+        self._job = None
+        self.progress.stop()
+        self.export_button.setEnabled(True)
+        self.status.setText("Cancelled.")
+
+    # -- helpers ---------------------------------------------------------------------------------------
+    def _check_all(self, checked: bool) -> None:
+        for check in self.section_checks.values():
+            check.setChecked(checked)
+
+    def _remembered(self, key: str, default: str) -> str:
+        value = self._settings.value(_SETTINGS_PREFIX + key, default)
+        return default if value is None else str(value)
+
+    def _remember(self) -> None:
+        for key, value in (
+            ("explain_rows", self.rows_edit.text().strip()),
+            ("auditor", self.auditor_edit.text().strip()),
+            ("organisation", self.organisation_edit.text().strip()),
+            ("folder", str(self.out_dir())),
+            ("open_when_done", "true" if self.open_when_done.isChecked() else "false"),
+        ):
+            self._settings.setValue(_SETTINGS_PREFIX + key, value)
+        self._settings.sync()

@@ -1,0 +1,104 @@
+"""Settings: seed, compute threads and device, and default sample counts for new jobs."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QGroupBox,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gui.settings import DEVICE_CHOICES, AppSettings
+from gui.widgets import hint_label
+
+__all__ = ["SettingsDialog"]
+
+
+def _spin(low: int, high: int, value: int, *, special: str | None = None) -> QSpinBox:
+    box = QSpinBox()
+    box.setRange(low, high)
+    box.setGroupSeparatorShown(True)
+    if special is not None:
+        box.setSpecialValueText(special)  # shown at the minimum, which means "decide for me"
+    box.setValue(value)
+    return box
+
+
+class SettingsDialog(QDialog):
+    """Edits an :class:`AppSettings`; :meth:`value` is the result once accepted."""
+
+    def __init__(self, settings: AppSettings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Settings")
+        self.setMinimumWidth(460)
+
+        self.seed_box = _spin(0, 2_147_483_647, settings.seed)
+        self.seed_box.setToolTip("Every random choice of a new analysis follows from this number.")
+        self.threads_box = _spin(0, 1024, settings.threads, special="automatic")
+        self.threads_box.setToolTip("Threads for parallel model calls and torch; automatic uses every core.")
+        self.device_combo = QComboBox()
+        self.device_combo.addItems(list(DEVICE_CHOICES))
+        self.device_combo.setCurrentText(settings.device)
+        self.device_combo.setToolTip("Where gradient methods run: auto picks a CUDA GPU when torch sees one.")
+        compute = QFormLayout()
+        compute.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
+        compute.addRow("Seed:", self.seed_box)
+        compute.addRow("Threads:", self.threads_box)
+        compute.addRow("Device:", self.device_combo)
+        compute_box = QGroupBox("Computation")
+        compute_box.setLayout(compute)
+
+        self.lime_box = _spin(10, 10_000_000, settings.lime_samples)
+        self.kernelshap_box = _spin(0, 10_000_000, settings.kernelshap_coalitions, special="automatic")
+        self.permutation_box = _spin(2, 100_000, settings.permutation_repeats)
+        samples = QFormLayout()
+        samples.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
+        samples.addRow("LIME samples:", self.lime_box)
+        samples.addRow("KernelSHAP coalitions:", self.kernelshap_box)
+        samples.addRow("Permutation repeats:", self.permutation_box)
+        samples_box = QGroupBox("Default sample counts")
+        samples_box.setLayout(samples)
+
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok
+            | QDialogButtonBox.StandardButton.Cancel
+            | QDialogButtonBox.StandardButton.RestoreDefaults
+        )
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        restore = buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults)
+        restore.clicked.connect(self._on_restore_clicked)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(compute_box)
+        layout.addWidget(samples_box)
+        layout.addWidget(hint_label("New analyses and reports start from these values; "
+                                    "results already computed keep the values they were run with."))
+        layout.addWidget(buttons)
+
+    def value(self) -> AppSettings:
+        return AppSettings(
+            seed=self.seed_box.value(),
+            threads=self.threads_box.value(),
+            device=self.device_combo.currentText(),
+            lime_samples=self.lime_box.value(),
+            kernelshap_coalitions=self.kernelshap_box.value(),
+            permutation_repeats=self.permutation_box.value(),
+        )
+
+    def set_value(self, settings: AppSettings) -> None:
+        self.seed_box.setValue(settings.seed)
+        self.threads_box.setValue(settings.threads)
+        self.device_combo.setCurrentText(settings.device)
+        self.lime_box.setValue(settings.lime_samples)
+        self.kernelshap_box.setValue(settings.kernelshap_coalitions)
+        self.permutation_box.setValue(settings.permutation_repeats)
+
+    def _on_restore_clicked(self) -> None:
+        self.set_value(AppSettings())

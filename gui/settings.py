@@ -1,0 +1,241 @@
+"""The user's preferences, kept in QSettings, and how new jobs pick them up.
+
+:class:`AppSettings` is a frozen value read from and written to QSettings:
+the seed new analyses start from, the number of compute threads, the torch
+device, and default sample counts (LIME samples, KernelSHAP coalitions,
+permutation repeats).  New jobs take them in three ways:
+
+* process-wide: :meth:`AppSettings.apply_to_process` sets ``PROBITY_THREADS``
+  (read by ``engine.parallel`` at every parallel map) and, once torch is
+  imported, torch's thread count;
+* per analysis: :meth:`AppSettings.method_defaults` gives the parameter
+  values a form starts from (the seed, sample counts, the device, and the
+  interactive chunk size, see :data:`INTERACTIVE_CHUNK_ROWS`);
+* :class:`FormDefaults` fills each analysis form once it is built (forms are
+  built lazily, the first time a panel is shown) and again when the settings
+  change.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from PySide6.QtCore import QEvent, QObject, QSettings, QTimer
+
+__all__ = [
+    "AppSettings",
+    "DEVICE_CHOICES",
+    "INTERACTIVE_CHUNK_ROWS",
+    "FormDefaults",
+    "SETTINGS_GROUP",
+]
+
+SETTINGS_GROUP = "preferences"
+#: What the device setting may be (the engine accepts "cuda:N" too; the dialog offers these).
+DEVICE_CHOICES = ("auto", "cpu", "cuda")
+#: Most rows in one model call of a job started from the GUI.  scikit-learn's
+#: gradient boosting and one-hot encoding hold the interpreter lock for a whole
+#: call (about 3 ms per 1,000 rows for the demo model), so the engine's batch
+#: size for the command line (calls of ~0.2 s, up to 200,000 rows) freezes the
+#: window for as long (110-130 ms measured on the 2-core machine); 8,192 rows,
+#: the engine's own first call, keep each freeze near 25 ms.
+INTERACTIVE_CHUNK_ROWS = 8_192
+# The environment's own PROBITY_THREADS, restored when the setting goes back to "automatic".
+_ENV_THREADS = os.environ.get("PROBITY_THREADS")
+
+
+def _int(value: Any, default: int, *, low: int, high: int) -> int:
+    """An int from QSettings (INI files hand back strings), clamped; ``default`` when unreadable."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return default
+    return min(max(number, low), high)
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    """Preferences that shape new jobs.
+
+    Attributes
+    ----------
+    seed: the seed new analyses and reports start from.
+    threads: compute threads for parallel model calls and torch; 0 = automatic (all cores).
+    device: torch device for gradient methods: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+    lime_samples: perturbed samples per LIME explanation.
+    kernelshap_coalitions: KernelSHAP coalitions per explanation; 0 = automatic.
+    permutation_repeats: shuffles per column in permutation importance (at least 2).
+    """
+
+    seed: int = 0
+    threads: int = 0
+    device: str = "auto"
+    lime_samples: int = 5000
+    kernelshap_coalitions: int = 0
+    permutation_repeats: int = 10
+
+    # -- persistence ----------------------------------------------------------------
+    @classmethod
+    def load(cls, settings: QSettings) -> AppSettings:
+        """Read the preferences (defaults for anything missing or unreadable)."""
+        d = cls()
+        settings.beginGroup(SETTINGS_GROUP)
+        try:
+            device = str(settings.value("device", d.device) or d.device).strip().lower()
+            return cls(
+                seed=_int(settings.value("seed"), d.seed, low=0, high=2_147_483_647),
+                threads=_int(settings.value("threads"), d.threads, low=0, high=1024),
+                device=device if device in DEVICE_CHOICES else d.device,
+                lime_samples=_int(settings.value("lime_samples"), d.lime_samples, low=10, high=10_000_000),
+                kernelshap_coalitions=_int(settings.value("kernelshap_coalitions"), d.kernelshap_coalitions,
+                                           low=0, high=10_000_000),
+                permutation_repeats=_int(settings.value("permutation_repeats"), d.permutation_repeats,
+                                         low=2, high=100_000),
+            )
+        finally:
+            settings.endGroup()
+
+    def save(self, settings: QSettings) -> None:
+        """Write the preferences and flush them to disk."""
+        settings.beginGroup(SETTINGS_GROUP)
+        try:
+            for key, value in asdict(self).items():
+                settings.setValue(key, value)
+        finally:
+            settings.endGroup()
+        settings.sync()
+
+    # -- how jobs use them --------------------------------------------------------------
+    def method_defaults(self, method: str) -> dict[str, Any]:
+        """Parameter values an analysis form starts from (only those the method takes).
+
+        Parameters
+        ----------
+        method:
+            A registry name (``"lime"``, ``"kernelshap"``, ``"permutation"``, ``"ig"`` …).
+        """
+        wanted: dict[str, Any] = {}
+        if method == "lime":
+            wanted["num_samples"] = self.lime_samples
+        elif method in ("kernelshap", "shap"):
+            wanted["n_coalitions"] = self.kernelshap_coalitions or "auto"
+        elif method == "permutation":
+            wanted["n_repeats"] = self.permutation_repeats
+        wanted["device"] = self.device
+        wanted["chunk_rows"] = INTERACTIVE_CHUNK_ROWS
+        try:
+            from engine.explain.registry import get_method
+
+            accepted = get_method(method).defaults
+        except Exception:  # an unknown name: nothing to fill
+            return {}
+        out = {k: v for k, v in wanted.items() if k in accepted}
+        if "chunk_rows" in out and isinstance(accepted.get("chunk_rows"), int):
+            out["chunk_rows"] = min(int(accepted["chunk_rows"]), INTERACTIVE_CHUNK_ROWS)
+        return out
+
+    def apply_to_process(self) -> None:
+        """Set the thread count for parallel model calls and, if torch is loaded, for torch.
+
+        Never imports torch: a process that has not needed it yet pays nothing,
+        and :meth:`apply_to_process` is called again after every job (cheap),
+        so the count is in force once an analysis has imported it.
+        """
+        if self.threads > 0:
+            os.environ["PROBITY_THREADS"] = str(self.threads)
+        elif _ENV_THREADS is not None:
+            os.environ["PROBITY_THREADS"] = _ENV_THREADS
+        else:
+            os.environ.pop("PROBITY_THREADS", None)
+        torch = sys.modules.get("torch")
+        if self.threads > 0 and torch is not None and hasattr(torch, "get_num_threads"):
+            if torch.get_num_threads() != self.threads:
+                torch.set_num_threads(self.threads)
+
+    def with_changes(self, **changes: Any) -> AppSettings:
+        known = {f.name for f in fields(self)}
+        unknown = set(changes) - known
+        if unknown:
+            raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
+        return AppSettings(**{**asdict(self), **changes})
+
+
+class FormDefaults(QObject):
+    """Fills analysis forms with the settings' defaults: once when built, and on every change.
+
+    ``panels`` are objects with ``definition.name``, ``form`` (``None`` until
+    built) and ``ensure_ready()``; a form has ``values()`` and
+    ``set_values(values, seed=...)`` (see ``gui.panes.analyses``).
+    ``method_panes`` hold several methods' forms: ``forms`` maps a method name
+    to its forms (empty until built) and ``seed_box`` is their shared seed (see
+    ``gui.panes.explain``).  Forms are filled once, so what the user then types
+    is kept until the settings change.
+    """
+
+    def __init__(
+        self,
+        panels: Iterable[Any],
+        settings: AppSettings,
+        parent: QObject | None = None,
+        *,
+        method_panes: Iterable[Any] = (),
+    ) -> None:
+        super().__init__(parent)
+        self._panels = list(panels)
+        self._method_panes = list(method_panes)
+        self._settings = settings
+        self._filled: set[int] = set()
+        for widget in (*self._panels, *self._method_panes):
+            widget.installEventFilter(self)
+
+    def set_settings(self, settings: AppSettings) -> None:
+        """New preferences: refill every form that exists (new jobs use them)."""
+        self._settings = settings
+        self._filled.clear()
+        for panel in self._panels:
+            self.fill(panel)
+        for pane in self._method_panes:
+            self.fill_methods(pane)
+
+    def fill_methods(self, pane: Any) -> bool:
+        """Fill every method form of ``pane`` once they are built; True when they were filled."""
+        forms = getattr(pane, "forms", None) or {}
+        if not forms or id(pane) in self._filled:
+            return False
+        for name, group in forms.items():
+            defaults = self._settings.method_defaults(name)
+            for form in group:
+                known = form.values()
+                values = {k: v for k, v in defaults.items() if k in known}
+                if values:
+                    form.set_values(values)
+        seed_box = getattr(pane, "seed_box", None)
+        if seed_box is not None:
+            seed_box.setValue(self._settings.seed)
+        self._filled.add(id(pane))
+        return True
+
+    def fill(self, panel: Any) -> bool:
+        """Fill ``panel``'s form if it is built and not yet filled; True when it was filled."""
+        form = getattr(panel, "form", None)
+        if form is None or id(form) in self._filled:
+            return False
+        current = form.values()
+        values = {k: v for k, v in self._settings.method_defaults(panel.definition.name).items() if k in current}
+        form.set_values(values, seed=self._settings.seed)
+        self._filled.add(id(form))
+        return True
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        if event.type() == QEvent.Type.Show:
+            # Panes build their forms in their own showEvent, which runs after this filter.
+            if watched in self._panels:
+                QTimer.singleShot(0, lambda p=watched: self.fill(p))
+            elif watched in self._method_panes:
+                QTimer.singleShot(0, lambda p=watched: self.fill_methods(p))
+        return False
+
