@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QApplication, QStyleFactory
 
 from gui.plots import palette
 
-__all__ = ["RESOURCES_DIR", "icon", "stylesheet", "apply_theme"]
+__all__ = ["RESOURCES_DIR", "icon", "stylesheet", "register_fonts", "apply_theme"]
 
 RESOURCES_DIR = Path(__file__).resolve().parent.parent / "resources"
 
@@ -58,6 +58,23 @@ def _light_palette() -> QPalette:
     return pal
 
 
+def register_fonts() -> str | None:
+    """Register the bundled DejaVu fonts (resources/fonts, the report's fonts too) and return the sans family.
+
+    The app then reads the same on every machine and matches the PDF report;
+    ``None`` when the fonts are not installed (the system font is kept).
+    """
+    from PySide6.QtGui import QFontDatabase
+
+    family = None
+    for path in sorted((RESOURCES_DIR / "fonts").glob("DejaVu*.ttf")):
+        font_id = QFontDatabase.addApplicationFont(str(path))
+        families = QFontDatabase.applicationFontFamilies(font_id) if font_id >= 0 else []
+        if path.name == "DejaVuSans.ttf" and families:
+            family = families[0]
+    return family
+
+
 def apply_theme(app: QApplication) -> None:
     """Fusion style, light palette, a readable default font and the stylesheet."""
     fusion = QStyleFactory.create("Fusion")
@@ -65,6 +82,9 @@ def apply_theme(app: QApplication) -> None:
         app.setStyle(fusion)
     app.setPalette(_light_palette())
     font = QFont(app.font())
+    family = register_fonts()
+    if family:
+        font.setFamily(family)
     if font.pointSizeF() < 10:
         font.setPointSizeF(10)
     app.setFont(font)

@@ -137,3 +137,12 @@ def test_main_runs_the_demo_detects_the_device_and_returns_on_quit(qtbot, demo_p
     assert not (tmp_path / "logs" / "probity.log").exists() or "Traceback" not in (
         tmp_path / "logs" / "probity.log"
     ).read_text(encoding="utf-8")
+
+
+def test_the_bundled_report_fonts_are_the_app_font(qapp) -> None:
+    from gui.resources import apply_theme, register_fonts
+
+    # The family comes from loading resources/fonts/DejaVuSans.ttf, not from the system's fonts.
+    assert register_fonts() == "DejaVu Sans"
+    apply_theme(qapp)
+    assert qapp.font().family() == "DejaVu Sans"
