@@ -284,6 +284,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         # Workers must stop before the objects their signals point at are destroyed.
+        self.session_keeper.stop()  # no autosave may land after the clean-exit marker
         self.runner.shutdown(3000)
         self.session_keeper.mark_clean_exit()
         super().closeEvent(event)

@@ -235,6 +235,7 @@ class SessionKeeper(QObject):
         self._save_jobs: dict[int, bool] = {}  # job id -> is an autosave
         self._open_job: int | None = None
         self._recovery_pending = False
+        self._stopped = False
         self.recovery_dialog: RecoverSessionDialog | None = None
         self._autosave_timer = QTimer(self)
         self._autosave_timer.setSingleShot(True)
@@ -292,7 +293,7 @@ class SessionKeeper(QObject):
     def autosave(self) -> int | None:
         """Write the autosave now (skipped while a session is being restored or nothing is open)."""
         self._autosave_timer.stop()
-        if self._restore is not None or self._recovery_pending or self._is_empty():
+        if self._stopped or self._restore is not None or self._recovery_pending or self._is_empty():
             return None
         job = self._runner.submit(
             JobSpec(kind="autosave", fn=write_session_job, args=(self.autosave_path, self.snapshot()),
@@ -344,6 +345,11 @@ class SessionKeeper(QObject):
         self.recovery_dialog = dialog
         dialog.open()
         return dialog
+
+    def stop(self) -> None:
+        """The window is closing: write no more autosaves."""
+        self._stopped = True
+        self._autosave_timer.stop()
 
     def mark_clean_exit(self) -> None:
         """Acknowledge the current autosave: the next start offers nothing.

@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, QSettings, QTimer
@@ -64,7 +64,7 @@ class AppSettings:
     Attributes
     ----------
     seed: the seed new analyses and reports start from.
-    threads: compute threads for parallel model calls and torch; 0 = automatic (all cores).
+    threads: compute threads for parallel model calls and torch; 0 = automatic (the engine's choice).
     device: torch device for gradient methods: ``"auto"``, ``"cpu"`` or ``"cuda"``.
     lime_samples: perturbed samples per LIME explanation.
     kernelshap_coalitions: KernelSHAP coalitions per explanation; 0 = automatic.
@@ -155,13 +155,6 @@ class AppSettings:
         if self.threads > 0 and torch is not None and hasattr(torch, "get_num_threads"):
             if torch.get_num_threads() != self.threads:
                 torch.set_num_threads(self.threads)
-
-    def with_changes(self, **changes: Any) -> AppSettings:
-        known = {f.name for f in fields(self)}
-        unknown = set(changes) - known
-        if unknown:
-            raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
-        return AppSettings(**{**asdict(self), **changes})
 
 
 class FormDefaults(QObject):

@@ -41,7 +41,8 @@ class SettingsDialog(QDialog):
         self.seed_box = _spin(0, 2_147_483_647, settings.seed)
         self.seed_box.setToolTip("Every random choice of a new analysis follows from this number.")
         self.threads_box = _spin(0, 1024, settings.threads, special="automatic")
-        self.threads_box.setToolTip("Threads for parallel model calls and torch; automatic uses every core.")
+        self.threads_box.setToolTip("Threads for model calls run in parallel and for torch; automatic lets the "
+                                    "engine choose (model calls one at a time, torch on the free cores).")
         self.device_combo = QComboBox()
         self.device_combo.addItems(list(DEVICE_CHOICES))
         self.device_combo.setCurrentText(settings.device)

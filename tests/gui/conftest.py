@@ -9,8 +9,9 @@ import pytest
 
 @pytest.fixture(autouse=True)
 def _isolated_user_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Crash logs and recent-file lists must never land in the developer's home folder.
+    # Crash logs, autosaves and recent-file lists must never land in the developer's home folder.
     monkeypatch.setenv("PROBITY_LOG_DIR", str(tmp_path / "logs"))
+    monkeypatch.setenv("PROBITY_DATA_DIR", str(tmp_path / "data"))
 
 
 @pytest.fixture
