@@ -154,12 +154,10 @@ def _cmd_audit(args: argparse.Namespace, ctx: JobContext) -> int:
         AUDIT_ANALYSES,
         AuditRequest,
         ReportOptions,
-        audit_document,
         normalise_timestamp,
         run_audit,
-        write_json_atomic,
+        write_audit_outputs,
     )
-    from engine.manifest import MANIFEST_NAME, build_manifest
     from engine.results import utc_now
 
     if args.n_repeats < 2:
@@ -199,29 +197,8 @@ def _cmd_audit(args: argparse.Namespace, ctx: JobContext) -> int:
         ),
     )
     outcome = run_audit(request, ctx.sub(0.0, 1.0 if args.no_report else 0.9))
-    document = audit_document(outcome, command=command)
-    results_path = out_dir / "results.json"
-    outputs: dict[str, Path] = {}
-    if not args.no_report:
-        from engine.report import ReportInput, build_report
-
-        ctx.progress(0.9, "Writing the report")
-        report_path = out_dir / "report.pdf"
-        build_report(
-            ReportInput.from_document(
-                document, auditor=args.auditor, organisation=args.organisation, reviewer_notes=notes,
-                sections=sections, local_rows=outcome.explain_rows or None,
-            ),
-            report_path,
-        )
-        outputs["report"] = report_path
-    write_json_atomic(results_path, document)
-    outputs["results"] = results_path
-    manifest = build_manifest(outputs=outputs, inputs=[("data", args.data), ("model", args.model)],
-                              created=outcome.started_at)
-    write_json_atomic(out_dir / MANIFEST_NAME, manifest)
-    ctx.progress(1.0, "Done")
-    for path in (*outputs.values(), out_dir / MANIFEST_NAME):
+    written = write_audit_outputs(outcome, out_dir, request.report, command=command, ctx=ctx.sub(0.9, 1.0))
+    for path in written.values():
         print(f"Wrote {path}", file=sys.stderr)
     for warning in outcome.warnings:
         print(f"probity: warning: {warning}", file=sys.stderr)
