@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 
 from engine.errors import AnalysisError
 
@@ -98,18 +99,41 @@ def available_cores() -> int:
 
 
 def free_cores() -> int:
-    """Cores not already busy: :func:`available_cores` less the 1-minute load average, at least 1.
+    """Cores not already busy with other work: :func:`available_cores` less the others' load, at least 1.
 
-    A cheap, OS-level reading taken when a job starts; on two cores with one
-    busy it returns 1, which measured 4-7x faster for Integrated Gradients than
-    letting torch's two threads fight the other load (docs/benchmarks.md).
+    On Linux the others' load is the number of runnable tasks right now
+    (``/proc/loadavg``) less the caller, the median of three readings a
+    millisecond apart; elsewhere it is the 1-minute load average.  The
+    average lags and counts this process's own last minute of work, so a
+    job that follows another would see its own shadow and run on one core
+    of two; the instantaneous count sees only what runs now.  On two cores
+    with one busy it returns 1, which measured 4-7x faster for Integrated
+    Gradients than letting torch's two threads fight the other load
+    (docs/benchmarks.md).
     """
     cores = available_cores()
-    try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):  # not available on this platform
-        return cores
-    return max(1, min(cores, cores - int(load + 0.5)))
+    others = _others_running()
+    if others is None:
+        try:
+            others = os.getloadavg()[0]
+        except (AttributeError, OSError):  # not available on this platform
+            return cores
+    return max(1, min(cores, cores - int(others + 0.5)))
+
+
+def _others_running() -> float | None:
+    """Runnable tasks other than the caller, from ``/proc/loadavg`` (``None`` where it cannot be read)."""
+    readings = []
+    for i in range(3):
+        if i:
+            time.sleep(0.001)
+        try:
+            with open("/proc/loadavg", encoding="ascii") as fh:
+                running = int(fh.read().split()[3].split("/")[0])
+        except (OSError, ValueError, IndexError):
+            return None
+        readings.append(max(0, running - 1))
+    return float(sorted(readings)[1])
 
 
 def configure_threads(n: int | None = None) -> int:

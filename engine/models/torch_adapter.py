@@ -48,6 +48,10 @@ def _module_device(module: Any) -> str:
     return "cpu"
 
 
+def _detached(tensor: Any) -> Any:
+    return None if tensor is None else tensor.detach()
+
+
 def _device_key(device: Any) -> str:
     """``"cuda"`` and ``"cuda:0"`` name the same GPU when only the default one is used."""
     import torch
@@ -194,12 +198,77 @@ class TorchModel(Model):
                 f"{tuple(x.shape)} was given.",
                 path=self.path,
             )
-        out = self.module_for(x.device, x.dtype)(x)
+        return self._shaped_output(self.module_for(x.device, x.dtype)(x), x.shape[0])
+
+    def _plain_sequential(self, device: Any, dtype: Any) -> Any | None:
+        """The module on ``device``/``dtype`` if it is an ``nn.Sequential`` opening with an ``nn.Linear``.
+
+        Exact classes only (a subclass may override ``forward``) and no hooks
+        anywhere (a hook may see or change a layer's input or output), so the
+        layers can be taken apart without changing what the model computes.
+        """
+        import torch
+
+        module = self.module_for(device, dtype)
+        if type(module) is not torch.nn.Sequential or len(module) < 2 or type(module[0]) is not torch.nn.Linear:
+            return None
+        hooks = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
+        registry = torch.nn.modules.module
+        if any(getattr(m, h, None) for m in module.modules() for h in hooks) or any(
+            getattr(registry, f"_global{h}", None) for h in hooks
+        ):
+            return None
+        return module
+
+    def affine_head(self, device: Any, dtype: Any) -> tuple[Any, Any, Any] | None:
+        """``(W, b, tail)`` when the module starts with a plain affine layer, else ``None``.
+
+        For an ``nn.Sequential`` whose first layer is an ``nn.Linear``,
+        ``forward_tensor(x) == tail(x @ W.T + b)``, where ``tail`` runs the
+        remaining layers and shapes the output like :meth:`forward_tensor`.
+        Integrated Gradients uses it: along a straight path the first layer's
+        output is affine in the path position, so it is computed at the two
+        ends only and its gradient is applied once per row.
+        """
+        module = self._plain_sequential(device, dtype)
+        if module is None:
+            return None
+        first, rest = module[0], module[1:]
+
+        def tail(z: Any) -> Any:
+            return self._shaped_output(rest(z), z.shape[0])
+
+        return first.weight.detach(), _detached(first.bias), tail
+
+    def relu_layers(self, device: Any, dtype: Any) -> tuple[tuple[Any, Any], ...] | None:
+        """The ``(W, b)`` of every layer when the module is ``Linear (ReLU Linear)*``, else ``None``.
+
+        Such a network is piecewise linear, and its input gradient is a chain
+        of weight matrices masked by which ReLUs are open; Integrated Gradients
+        computes it that way, without building an autograd graph.
+        """
+        import torch
+
+        module = self._plain_sequential(device, dtype)
+        if module is None or len(module) % 2 == 0:
+            return None
+        layers = []
+        for i, layer in enumerate(module):
+            expected = torch.nn.Linear if i % 2 == 0 else torch.nn.ReLU
+            if type(layer) is not expected:
+                return None
+            if i % 2 == 0:
+                layers.append((layer.weight.detach(), _detached(layer.bias)))
+        return tuple(layers)
+
+    def _shaped_output(self, out: Any, n: int) -> Any:
+        """The module's output checked and shaped as :meth:`forward_tensor` promises."""
+        import torch
+
         if not isinstance(out, torch.Tensor):
             raise ModelInputError(
                 f"The model {self.name} returned a {type(out).__name__}, not a tensor.", path=self.path
             )
-        n = x.shape[0]
         if self.task is Task.REGRESSION:
             if out.ndim == 2 and out.shape[1] == 1:
                 out = out[:, 0]

@@ -374,3 +374,64 @@ def test_a_model_that_ignores_its_inputs_gets_zero_attributions() -> None:
         res = run(inputs, ctx=CTX)
         np.testing.assert_array_equal(res.values, 0.0)
         np.testing.assert_array_equal(res.predictions, 2.5)
+
+
+# -- the IG fast paths (leading affine layer, plain ReLU MLP) agree with autograd --------
+
+
+class _Opaque(torch.nn.Module):
+    """Wraps a module so that IG cannot see its layers and takes the generic autograd path."""
+
+    def __init__(self, inner: torch.nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x):
+        return self.inner(x)
+
+
+@pytest.mark.parametrize(
+    ("act", "sizes", "task", "classes", "klass", "output", "path"),
+    [
+        (torch.nn.ReLU, (F, 9, 7, 3), "classification", ("a", "b", "c"), "c", "logit", "relu"),
+        (torch.nn.ReLU, (F, 9, 7, 1), "classification", (0, 1), 1, "logit", "relu"),
+        (torch.nn.ReLU, (F, 9, 7, 1), "classification", (0, 1), 0, "logit", "relu"),
+        (torch.nn.ReLU, (F, 9, 1), "regression", None, None, "logit", "relu"),
+        (torch.nn.ReLU, (F, 9, 7, 3), "classification", ("a", "b", "c"), "a", "probability", "affine"),
+        (torch.nn.Tanh, (F, 9, 7, 3), "classification", ("a", "b", "c"), "b", "logit", "affine"),
+    ],
+)
+def test_ig_fast_paths_equal_the_autograd_path(monkeypatch, act, sizes, task, classes, klass, output, path) -> None:
+    calls: list[int] = []
+    relu_path = G._relu_path_gradient
+    monkeypatch.setattr(G, "_relu_path_gradient", lambda *a: calls.append(1) or relu_path(*a))
+    module = _mlp(31, sizes, act=act)
+    fast = TorchModel(module, input_columns=COLUMNS, task=task, classes=classes, device="cpu")
+    slow = TorchModel(_Opaque(module), input_columns=COLUMNS, task=task, classes=classes, device="cpu")
+    assert (fast.relu_layers("cpu", torch.float64) is not None) == (act is torch.nn.ReLU)
+    assert fast.affine_head("cpu", torch.float64) is not None
+    assert slow.affine_head("cpu", torch.float64) is None and slow.relu_layers("cpu", torch.float64) is None
+    frame = _frame(23, seed=8)
+    kwargs = dict(ctx=CTX, baseline="mean", n_steps=17, klass=klass, output=output, dtype="float64", batch_rows=5)
+    a = G.run_ig(_inputs(fast, frame), **kwargs)
+    assert bool(calls) == (path == "relu")
+    b = G.run_ig(_inputs(slow, frame), **kwargs)
+    np.testing.assert_allclose(a.values, b.values, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(a.predictions, b.predictions, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(a.base_values, b.base_values, rtol=1e-12, atol=1e-12)
+    if classes == (0, 1) and klass == 0:
+        assert not a.values.any()  # the logit of class 0 is the constant 0 of [0, z]
+    else:
+        assert np.abs(a.values).max() > 1e-3  # not a vacuous comparison of zeros
+
+
+def test_a_hooked_layer_is_never_taken_apart() -> None:
+    module = _mlp(32, (F, 9, 3), act=torch.nn.ReLU)
+    module[0].register_forward_hook(lambda mod, inp, out: out * 2.0)
+    hooked = _classifier(module)
+    assert hooked.affine_head("cpu", torch.float64) is None and hooked.relu_layers("cpu", torch.float64) is None
+    plain = _classifier(_Opaque(module))
+    frame = _frame(6)
+    a = G.run_ig(_inputs(hooked, frame), ctx=CTX, n_steps=9, dtype="float64", klass="b")
+    b = G.run_ig(_inputs(plain, frame), ctx=CTX, n_steps=9, dtype="float64", klass="b")
+    np.testing.assert_allclose(a.values, b.values, rtol=1e-12, atol=1e-12)

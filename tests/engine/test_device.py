@@ -1,0 +1,38 @@
+"""Free-core reading: what other work runs now decides how many threads a job gets."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from engine import device
+
+
+def test_free_cores_subtracts_what_others_run_now(monkeypatch) -> None:
+    monkeypatch.setattr(device, "available_cores", lambda: 4)
+    monkeypatch.setattr(device, "_others_running", lambda: 1.0)
+    assert device.free_cores() == 3
+    monkeypatch.setattr(device, "_others_running", lambda: 9.0)
+    assert device.free_cores() == 1  # never fewer than one
+
+
+def test_free_cores_falls_back_to_the_load_average(monkeypatch) -> None:
+    monkeypatch.setattr(device, "available_cores", lambda: 2)
+    monkeypatch.setattr(device, "_others_running", lambda: None)
+    monkeypatch.setattr(device.os, "getloadavg", lambda: (1.2, 0.0, 0.0))
+    assert device.free_cores() == 1
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/loadavg")
+def test_a_busy_process_is_seen() -> None:
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)
+        # The spinner is runnable the whole time; the caller is left out.
+        assert max(device._others_running() for _ in range(5)) >= 1
+    finally:
+        spinner.kill()
+        spinner.wait()
