@@ -102,8 +102,9 @@ def free_cores() -> int:
     """Cores not already busy with other work: :func:`available_cores` less the others' load, at least 1.
 
     On Linux the others' load is the number of runnable tasks right now
-    (``/proc/loadavg``) less the caller, the median of three readings a
-    millisecond apart; elsewhere it is the 1-minute load average.  The
+    (``/proc/loadavg``) less this process's own running threads, the median
+    of three readings a millisecond apart; elsewhere it is the 1-minute load
+    average.  The
     average lags and counts this process's own last minute of work, so a
     job that follows another would see its own shadow and run on one core
     of two; the instantaneous count sees only what runs now.  On two cores
@@ -122,7 +123,13 @@ def free_cores() -> int:
 
 
 def _others_running() -> float | None:
-    """Runnable tasks other than the caller, from ``/proc/loadavg`` (``None`` where it cannot be read)."""
+    """Runnable tasks outside this process, from ``/proc`` (``None`` where it cannot be read).
+
+    ``/proc/loadavg`` counts every runnable thread on the machine, this
+    process's own included (a worker pool or a BLAS thread still spinning
+    after its last call); those found running in ``/proc/self/task`` are taken
+    off.  The median of three readings a millisecond apart smooths a blip.
+    """
     readings = []
     for i in range(3):
         if i:
@@ -132,8 +139,26 @@ def _others_running() -> float | None:
                 running = int(fh.read().split()[3].split("/")[0])
         except (OSError, ValueError, IndexError):
             return None
-        readings.append(max(0, running - 1))
+        readings.append(max(0, running - _own_running()))
     return float(sorted(readings)[1])
+
+
+def _own_running() -> int:
+    """Threads of this process in the running state (the caller among them)."""
+    count = 0
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return 1
+    for task in tasks:
+        try:
+            with open(f"/proc/self/task/{task}/stat", "rb") as fh:
+                stat = fh.read()
+        except OSError:  # the thread ended meanwhile
+            continue
+        end = stat.rfind(b")")  # the state follows the command name, which may hold spaces or ')'
+        count += stat[end + 2 : end + 3] == b"R"
+    return max(count, 1)
 
 
 def configure_threads(n: int | None = None) -> int:

@@ -1,13 +1,15 @@
 """Chunks of work executed through joblib, so the same chunks could go to a cluster later.
 
-Model calls dominate model-agnostic explainers.  By default the chunks run one
-at a time: measured on the 2-core reference machine (docs/benchmarks.md), two
-threads calling a scikit-learn RandomForest's predict_proba were slower than
-one (its per-tree Python loop holds the GIL) and doubled the CPU time.  Models
-that release the GIL for the whole call (onnxruntime, torch) can use more
-workers through ``$PROBITY_THREADS`` or ``n_jobs``; while chunks run in
-parallel, BLAS/OpenMP pools are limited to one thread each so the workers do
-not oversubscribe the cores.
+Model calls dominate model-agnostic explainers.  By default the chunks run on
+the cores that are free when the work starts (:func:`engine.device.free_cores`:
+the cores less the other tasks running at that moment).  Measured on the 2-core
+reference machine (docs/benchmarks.md): with both cores free, two threads made
+KernelSHAP's calls to a scikit-learn RandomForest 1.65x faster (tree traversal
+releases the GIL once calls hold ~100k rows); with the other core busy, a
+second thread only fought the other work and doubled the CPU time, so it is
+not started then.  ``$PROBITY_THREADS`` or ``n_jobs`` fix the count.  While
+chunks run in parallel, BLAS/OpenMP pools are limited to one thread each so the
+workers do not oversubscribe the cores.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import TypeVar
 from engine.errors import Cancelled
 from engine.jobs import JobContext
 
-__all__ = ["worker_count", "map_chunks"]
+__all__ = ["worker_count", "chunk_workers", "even_spans", "map_chunks"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -37,12 +39,32 @@ def worker_count(requested: int | None = None) -> int:
     return available_cores()
 
 
-def _chunk_workers(requested: int | None) -> int:
-    """Workers for model-call chunks: ``requested``, else ``$PROBITY_THREADS``, else one (see module doc)."""
+def chunk_workers(requested: int | None = None) -> int:
+    """Workers for model-call chunks: ``requested``, else ``$PROBITY_THREADS``, else the free cores."""
     if requested is not None and requested > 0:
         return int(requested)
     env = os.environ.get("PROBITY_THREADS", "").strip()
-    return int(env) if env.isdigit() and int(env) > 0 else 1
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    from engine.device import free_cores
+
+    return free_cores()
+
+
+def even_spans(start: int, stop: int, size: int, workers: int = 1) -> list[tuple[int, int]]:
+    """``[start, stop)`` cut into spans of at most ``size`` items, as even as can be.
+
+    The number of spans is rounded up to a multiple of ``workers`` so that no
+    worker is left with a short last span while the others wait.
+    """
+    total = stop - start
+    if total <= 0:
+        return []
+    count = -(-total // max(1, size))
+    count = -(-count // max(1, workers)) * max(1, workers)
+    count = min(count, total)
+    bounds = [start + (total * i) // count for i in range(count + 1)]
+    return list(zip(bounds[:-1], bounds[1:]))
 
 
 def map_chunks(
@@ -53,13 +75,13 @@ def map_chunks(
     n_jobs: int | None = None,
 ) -> Iterator[R]:
     """Yield ``fn(chunk)`` for each chunk, in order, running up to ``n_jobs`` at once
-    (default: ``$PROBITY_THREADS``, else one at a time).
+    (default: ``$PROBITY_THREADS``, else the free cores).
 
     Cancellation is checked before each chunk starts; a cancelled job raises
     :class:`~engine.errors.Cancelled` from the iterator and starts no new chunk.
     ``fn`` must not mutate shared state (each chunk writes only its own output).
     """
-    workers = min(_chunk_workers(n_jobs), len(chunks))
+    workers = min(chunk_workers(n_jobs), len(chunks))
 
     def run(chunk: T) -> R:
         if ctx is not None and ctx.cancelled:

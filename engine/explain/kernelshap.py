@@ -72,7 +72,7 @@ from engine.explain._background import Background, single_thread_if_small, summa
 from engine.explain.attribution import AttributionResult, resolve_output
 from engine.explain.base import AuditInputs, Method
 from engine.jobs import JobContext
-from engine.parallel import map_chunks
+from engine.parallel import chunk_workers, even_spans, map_chunks
 from engine.models.base import Model, Task
 from engine.results import utc_now
 
@@ -453,8 +453,8 @@ def _evaluate(
             step = settled
             break
         step = settled
-    spans = [(u, min(total, u + step)) for u in range(done, total, step)]
-    for u0, u1, values in map_chunks(average, spans, ctx=ctx):
+    workers = chunk_workers()
+    for u0, u1, values in map_chunks(average, even_spans(done, total, step, workers), ctx=ctx, n_jobs=workers):
         out[u0:u1] = values
         pacer.calls += 1
         done += u1 - u0

@@ -80,7 +80,7 @@ from engine.errors import AnalysisError
 from engine.explain.attribution import AttributionResult, resolve_output
 from engine.explain.base import AuditInputs, Method
 from engine.jobs import JobContext
-from engine.parallel import map_chunks
+from engine.parallel import chunk_workers, even_spans, map_chunks
 from engine.models.base import Model, Task
 from engine.results import utc_now
 from engine.schema import ColumnKind
@@ -395,6 +395,7 @@ class _Predictor:
         self.chunk_rows = chunk_rows
         self.rows_called = 0
         self._size = min(chunk_rows, _FIRST_CALL_ROWS)
+        self._settled = False
 
     def _learn(self, rows: int, seconds: float) -> None:
         if rows < self._size:
@@ -421,9 +422,10 @@ class _Predictor:
             return start, stop, (pred if self.class_index is None else pred[:, self.class_index])
 
         # Calls are timed one by one until the size settles (a full-size call that is
-        # neither quick nor slow); the rest then run as parallel chunks (engine.parallel).
+        # neither quick nor slow); from then on, in this call and later ones, rows go
+        # out as even chunks on the free cores (engine.parallel).
         start = 0
-        while start < n_rows:
+        while start < n_rows and not self._settled:
             ctx.check_cancelled()
             size = self._size
             stop = min(n_rows, start + size)
@@ -431,13 +433,13 @@ class _Predictor:
             _, _, out[start:stop] = call((start, stop))
             self._learn(stop - start, time.perf_counter() - t0)
             self.rows_called += stop - start
+            # Only a full-size call can show that the size is right; a short one is no evidence.
+            self._settled = stop - start == size and self._size == size
             start = stop
             if on_rows is not None:
                 on_rows(stop)
-            if self._size == size:  # settled: the rest go out in parallel
-                break
-        spans = [(a, min(n_rows, a + self._size)) for a in range(start, n_rows, self._size)]
-        for a, b, values in map_chunks(call, spans, ctx=ctx):
+        workers = chunk_workers()
+        for a, b, values in map_chunks(call, even_spans(start, n_rows, self._size, workers), ctx=ctx, n_jobs=workers):
             out[a:b] = values
             self.rows_called += b - a
             if on_rows is not None:
@@ -760,9 +762,13 @@ def _explain_all(
                 rep_num=np.empty((stats.num_idx.size, c * S), dtype=np.int8 if settings.discretize else np.float64),
                 n_rows=c * S,
             )
-            for i, r in enumerate(rows[start:stop]):
-                rng = ctx.rng("lime", "independent", int(r))
+
+            def draw(i: int) -> None:  # each instance fills its own columns, so instances can run at once
+                rng = ctx.rng("lime", "independent", int(rows[start + i]))
                 _draw_samples(stats, S, rng, discretize=settings.discretize, out=samples, at=i * S)
+
+            for _ in map_chunks(draw, range(c), ctx=ctx):
+                pass
 
             def report(done: int) -> None:
                 ctx.progress((start + c * done / (c * S)) / n, f"Explaining rows {start + 1} to {stop} of {n}")

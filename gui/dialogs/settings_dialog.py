@@ -42,7 +42,7 @@ class SettingsDialog(QDialog):
         self.seed_box.setToolTip("Every random choice of a new analysis follows from this number.")
         self.threads_box = _spin(0, 1024, settings.threads, special="automatic")
         self.threads_box.setToolTip("Threads for model calls run in parallel and for torch; automatic lets the "
-                                    "engine choose (model calls one at a time, torch on the free cores).")
+                                    "engine use the cores that are free when a job starts.")
         self.device_combo = QComboBox()
         self.device_combo.addItems(list(DEVICE_CHOICES))
         self.device_combo.setCurrentText(settings.device)

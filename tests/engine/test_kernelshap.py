@@ -497,3 +497,14 @@ def test_result_round_trips_and_the_method_is_registered_as_kernelshap() -> None
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert not result.values.flags.writeable
+
+
+def test_results_do_not_depend_on_the_number_of_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    inputs = _interaction_inputs()
+    params = dict(rows=[0, 1, 2, 3], background_size=8, n_coalitions=150, chunk_rows=40)
+    monkeypatch.setenv("PROBITY_THREADS", "1")
+    one = run(inputs, ctx=JobContext(seed=5), **params)
+    monkeypatch.setenv("PROBITY_THREADS", "3")
+    three = run(inputs, ctx=JobContext(seed=5), **params)
+    np.testing.assert_array_equal(one.values, three.values)
+    np.testing.assert_array_equal(one.extras["standard_errors"], three.extras["standard_errors"])

@@ -418,3 +418,15 @@ def test_bad_parameters_are_refused_with_one_sentence(params: dict, message: str
     with pytest.raises(AnalysisError) as info:
         L.run(_small_classifier(), ctx=JobContext(seed=0), num_samples=50, **params)
     assert str(info.value) == message
+
+
+@pytest.mark.parametrize("sampling", ["shared", "independent"])
+def test_results_do_not_depend_on_the_number_of_threads(monkeypatch: pytest.MonkeyPatch, sampling: str) -> None:
+    inputs = _small_classifier()
+    kw = dict(rows=[0, 2, 5, 8], num_samples=300, sampling=sampling, stability_runs=2, chunk_rows=90)
+    monkeypatch.setenv("PROBITY_THREADS", "1")
+    one = L.run(inputs, ctx=JobContext(seed=6), **kw)
+    monkeypatch.setenv("PROBITY_THREADS", "3")
+    three = L.run(inputs, ctx=JobContext(seed=6), **kw)
+    np.testing.assert_array_equal(one.values, three.values)
+    np.testing.assert_array_equal(one.quality["r2"], three.quality["r2"])

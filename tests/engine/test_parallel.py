@@ -31,9 +31,16 @@ def test_single_worker_runs_inline() -> None:
     assert idents == [main, main, main]
 
 
-def test_chunks_run_one_at_a_time_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_chunks_use_the_free_cores_unless_told(monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine import device
+
     main = threading.get_ident()
     monkeypatch.delenv("PROBITY_THREADS", raising=False)
+    monkeypatch.setattr(device, "free_cores", lambda: 1)  # the other core is busy: stay inline
+    assert set(map_chunks(lambda _: threading.get_ident(), list(range(6)))) == {main}
+    monkeypatch.setattr(device, "free_cores", lambda: 2)
+    assert main not in set(map_chunks(lambda _: threading.get_ident(), list(range(6))))
+    monkeypatch.setenv("PROBITY_THREADS", "1")
     assert set(map_chunks(lambda _: threading.get_ident(), list(range(6)))) == {main}
     monkeypatch.setenv("PROBITY_THREADS", "2")
     barrier = threading.Barrier(2, timeout=10)
