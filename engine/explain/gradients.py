@@ -73,6 +73,7 @@ from engine.explain.attribution import AttributionResult, resolve_output
 from engine.explain.base import AuditInputs, Method
 from engine.jobs import JobContext
 from engine.models.base import Task
+from engine.models.differentiable import ViewRefused, check_view, torch_view
 from engine.models.torch_adapter import TorchModel
 from engine.results import utc_now
 
@@ -106,6 +107,9 @@ _CPU_POINTS_PER_PASS = 2048
 # ... and about this many parameter-points per pass, so a pass of a large model
 # stays well under the 0.5 s that cancelling may take.
 _CPU_WORK_PER_PASS = 50_000_000
+
+# A scikit-learn model's torch view is checked against its own predictions on up to this many explained rows.
+_VIEW_CHECK_ROWS = 2000
 
 # A completeness gap above this share of |f(x) - f(b)| earns a warning sentence.
 _COMPLETENESS_WARN = 0.01
@@ -180,6 +184,7 @@ class _Setup:
     dtype: Any  # torch dtype
     dtype_name: str
     source: str
+    view: str | None = None  # what a scikit-learn model was rebuilt as, if it was
 
     def explain(self, x: Any) -> Any:
         """The explained scalar ``(m,)`` for a tensor ``(m, F)``, keeping the autograd graph."""
@@ -258,11 +263,15 @@ def _prepare(
 ) -> _Setup:
     import torch
 
-    model = inputs.model
+    model, view = inputs.model, None
     if not isinstance(model, TorchModel):
-        raise AnalysisError(
-            f"Gradient methods need a differentiable (torch) model; {model.name} is a {model.format} model."
-        )
+        try:
+            model, view = torch_view(model, feature_names=inputs.roles.features)
+        except ViewRefused as why:
+            raise AnalysisError(
+                f"Gradient methods need a differentiable model (a torch model, or a scikit-learn MLP or linear "
+                f"model after affine scalers); {model.name} is not one, because {why}."
+            ) from None
     output = _choice(output, OUTPUTS, "output to explain")
     dtype_name = _choice(dtype, DTYPES, "dtype")
     if model.task is Task.REGRESSION and output == "probability":
@@ -304,6 +313,8 @@ def _prepare(
             f"Row {int(positions[i])} of {source} has a missing or infinite value in column {features[j]!r}; "
             "gradient methods need complete numeric rows."
         )
+    if view is not None:
+        check_view(inputs.model, model, inputs.frame.iloc[positions[:_VIEW_CHECK_ROWS]])
     return _Setup(
         model=model,
         feature_names=features,
@@ -316,6 +327,7 @@ def _prepare(
         dtype=torch.float64 if dtype_name == "float64" else torch.float32,
         dtype_name=dtype_name,
         source=source,
+        view=view,
     )
 
 
@@ -428,6 +440,8 @@ def _result(
         "dtype": setup.dtype_name,
         "n_rows": int(len(setup.rows)),
     }
+    if setup.view is not None:
+        params["differentiable_view"] = setup.view
     seconds = time.perf_counter() - t0
     provenance = inputs.provenance(method=method, parameters=params, ctx=ctx, started_at=started, warnings=warnings)
     return AttributionResult(

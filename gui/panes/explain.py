@@ -119,6 +119,36 @@ def _kernel_links(_model: Any) -> list[str]:
     return list(LINKS)
 
 
+def _gradient_baselines(_model: Any) -> list[str]:
+    from engine.explain.gradients import BASELINES
+
+    return list(BASELINES)
+
+
+def _integration_rules(_model: Any) -> list[str]:
+    from engine.explain.gradients import INTEGRATION_METHODS
+
+    return list(INTEGRATION_METHODS)
+
+
+def _gradient_outputs(_model: Any) -> list[str]:
+    from engine.explain.gradients import OUTPUTS
+
+    return list(OUTPUTS)
+
+
+def _gradient_dtypes(_model: Any) -> list[str]:
+    from engine.explain.gradients import DTYPES
+
+    return list(DTYPES)
+
+
+def _devices(_model: Any) -> list[str]:
+    from engine.device import DEVICE_CHOICES
+
+    return list(DEVICE_CHOICES)
+
+
 def _projections(_model: Any) -> list[str]:
     from engine.explain.clusters import PROJECTIONS
 
@@ -208,6 +238,28 @@ EXPLAIN_METHODS: tuple[ExplainDef, ...] = (
         choices={"klass": _class_choices, "link": _kernel_links},
     ),
     ExplainDef(
+        name="ig",
+        title="Integrated Gradients (MLP, linear and torch models)",
+        view="shap",
+        rows="first:20",
+        basic=("baseline", "n_steps", "klass"),
+        labels={
+            "baseline": "Baseline",
+            "n_steps": "Integration steps",
+            "method": "Integration rule",
+            "output": "Output explained",
+            "batch_rows": "Rows per pass",
+        },
+        choices={
+            "klass": _class_choices,
+            "baseline": _gradient_baselines,
+            "method": _integration_rules,
+            "output": _gradient_outputs,
+            "device": _devices,
+            "dtype": _gradient_dtypes,
+        },
+    ),
+    ExplainDef(
         name="clusters",
         title="Explanation clusters (SHAP + K-LIME)",
         view="clusters",
@@ -258,7 +310,7 @@ DEFINITIONS: dict[str, ExplainDef] = {d.name: d for d in EXPLAIN_METHODS}
 
 VIEW_TITLES: dict[str, str] = {
     "lime": "LIME",
-    "shap": "SHAP",
+    "shap": "SHAP / IG",
     "clusters": "Clusters",
     "dependence": "Dependence",
     "importance": "Importance",

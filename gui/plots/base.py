@@ -7,6 +7,8 @@ while the window is starting.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont
@@ -63,3 +65,8 @@ def make_plot(title: str, *, bottom: str = "", left: str = "", interactive: bool
     # size is what a plot needs, the layout gives it whatever room is left.
     widget.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Ignored)
     return widget
+
+
+def method_word(result: Any) -> str:
+    """How plots name an additive attribution: "IG" for Integrated Gradients, else "SHAP"."""
+    return "IG" if getattr(result, "method", "") == "ig" else "SHAP"

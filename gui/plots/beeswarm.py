@@ -19,7 +19,7 @@ from PySide6.QtGui import QColor, QCursor
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolTip, QVBoxLayout, QWidget
 
 from gui.plots import palette
-from gui.plots.base import make_plot, pen
+from gui.plots.base import make_plot, method_word, pen
 from gui.plots.local import format_cell, format_number
 
 __all__ = ["BeeswarmView", "swarm_offsets", "value_levels", "VALUE_RAMP"]
@@ -196,7 +196,9 @@ class BeeswarmView(QWidget):
         self.plot_item.addItem(self.highlight)
         ticks = [(float(f - 1 - rank), names[j]) for rank, j in enumerate(self.feature_order)]
         self.plot_item.getAxis("left").setTicks([ticks])
-        self.plot_item.setLabel("bottom", f"SHAP value (effect on {result.output_name})", color=palette.TEXT)
+        word = method_word(result)
+        self.plot_item.setTitle(f"{word} summary over the explained rows", color=palette.TEXT, size="11pt", bold=True)
+        self.plot_item.setLabel("bottom", f"{word} value (effect on {result.output_name})", color=palette.TEXT)
         finite = self.point_x[np.isfinite(self.point_x)]
         if finite.size:
             lo, hi = float(finite.min()), float(finite.max())
@@ -205,8 +207,8 @@ class BeeswarmView(QWidget):
         self.plot_item.setYRange(-0.6, f - 0.4, padding=0)
         self.plot.setMinimumHeight(max(260, 90 + _ROW_PIXELS * f))
         self.caption.setText(
-            f"{n:,} rows × {f} features. Each dot is one row: its position is the feature's SHAP value, its "
-            "colour the feature's value in that row. Features are ordered by mean |SHAP|."
+            f"{n:,} rows × {f} features. Each dot is one row: its position is the feature's {word} value, its "
+            f"colour the feature's value in that row. Features are ordered by mean |{word}|."
         )
 
     def show_selection(self, rows: np.ndarray) -> None:
@@ -240,7 +242,7 @@ class BeeswarmView(QWidget):
         row = int(self.point_rows[k])
         name = str(self.result.feature_names[j])
         value = "" if self.frame is None else f" = {format_cell(self.frame[name].iloc[row])}"
-        return f"Row {row} · {name}{value} · SHAP {format_number(float(self.point_x[k]))}"
+        return f"Row {row} · {name}{value} · {method_word(self.result)} {format_number(float(self.point_x[k]))}"
 
     def click_point(self, k: int) -> None:
         """Select the row of dot ``k`` (what a mouse click on it does)."""

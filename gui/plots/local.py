@@ -18,7 +18,7 @@ from PySide6.QtGui import QColor, QCursor, QFont
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QToolTip, QVBoxLayout, QWidget
 
 from gui.plots import palette
-from gui.plots.base import make_plot, pen
+from gui.plots.base import make_plot, method_word, pen
 
 __all__ = ["LocalView", "LimeView", "WaterfallView", "format_number", "format_cell", "LOW_R2", "badge_style"]
 
@@ -332,7 +332,7 @@ class LimeView(LocalView):
 class WaterfallView(LocalView):
     """SHAP for one row: bars walk from the base value E[f(X)] to the prediction f(x)."""
 
-    TITLE = "SHAP: from the base value to this prediction"
+    TITLE = "SHAP: from the base value to this prediction"  # "IG: …" for Integrated Gradients
     MAX_BARS = 12
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -372,9 +372,15 @@ class WaterfallView(LocalView):
         self._draw_bars(labels, starts, contributions, hover)
         end = base + float(contributions.sum())
         n = len(labels)
+        ig = result.method == "ig"
+        base_name = "f(baseline)" if ig else "E[f(X)]"
+        self.plot_item.setTitle(
+            f"{method_word(result)}: from the base value to this prediction", color=palette.TEXT, size="11pt",
+            bold=True,
+        )
         # The base value is named below the bottom bar, the prediction above the top one.
         for x, name, anchor, y in (
-            (base, "E[f(X)]", (0.5, 0.0), -0.45),
+            (base, base_name, (0.5, 0.0), -0.45),
             (self.prediction, "f(x)", (0.5, 1.0), n - 0.55),
         ):
             self.plot_item.addItem(pg.InfiniteLine(pos=x, angle=90, pen=pen(palette.REFERENCE, 1.0, dashed=True)))
@@ -387,7 +393,7 @@ class WaterfallView(LocalView):
         self.plot_item.setLabel("bottom", name, color=palette.TEXT)
         self.heading.setText(
             f"Row {self.shown_row} · f(x) = {format_number(self.prediction)} · "
-            f"base value E[f(X)] = {format_number(base)}"
+            f"base value {base_name} = {format_number(base)}"
         )
         method = result.provenance.parameters.get("auto_choice", result.method) if result.provenance else result.method
         self._add_badge(f"{method}", "neutral", str(result.provenance.parameters.get("auto_reason", "")))
@@ -399,9 +405,21 @@ class WaterfallView(LocalView):
                 "good" if ok else "warning",
                 "|base value + sum of SHAP values − f(x)|: 0 for exact SHAP.",
             )
+        if "completeness_error" in result.quality:
+            error = float(result.quality["completeness_error"][i])
+            ok = error <= 0.01 * max(abs(self.prediction - base), 1e-12) + 1e-5
+            self._add_badge(
+                f"Completeness error {format_number(error, 2)}",
+                "good" if ok else "warning",
+                "|f(baseline) + sum of IG values − f(x)|: what the integration steps left; raise them if large.",
+            )
         self.badges.addStretch(1)
+        where = (
+            f"the {result.output_name} at the baseline row" if ig
+            else f"the mean {result.output_name} over the background"
+        )
         self.caption.setText(
-            f"Bars add up from the base value (the mean {result.output_name} over the background) to this row's "
+            f"Bars add up from the base value ({where}) to this row's "
             f"output: {format_number(base)} + {format_number(end - base)} = {format_number(end)}. Orange raises the "
             "output, blue lowers it; the smallest contributions are summed in one bar."
         )

@@ -247,14 +247,18 @@ def test_smoothgrad_is_reproducible_from_the_seed_only(smooth_classifier) -> Non
 
 
 @pytest.mark.parametrize("run", [G.run_ig, G.run_saliency, G.run_input_x_gradient, G.run_smoothgrad])
-def test_non_torch_model_is_refused_with_one_sentence(run) -> None:
-    from sklearn.linear_model import LinearRegression
+def test_non_differentiable_model_is_refused_with_one_sentence(run) -> None:
+    from sklearn.tree import DecisionTreeRegressor
 
     frame = _frame(20)
-    est = LinearRegression().fit(frame, frame["x0"] * 2.0)
+    est = DecisionTreeRegressor(max_depth=2).fit(frame, frame["x0"] * 2.0)
     with pytest.raises(AnalysisError) as info:
         run(_inputs(SklearnModel(est), frame), ctx=CTX)
-    assert str(info.value) == "Gradient methods need a differentiable (torch) model; SklearnModel is a sklearn model."
+    assert str(info.value) == (
+        "Gradient methods need a differentiable model (a torch model, or a scikit-learn MLP or linear model after "
+        "affine scalers); SklearnModel is not one, because DecisionTreeRegressor is not a model whose gradient is "
+        "rebuilt (MLPs and linear models are)."
+    )
 
 
 def test_bad_inputs_are_reported(linear_regressor, smooth_classifier) -> None:

@@ -299,3 +299,52 @@ def test_selection_model_normalises_and_signals_only_changes(qtbot):
     assert model.set_rows([3, 7], current=9)  # a current outside the rows falls back to the first
     assert model.current == 3 and len(seen) == 2
     assert row_ranges(np.array([1, 2, 3, 7, 9, 10])) == [(1, 3), (7, 7), (9, 10)]
+
+
+def test_integrated_gradients_of_an_mlp_walk_from_the_baseline(qtbot, settings, tmp_path):
+    """A scikit-learn MLP is explained with IG in the SHAP / IG tab; the bars add up to f(x) - f(baseline)."""
+    import warnings
+
+    import skops.io as sio
+    from sklearn.datasets import load_iris
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    frame = load_iris(as_frame=True).frame
+    X = frame.drop(columns="target")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = make_pipeline(StandardScaler(), MLPClassifier((6,), activation="tanh", max_iter=300, random_state=0))
+        model.fit(X, frame["target"])
+    frame.to_csv(tmp_path / "iris.csv", index=False)
+    sio.dump(model, tmp_path / "mlp.skops")
+
+    window = MainWindow(settings=settings)
+    window.resize(1300, 900)
+    window.show()
+    try:
+        window.open_data(tmp_path / "iris.csv", target="target")
+        window.open_model(tmp_path / "mlp.skops")
+        qtbot.waitUntil(lambda: window.session.dataset is not None and window.session.model is not None,
+                        timeout=WAIT_MS)
+        window.tabs.setCurrentWidget(window.explain_pane)
+        pane = window.explain_pane
+        _run(qtbot, pane, "ig", rows="0-9", include_selected=False, baseline="mean", klass="2")
+        result = pane.results["shap"]
+        assert result.method == "ig" and len(result.rows) == 10
+        waterfall = pane.waterfall_view
+        i = int(np.flatnonzero(result.rows == waterfall.shown_row)[0])
+        assert waterfall.contributions.sum() == pytest.approx(result.predictions[i] - result.base_values[i], abs=1e-4)
+        assert "f(baseline)" in waterfall.heading.text()
+        assert "Completeness error" in _badge_texts(waterfall)
+        assert pane.result_tabs.tabText(pane.result_tabs.currentIndex()) == "SHAP / IG"
+        assert pane.beeswarm_view.hover_text(0).split(" · ")[-1].startswith("IG ")
+    finally:
+        window.close()
+        window.deleteLater()
+
+
+def _badge_texts(view) -> str:
+    layout = view.badges
+    return " | ".join(layout.itemAt(k).widget().text() for k in range(layout.count()) if layout.itemAt(k).widget())
