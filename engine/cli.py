@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from engine import __version__
+from engine.device import DEVICE_CHOICES
 from engine.errors import Cancelled, ProbityError
 from engine.jobs import CancelToken, JobContext
 from engine.schema import ReadOptions
@@ -129,6 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--class", dest="klass", metavar="LABEL",
                          help="class to explain (default: the positive class of a binary model)")
     explain.add_argument("--seed", type=int, default=0, help="seed every random choice flows from (default 0)")
+    explain.add_argument("--device", choices=DEVICE_CHOICES,
+                         help="where TreeSHAP and gradient methods compute: auto (a CUDA GPU when torch sees one, "
+                              "the default), cpu or cuda")
     explain.add_argument("--out", type=Path, help="output JSON file (default: standard output)")
     explain.add_argument("--trust-model", action="append", default=[], metavar="SHA256",
                          help="trust this exact pickle/joblib/skops file (its SHA-256)")
@@ -303,6 +307,10 @@ def _cmd_explain(args: argparse.Namespace, ctx: JobContext) -> int:
         params[SAMPLES_PARAM[args.method]] = args.samples
     if args.klass is not None:
         params["klass"] = args.klass
+    if args.device is not None:
+        if "device" not in method.defaults:
+            raise ProbityError(f"--device does not apply to {args.method}, which runs on the processor.")
+        params["device"] = args.device
     work = ctx.sub(0.1, 1.0, args.method)
     started = time.perf_counter()
     if args.method in _ROW_METHODS:

@@ -46,11 +46,12 @@ def run(
     background_size: int = 100,
     n_coalitions: int | str = "auto",
     variant: str = "path_dependent",
+    device: str = "auto",
 ) -> AttributionResult:
     """SHAP values by the exact algorithm the model allows (see :func:`choose`).
 
-    ``variant`` applies to TreeSHAP and ``n_coalitions`` to KernelSHAP; the
-    others ignore them.  If TreeSHAP or linear SHAP cannot map a Pipeline's
+    ``variant`` and ``device`` apply to TreeSHAP and ``n_coalitions`` to
+    KernelSHAP; the others ignore them.  If TreeSHAP or linear SHAP cannot map a Pipeline's
     encoded columns back to raw input columns, KernelSHAP is used and the
     reason says so.
     """
@@ -59,7 +60,7 @@ def run(
     if choice == "treeshap":
         try:
             result = treeshap.run(inputs, ctx=ctx, rows=rows, klass=klass, variant=variant,
-                                  background_size=background_size)
+                                  background_size=background_size, device=device)
         except AnalysisError as exc:
             choice, reason = "kernelshap", f"{reason}, but {exc.message[:1].lower()}{exc.message[1:-1]}; so KernelSHAP"
     elif choice == "linearshap":

@@ -52,6 +52,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.device import choose_device
 from engine.errors import AnalysisError
 from engine.explain._pipeline import encoded_view, model_output, row_positions
 from engine.explain._trees import (
@@ -599,7 +600,7 @@ def _default_threads() -> int:
     return max(1, min(2, os.cpu_count() or 1))
 
 
-def _path_blocks(model: TreeModel, n_rows: int) -> list[list[int]]:
+def _path_blocks(model: TreeModel, n_rows: int, work: int = _WORK_ELEMENTS) -> list[list[int]]:
     """Group consecutive trees so that one (block, row chunk) unit fills the work arrays.
 
     Small trees are batched so each numpy call spans many nodes; a large tree
@@ -607,7 +608,7 @@ def _path_blocks(model: TreeModel, n_rows: int) -> list[list[int]]:
     """
     rows = max(1, min(n_rows, 64))
     # Eight quadrature nodes is a typical size; the exact count is known only after planning.
-    budget = max(1, _WORK_ELEMENTS // (rows * 8))
+    budget = max(1, work // (rows * 8))
     blocks: list[list[int]] = []
     cur: list[int] = []
     used = 0
@@ -631,6 +632,7 @@ def tree_model_shap_values(
     progress: Callable[[float, str], None] | None = None,
     check_cancelled: Callable[[], None] | None = None,
     n_threads: int | None = None,
+    torch_device: str | None = None,
 ) -> tuple[np.ndarray, float]:
     """Exact SHAP values of a :class:`~engine.explain._trees.TreeModel`.
 
@@ -643,6 +645,9 @@ def tree_model_shap_values(
     progress: called with (fraction, message) after each block of trees.
     check_cancelled: called between blocks; raises to stop.
     n_threads: worker threads over row chunks (``None``: up to 2).
+    torch_device: run the path-dependent sweeps as torch tensors on this device
+        (``"cuda"``; ``"cpu"`` runs the same torch code on the processor);
+        ``None`` uses numpy.  The interventional variant always uses numpy.
 
     Returns
     -------
@@ -685,6 +690,27 @@ def tree_model_shap_values(
             label="Interventional TreeSHAP",
         )
         return values, base
+
+    if torch_device is not None:
+        from engine.explain._treeshap_torch import GPU_WORK_ELEMENTS, path_dependent_rows, torch_path_block
+
+        def prepare_torch(trees: list[Tree]) -> _Prepared:
+            plan = _plan(_concat(trees))
+            block = torch_path_block(plan, _path_tables(plan, F), n, torch_device)
+            return _Prepared(plan=plan, base=plan.base, rows=block.rows_per_unit, payload=block)
+
+        base = _run_blocks(
+            _path_blocks(model, n, work=GPU_WORK_ELEMENTS),
+            model,
+            prepare=prepare_torch,
+            unit=lambda block, lo: path_dependent_rows(block.payload, Xp[lo : lo + block.rows], F),
+            values=values,
+            threads=1,  # the device runs the sweeps; one host thread feeds it
+            progress=progress,
+            check_cancelled=check_cancelled,
+            label="TreeSHAP",
+        )
+        return values, float(model.offset) + base
 
     local = threading.local()
 
@@ -845,6 +871,7 @@ def run(
     variant: str = "path_dependent",
     background_size: int = 100,
     klass: Any | None = None,
+    device: str = "auto",
 ) -> AttributionResult:
     """Exact TreeSHAP attributions of a scikit-learn tree model, in raw input columns.
 
@@ -859,6 +886,9 @@ def run(
         replacement from the data with ``ctx.rng("treeshap", "background")``.
     klass: class to explain (classifiers); ``None``: the positive class of a binary
         model, else the first class.
+    device: ``"auto"`` (a CUDA GPU when torch sees one), ``"cpu"`` or ``"cuda"``:
+        where the path-dependent sweeps run; the interventional variant runs
+        on the processor.
 
     Returns
     -------
@@ -905,6 +935,9 @@ def run(
         background = view.encode(X_all.iloc[pick])
 
     compute = ctx.sub(0.05, 0.95)
+    # The path-dependent sweeps go to a CUDA GPU when there is one (the same
+    # numbers in float64); the processor runs the numpy blocks.
+    used = choose_device(device) if variant == "path_dependent" else "cpu"
     encoded_values, base = tree_model_shap_values(
         tree_model,
         X_enc,
@@ -912,6 +945,7 @@ def run(
         background=background,
         progress=compute.progress,
         check_cancelled=ctx.check_cancelled,
+        torch_device=None if used == "cpu" else used,
     )
     values = view.to_raw(encoded_values)
     data = X_raw if model.input_columns is not None else X_raw.to_numpy()
@@ -935,6 +969,7 @@ def run(
         "n_trees": len(tree_model.trees),
         "encoded_columns": view.n_encoded,
         "n_rows": len(positions),
+        "device": used,
         "reason": "tree ensemble → exact TreeSHAP",
     }
     return AttributionResult(

@@ -218,7 +218,7 @@ EXPLAIN_METHODS: tuple[ExplainDef, ...] = (
         view="shap",
         rows="random:500",
         basic=("klass",),
-        choices={"klass": _class_choices, "variant": _tree_variants},
+        choices={"klass": _class_choices, "variant": _tree_variants, "device": _devices},
     ),
     ExplainDef(
         name="treeshap",
@@ -226,7 +226,7 @@ EXPLAIN_METHODS: tuple[ExplainDef, ...] = (
         view="shap",
         rows="random:500",
         basic=("variant", "klass"),
-        choices={"klass": _class_choices, "variant": _tree_variants},
+        choices={"klass": _class_choices, "variant": _tree_variants, "device": _devices},
     ),
     ExplainDef(
         name="kernelshap",

@@ -191,3 +191,11 @@ def test_explain_writes_to_stdout_without_out(demo_paths, capsys) -> None:
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert json.loads(captured.out)["method"] == "native"
+
+
+def test_device_flag_reaches_treeshap_and_is_refused_where_it_does_not_apply(wine_forest, tmp_path: Path, capsys):
+    code, doc, err = _explain(capsys, tmp_path, "treeshap", *wine_forest, "--rows", "0-2", "--device", "cpu")
+    assert code == 0, err
+    assert doc["provenance"]["parameters"]["device"] == "cpu"
+    code, _, err = _explain(capsys, tmp_path, "lime", *wine_forest, "--rows", "0", "--device", "cpu")
+    assert code == 2 and err.strip() == "probity: --device does not apply to lime, which runs on the processor."

@@ -537,6 +537,7 @@ def test_method_is_registered_by_name_with_its_parameters() -> None:
         "variant": "path_dependent",
         "background_size": 100,
         "klass": None,
+        "device": "auto",
     }
     frame, pipe, features = _frame_pipeline(seed=17)
     with pytest.raises(AnalysisError, match="TreeSHAP has no variant 'exact'"):
@@ -593,3 +594,72 @@ def test_encoded_view_traces_imputer_indicators_and_one_hot_columns() -> None:
     view2 = encoded_view(pipe2, ["size", "colour", "weight"])
     # weight, weight's missing indicator, colour (3 categories minus the dropped one), size (remainder)
     assert view2.sources.tolist() == [2, 2, 1, 1, 0]
+
+
+# -- the torch (GPU) path: the same sweeps as tensors, run here on the processor ----------------
+
+
+def test_torch_sweeps_equal_the_numpy_blocks_for_every_estimator(fitted) -> None:
+    pytest.importorskip("torch")
+    from engine.explain._trees import extract_tree_model
+
+    name, model, X = fitted
+    for k in _classes(model)[:2]:
+        tree_model = extract_tree_model(model, class_index=k)
+        rows = X[:37]
+        ours, base = treeshap.tree_model_shap_values(tree_model, rows)
+        theirs, base_t = treeshap.tree_model_shap_values(tree_model, rows, torch_device="cpu")
+        np.testing.assert_allclose(theirs, ours, rtol=0, atol=1e-12)
+        assert base_t == base
+
+
+def test_torch_sweeps_follow_missing_values_and_category_sets() -> None:
+    pytest.importorskip("torch")
+    from engine.explain._trees import extract_tree_model
+
+    rng = np.random.default_rng(6)
+    n = 400
+    cat = rng.integers(0, 6, n).astype(float)
+    num = rng.normal(size=n)
+    y = ((np.isin(cat, [1, 4]) * 2.0 + num + rng.normal(scale=0.3, size=n)) > 1).astype(int)
+    X = np.column_stack([cat, num, rng.normal(size=n)])
+    X[rng.random(X.shape) < 0.05] = np.nan
+    model = ensemble.HistGradientBoostingClassifier(
+        max_iter=10, max_depth=4, categorical_features=[0], random_state=0
+    ).fit(X, y)
+    rows = X[:50].copy()
+    rows[1, 0] = 9.0  # a category never seen in training
+    tree_model = extract_tree_model(model, class_index=1)
+    values, base = treeshap.tree_model_shap_values(tree_model, rows, torch_device="cpu")
+    np.testing.assert_allclose(values.sum(axis=1) + base, model.decision_function(rows), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(values, treeshap.tree_model_shap_values(tree_model, rows)[0], rtol=0, atol=1e-12)
+
+
+def test_a_gpu_device_sends_the_sweeps_to_torch_and_records_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What ``device="auto"`` does on a CUDA machine, with the processor standing in for the GPU."""
+    pytest.importorskip("torch")
+    frame, pipe, features = _frame_pipeline(seed=17)
+    inputs = _inputs(frame, pipe, features)
+    plain = treeshap.run(inputs, ctx=JobContext(seed=1), rows=[0, 1, 2, 3], device="cpu")
+    assert plain.provenance.parameters["device"] == "cpu"
+    seen: list[object] = []
+    original = treeshap.tree_model_shap_values
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("torch_device"))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(treeshap, "choose_device", lambda preference: "cpu:0")  # "a device that is not numpy"
+    monkeypatch.setattr(treeshap, "tree_model_shap_values", spy)
+    routed = treeshap.run(inputs, ctx=JobContext(seed=1), rows=[0, 1, 2, 3])
+    assert seen == ["cpu:0"] and routed.provenance.parameters["device"] == "cpu:0"
+    np.testing.assert_allclose(routed.values, plain.values, rtol=0, atol=1e-12)
+
+
+def test_asking_for_cuda_without_a_gpu_is_one_sentence(monkeypatch: pytest.MonkeyPatch) -> None:
+    torch = pytest.importorskip("torch")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    frame, pipe, features = _frame_pipeline(seed=17)
+    with pytest.raises(AnalysisError) as err:
+        treeshap.run(_inputs(frame, pipe, features), ctx=JobContext(), rows=[0], device="cuda")
+    assert "CUDA" in str(err.value) and str(err.value).count(". ") == 0
