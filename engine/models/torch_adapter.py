@@ -190,8 +190,6 @@ class TorchModel(Model):
         single-logit binary classifier's output ``z`` is returned as
         ``[0, z]``, whose softmax is ``[1 - sigmoid(z), sigmoid(z)]``.
         """
-        import torch
-
         if x.ndim != 2 or x.shape[1] != self.n_features_in:
             raise ModelInputError(
                 f"The model {self.name} takes {self.n_features_in} input columns, but a tensor of shape "

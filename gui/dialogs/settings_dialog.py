@@ -46,7 +46,9 @@ class SettingsDialog(QDialog):
         self.device_combo = QComboBox()
         self.device_combo.addItems(list(DEVICE_CHOICES))
         self.device_combo.setCurrentText(settings.device)
-        self.device_combo.setToolTip("Where gradient methods and TreeSHAP run: auto picks a CUDA GPU when torch sees one.")
+        self.device_combo.setToolTip(
+            "Where gradient methods and TreeSHAP run: auto picks a CUDA GPU when torch sees one."
+        )
         compute = QFormLayout()
         compute.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
         compute.addRow("Seed:", self.seed_box)

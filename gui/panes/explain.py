@@ -19,6 +19,7 @@ wires and displays.
 
 from __future__ import annotations
 
+import importlib
 import math
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -89,70 +90,26 @@ def _class_choices(model: Any) -> list[str]:
     return [str(c) for c in classes] if classes else []
 
 
-def _lime_discretizers(_model: Any) -> list[str]:
-    from engine.explain.lime import DISCRETIZERS
+def _listed(module: str, name: str) -> Callable[[Any], list[str]]:
+    """A choices function giving the strings of ``module.name`` (imported on first use, not at start-up)."""
 
-    return list(DISCRETIZERS)
+    def choices(_model: Any) -> list[str]:
+        return list(getattr(importlib.import_module(module), name))
 
-
-def _lime_samplings(_model: Any) -> list[str]:
-    from engine.explain.lime import SAMPLING_DESIGNS
-
-    return list(SAMPLING_DESIGNS)
+    return choices
 
 
-def _lime_selections(_model: Any) -> list[str]:
-    from engine.explain.lime import FEATURE_SELECTIONS
-
-    return list(FEATURE_SELECTIONS)
-
-
-def _tree_variants(_model: Any) -> list[str]:
-    from engine.explain.treeshap import VARIANTS
-
-    return list(VARIANTS)
-
-
-def _kernel_links(_model: Any) -> list[str]:
-    from engine.explain.kernelshap import LINKS
-
-    return list(LINKS)
-
-
-def _gradient_baselines(_model: Any) -> list[str]:
-    from engine.explain.gradients import BASELINES
-
-    return list(BASELINES)
-
-
-def _integration_rules(_model: Any) -> list[str]:
-    from engine.explain.gradients import INTEGRATION_METHODS
-
-    return list(INTEGRATION_METHODS)
-
-
-def _gradient_outputs(_model: Any) -> list[str]:
-    from engine.explain.gradients import OUTPUTS
-
-    return list(OUTPUTS)
-
-
-def _gradient_dtypes(_model: Any) -> list[str]:
-    from engine.explain.gradients import DTYPES
-
-    return list(DTYPES)
-
-
-def _devices(_model: Any) -> list[str]:
-    from engine.device import DEVICE_CHOICES
-
-    return list(DEVICE_CHOICES)
-
-
-def _projections(_model: Any) -> list[str]:
-    from engine.explain.clusters import PROJECTIONS
-
-    return list(PROJECTIONS)
+_lime_discretizers = _listed("engine.explain.lime", "DISCRETIZERS")
+_lime_samplings = _listed("engine.explain.lime", "SAMPLING_DESIGNS")
+_lime_selections = _listed("engine.explain.lime", "FEATURE_SELECTIONS")
+_tree_variants = _listed("engine.explain.treeshap", "VARIANTS")
+_kernel_links = _listed("engine.explain.kernelshap", "LINKS")
+_gradient_baselines = _listed("engine.explain.gradients", "BASELINES")
+_integration_rules = _listed("engine.explain.gradients", "INTEGRATION_METHODS")
+_gradient_outputs = _listed("engine.explain.gradients", "OUTPUTS")
+_gradient_dtypes = _listed("engine.explain.gradients", "DTYPES")
+_devices = _listed("engine.device", "DEVICE_CHOICES")
+_projections = _listed("engine.explain.clusters", "PROJECTIONS")
 
 
 _COMMON_LABELS = {

@@ -119,7 +119,8 @@ def test_ig_of_a_tanh_mlp_is_complete(iris) -> None:
 @pytest.mark.parametrize(
     ("build", "reason"),
     [
-        (lambda: GradientBoostingClassifier(n_estimators=5), "GradientBoostingClassifier is not a model whose gradient"),
+        (lambda: GradientBoostingClassifier(n_estimators=5),
+         "GradientBoostingClassifier is not a model whose gradient"),
         (lambda: make_pipeline(OneHotEncoder(handle_unknown="ignore"), LogisticRegression()),
          "its step OneHotEncoder is not a per-column affine scaler"),
         (lambda: MLPRegressor(hidden_layer_sizes=(3,), loss="poisson", max_iter=50, random_state=0),
