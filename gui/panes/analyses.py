@@ -7,12 +7,14 @@ engine's registry needs only a line in :data:`ANALYSES` here.
 
 from __future__ import annotations
 
+import math
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -124,6 +126,44 @@ def _optional_of(hint: Any) -> Any:
     return None
 
 
+class NumberBox(QDoubleSpinBox):
+    """A float box that shows numbers as people write them (0.15, 1e-05, 250) and keeps nine decimals.
+
+    Qt's own box shows a fixed number of decimals, so a small value either
+    reads as 0.000 or is rounded away; this one takes any value the engine may
+    accept (it checks ranges itself and says so inline).
+    """
+
+    def __init__(self, value: float = 0.0, *, minimum: float = -1e12, maximum: float = 1e12) -> None:
+        super().__init__()
+        self.setDecimals(9)
+        self.setRange(minimum, maximum)
+        magnitude = abs(value)
+        self.setSingleStep(10.0 ** math.floor(math.log10(magnitude)) if magnitude > 0 else 0.1)
+        self.setValue(value)
+
+    def textFromValue(self, value: float) -> str:  # noqa: N802 (Qt's name)
+        return f"{value:.6g}"
+
+    def valueFromText(self, text: str) -> float:  # noqa: N802
+        try:
+            return float(text.strip())
+        except ValueError:
+            return self.value()
+
+    def validate(self, text: str, pos: int) -> object:
+        t = text.strip().lower()
+        try:
+            value = float(t)
+        except ValueError:
+            # Half-typed numbers ("-", "1e", "2.5e-") may still become one.
+            partial = t in ("", "-", "+", ".", "-.", "+.") or t.endswith(("e", "e-", "e+"))
+            return QValidator.State.Intermediate if partial else QValidator.State.Invalid
+        if not self.minimum() <= value <= self.maximum():
+            return QValidator.State.Intermediate
+        return QValidator.State.Acceptable
+
+
 class ParamForm(QWidget):
     """Widgets for an analysis's keyword-only parameters, typed by annotation and default."""
 
@@ -177,7 +217,8 @@ class ParamForm(QWidget):
             return check
         if isinstance(default, int) or hint is int or inner is int:
             spin = QSpinBox()
-            spin.setRange(0 if default is None else 1, 1_000_000_000)
+            # 0 is a real value for some counts (no stability re-runs); the engine refuses it where it is not.
+            spin.setRange(0, 1_000_000_000)
             spin.setGroupSeparatorShown(True)
             if default is None:
                 # 0 stands for None ("all", "no limit"): spin boxes cannot be empty.
@@ -190,15 +231,7 @@ class ParamForm(QWidget):
             self._setters[name] = lambda v, s=spin: s.setValue(0 if v is None else int(v))
             return spin
         if isinstance(default, float) or hint is float or inner is float:
-            spin_f = QDoubleSpinBox()
-            if default is not None and 0.0 < default < 1.0:
-                spin_f.setRange(0.01, 0.999)
-                spin_f.setDecimals(3)
-                spin_f.setSingleStep(0.01)
-            else:
-                spin_f.setRange(-1e9, 1e9)
-                spin_f.setDecimals(4)
-            spin_f.setValue(float(default or 0.0))
+            spin_f = NumberBox(float(default or 0.0))
             self._getters[name] = spin_f.value
             self._setters[name] = lambda v, s=spin_f: s.setValue(float(v))
             return spin_f

@@ -406,16 +406,6 @@ class ExplainParamForm(ParamForm):
             self._getters[name] = lambda s=whole: None if s.value() == 0 else s.value()
             self._setters[name] = lambda v, s=whole: s.setValue(0 if v is None else int(v))
             return whole
-        if isinstance(default, float) and 0.0 < default < 0.01:
-            # ParamForm's fraction box starts at 0.01, which would silently raise a small penalty.
-            small = QDoubleSpinBox()
-            small.setDecimals(6)
-            small.setRange(1e-6, 1e3)
-            small.setSingleStep(1e-4)
-            small.setValue(default)
-            self._getters[name] = small.value
-            self._setters[name] = lambda v, s=small: s.setValue(float(v))
-            return small
         if name not in self._definition.choices and default is None and float in args:
             spin = QDoubleSpinBox()
             spin.setRange(0.0, 1e6)

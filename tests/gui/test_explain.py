@@ -348,3 +348,31 @@ def test_integrated_gradients_of_an_mlp_walk_from_the_baseline(qtbot, settings, 
 def _badge_texts(view) -> str:
     layout = view.badges
     return " | ".join(layout.itemAt(k).widget().text() for k in range(layout.count()) if layout.itemAt(k).widget())
+
+
+def test_method_forms_take_zero_counts_and_small_or_large_numbers(qtbot):
+    """No value the engine accepts is clamped by the form: 0 stability re-runs, 1e-05, 250.0."""
+    from PySide6.QtCore import Qt as _Qt
+
+    from PySide6.QtWidgets import QWidget
+
+    from engine.explain.registry import get_method
+    from gui.panes.analyses import AnalysisDef, NumberBox
+    from gui.panes.explain import ExplainParamForm
+
+    for method, values in (("lime", {"stability_runs": 0, "num_samples": 300}), ("clusters", {"klime_alpha": 1e-5})):
+        definition = AnalysisDef(name=method, title=method, view=QWidget)
+        form = ExplainParamForm(definition, get_method(method))
+        qtbot.addWidget(form)
+        form.set_values(values)
+        assert {k: form.values()[k] for k in values} == values
+
+    box = NumberBox(0.15)
+    qtbot.addWidget(box)
+    assert box.text() == "0.15"
+    for typed, expected in (("1e-05", 1e-05), ("250", 250.0), ("0.0003", 0.0003)):
+        box.lineEdit().selectAll()
+        qtbot.keyClicks(box.lineEdit(), typed)
+        qtbot.keyClick(box.lineEdit(), _Qt.Key.Key_Return)
+        assert box.value() == pytest.approx(expected, rel=1e-12), typed
+        assert box.text() == f"{expected:.6g}"
