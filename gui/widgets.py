@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QEvent, QMimeData, QObject, Qt, Signal
 from PySide6.QtGui import QDragMoveEvent, QDropEvent
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QMenu, QProgressBar, QPushButton, QSizePolicy, QToolButton, QWidget
 
 from gui.resources import icon
 
@@ -189,3 +189,28 @@ def short_hash(sha256: str | None) -> str:
     if not sha256:
         return "unknown"
     return f"{sha256[:8]}…{sha256[-8:]}" if len(sha256) > 20 else sha256
+
+
+class OpenHeader(QHBoxLayout):
+    """A pane's title row: the title, a "Recent ▾" menu button and the primary "Open …" button.
+
+    ``on_recent`` fills :attr:`recent_menu` each time it is about to show.
+    """
+
+    def __init__(self, title: str, icon_name: str, open_text: str, *, on_open: Callable[[], None],
+                 on_recent: Callable[[], None]) -> None:
+        super().__init__()
+        self.open_button = QPushButton(icon(icon_name), open_text)
+        self.open_button.setObjectName("primary")
+        self.open_button.clicked.connect(on_open)
+        self.recent_button = QToolButton()
+        self.recent_button.setText("Recent ▾")
+        self.recent_button.setObjectName("recentButton")
+        self.recent_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.recent_menu = QMenu(self.recent_button)
+        self.recent_menu.aboutToShow.connect(on_recent)
+        self.recent_button.setMenu(self.recent_menu)
+        self.addWidget(pane_title(title))
+        self.addStretch(1)
+        self.addWidget(self.recent_button)
+        self.addWidget(self.open_button)

@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QMenu,
-    QPushButton,
     QSplitter,
     QTableView,
     QTableWidget,
@@ -31,10 +30,9 @@ from gui import tasks
 from gui.panes.recent import RecentFiles
 from gui.panes.table_model import FrameTableModel, compute_view_rows
 from gui.plots import palette
-from gui.resources import icon
 from gui.runner import JobError, JobRunner, JobSpec
 from gui.session import ROLE_NAMES, Session, role_map, roles_from_map
-from gui.widgets import InlineMessage, ProgressRow, accept_file_drops, hint_label, pane_title, short_hash
+from gui.widgets import InlineMessage, OpenHeader, ProgressRow, accept_file_drops, hint_label, short_hash
 
 if TYPE_CHECKING:
     from engine.schema import Dataset, ReadOptions, Roles
@@ -79,21 +77,9 @@ class DatasetPane(QWidget):
 
     # -- layout ---------------------------------------------------------------------
     def _build(self) -> None:
-        self.open_button = QPushButton(icon("open-data"), "Open data…")
-        self.open_button.setObjectName("primary")
-        self.open_button.clicked.connect(self._on_open_clicked)
-        self.recent_button = QToolButton()
-        self.recent_button.setText("Recent ▾")
-        self.recent_button.setObjectName("recentButton")
-        self.recent_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
-        self.recent_menu = QMenu(self.recent_button)
-        self.recent_menu.aboutToShow.connect(self._on_recent_menu_about_to_show)
-        self.recent_button.setMenu(self.recent_menu)
-        top = QHBoxLayout()
-        top.addWidget(pane_title("Dataset"))
-        top.addStretch(1)
-        top.addWidget(self.recent_button)
-        top.addWidget(self.open_button)
+        top = OpenHeader("Dataset", "open-data", "Open data…", on_open=self._on_open_clicked,
+                         on_recent=self._on_recent_menu_about_to_show)
+        self.open_button, self.recent_button, self.recent_menu = top.open_button, top.recent_button, top.recent_menu
 
         self.summary = QLabel()
         self.summary.setTextFormat(Qt.TextFormat.RichText)

@@ -18,9 +18,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QListWidgetItem,
-    QMenu,
     QPlainTextEdit,
-    QPushButton,
     QSizePolicy,
     QToolButton,
     QVBoxLayout,
@@ -33,16 +31,18 @@ from gui.plots import palette
 from gui.resources import icon
 from gui.runner import JobError, JobRunner, JobSpec
 from gui.session import Session
-from gui.widgets import InlineMessage, ProgressRow, hint_label, human_size, pane_title, short_hash, accept_file_drops
+from gui.widgets import InlineMessage, OpenHeader, ProgressRow, hint_label, human_size, short_hash, accept_file_drops
 
 __all__ = ["ModelPane", "TrustDialog", "MODEL_FILE_FILTER", "MODEL_SUFFIXES"]
 
-MODEL_SUFFIXES = (".skops", ".onnx", ".pkl", ".pickle", ".joblib", ".pt", ".pth")
+# The suffixes engine.models.loading reads (a test keeps the two equal; importing
+# the engine's table here would pull pandas into the app's start-up).
+MODEL_SUFFIXES = (".skops", ".onnx", ".pkl", ".pickle", ".joblib")
 _VERDICTS = {
     "refused": "Refused: this file is never loaded",
     "needs-trust": "Loading runs the code of the classes below: it needs your trust",
 }
-MODEL_FILE_FILTER = "Models (*.skops *.onnx *.pkl *.pickle *.joblib *.pt *.pth);;All files (*)"
+MODEL_FILE_FILTER = f"Models ({' '.join('*' + s for s in MODEL_SUFFIXES)});;All files (*)"
 
 
 class TrustDialog(QDialog):
@@ -119,27 +119,15 @@ class ModelPane(QWidget):
 
     # -- layout -----------------------------------------------------------------------
     def _build(self) -> None:
-        self.open_button = QPushButton(icon("open-model"), "Open model…")
-        self.open_button.setObjectName("primary")
-        self.open_button.clicked.connect(self._on_open_clicked)
-        self.recent_button = QToolButton()
-        self.recent_button.setText("Recent ▾")
-        self.recent_button.setObjectName("recentButton")
-        self.recent_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
-        self.recent_menu = QMenu(self.recent_button)
-        self.recent_menu.aboutToShow.connect(self._on_recent_menu_about_to_show)
-        self.recent_button.setMenu(self.recent_menu)
-        top = QHBoxLayout()
-        top.addWidget(pane_title("Model"))
-        top.addStretch(1)
-        top.addWidget(self.recent_button)
-        top.addWidget(self.open_button)
+        top = OpenHeader("Model", "open-model", "Open model…", on_open=self._on_open_clicked,
+                         on_recent=self._on_recent_menu_about_to_show)
+        self.open_button, self.recent_button, self.recent_menu = top.open_button, top.recent_button, top.recent_menu
 
         self.error = InlineMessage()
         self.progress = ProgressRow()
         self.progress.sig_cancel_clicked.connect(self._on_progress_cancel_clicked)
         self.drop_hint = QLabel(
-            "Drop a model file here (skops, ONNX, pickle/joblib, TorchScript), or use Open model….\n"
+            "Drop a model file here (skops, ONNX, pickle/joblib), or use Open model….\n"
             "Pickle-based files can run code: Probity scans them first and asks before loading."
         )
         self.drop_hint.setObjectName("dropHint")

@@ -145,3 +145,11 @@ def test_export_without_a_model_says_what_is_missing(qtbot, window, demo_paths):
     assert not dialog.export_button.isEnabled()
     assert dialog.export() is None
     dialog.reject()
+
+
+def test_the_model_pane_offers_exactly_the_files_the_engine_reads():
+    from engine.models.loading import MODEL_SUFFIXES as ENGINE_SUFFIXES
+    from gui.panes.model import MODEL_FILE_FILTER, MODEL_SUFFIXES
+
+    assert set(MODEL_SUFFIXES) == set(ENGINE_SUFFIXES)
+    assert all(f"*{suffix}" in MODEL_FILE_FILTER for suffix in ENGINE_SUFFIXES)
