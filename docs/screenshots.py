@@ -1,7 +1,8 @@
 """Screenshots of every pane, taken offscreen on the built-in demo.
 
 Opens the app with ``--demo``, runs Performance and Permutation importance
-and the Explain workspace's methods (LIME, SHAP, clusters, PDP/ICE) through
+and the Explain workspace's methods (LIME, SHAP, clusters, PDP/ICE, and
+Integrated Gradients of a scikit-learn MLP) through
 the job runner exactly as a user would, and saves one PNG per pane and view
 (plus the pickle trust dialog) under ``docs/screenshots/``::
 
@@ -141,6 +142,51 @@ def _shoot_explain(app: object, window: object, shoot: Callable[..., None]) -> N
     window.resize(1400, 900)  # type: ignore[attr-defined]
 
 
+def _demo_mlp(folder: Path) -> Path:
+    """A scikit-learn MLP on the demo's numeric columns, saved with skops (the kind of file IG explains)."""
+    import warnings
+
+    import pandas as pd
+    import skops.io as sio
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from engine.demo import ensure_demo
+
+    frame = pd.read_csv(ensure_demo().data)
+    numeric = ["age", "income", "debt", "credit_history_years", "late_payments", "loan_amount"]
+    complete = frame.dropna(subset=numeric)
+    model = make_pipeline(StandardScaler(), MLPClassifier((16, 8), activation="tanh", max_iter=400, random_state=0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(complete[numeric], complete["approved"])
+    path = folder / "credit_mlp.skops"
+    sio.dump(model, path)
+    return path
+
+
+def _shoot_gradients(app: object, window: object, shoot: Callable[..., None], scratch: Path) -> None:
+    """Integrated Gradients of a scikit-learn MLP: the waterfall from f(baseline) to f(x)."""
+    window.model_pane.open_path(_demo_mlp(scratch))  # type: ignore[attr-defined]
+    _wait(app, lambda: window.session.model is not None  # type: ignore[attr-defined]
+          and window.session.model.name == "credit_mlp.skops", "the MLP")  # type: ignore[attr-defined]
+    pane = window.explain_pane  # type: ignore[attr-defined]
+    window.tabs.setCurrentWidget(pane)  # type: ignore[attr-defined]
+    window.jobs_dock.hide()  # type: ignore[attr-defined]
+    window.resize(1400, 1000)  # type: ignore[attr-defined]
+    # Gradients need complete rows; the demo has missing values, so explain complete ones.
+    frame = window.session.dataset.frame  # type: ignore[attr-defined]
+    numeric = ["age", "income", "debt", "credit_history_years", "late_payments", "loan_amount"]
+    complete = [int(i) for i in frame.index[frame[numeric].notna().all(axis=1)][:200]]
+    window.selection.set_current(complete[3], source="screenshots")  # type: ignore[attr-defined]
+    _run_explain(app, pane, "ig", rows=",".join(map(str, complete)), baseline="median", n_steps=64)
+    _hover_bar(app, pane.waterfall_view)
+    shoot("explain-ig")
+    window.jobs_dock.show()  # type: ignore[attr-defined]
+    window.resize(1400, 900)  # type: ignore[attr-defined]
+
+
 def _european_csv(folder: Path) -> Path:
     """A semicolon-separated, decimal-comma, cp1252 export with "?" for unknown values."""
     cities = ("Zürich", "Genève", "Köln", "Malmö")
@@ -250,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     dialog.reject()
 
     _shoot_dialogs(app, window, shoot, scratch)
+    _shoot_gradients(app, window, shoot, scratch)
 
     window.close()
     for path in saved:

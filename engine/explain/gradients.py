@@ -929,7 +929,8 @@ IG_METHOD = Method(
     title="Integrated Gradients",
     run=run_ig,
     description=(
-        "Per-row attributions of a torch model's class logit (or probability) that add up to f(x) - f(baseline), "
+        "Per-row attributions of a differentiable model's class logit (or probability) — a torch model, or a "
+        "scikit-learn MLP or linear model rebuilt exactly in torch — that add up to f(x) - f(baseline), "
         "integrated with Gauss-Legendre quadrature in one batched pass per chunk; the completeness gap is reported."
     ),
 )
@@ -937,20 +938,20 @@ SALIENCY_METHOD = Method(
     name="saliency",
     title="Saliency (gradients)",
     run=run_saliency,
-    description="The absolute (or signed) gradient of a torch model's output with respect to each input column.",
+    description="The absolute (or signed) gradient of a differentiable model's output with respect to each input column.",
 )
 INPUT_X_GRADIENT_METHOD = Method(
     name="input_x_gradient",
     title="Input × gradient",
     run=run_input_x_gradient,
-    description="Each input value times the gradient of a torch model's output with respect to it.",
+    description="Each input value times the gradient of a differentiable model's output with respect to it.",
 )
 SMOOTHGRAD_METHOD = Method(
     name="smoothgrad",
     title="SmoothGrad",
     run=run_smoothgrad,
     description=(
-        "The gradient of a torch model's output averaged over seeded Gaussian noise around each row, "
+        "The gradient of a differentiable model's output averaged over seeded Gaussian noise around each row, "
         "with noise scaled to each column's spread."
     ),
 )

@@ -32,6 +32,7 @@ def format_number(value: float, digits: int = 4) -> str:
     """``0.1234``, ``52,340``, ``-1.2e-05``; ``not defined`` for NaN."""
     if value is None or not math.isfinite(value):
         return "not defined"
+    value = value + 0.0  # a negative zero (0 times a negative gradient, say) reads as 0, not -0
     if value != 0 and abs(value) >= 1000 and float(value).is_integer():
         return f"{value:,.0f}"
     if value != 0 and 1000 <= abs(value) < 1e9:
@@ -210,6 +211,9 @@ class LocalView(QWidget):
         while self.badges.count():
             item = self.badges.takeAt(0)
             if item.widget() is not None:
+                # Hidden now: deleteLater waits for the event loop, and until then the old badge would
+                # still be drawn, wherever its last geometry put it.
+                item.widget().hide()
                 item.widget().deleteLater()
 
     def _add_badge(self, text: str, kind: str, tooltip: str = "") -> QLabel:

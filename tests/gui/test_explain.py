@@ -376,3 +376,10 @@ def test_method_forms_take_zero_counts_and_small_or_large_numbers(qtbot):
         qtbot.keyClick(box.lineEdit(), _Qt.Key.Key_Return)
         assert box.value() == pytest.approx(expected, rel=1e-12), typed
         assert box.text() == f"{expected:.6g}"
+
+
+def test_numbers_never_read_as_negative_zero():
+    from gui.plots.local import format_number
+
+    assert format_number(-0.0) == "0" and format_number(-1e-300 * 0) == "0"
+    assert format_number(-0.25) == "-0.25"
