@@ -40,7 +40,7 @@ class TorchPathBlock:
     ratio: Any  # (3N, m) float64
     weights: Any  # (N, m, 2) float64
     row_base: Any  # (N, 1) long
-    edge_feature: Any  # (E,) long, features of the non-root edges
+    by_feature: tuple[tuple[int, Any], ...]  # (feature, long tensor of its edges among the non-root ones)
     first_edge: int
     # numeric split tests on the device
     split_feature: Any  # (S,) long
@@ -80,7 +80,10 @@ def torch_path_block(plan: Any, tables: Any, n_rows: int, device: Any) -> TorchP
         ratio=t(tables.ratio, torch.float64),
         weights=t(tables.weights, torch.float64),
         row_base=t(tables.row_base, torch.long),
-        edge_feature=t(plan.edge_feature[first:], torch.long),
+        by_feature=tuple(
+            (int(f), t(np.flatnonzero(plan.edge_feature[first:] == f), torch.long))
+            for f in np.unique(plan.edge_feature[first:])
+        ),
         first_edge=first,
         split_feature=t(tree.feature[splits], torch.long),
         split_threshold=t(tree.threshold[splits], torch.float64),
@@ -154,5 +157,9 @@ def path_dependent_rows(block: TorchPathBlock, X: np.ndarray, n_features: int) -
         R = torch.bmm(P[lo:hi], block.weights[lo:hi])  # (len, b, 2)
         s = state[lo:hi]
         contrib[lo:hi] = R[:, :, 0] * (s >= 1) + R[:, :, 1] * (s == 2)
-    out.index_add_(0, block.edge_feature, contrib[block.first_edge :])
+    # One sum per feature rather than index_add_, whose CUDA kernel adds in a different order on every
+    # run: the same inputs must give the same bits.
+    edges = contrib[block.first_edge :]
+    for feature, which in block.by_feature:
+        out[feature] = edges[which].sum(dim=0)
     return out.T.cpu().numpy()

@@ -15,7 +15,9 @@ What is rebuilt
       ``Lasso``, ``ElasticNet``, ``SGDRegressor`` and kin);
     - steps before it in a ``Pipeline``: ``StandardScaler``, ``MinMaxScaler``,
       ``MaxAbsScaler`` and ``RobustScaler``, folded into the first layer (they
-      are affine per column).
+      are affine per column), and a ``SimpleImputer`` without indicator
+      columns, which is the identity on the complete rows that gradient
+      methods explain (a row with a missing value is refused before this).
 
 The classifier's output is its logits: softmax of the last layer for a
 multi-class model, one logit ``z`` read as ``[0, z]`` for a binary one (whose
@@ -118,8 +120,14 @@ def _fold_scalers(scalers: Sequence[Any], n_in: int | None) -> tuple[np.ndarray,
         if step is None or (isinstance(step, str) and step == "passthrough"):
             continue
         name = type(step).__name__
+        if name == "SimpleImputer" and not getattr(step, "add_indicator", False):
+            # The identity on complete rows, the only rows gradient methods explain.
+            continue
         if name not in _SCALERS:
-            raise ViewRefused(f"its step {name} is not a per-column affine scaler (only {', '.join(_SCALERS)} are)")
+            raise ViewRefused(
+                f"its step {name} is not a per-column affine scaler (only {', '.join(_SCALERS)} and a "
+                "SimpleImputer without indicators are)"
+            )
         if name == "StandardScaler":
             mean = step.mean_ if step.with_mean else 0.0
             std = step.scale_ if step.with_std and step.scale_ is not None else 1.0

@@ -12,6 +12,7 @@ torch = pytest.importorskip("torch")
 
 from sklearn.datasets import load_diabetes, load_iris  # noqa: E402
 from sklearn.ensemble import GradientBoostingClassifier  # noqa: E402
+from sklearn.impute import SimpleImputer  # noqa: E402
 from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge  # noqa: E402
 from sklearn.neural_network import MLPClassifier, MLPRegressor  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
@@ -71,6 +72,8 @@ CASES = [
     ("iris", lambda: make_pipeline(MaxAbsScaler(), LogisticRegression(max_iter=500))),
     ("binary", lambda: LogisticRegression(max_iter=500)),
     ("diabetes", lambda: make_pipeline(StandardScaler(), Ridge(alpha=0.5))),
+    ("binary", lambda: make_pipeline(SimpleImputer(strategy="median"), StandardScaler(),
+                                     MLPClassifier((5,), max_iter=300, random_state=0))),
 ]
 
 
@@ -126,6 +129,8 @@ def test_ig_of_a_tanh_mlp_is_complete(iris) -> None:
         (lambda: MLPRegressor(hidden_layer_sizes=(3,), loss="poisson", max_iter=50, random_state=0),
          "it predicts more than one value"),
         (lambda: make_pipeline(MinMaxScaler(clip=True), LogisticRegression()), "clips"),
+        (lambda: make_pipeline(SimpleImputer(add_indicator=True), LogisticRegression()),
+         "its step SimpleImputer is not a per-column affine scaler"),
     ],
 )
 def test_models_without_an_exact_view_are_refused_with_the_reason(iris, diabetes, build, reason) -> None:
@@ -158,3 +163,12 @@ def test_only_scikit_learn_models_get_a_view(binary) -> None:
 
     with pytest.raises(ViewRefused, match="it is a onnx model"):
         torch_view(Other(), feature_names=("a",))  # type: ignore[arg-type]
+
+
+def test_a_row_with_a_missing_value_is_refused_before_the_imputer_could_matter(binary) -> None:
+    frame = binary.copy()
+    X, y = frame.drop(columns="target"), frame["target"]
+    pipe = _fit(make_pipeline(SimpleImputer(), LogisticRegression(max_iter=500)), X, y)
+    frame.iloc[4, 1] = np.nan
+    with pytest.raises(AnalysisError, match="Row 4 of the data has a missing or infinite value in column"):
+        run_ig(_inputs(pipe, frame, "target"), ctx=CTX, rows=[3, 4])
