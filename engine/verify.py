@@ -119,6 +119,8 @@ def _compared(path: Path_) -> bool:
         return False
     if len(path) >= 4 and path[0] == "results" and path[2] == "provenance" and path[3] in _NOT_COMPARED:
         return False
+    if path[:1] == ("results",) and path[2:] == ("provenance", "parameters", "device"):
+        return False  # where it ran, like the hardware: a GPU-made report verifies on a laptop (noted)
     return True
 
 
@@ -187,7 +189,19 @@ def _version_notes(recorded: Mapping[str, Any], rerun: Mapping[str, Any]) -> lis
         if old_hw.get(key) != new_hw.get(key):
             notes.append(f"The report was computed on {key} {old_hw.get(key) or 'unrecorded'}; "
                          f"the re-run on {new_hw.get(key) or 'unrecorded'}.")
+    old_results = recorded.get("results") or {}
+    new_results = rerun.get("results") or {}
+    for name in sorted(set(old_results) & set(new_results)):
+        before, after = (_device_of(r.get(name)) for r in (old_results, new_results))
+        if before is not None and after is not None and before != after:
+            notes.append(f"{name} was computed on {before} in the report and on {after} here.")
     return notes
+
+
+def _device_of(result: Any) -> Any:
+    if not isinstance(result, Mapping):
+        return None
+    return ((result.get("provenance") or {}).get("parameters") or {}).get("device")
 
 
 def compare_documents(

@@ -297,3 +297,17 @@ def test_outcome_lines_list_differences_one_per_line_capped_with_a_count() -> No
         "depends on BLAS threading",
         "  also checked: manifest.json",
     ]
+
+
+def test_the_compute_device_is_a_note_not_a_difference() -> None:
+    """A report computed on a GPU verifies on a laptop: where TreeSHAP ran is noted, the numbers compared."""
+    a = _doc(shap={"values": [0.25], "provenance": {"parameters": {"device": "cuda", "variant": "path_dependent"}}})
+    b = copy.deepcopy(a)
+    b["results"]["shap"]["provenance"]["parameters"]["device"] = "cpu"
+    result = compare_documents(a, b)
+    assert result.differences == ()
+    assert "shap was computed on cuda in the report and on cpu here." in result.notes
+    b["results"]["shap"]["provenance"]["parameters"]["variant"] = "interventional"
+    assert compare_documents(a, b).differences == (
+        'results.shap.provenance.parameters.variant: report has "path_dependent", re-run gives "interventional".',
+    )
