@@ -6,8 +6,10 @@ stay light, and a CPU-only analysis of a scikit-learn model never needs torch.
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import re
+import sys
 import time
 
 from engine.errors import AnalysisError
@@ -49,6 +51,8 @@ def choose_device(preference: str = "auto") -> str:
     indexed = _CUDA_INDEXED.match(wanted)
     if wanted not in ("auto", "cuda") and indexed is None:
         raise AnalysisError(f"Unknown compute device {preference!r}; choose 'auto', 'cpu' or 'cuda'.")
+    if wanted == "auto" and "torch" not in sys.modules and not _cuda_possible():
+        return "cpu"  # importing torch (over a second) only to hear "no GPU" is not worth it
     import torch
 
     has_cuda = bool(torch.cuda.is_available())
@@ -65,6 +69,26 @@ def choose_device(preference: str = "auto") -> str:
             "device(s), numbered from 0."
         )
     return wanted
+
+
+def _cuda_possible() -> bool:
+    """Whether torch could see a CUDA GPU here, answered without importing torch.
+
+    False for a CPU-only torch build (a ``+cpu`` wheel, like the one Probity
+    pins), on macOS, and on Linux when no NVIDIA driver is loaded; True when
+    in doubt, so that torch itself is asked.
+    """
+    if sys.platform == "darwin":
+        return False
+    try:
+        version = importlib.metadata.version("torch")
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    if version.endswith("+cpu"):
+        return False
+    if sys.platform.startswith("linux"):
+        return os.path.exists("/proc/driver/nvidia") or os.path.exists("/dev/nvidiactl")
+    return True
 
 
 def device_description(device: str | None = None) -> str:
