@@ -94,7 +94,7 @@ def _describe(name: str, model: Any, X: np.ndarray) -> _Case:
     return _Case(name=name, model=model, X=X, nodes_per_tree=nodes, max_depth=depth)
 
 
-def _run_case(case: _Case, runs: int) -> tuple[_Timing, _Timing, float]:
+def _run_case(case: _Case, runs: int, device: str = "cpu") -> tuple[_Timing, _Timing, float]:
     import shap
 
     from engine.explain._trees import extract_tree_model
@@ -107,7 +107,7 @@ def _run_case(case: _Case, runs: int) -> tuple[_Timing, _Timing, float]:
 
     def with_probity(X: np.ndarray) -> np.ndarray:
         trees = extract_tree_model(case.model, class_index=1)
-        return tree_model_shap_values(trees, X)[0]
+        return tree_model_shap_values(trees, X, torch_device=None if device == "cpu" else device)[0]
 
     warm = case.X[: min(10, case.X.shape[0])]
     with_shap(warm)
@@ -138,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows-b", type=int, default=1000, help="rows explained in case (b) (default 1000)")
     parser.add_argument("--cases", default="ab", help="which cases to run: a, b or ab (default ab)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the data and the forests")
+    parser.add_argument("--device", default="cpu",
+                        help="where Probity's path-dependent sweeps run: cpu (numpy, default) or cuda (torch)")
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
@@ -155,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"building case {key} ...", file=sys.stderr, flush=True)
         case = builders[key]()
         print(f"timing {case.name} ...", file=sys.stderr, flush=True)
-        shap_t, ours_t, worst = _run_case(case, args.runs)
+        shap_t, ours_t, worst = _run_case(case, args.runs, args.device)
         ratio = statistics.median(shap_t.wall) / statistics.median(ours_t.wall)
         cpu_ratio = statistics.median(shap_t.cpu) / statistics.median(ours_t.cpu)
         ok = worst <= TOLERANCE
@@ -168,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(lines))
     print(
         f"\n{args.runs} alternating runs after a warm-up; wall time median (min–max); ratios are shap / Probity "
-        f"medians. {os.cpu_count()} CPUs, load average {load:.1f}."
+        f"medians. {os.cpu_count()} CPUs, load average {load:.1f}; Probity on {args.device}."
     )
     return status
 
