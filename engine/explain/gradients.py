@@ -270,7 +270,8 @@ def _prepare(
         except ViewRefused as why:
             raise AnalysisError(
                 f"Gradient methods need a differentiable model (a torch model, or a scikit-learn MLP or linear "
-                f"model after affine scalers); {model.name} is not one, because {why}."
+                f"model after affine scalers); {model.name} is not one, because {why}; SHAP and LIME explain any "
+                "model."
             ) from None
     output = _choice(output, OUTPUTS, "output to explain")
     dtype_name = _choice(dtype, DTYPES, "dtype")

@@ -144,7 +144,7 @@ def test_models_without_an_exact_view_are_refused_with_the_reason(iris, diabetes
         run_ig(_inputs(estimator, frame, "target"), ctx=CTX, rows=[0])
     message = str(err.value)
     assert message.startswith("Gradient methods need a differentiable model") and reason in message
-    assert message.count(". ") == 0 and message.endswith(".")
+    assert message.count(". ") == 0 and message.endswith("; SHAP and LIME explain any model.")
 
 
 def test_a_view_that_disagrees_with_the_model_is_not_used(binary) -> None:

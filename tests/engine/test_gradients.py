@@ -257,7 +257,7 @@ def test_non_differentiable_model_is_refused_with_one_sentence(run) -> None:
     assert str(info.value) == (
         "Gradient methods need a differentiable model (a torch model, or a scikit-learn MLP or linear model after "
         "affine scalers); SklearnModel is not one, because DecisionTreeRegressor is not a model whose gradient is "
-        "rebuilt (MLPs and linear models are)."
+        "rebuilt (MLPs and linear models are); SHAP and LIME explain any model."
     )
 
 
