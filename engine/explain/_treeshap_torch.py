@@ -1,13 +1,19 @@
-"""Path-dependent TreeSHAP on a torch device (a CUDA GPU when there is one).
+"""TreeSHAP on a torch device (a CUDA GPU when there is one), both variants.
 
-The same algorithm and the same tables as the numpy blocks in
-:mod:`engine.explain.treeshap` — path products top-down, leaf sums bottom-up,
-one tensor operation per tree level over a whole block of trees and rows — in
-float64 torch tensors, so a GPU does the level sweeps.  A block's tables are
-moved to the device once; rows go in chunks sized to the device's work budget.
-The edge tests (does a row meet the split deciding this edge?) run on the
-device for numeric splits; categorical splits of histogram gradient boosting
-models use the numpy rule and are copied over.
+The same algorithms and tables as the numpy blocks in :mod:`engine.explain.treeshap`,
+as float64 torch tensors, so a GPU does the heavy part:
+
+- path-dependent: path products top-down and leaf sums bottom-up, one tensor
+  operation per tree level over a whole block of trees and rows.  The edge
+  tests run on the device for numeric splits; categorical splits of histogram
+  gradient boosting models use the numpy rule and are copied over.
+- interventional: the expansion of (row, node, bitset of background rows)
+  states level by level, on the device; the row/background split flags come
+  from the numpy code.
+
+Every sum is taken in a fixed order (no atomic scatter-adds, whose order
+changes from run to run on a GPU), so the same inputs give the same bits; the
+interventional variant even gives numpy's bits.
 
 torch is imported inside the functions only.
 """
@@ -163,3 +169,161 @@ def path_dependent_rows(block: TorchPathBlock, X: np.ndarray, n_features: int) -
     for feature, which in block.by_feature:
         out[feature] = edges[which].sum(dim=0)
     return out.T.cpu().numpy()
+
+
+# -- interventional ------------------------------------------------------------------------------------
+
+#: (row, background) pairs per unit of the interventional variant on a GPU.
+GPU_PAIRS_PER_UNIT = 2_000_000
+
+
+@dataclass(frozen=True, eq=False)
+class TorchInterventionalBlock:
+    """One tree's plan and its background bitsets on ``device`` (bit patterns held as int64 words)."""
+
+    device: Any
+    plan: Any
+    n_nodes: int
+    n_roots: int
+    n_background: int
+    is_leaf: Any  # (N,) bool
+    left_child: Any  # (N,) long
+    leaf_value: Any  # (N,) float64
+    met_bits: Any  # (N, W) int64
+    left_bits: Any  # (N, W) int64
+    full: Any  # (W,) int64
+    wa: Any  # (F+1, F+1) float64
+    wb: Any
+    edge_feature: np.ndarray  # (N,) host copy, for the host-side reduction
+    popcount: Any  # (256,) long: set bits of each byte
+
+
+def torch_interventional_block(
+    plan: Any, bits: Any, wa: np.ndarray, wb: np.ndarray, device: Any
+) -> TorchInterventionalBlock:
+    """Move one tree's plan and background bitsets (see :mod:`engine.explain.treeshap`) to ``device``."""
+    import torch
+
+    from engine.explain.treeshap import _left_children
+
+    def t(a: np.ndarray, dtype: Any) -> Any:
+        return torch.as_tensor(np.ascontiguousarray(a), dtype=dtype, device=device)
+
+    is_leaf = plan.forest.tree.left[plan.orig] < 0
+    return TorchInterventionalBlock(
+        device=device,
+        plan=plan,
+        n_nodes=plan.n_nodes,
+        n_roots=int(plan.level_off[1]),
+        n_background=int(bits.n_rows),
+        is_leaf=t(is_leaf, torch.bool),
+        left_child=t(_left_children(plan), torch.long),
+        leaf_value=t(plan.leaf_value, torch.float64),
+        met_bits=t(bits.met.view(np.int64), torch.long),
+        left_bits=t(bits.left.view(np.int64), torch.long),
+        full=t(bits.full.view(np.int64), torch.long),
+        wa=t(wa, torch.float64),
+        wb=t(wb, torch.float64),
+        edge_feature=plan.edge_feature,
+        popcount=t(np.array([bin(i).count("1") for i in range(256)]), torch.long),
+    )
+
+
+def interventional_rows(block: TorchInterventionalBlock, X: np.ndarray, n_features: int) -> np.ndarray:
+    """The tree's interventional SHAP values ``(b, F)`` of the prepared rows ``X``, averaged over the background.
+
+    The same state expansion as the numpy block (row, node, bitset of the
+    background rows that took the same turns), on the device.  The sums are
+    kept in the numpy block's order, so the numbers are the same to the bit:
+    a parent collects its children segment by segment (no index repeats
+    within a segment), and the per-feature totals, whose keys repeat, are
+    added up on the host with ``numpy.bincount``.
+    """
+    import torch
+
+    from engine.explain.treeshap import _split_flags
+
+    device = block.device
+    N, b, F = block.n_nodes, X.shape[0], n_features
+    internal, met_x, gl_x = _split_flags(block.plan, X)
+    code_host = np.zeros((b, N), dtype=np.uint8)
+    code_host[:, internal] = (met_x.T.astype(np.uint8)) | (gl_x.T.astype(np.uint8) << 1)
+    code_x = torch.as_tensor(code_host.reshape(-1), device=device)
+
+    def nonzero(flags: Any) -> Any:
+        return torch.nonzero(flags, as_tuple=False).flatten()
+
+    W = block.full.shape[0]
+    xi = torch.arange(b, device=device).repeat_interleave(block.n_roots)
+    node = torch.arange(block.n_roots, device=device).repeat(b)
+    mask = block.full.expand(node.shape[0], W).clone()
+    a = torch.zeros(node.shape[0], dtype=torch.long, device=device)
+    bc = torch.zeros_like(a)
+    empty = torch.zeros(0, dtype=torch.long, device=device)
+    # Per level: node, row, bitset, the parent segments (parent positions, start, stop), change of |A|, |B|, |A|, |B|.
+    levels: list[tuple[Any, ...]] = []
+    segments: list[tuple[Any, int, int]] = []
+    da, db = empty, empty
+    while True:
+        levels.append((node, xi, mask, segments, da, db, a, bc))
+        inner = nonzero(~block.is_leaf[node])
+        if inner.numel() == 0:
+            break
+        c = node[inner]
+        code = code_x[xi[inner] * N + c]
+        px = (code & 1).bool()
+        gx = (code & 2).bool()
+        m = mask[inner]
+        pr = ((m & block.met_bits[c]) != 0).any(dim=1)
+        left_bits = block.left_bits[c]
+        ml = m & left_bits
+        mr = m & ~left_bits
+        same = torch.where(gx[:, None], ml, mr)
+        other = torch.where(gx[:, None], mr, ml)
+        other_any = (other != 0).any(dim=1)
+        lc = block.left_child[c]
+        x_dir = torch.where(gx, lc, lc + 1)
+        r_dir = torch.where(gx, lc + 1, lc)
+        first = torch.where(pr[:, None], same, m)
+        k1 = nonzero(((first != 0).any(dim=1)) & (px | pr))
+        k2 = nonzero(px & pr & other_any)
+        k3 = nonzero(pr & other_any)
+        n1, n2 = k1.numel(), k2.numel()
+        segments = [(inner[k1], 0, n1), (inner[k2], n1, n1 + n2), (inner[k3], n1 + n2, n1 + n2 + k3.numel())]
+        src = torch.cat([inner[k1], inner[k2], inner[k3]])
+        node = torch.cat([x_dir[k1], x_dir[k2], r_dir[k3]])
+        mask = torch.cat([first[k1], other[k2], other[k3]])
+        da = torch.zeros(src.shape[0], dtype=torch.long, device=device)
+        da[n1 : n1 + n2] = 1
+        db = torch.zeros_like(da)
+        db[n1 + n2 :] = px[k3].long()
+        xi = xi[src]
+        a = a[src] + da
+        bc = bc[src] + db
+
+    total = np.zeros(F * b)
+    below_a: Any = None
+    below_b: Any = None
+    for depth in range(len(levels) - 1, 0, -1):
+        node, xi, mask, segments, da, db, a, bc = levels[depth]
+        leaf = nonzero(block.is_leaf[node])
+        sqa = torch.zeros(node.shape[0], dtype=torch.float64, device=device)
+        sqb = torch.zeros_like(sqa)
+        counts = block.popcount[mask[leaf].contiguous().view(torch.uint8).long()].sum(dim=1)
+        weight = block.leaf_value[node[leaf]] * counts
+        sqa[leaf] = weight * block.wa[a[leaf], bc[leaf]]
+        sqb[leaf] = weight * block.wb[a[leaf], bc[leaf]]
+        if below_a is not None:
+            sqa += below_a
+            sqb += below_b
+        hit = nonzero((da | db) != 0)
+        contrib = da[hit] * sqa[hit] + db[hit] * sqb[hit]
+        keys = block.edge_feature[node[hit].cpu().numpy()] * b + xi[hit].cpu().numpy()
+        total += np.bincount(keys, weights=contrib.cpu().numpy(), minlength=F * b)
+        n_up = levels[depth - 1][0].shape[0]
+        below_a = torch.zeros(n_up, dtype=torch.float64, device=device)
+        below_b = torch.zeros_like(below_a)
+        for parents, lo, hi in segments:  # no parent twice within a segment: plain, ordered adds
+            below_a[parents] = below_a[parents] + sqa[lo:hi]
+            below_b[parents] = below_b[parents] + sqb[lo:hi]
+    return total.reshape(F, b).T / block.n_background

@@ -645,9 +645,8 @@ def tree_model_shap_values(
     progress: called with (fraction, message) after each block of trees.
     check_cancelled: called between blocks; raises to stop.
     n_threads: worker threads over row chunks (``None``: up to 2).
-    torch_device: run the path-dependent sweeps as torch tensors on this device
-        (``"cuda"``; ``"cpu"`` runs the same torch code on the processor);
-        ``None`` uses numpy.  The interventional variant always uses numpy.
+    torch_device: run the work as torch tensors on this device (``"cuda"``;
+        ``"cpu"`` runs the same torch code on the processor); ``None`` uses numpy.
 
     Returns
     -------
@@ -669,11 +668,26 @@ def tree_model_shap_values(
         # (row, background) pairs multiply; keep the pairs per unit moderate.
         chunk = max(1, _PAIRS_PER_UNIT // Bp.shape[0])
 
+        if torch_device is not None:
+            from engine.explain._treeshap_torch import (
+                GPU_PAIRS_PER_UNIT,
+                interventional_rows,
+                torch_interventional_block,
+            )
+
+            chunk = max(1, GPU_PAIRS_PER_UNIT // Bp.shape[0])
+            threads = 1  # the device runs the expansion; one host thread feeds it
+
         def prepare_interventional(trees: list[Tree]) -> _Prepared:
             plan = _plan(_concat(trees))
-            return _Prepared(plan=plan, base=0.0, rows=chunk, payload=_background_bits(plan, Bp))
+            bits = _background_bits(plan, Bp)
+            if torch_device is not None:
+                bits = torch_interventional_block(plan, bits, wa, wb, torch_device)
+            return _Prepared(plan=plan, base=0.0, rows=chunk, payload=bits)
 
         def interventional_unit(block: _Prepared, lo: int) -> np.ndarray:
+            if torch_device is not None:
+                return interventional_rows(block.payload, Xp[lo : lo + block.rows], F)
             part = np.zeros((min(n, lo + block.rows) - lo, F))
             _interventional_block(block.plan, block.payload, Xp[lo : lo + block.rows], part, wa, wb)
             return part
@@ -887,8 +901,7 @@ def run(
     klass: class to explain (classifiers); ``None``: the positive class of a binary
         model, else the first class.
     device: ``"auto"`` (a CUDA GPU when torch sees one), ``"cpu"`` or ``"cuda"``:
-        where the path-dependent sweeps run; the interventional variant runs
-        on the processor.
+        where the tree sweeps run.
 
     Returns
     -------
@@ -935,9 +948,9 @@ def run(
         background = view.encode(X_all.iloc[pick])
 
     compute = ctx.sub(0.05, 0.95)
-    # The path-dependent sweeps go to a CUDA GPU when there is one (the same
-    # numbers in float64); the processor runs the numpy blocks.
-    used = choose_device(device) if variant == "path_dependent" else "cpu"
+    # The work goes to a CUDA GPU when there is one (the same numbers in
+    # float64); the processor runs the numpy blocks.
+    used = choose_device(device)
     encoded_values, base = tree_model_shap_values(
         tree_model,
         X_enc,

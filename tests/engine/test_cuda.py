@@ -32,6 +32,10 @@ def test_treeshap_sweeps_on_cuda_equal_the_processor_and_repeat_bit_for_bit() ->
         np.testing.assert_allclose(gpu, cpu, rtol=0, atol=1e-10)
         np.testing.assert_array_equal(gpu, again)
         assert base_gpu == base
+        kw = dict(variant="interventional", background=X[300:400])
+        cpu, _ = tree_model_shap_values(trees, X[:50], **kw)
+        gpu, _ = tree_model_shap_values(trees, X[:50], torch_device="cuda", **kw)
+        np.testing.assert_allclose(gpu, cpu, rtol=0, atol=1e-10)
 
 
 def test_integrated_gradients_on_cuda_equal_the_processor() -> None:

@@ -611,6 +611,12 @@ def test_torch_sweeps_equal_the_numpy_blocks_for_every_estimator(fitted) -> None
         theirs, base_t = treeshap.tree_model_shap_values(tree_model, rows, torch_device="cpu")
         np.testing.assert_allclose(theirs, ours, rtol=0, atol=1e-12)
         assert base_t == base
+        # The interventional expansion keeps numpy's order of every sum: the same bits.
+        kw = dict(variant="interventional", background=X[100:113])
+        ours, base = treeshap.tree_model_shap_values(tree_model, rows[:9], **kw)
+        theirs, base_t = treeshap.tree_model_shap_values(tree_model, rows[:9], torch_device="cpu", **kw)
+        np.testing.assert_array_equal(theirs, ours)
+        assert base_t == base
 
 
 def test_torch_sweeps_follow_missing_values_and_category_sets() -> None:
@@ -633,6 +639,10 @@ def test_torch_sweeps_follow_missing_values_and_category_sets() -> None:
     values, base = treeshap.tree_model_shap_values(tree_model, rows, torch_device="cpu")
     np.testing.assert_allclose(values.sum(axis=1) + base, model.decision_function(rows), rtol=0, atol=1e-9)
     np.testing.assert_allclose(values, treeshap.tree_model_shap_values(tree_model, rows)[0], rtol=0, atol=1e-12)
+    kw = dict(variant="interventional", background=X[200:270])  # 70 background rows: two bitset words
+    values, base = treeshap.tree_model_shap_values(tree_model, rows, torch_device="cpu", **kw)
+    np.testing.assert_allclose(values.sum(axis=1) + base, model.decision_function(rows), rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(values, treeshap.tree_model_shap_values(tree_model, rows, **kw)[0])
 
 
 def test_a_gpu_device_sends_the_sweeps_to_torch_and_records_it(monkeypatch: pytest.MonkeyPatch) -> None:
