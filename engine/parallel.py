@@ -81,21 +81,29 @@ def map_chunks(
     :class:`~engine.errors.Cancelled` from the iterator and starts no new chunk.
     ``fn`` must not mutate shared state (each chunk writes only its own output).
     """
-    workers = min(chunk_workers(n_jobs), len(chunks))
+    cores = chunk_workers(n_jobs)
+    workers = min(cores, len(chunks))
 
     def run(chunk: T) -> R:
         if ctx is not None and ctx.cancelled:
             raise Cancelled()
         return fn(chunk)
 
-    if workers <= 1:
-        for chunk in chunks:
-            yield run(chunk)
+    if not chunks:
         return
-
-    from joblib import Parallel, delayed
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(limits=1):
+    # Each worker's BLAS/OpenMP pools get their share of the cores: one thread each
+    # when the workers fill them, and on a busy machine (one free core) the model's
+    # own OpenMP threads do not fight the other work either (measured: a histogram
+    # gradient boosting model predicted 400k rows in 4.35 s with its two OpenMP
+    # threads on a half-busy two-core machine, in 3.78 s with one).
+    with threadpool_limits(limits=max(1, cores // workers)):
+        if workers <= 1:
+            for chunk in chunks:
+                yield run(chunk)
+            return
+        from joblib import Parallel, delayed
+
         parallel = Parallel(n_jobs=workers, backend="threading", return_as="generator")
         yield from parallel(delayed(run)(chunk) for chunk in chunks)

@@ -76,3 +76,24 @@ def test_worker_count_honours_request_and_environment(monkeypatch: pytest.Monkey
     assert worker_count() == 5
     monkeypatch.setenv("PROBITY_THREADS", "zero")
     assert worker_count() >= 1
+
+
+def test_blas_and_openmp_pools_get_their_share_of_the_free_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from engine import device
+
+    if not threadpool_info():
+        pytest.skip("no BLAS/OpenMP pool loaded")
+    monkeypatch.delenv("PROBITY_THREADS", raising=False)
+
+    def pool_sizes(_: int) -> set[int]:
+        return {pool["num_threads"] for pool in threadpool_info()}
+
+    with threadpool_limits(limits=2):  # as on a two-core machine, whatever this one has
+        monkeypatch.setattr(device, "free_cores", lambda: 1)  # the other core is busy
+        assert list(map_chunks(pool_sizes, [0, 1])) == [{1}, {1}]
+        monkeypatch.setattr(device, "free_cores", lambda: 2)
+        assert list(map_chunks(pool_sizes, [0, 1])) == [{1}, {1}]  # two workers, one thread each
+        assert list(map_chunks(pool_sizes, [0])) == [{2}]  # one chunk keeps both cores
+        assert pool_sizes(0) == {2}  # and the limits are lifted afterwards
