@@ -7,9 +7,10 @@ reference machine (docs/benchmarks.md): with both cores free, two threads made
 KernelSHAP's calls to a scikit-learn RandomForest 1.65x faster (tree traversal
 releases the GIL once calls hold ~100k rows); with the other core busy, a
 second thread only fought the other work and doubled the CPU time, so it is
-not started then.  ``$PROBITY_THREADS`` or ``n_jobs`` fix the count.  While
-chunks run in parallel, BLAS/OpenMP pools are limited to one thread each so the
-workers do not oversubscribe the cores.
+not started then.  ``$PROBITY_THREADS`` or ``n_jobs`` fix the count.  BLAS and
+OpenMP pools get their share of those cores while the chunks run (one thread
+each while two workers run, one in all on a machine with one free core), so a
+model's own threads do not oversubscribe them either.
 """
 
 from __future__ import annotations
