@@ -51,6 +51,11 @@ Integration rule
     ``1/(n−1)``, weights summing to one); captum 0.9's rule of that name
     gives weights summing to ``(n−1)/n`` and so differs.
 
+Missing values
+    A gradient cannot pass through a missing value, so rows with a missing or
+    infinite input are left out and the result's warnings say how many and
+    which; when every row asked for has one, the first is named in an error.
+
 Randomness
     SmoothGrad's noise comes from ``ctx.rng("smoothgrad")`` (numpy), drawn
     row after row in one stream, so the result does not depend on the
@@ -185,6 +190,7 @@ class _Setup:
     dtype_name: str
     source: str
     view: str | None = None  # what a scikit-learn model was rebuilt as, if it was
+    notes: tuple[str, ...] = ()  # warnings about the rows, for the result
 
     def explain(self, x: Any) -> Any:
         """The explained scalar ``(m,)`` for a tensor ``(m, F)``, keeping the autograd graph."""
@@ -308,12 +314,28 @@ def _prepare(
     features = tuple(model.input_columns or ())
     x = model.frame_to_array(inputs.frame.iloc[positions])
     finite = np.isfinite(x)
-    if not finite.all():
+    notes: tuple[str, ...] = ()
+    complete = finite.all(axis=1)
+    if not complete.any():
         i, j = np.argwhere(~finite)[0]
         raise AnalysisError(
             f"Row {int(positions[i])} of {source} has a missing or infinite value in column {features[j]!r}; "
             "gradient methods need complete numeric rows."
         )
+    if not complete.all():
+        # A gradient cannot pass through a missing value: those rows are left out, and said so.
+        left_out = positions[~complete]
+        shown = ", ".join(str(int(r)) for r in left_out[:5]) + (
+            f" and {left_out.size - 5} more" if left_out.size > 5 else ""
+        )
+        one = left_out.size == 1
+        notes = (
+            f"{left_out.size} of the {positions.size} rows asked for "
+            + ("was left out because it has a missing or infinite value" if one else
+               "were left out because they have missing or infinite values")
+            + f", which gradients cannot pass through (row{'' if one else 's'} {shown}).",
+        )
+        positions, x = positions[complete], x[complete]
     if view is not None:
         check_view(inputs.model, model, inputs.frame.iloc[positions[:_VIEW_CHECK_ROWS]])
     return _Setup(
@@ -329,6 +351,7 @@ def _prepare(
         dtype_name=dtype_name,
         source=source,
         view=view,
+        notes=notes,
     )
 
 
@@ -444,6 +467,7 @@ def _result(
     if setup.view is not None:
         params["differentiable_view"] = setup.view
     seconds = time.perf_counter() - t0
+    warnings = (*setup.notes, *warnings)
     provenance = inputs.provenance(method=method, parameters=params, ctx=ctx, started_at=started, warnings=warnings)
     return AttributionResult(
         provenance=provenance,

@@ -171,4 +171,10 @@ def test_a_row_with_a_missing_value_is_refused_before_the_imputer_could_matter(b
     pipe = _fit(make_pipeline(SimpleImputer(), LogisticRegression(max_iter=500)), X, y)
     frame.iloc[4, 1] = np.nan
     with pytest.raises(AnalysisError, match="Row 4 of the data has a missing or infinite value in column"):
-        run_ig(_inputs(pipe, frame, "target"), ctx=CTX, rows=[3, 4])
+        run_ig(_inputs(pipe, frame, "target"), ctx=CTX, rows=[4])
+    result = run_ig(_inputs(pipe, frame, "target"), ctx=CTX, rows=[3, 4])
+    assert result.rows.tolist() == [3]
+    assert result.warnings[0] == (
+        "1 of the 2 rows asked for was left out because it has a missing or infinite value, which gradients cannot "
+        "pass through (row 4)."
+    )

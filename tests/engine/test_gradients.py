@@ -269,7 +269,7 @@ def test_bad_inputs_are_reported(linear_regressor, smooth_classifier) -> None:
     holed = frame.copy()
     holed.iloc[2, 4] = np.nan
     with pytest.raises(AnalysisError, match=r"^Row 2 of the data has a missing or infinite value in column 'x4'"):
-        G.run_saliency(_inputs(linear_regressor, holed), ctx=CTX)
+        G.run_saliency(_inputs(linear_regressor, holed), ctx=CTX, rows=[2])
     with pytest.raises(AnalysisError, match="is a regressor and has no probabilities"):
         G.run_ig(inputs, ctx=CTX, output="probability")
     with pytest.raises(AnalysisError, match=r"^The baseline has shape \(3,\), but the model takes 6 input columns\.$"):
@@ -439,3 +439,18 @@ def test_a_hooked_layer_is_never_taken_apart() -> None:
     a = G.run_ig(_inputs(hooked, frame), ctx=CTX, n_steps=9, dtype="float64", klass="b")
     b = G.run_ig(_inputs(plain, frame), ctx=CTX, n_steps=9, dtype="float64", klass="b")
     np.testing.assert_allclose(a.values, b.values, rtol=1e-12, atol=1e-12)
+
+
+def test_rows_with_missing_values_are_left_out_and_named(linear_regressor) -> None:
+    frame = _frame(12)
+    frame.iloc[[2, 7], [4, 1]] = np.nan
+    frame.iloc[9, 0] = np.inf
+    res = G.run_ig(_inputs(linear_regressor, frame), ctx=CTX, dtype="float64")
+    assert res.rows.tolist() == [0, 1, 3, 4, 5, 6, 8, 10, 11]
+    assert res.warnings == (
+        "3 of the 12 rows asked for were left out because they have missing or infinite values, which gradients "
+        "cannot pass through (rows 2, 7, 9).",
+    )
+    assert res.provenance.parameters["rows"] is None  # what was asked for, for a re-run
+    clean = G.run_ig(_inputs(linear_regressor, frame.iloc[res.rows]), ctx=CTX, dtype="float64")
+    np.testing.assert_array_equal(res.values, clean.values)
