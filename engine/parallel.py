@@ -15,9 +15,11 @@ model's own threads do not oversubscribe them either.
 
 from __future__ import annotations
 
+import functools
 import os
+import sys
 from collections.abc import Callable, Iterator, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from engine.errors import Cancelled
 from engine.jobs import JobContext
@@ -92,19 +94,37 @@ def map_chunks(
 
     if not chunks:
         return
-    from threadpoolctl import threadpool_limits
-
     # Each worker's BLAS/OpenMP pools get their share of the cores: one thread each
     # when the workers fill them, and on a busy machine (one free core) the model's
     # own OpenMP threads do not fight the other work either (measured: a histogram
     # gradient boosting model predicted 400k rows in 4.35 s with its two OpenMP
-    # threads on a half-busy two-core machine, in 3.78 s with one).
-    with threadpool_limits(limits=max(1, cores // workers)):
+    # threads on a half-busy two-core machine, in 3.78 s with one).  BLAS limits
+    # are process-wide, OpenMP's belong to the thread that sets them, so each
+    # worker sets them again.
+    controller = _controller(len(sys.modules))
+    share = max(1, cores // workers)
+    with controller.limit(limits=share):
         if workers <= 1:
             for chunk in chunks:
                 yield run(chunk)
             return
         from joblib import Parallel, delayed
 
+        def run_limited(chunk: T) -> R:
+            with controller.limit(limits=share):
+                return run(chunk)
+
         parallel = Parallel(n_jobs=workers, backend="threading", return_as="generator")
-        yield from parallel(delayed(run)(chunk) for chunk in chunks)
+        yield from parallel(delayed(run_limited)(chunk) for chunk in chunks)
+
+
+@functools.lru_cache(maxsize=1)
+def _controller(n_modules: int) -> Any:
+    """threadpoolctl's view of the BLAS/OpenMP libraries loaded (scanning them takes 5 ms).
+
+    Kept while no module has been imported since (``n_modules``), since an
+    import is what loads a new library.
+    """
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()

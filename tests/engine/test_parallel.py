@@ -79,6 +79,7 @@ def test_worker_count_honours_request_and_environment(monkeypatch: pytest.Monkey
 
 
 def test_blas_and_openmp_pools_get_their_share_of_the_free_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sklearn.ensemble  # noqa: F401 - loads scikit-learn's OpenMP runtime, whose limits are per thread
     from threadpoolctl import threadpool_info, threadpool_limits
 
     from engine import device
