@@ -182,8 +182,7 @@ class TorchInterventionalBlock:
     """One tree's plan and its background bitsets on ``device`` (bit patterns held as int64 words)."""
 
     device: Any
-    plan: Any
-    n_nodes: int
+    plan: Any  # the tree's plan; its node count and edge features are read from it
     n_roots: int
     n_background: int
     is_leaf: Any  # (N,) bool
@@ -194,7 +193,6 @@ class TorchInterventionalBlock:
     full: Any  # (W,) int64
     wa: Any  # (F+1, F+1) float64
     wb: Any
-    edge_feature: np.ndarray  # (N,) host copy, for the host-side reduction
     popcount: Any  # (256,) long: set bits of each byte
 
 
@@ -213,7 +211,6 @@ def torch_interventional_block(
     return TorchInterventionalBlock(
         device=device,
         plan=plan,
-        n_nodes=plan.n_nodes,
         n_roots=int(plan.level_off[1]),
         n_background=int(bits.n_rows),
         is_leaf=t(is_leaf, torch.bool),
@@ -224,7 +221,6 @@ def torch_interventional_block(
         full=t(bits.full.view(np.int64), torch.long),
         wa=t(wa, torch.float64),
         wb=t(wb, torch.float64),
-        edge_feature=plan.edge_feature,
         popcount=t(np.array([bin(i).count("1") for i in range(256)]), torch.long),
     )
 
@@ -244,7 +240,7 @@ def interventional_rows(block: TorchInterventionalBlock, X: np.ndarray, n_featur
     from engine.explain.treeshap import _split_flags
 
     device = block.device
-    N, b, F = block.n_nodes, X.shape[0], n_features
+    N, b, F = block.plan.n_nodes, X.shape[0], n_features
     internal, met_x, gl_x = _split_flags(block.plan, X)
     code_host = np.zeros((b, N), dtype=np.uint8)
     code_host[:, internal] = (met_x.T.astype(np.uint8)) | (gl_x.T.astype(np.uint8) << 1)
@@ -318,7 +314,7 @@ def interventional_rows(block: TorchInterventionalBlock, X: np.ndarray, n_featur
             sqb += below_b
         hit = nonzero((da | db) != 0)
         contrib = da[hit] * sqa[hit] + db[hit] * sqb[hit]
-        keys = block.edge_feature[node[hit].cpu().numpy()] * b + xi[hit].cpu().numpy()
+        keys = block.plan.edge_feature[node[hit].cpu().numpy()] * b + xi[hit].cpu().numpy()
         total += np.bincount(keys, weights=contrib.cpu().numpy(), minlength=F * b)
         n_up = levels[depth - 1][0].shape[0]
         below_a = torch.zeros(n_up, dtype=torch.float64, device=device)

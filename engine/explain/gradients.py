@@ -537,7 +537,8 @@ def run_saliency(
     Parameters
     ----------
     inputs:
-        Data, roles and a :class:`TorchModel`.
+        Data, roles and a differentiable model: a :class:`TorchModel`, or a scikit-learn
+        model :func:`engine.models.differentiable.torch_view` rebuilds.
     ctx:
         Job context (progress per chunk of rows, cancel between chunks).
     rows:
@@ -701,7 +702,8 @@ def run_ig(
     Parameters
     ----------
     inputs:
-        Data, roles and a :class:`TorchModel`.
+        Data, roles and a differentiable model: a :class:`TorchModel`, or a scikit-learn
+        model :func:`engine.models.differentiable.torch_view` rebuilds.
     ctx:
         Job context (progress per chunk of rows, cancel between chunks).
     rows:
