@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from engine import __version__
-from engine.errors import AnalysisError, ProbityError, RoleError
+from engine.errors import AnalysisError, OutputExistsError, ProbityError, RoleError
 from engine.explain.base import AuditInputs
 from engine.files import json_bytes, write_bytes_atomic
 from engine.explain.registry import METHODS, get_method
@@ -44,6 +44,9 @@ __all__ = [
     "run_audit",
     "audit_document",
     "write_json_atomic",
+    "OUTPUT_NAMES",
+    "existing_outputs",
+    "describe_existing",
     "write_audit_outputs",
     "resolve_roles",
     "normalise_timestamp",
@@ -543,6 +546,53 @@ def write_json_atomic(path: Path, document: Mapping[str, Any]) -> None:
     write_bytes_atomic(path, json_bytes(document))
 
 
+#: The files an audit writes into its output folder, in the order they are put in place
+#: (the manifest last: a folder whose manifest is missing holds no finished audit).
+OUTPUT_NAMES: tuple[str, ...] = ("report.pdf", "results.json", "manifest.json")
+# Temporary files of an export: hidden, and with a suffix no reader takes for a report or JSON.
+_PARTIAL_SUFFIX = ".partial"
+
+
+def existing_outputs(out_dir: Path, *, report: bool = True) -> list[Path]:
+    """The files of :data:`OUTPUT_NAMES` already in ``out_dir`` that an export would overwrite.
+
+    Parameters
+    ----------
+    out_dir:
+        The output folder (it need not exist).
+    report:
+        Whether the export writes ``report.pdf`` (``False``: only the two JSON files count).
+    """
+    out_dir = Path(out_dir)
+    names = OUTPUT_NAMES if report else OUTPUT_NAMES[1:]
+    return [out_dir / name for name in names if (out_dir / name).exists() or (out_dir / name).is_symlink()]
+
+
+def describe_existing(out_dir: Path, existing: Sequence[Path]) -> str:
+    """``"DIR already holds report.pdf, results.json and manifest.json"``: for messages about ``existing``."""
+    names = [Path(p).name for p in existing]
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    return f"{out_dir} already holds {listed}"
+
+
+def _write_partial(out_dir: Path, name: str, data: bytes) -> Path:
+    """``data`` in a new temporary file beside ``out_dir / name``; the caller renames or removes it."""
+    import os
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=_PARTIAL_SUFFIX, dir=out_dir)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)  # handed to reviewers: readable as an ordinary file would be
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return Path(tmp)
+
+
 def write_audit_outputs(
     outcome: AuditOutcome,
     out_dir: Path,
@@ -550,13 +600,20 @@ def write_audit_outputs(
     *,
     command: Sequence[str] | None = None,
     ctx: JobContext | None = None,
+    force: bool = False,
 ) -> dict[str, Path]:
     """Write an audit's files into ``out_dir`` exactly as ``probity audit`` does.
 
-    ``report.pdf`` (unless ``report_options`` is ``None``), then
-    ``results.json``, then ``manifest.json`` with the SHA-256 of each output and
-    of the data and model files (their paths as given in ``outcome.request``).
-    Every file is written atomically.
+    ``report.pdf`` (unless ``report_options`` is ``None``), ``results.json`` and
+    ``manifest.json`` with the SHA-256 of each output and of the data and model
+    files (their paths as given in ``outcome.request``).
+
+    The set is written atomically: every file is first written in full under a
+    hidden temporary name in ``out_dir`` (``.report.pdf.XXXX.partial``); only
+    then is an old ``manifest.json`` removed, the report and results renamed
+    into place, and the manifest renamed last.  An export that fails or is
+    interrupted therefore leaves either the previous set untouched or no
+    ``manifest.json`` at all, never a set that looks complete.
 
     Parameters
     ----------
@@ -570,7 +627,10 @@ def write_audit_outputs(
     command:
         The command line that regenerates the results, recorded in provenance.
     ctx:
-        Progress and cancellation (cancel is checked before the PDF is drawn).
+        Progress and cancellation (cancel is checked before the PDF is drawn
+        and before anything is renamed).
+    force:
+        Overwrite outputs already in ``out_dir``; without it they are refused.
 
     Returns
     -------
@@ -579,40 +639,62 @@ def write_audit_outputs(
 
     Raises
     ------
+    OutputExistsError
+        When ``out_dir`` already holds a file this export writes and ``force`` is false.
     ProbityError
-        When ``out_dir`` exists and is not a folder.
+        When ``out_dir`` exists and is not a folder, or cannot be written.
     """
+    import os
+
     from engine.manifest import MANIFEST_NAME, build_manifest
 
     ctx = ctx or JobContext()
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ProbityError(f"The output path {out_dir} exists and is not a folder.", path=out_dir)
+    existing = existing_outputs(out_dir, report=report_options is not None)
+    if existing and not force:
+        raise OutputExistsError(
+            f"{describe_existing(out_dir, existing)}; choose another folder or confirm overwriting "
+            f"{'it' if len(existing) == 1 else 'them'}.", path=out_dir, existing=tuple(existing))
     document = audit_document(outcome, command=command)
-    outputs: dict[str, Path] = {}
+    contents: dict[str, tuple[str, bytes]] = {}
     if report_options is not None:
-        from engine.report import ReportInput, build_report
+        from engine.report import ReportInput, render_report
 
         ctx.check_cancelled()
         ctx.progress(0.0, "Writing the report")
-        report_path = out_dir / "report.pdf"
-        build_report(
+        contents["report"] = (OUTPUT_NAMES[0], render_report(
             ReportInput.from_document(
                 document, auditor=report_options.auditor, organisation=report_options.organisation,
                 reviewer_notes=report_options.reviewer_notes, sections=report_options.sections,
                 local_rows=outcome.explain_rows or None,
-            ),
-            report_path,
-        )
-        outputs["report"] = report_path
+            )
+        ))
     ctx.progress(0.8, "Writing results.json and manifest.json")
-    results_path = out_dir / "results.json"
-    write_json_atomic(results_path, document)
-    outputs["results"] = results_path
-    manifest = build_manifest(outputs=outputs, inputs=[("data", outcome.request.data),
-                                                       ("model", outcome.request.model)],
+    contents["results"] = (OUTPUT_NAMES[1], json_bytes(document))
+    manifest = build_manifest(outputs=contents, inputs=[("data", outcome.request.data),
+                                                        ("model", outcome.request.model)],
                               created=outcome.started_at)
-    write_json_atomic(out_dir / MANIFEST_NAME, manifest)
-    outputs["manifest"] = out_dir / MANIFEST_NAME
+    contents["manifest"] = (MANIFEST_NAME, json_bytes(manifest))
+
+    partial: dict[str, Path] = {}
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for role, (name, data) in contents.items():
+            partial[role] = _write_partial(out_dir, name, data)
+        ctx.check_cancelled()
+        # From here the old set is being replaced: without its manifest it no longer claims to be complete.
+        (out_dir / MANIFEST_NAME).unlink(missing_ok=True)
+        outputs: dict[str, Path] = {}
+        for role, (name, _) in contents.items():
+            os.replace(partial.pop(role), out_dir / name)
+            outputs[role] = out_dir / name
+    except OSError as exc:
+        raise ProbityError(f"The audit's files cannot be written to {out_dir}: {exc.strerror or exc}.",
+                           path=out_dir) from exc
+    finally:
+        for tmp in partial.values():
+            tmp.unlink(missing_ok=True)
     ctx.progress(1.0, "Done")
     return outputs

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from engine import __version__
 from engine.device import DEVICE_CHOICES
-from engine.errors import Cancelled, ProbityError
+from engine.errors import Cancelled, OutputExistsError, ProbityError
 from engine.jobs import CancelToken, JobContext
 from engine.schema import ReadOptions
 
@@ -70,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--features", nargs="+", action="extend", metavar="COL",
                        help="model input columns, when the model file does not name them")
     audit.add_argument("--out", type=Path, default=Path("probity-audit"), help="output folder (default: probity-audit)")
+    audit.add_argument("--force", action="store_true",
+                       help="overwrite report.pdf, results.json and manifest.json already in the output folder")
     audit.add_argument("--seed", type=int, default=0, help="seed every random choice flows from (default 0)")
     audit.add_argument("--trust-model", action="append", default=[], metavar="SHA256",
                        help="trust this exact pickle/joblib/skops file (its SHA-256) after reviewing its imports")
@@ -173,6 +175,8 @@ def _cmd_audit(args: argparse.Namespace, ctx: JobContext) -> int:
     out_dir: Path = args.out
     if out_dir.exists() and not out_dir.is_dir():
         raise ProbityError(f"The output path {out_dir} exists and is not a folder.", path=out_dir)
+    # Refused before the audit runs, not after minutes of work.
+    _refuse_overwrite(out_dir, report=not args.no_report, force=args.force)
     command = ["probity", *args._argv]
     if args.timestamp is None:
         # The recorded command must regenerate the same bytes, so it fixes the time it was run at.
@@ -201,12 +205,28 @@ def _cmd_audit(args: argparse.Namespace, ctx: JobContext) -> int:
         ),
     )
     outcome = run_audit(request, ctx.sub(0.0, 1.0 if args.no_report else 0.9))
-    written = write_audit_outputs(outcome, out_dir, request.report, command=command, ctx=ctx.sub(0.9, 1.0))
+    try:
+        written = write_audit_outputs(outcome, out_dir, request.report, command=command, ctx=ctx.sub(0.9, 1.0),
+                                      force=args.force)
+    except OutputExistsError:  # written there while the audit ran
+        _refuse_overwrite(out_dir, report=not args.no_report, force=False)
+        raise
     for path in written.values():
         print(f"Wrote {path}", file=sys.stderr)
     for warning in outcome.warnings:
         print(f"probity: warning: {warning}", file=sys.stderr)
     return EXIT_OK
+
+
+def _refuse_overwrite(out_dir: Path, *, report: bool, force: bool) -> None:
+    """Refuse (exit 2) when ``out_dir`` holds outputs this audit would overwrite and --force is not given."""
+    from engine.audit import describe_existing, existing_outputs
+
+    existing = existing_outputs(out_dir, report=report)
+    if existing and not force:
+        raise OutputExistsError(
+            f"{describe_existing(out_dir, existing)}; use --force to overwrite "
+            f"{'it' if len(existing) == 1 else 'them'}.", path=out_dir, existing=tuple(existing))
 
 
 def _check_sections(names: Sequence[str] | None) -> tuple[str, ...] | None:

@@ -19,6 +19,7 @@ __all__ = [
     "UnsafeModelError",
     "UntrustedModelError",
     "AnalysisError",
+    "OutputExistsError",
     "Cancelled",
 ]
 
@@ -102,6 +103,19 @@ class UntrustedModelError(_TrustQuestionError):
 
 class AnalysisError(ProbityError):
     """An analysis cannot run with the given parameters on the given inputs."""
+
+
+class OutputExistsError(ProbityError):
+    """The output folder already holds files an export would overwrite, and overwriting was not confirmed.
+
+    Attributes
+    ----------
+    existing: the files that exist, in the order they would be written.
+    """
+
+    def __init__(self, message: str, *, path: str | Path | None = None, existing: tuple[Path, ...] = ()) -> None:
+        super().__init__(message, path=path)
+        self.existing = tuple(existing)
 
 
 class Cancelled(Exception):

@@ -21,6 +21,7 @@ clock, so the same audit writes the same manifest.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -50,7 +51,7 @@ def file_entry(role: str, path: Path, *, shown: str | None = None, sha256: str |
 
 def build_manifest(
     *,
-    outputs: Mapping[str, Path],
+    outputs: Mapping[str, Path | tuple[str, bytes]],
     inputs: Sequence[tuple[str, Path]],
     created: str,
 ) -> dict[str, Any]:
@@ -59,14 +60,22 @@ def build_manifest(
     Parameters
     ----------
     outputs:
-        Role → written file (``"report"``, ``"results"``); recorded by file name
-        only, as they sit beside the manifest.
+        Role → written file (``"report"``, ``"results"``), or role → ``(file name,
+        content)`` for a file not yet in place (an atomic export hashes what it is
+        about to rename); recorded by file name only, as they sit beside the manifest.
     inputs:
         ``(role, path as given)`` of every file the audit read (``"data"``, ``"model"``).
     created:
         The audit's recorded ISO 8601 timestamp, never the clock.
     """
-    files = [file_entry(role, path, shown=Path(path).name) for role, path in outputs.items()]
+    files = []
+    for role, output in outputs.items():
+        if isinstance(output, tuple):
+            name, content = output
+            files.append({"role": role, "path": name, "sha256": hashlib.sha256(content).hexdigest(),
+                          "size_bytes": len(content)})
+        else:
+            files.append(file_entry(role, output, shown=Path(output).name))
     files += [file_entry(role, path) for role, path in inputs]
     return {
         "manifest_version": MANIFEST_VERSION,

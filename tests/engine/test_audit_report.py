@@ -60,7 +60,7 @@ def _audit_argv(demo_paths: Any, out: Path, notes: Path, *extra: str) -> list[st
 
 @pytest.fixture(scope="module")
 def audit(demo_paths: Any, full_registry: None, tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
-    """One demo audit written to DIR, then the same command run again into the same DIR."""
+    """One demo audit written to DIR, then the same command run again into the same DIR (with --force)."""
     root = tmp_path_factory.mktemp("audit")
     notes = root / "notes.txt"
     notes.write_text(NOTES, encoding="utf-8")
@@ -68,7 +68,7 @@ def audit(demo_paths: Any, full_registry: None, tmp_path_factory: pytest.TempPat
     argv = _audit_argv(demo_paths, out, notes)
     assert main(argv) == 0
     first = {name: (out / name).read_bytes() for name in ("report.pdf", "results.json", "manifest.json")}
-    assert main(argv) == 0
+    assert main([*argv, "--force"]) == 0
     return SimpleNamespace(out=out, argv=argv, first=first, notes=notes,
                            doc=json.loads(first["results.json"].decode("utf-8")))
 
