@@ -695,7 +695,7 @@ def _sniff_dialect(path: Path, options: ReadOptions, head: bytes, complete: bool
     forced: list[str] = []
     # Columns that are text for sure are also declared as such: pyarrow would infer text
     # anyway, and declaring the large_string that pandas stores saves a conversion.
-    text: list[str] = []
+    textual: list[str] = []
     numeric: list[tuple[str, str]] = []
     number = _DOT_NUMBER_LINES if decimal == "." else _COMMA_NUMBER_LINES
     by_column = list(itertools.zip_longest(*data, fillvalue="")) if data else []
@@ -709,7 +709,7 @@ def _sniff_dialect(path: Path, options: ReadOptions, head: bytes, complete: bool
         if _WORD_START.search(joined) and any(
             v[:1].isalpha() and v.strip().lower() not in _NON_TEXT_WORDS for v in values
         ):
-            text.append(name)
+            textual.append(name)
         elif _INTEGER_LINES.fullmatch(joined):
             digits = {v.lstrip("+-") for v in values}
             widths = {len(d) for d in digits}
@@ -743,7 +743,7 @@ def _sniff_dialect(path: Path, options: ReadOptions, head: bytes, complete: bool
         names=names,
         skip_lines=skip_lines,
         forced_string=tuple(forced),
-        text=tuple(text),
+        text=tuple(textual),
         numeric=tuple(numeric),
         newlines_in_values=newlines,
     )

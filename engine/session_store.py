@@ -249,8 +249,8 @@ def _state_from_doc(doc: Mapping[str, Any], *, base: Path) -> SessionState:
     # Result kinds register themselves when their modules are imported.
     import engine.explain.registry  # noqa: F401
 
-    data = doc.get("data") if isinstance(doc.get("data"), Mapping) else {}
-    model = doc.get("model") if isinstance(doc.get("model"), Mapping) else {}
+    data: Mapping[str, Any] = doc["data"] if isinstance(doc.get("data"), Mapping) else {}
+    model: Mapping[str, Any] = doc["model"] if isinstance(doc.get("model"), Mapping) else {}
     roles = doc.get("roles")
     results: dict[str, Result] = {}
     problems: list[str] = []

@@ -262,8 +262,8 @@ def _draw_pairs(
         drawn = np.concatenate(sides)
         # A pair is identified by its side without feature 0.
         canonical = drawn ^ drawn[:, :1]
-        keys = np.packbits(canonical, axis=1)
-        keys = np.ascontiguousarray(keys).view(np.dtype((np.void, keys.shape[1]))).ravel()
+        packed = np.packbits(canonical, axis=1)
+        keys = np.ascontiguousarray(packed).view(np.dtype((np.void, packed.shape[1]))).ravel()
         _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
         if len(first) >= n_pairs or round_ == _MAX_DRAW_ROUNDS - 1:
             break

@@ -273,7 +273,7 @@ def _classification(
             )
         metrics["brier"] = float(brier_score_loss(positive, proba[:, 1]))
         calibration = _calibration(proba[:, 1], positive, n_bins=n_bins, predicted=f"P({classes[1]})")
-        roc = (_roc(classes[1], positive, proba[:, 1]),) if present.all() else ()
+        roc: tuple[RocCurve, ...] = (_roc(classes[1], positive, proba[:, 1]),) if present.all() else ()
     else:
         onehot = np.eye(k, dtype=np.int64)[y_idx]
         if present.all():

@@ -512,9 +512,9 @@ def validate_tree_structures(estimator: Any, *, path: Path | None = None) -> Non
                 )
         else:
             nodes = getattr(holder, "nodes", None)
-            ok = isinstance(nodes, np.ndarray) and nodes.dtype == PREDICTOR_RECORD_DTYPE and nodes.ndim == 1
-            ok = ok and len(nodes) >= 1 and n_features is not None
-            if ok:
+            ok = (isinstance(nodes, np.ndarray) and nodes.dtype == PREDICTOR_RECORD_DTYPE and nodes.ndim == 1
+                  and len(nodes) >= 1 and n_features is not None)
+            if ok and nodes is not None:
                 n = len(nodes)
                 idx = np.arange(n)
                 inner = nodes["is_leaf"] == 0

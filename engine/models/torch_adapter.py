@@ -256,7 +256,8 @@ class TorchModel(Model):
             if type(layer) is not expected:
                 return None
             if i % 2 == 0:
-                layers.append((layer.weight.detach(), _detached(layer.bias)))
+                weight: Any = layer.weight
+                layers.append((weight.detach(), _detached(layer.bias)))
         return tuple(layers)
 
     def _shaped_output(self, out: Any, n: int) -> Any:
