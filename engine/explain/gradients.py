@@ -78,7 +78,12 @@ from engine.explain.attribution import AttributionResult, resolve_output
 from engine.explain.base import AuditInputs, Method
 from engine.jobs import JobContext
 from engine.models.base import Task
-from engine.models.differentiable import ViewRefused, check_view, torch_view
+from engine.models.differentiable import (
+    ViewRefused,
+    check_differentiable,
+    check_view,
+    torch_view,
+)
 from engine.models.torch_adapter import TorchModel
 from engine.results import utc_now
 
@@ -93,6 +98,7 @@ __all__ = [
     "run_input_x_gradient",
     "run_smoothgrad",
     "IG_METHOD",
+    "refusal",
     "SALIENCY_METHOD",
     "INPUT_X_GRADIENT_METHOD",
     "SMOOTHGRAD_METHOD",
@@ -258,6 +264,29 @@ class _Setup:
         return max(1, min(batch_rows, points // points_per_row))
 
 
+def _refusal_text(model: Any, why: ViewRefused) -> str:
+    return (
+        f"Gradient methods need a differentiable model (a torch model, or a scikit-learn MLP or linear "
+        f"model after affine scalers); {model.name} is not one, because {why}; SHAP and LIME explain any "
+        "model."
+    )
+
+
+def refusal(model: Any, *, feature_names: Sequence[str]) -> str | None:
+    """Why the gradient methods cannot explain ``model`` (the sentence a run would raise), or ``None``.
+
+    Decided from the model's structure alone, without importing torch: the same
+    check :func:`engine.models.differentiable.torch_view` makes before building the view.
+    """
+    if isinstance(model, TorchModel):
+        return None
+    try:
+        check_differentiable(model, feature_names=feature_names)
+    except ViewRefused as why:
+        return _refusal_text(model, why)
+    return None
+
+
 def _prepare(
     inputs: AuditInputs,
     *,
@@ -274,11 +303,7 @@ def _prepare(
         try:
             model, view = torch_view(model, feature_names=inputs.roles.features)
         except ViewRefused as why:
-            raise AnalysisError(
-                f"Gradient methods need a differentiable model (a torch model, or a scikit-learn MLP or linear "
-                f"model after affine scalers); {model.name} is not one, because {why}; SHAP and LIME explain any "
-                "model."
-            ) from None
+            raise AnalysisError(_refusal_text(model, why)) from None
     output = _choice(output, OUTPUTS, "output to explain")
     dtype_name = _choice(dtype, DTYPES, "dtype")
     if model.task is Task.REGRESSION and output == "probability":

@@ -34,6 +34,7 @@ warning.
 from __future__ import annotations
 
 import warnings as _warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -45,10 +46,10 @@ from engine.explain._pipeline import EncodedView, encoded_view, split_pipeline
 from engine.explain.attribution import AttributionResult, resolve_output
 from engine.explain.base import AuditInputs, Method
 from engine.jobs import JobContext
-from engine.models.base import Task
+from engine.models.base import Model, Task
 from engine.results import Result, utc_now
 
-__all__ = ["NativeImportanceResult", "IMPURITY_CAVEAT", "mean_abs_attribution", "run", "METHOD"]
+__all__ = ["NativeImportanceResult", "IMPURITY_CAVEAT", "mean_abs_attribution", "refusal", "run", "METHOD"]
 
 IMPURITY_CAVEAT = "Impurity importance is biased toward high-cardinality and continuous features."
 
@@ -239,6 +240,34 @@ def _linear_coefficients(final: Any, task: Task, class_index: int | None, model_
 # -- entry point --------------------------------------------------------------------------------------
 
 
+def _own_importance_steps(model: Model) -> tuple[tuple[tuple[str, Any], ...], Any]:
+    """The pipeline's steps and final estimator; raises :class:`AnalysisError` when it has no own importances."""
+    estimator = model.estimator
+    if estimator is None:
+        raise AnalysisError(
+            f"The model {model.name} ({model.format} format) exposes neither coefficients nor impurity "
+            "importances; use permutation importance or mean |SHAP| instead.",
+            path=model.path,
+        )
+    steps, final = split_pipeline(estimator)
+    if getattr(final, "coef_", None) is None and getattr(final, "feature_importances_", None) is None:
+        raise AnalysisError(
+            f"The model {model.name} is a {type(final).__name__}, which has neither coefficients nor impurity "
+            "importances; use permutation importance or mean |SHAP| instead.",
+            path=model.path,
+        )
+    return steps, final
+
+
+def refusal(model: Model, *, feature_names: Sequence[str] = ()) -> str | None:
+    """Why the model's own importance cannot be shown (the sentence :func:`run` would raise), or ``None``."""
+    try:
+        _own_importance_steps(model)
+    except AnalysisError as exc:
+        return exc.message
+    return None
+
+
 def run(inputs: AuditInputs, *, ctx: JobContext, klass: Any | None = None) -> NativeImportanceResult:
     """The model's own importance of each raw input column.
 
@@ -271,22 +300,10 @@ def run(inputs: AuditInputs, *, ctx: JobContext, klass: Any | None = None) -> Na
     started = utc_now()
     model = inputs.model
     class_index, output = resolve_output(model, klass)
+    steps, final = _own_importance_steps(model)
     estimator = model.estimator
-    if estimator is None:
-        raise AnalysisError(
-            f"The model {model.name} ({model.format} format) exposes neither coefficients nor impurity "
-            "importances; use permutation importance or mean |SHAP| instead.",
-            path=model.path,
-        )
-    steps, final = split_pipeline(estimator)
     type_name = type(final).__name__
     linear = getattr(final, "coef_", None) is not None
-    if not linear and getattr(final, "feature_importances_", None) is None:
-        raise AnalysisError(
-            f"The model {model.name} is a {type_name}, which has neither coefficients nor impurity importances; "
-            "use permutation importance or mean |SHAP| instead.",
-            path=model.path,
-        )
 
     X = inputs.X
     raw = tuple(str(c) for c in X.columns)

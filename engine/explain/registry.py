@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 from engine.errors import AnalysisError
 from engine.explain import (
     clusters,
@@ -20,7 +23,7 @@ from engine.explain import (
 )
 from engine.explain.base import Method
 
-__all__ = ["METHODS", "get_method"]
+__all__ = ["METHODS", "get_method", "refusal"]
 
 METHODS: dict[str, Method] = {
     m.name: m
@@ -52,3 +55,35 @@ def get_method(name: str) -> Method:
         raise AnalysisError(
             f"Unknown analysis {name!r}; choose one of {', '.join(sorted(METHODS))}."
         ) from None
+
+
+# Methods that explain only some models, and the check each runs before it refuses (``None``: it can run).
+# The checks read the model's structure only; none imports torch.
+_REFUSALS: dict[str, Callable[..., str | None]] = {
+    "treeshap": treeshap.refusal,
+    "native": native.refusal,
+    **{m.name: gradients.refusal for m in (gradients.IG_METHOD, gradients.SALIENCY_METHOD,
+                                           gradients.INPUT_X_GRADIENT_METHOD, gradients.SMOOTHGRAD_METHOD)},
+}
+
+
+def refusal(name: str, model: Any, *, feature_names: Sequence[str] = ()) -> str | None:
+    """Why method ``name`` cannot explain ``model``, as the sentence its run would raise, or ``None``.
+
+    Parameters
+    ----------
+    name: a registry name (:data:`METHODS`).
+    model: the open model (an :class:`~engine.models.base.Model`).
+    feature_names: the feature columns chosen in the data, used when the model
+        does not name its input columns itself.
+    """
+    get_method(name)
+    check = _REFUSALS.get(name)
+    if check is None:
+        return None
+    names = tuple(model.input_columns or feature_names or ())
+    if not names:
+        # Neither the model nor the roles name the inputs yet: count them from the estimator.
+        n = getattr(model, "n_features_in", None) or getattr(getattr(model, "estimator", None), "n_features_in_", 0)
+        names = tuple(f"x{i}" for i in range(int(n or 0)))
+    return check(model, feature_names=names)

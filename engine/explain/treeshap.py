@@ -68,7 +68,7 @@ from engine.explain.base import AuditInputs, Method
 from engine.jobs import JobContext
 from engine.results import utc_now
 
-__all__ = ["METHOD", "VARIANTS", "run", "tree_model_shap_values", "tree_shap_values", "internal_sources"]
+__all__ = ["METHOD", "VARIANTS", "run", "refusal", "tree_model_shap_values", "tree_shap_values", "internal_sources"]
 
 VARIANTS = ("path_dependent", "interventional")
 
@@ -866,6 +866,35 @@ def internal_sources(estimator: Any) -> np.ndarray | None:
 # -- the analysis -----------------------------------------------------------------------------------
 
 
+def _tree_estimator(model: Any) -> Any:
+    estimator = model.estimator
+    if estimator is None:
+        raise AnalysisError(
+            f"TreeSHAP needs a scikit-learn tree model, but {model.name} is a {model.format} model."
+        )
+    return estimator
+
+
+def _tree_view(model: Any, feature_names: Sequence[str]) -> Any:
+    """How the model's tree step sees the raw columns; raises :class:`AnalysisError` when TreeSHAP cannot run."""
+    view = encoded_view(_tree_estimator(model), feature_names, explainer="TreeSHAP")
+    if not is_tree_estimator(view.final):
+        raise AnalysisError(
+            f"TreeSHAP explains scikit-learn tree models, but the model {model.name} ends in a "
+            f"{type(view.final).__name__}."
+        )
+    return view
+
+
+def refusal(model: Any, *, feature_names: Sequence[str]) -> str | None:
+    """Why exact TreeSHAP cannot explain ``model`` (the sentence :func:`run` would raise), or ``None``."""
+    try:
+        _tree_view(model, feature_names)
+    except AnalysisError as exc:
+        return exc.message
+    return None
+
+
 def _output_label(space: str, output_name: str, model_classes: Sequence[Any] | None, class_index: int | None) -> str:
     if space == "log-odds" and model_classes is not None and class_index is not None:
         label = model_classes[class_index]
@@ -914,19 +943,10 @@ def run(
     if variant not in VARIANTS:
         raise AnalysisError(f"TreeSHAP has no variant {variant!r}; choose one of {', '.join(VARIANTS)}.")
     model = inputs.model
-    estimator = model.estimator
-    if estimator is None:
-        raise AnalysisError(
-            f"TreeSHAP needs a scikit-learn tree model, but {model.name} is a {model.format} model."
-        )
+    estimator = _tree_estimator(model)
     class_index, output_name = resolve_output(model, klass)
-    view = encoded_view(estimator, inputs.feature_names, explainer="TreeSHAP")
+    view = _tree_view(model, inputs.feature_names)
     final = view.final
-    if not is_tree_estimator(final):
-        raise AnalysisError(
-            f"TreeSHAP explains scikit-learn tree models, but the model {model.name} ends in a "
-            f"{type(final).__name__}."
-        )
     inner = internal_sources(final)
     if inner is not None:
         view = view.with_extra(final._preprocessor.transform, inner)

@@ -43,7 +43,7 @@ from engine.errors import AnalysisError
 from engine.models.base import Model, Task
 from engine.models.sklearn_adapter import SklearnModel
 
-__all__ = ["torch_view", "check_view", "ViewRefused", "FIDELITY_TOLERANCE"]
+__all__ = ["torch_view", "check_view", "check_differentiable", "ViewRefused", "FIDELITY_TOLERANCE"]
 
 #: Largest difference allowed between the view's and the estimator's predictions
 #: (probabilities or values, relative to the values' scale for a regressor).
@@ -81,21 +81,8 @@ def torch_view(model: Model, *, feature_names: Sequence[str]) -> tuple[Any, str]
     """
     from engine.models.torch_adapter import TorchModel
 
-    if not isinstance(model, SklearnModel):
-        raise ViewRefused(f"it is a {model.format} model")
-    estimator = model.estimator
-    steps = list(getattr(estimator, "steps", None) or [("model", estimator)])
-    final = steps[-1][1]
-    n_in = getattr(final, "n_features_in_", None)
-    shift, scale = _fold_scalers([s for _, s in steps[:-1]], n_in)
-    layers, activation, logit_kind = _layers(final, model)
-    weight0, bias0 = layers[0]
-    # x_scaled = (x - shift) / scale, so W x_scaled + b = (W / scale) x + (b - W (shift / scale)).
-    layers[0] = (weight0 / scale[None, :], bias0 - weight0 @ (shift / scale))
+    layers, activation, logit_kind, columns, final = _plan(model, feature_names)
     module = _sequential(layers, activation)
-    columns = model.input_columns or tuple(str(c) for c in feature_names)
-    if len(columns) != layers[0][0].shape[1]:
-        raise ViewRefused(f"it takes {layers[0][0].shape[1]} columns but {len(columns)} were named")
     view = TorchModel(
         module,
         input_columns=columns,
@@ -109,6 +96,36 @@ def torch_view(model: Model, *, feature_names: Sequence[str]) -> tuple[Any, str]
         trust=model.trust,
     )
     return view, f"{type(final).__name__} ({logit_kind})"
+
+
+def check_differentiable(model: Model, *, feature_names: Sequence[str]) -> None:
+    """Raise :class:`ViewRefused` unless :func:`torch_view` can rebuild ``model``; torch is not imported."""
+    _plan(model, feature_names)
+
+
+def _plan(
+    model: Model, feature_names: Sequence[str]
+) -> tuple[list[tuple[np.ndarray, np.ndarray]], str, str, tuple[str, ...], Any]:
+    """The view's layers (scalers folded in), activation, output kind, input columns and final step.
+
+    Every reason a model has no view is found here, without torch, so the GUI can
+    grey out the gradient methods with the very reason a run would give.
+    """
+    if not isinstance(model, SklearnModel):
+        raise ViewRefused(f"it is a {model.format} model")
+    estimator = model.estimator
+    steps = list(getattr(estimator, "steps", None) or [("model", estimator)])
+    final = steps[-1][1]
+    n_in = getattr(final, "n_features_in_", None)
+    shift, scale = _fold_scalers([s for _, s in steps[:-1]], n_in)
+    layers, activation, logit_kind = _layers(final, model)
+    weight0, bias0 = layers[0]
+    # x_scaled = (x - shift) / scale, so W x_scaled + b = (W / scale) x + (b - W (shift / scale)).
+    layers[0] = (weight0 / scale[None, :], bias0 - weight0 @ (shift / scale))
+    columns = model.input_columns or tuple(str(c) for c in feature_names)
+    if len(columns) != layers[0][0].shape[1]:
+        raise ViewRefused(f"it takes {layers[0][0].shape[1]} columns but {len(columns)} were named")
+    return layers, activation, logit_kind, tuple(columns), final
 
 
 def _fold_scalers(scalers: Sequence[Any], n_in: int | None) -> tuple[np.ndarray, np.ndarray]:
