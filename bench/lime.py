@@ -60,8 +60,8 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark, print markdown tables, return 0 when fidelity and speed targets hold."""
     args = _parse(argv)
-    from lime.lime_tabular import LimeTabularExplainer
     import pandas as pd
+    from lime.lime_tabular import LimeTabularExplainer
     from sklearn.datasets import load_breast_cancer
     from sklearn.ensemble import RandomForestClassifier
 

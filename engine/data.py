@@ -1322,7 +1322,7 @@ def _column_info(name: str, series: pd.Series) -> ColumnInfo:
         kind, n_distinct = ColumnKind.NUMERIC, int(series.nunique(dropna=True))
     elif pd.api.types.is_numeric_dtype(dtype):
         kind, n_distinct = _numeric_info(name, series, n_missing)
-    elif pd.api.types.is_string_dtype(dtype) and dtype != object:
+    elif pd.api.types.is_string_dtype(dtype) and dtype != np.dtype(object):
         kind, n_distinct = _string_info(name, series, n_missing)
     else:
         kind, n_distinct = _object_info(name, series, n_missing)

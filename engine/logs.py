@@ -29,7 +29,7 @@ def log_exception(exc: BaseException, *, context: str = "") -> Path:
     folder = log_dir()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "probity.log"
-    stamp = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    stamp = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     with open(path, "a", encoding="utf-8") as handle:
         handle.write(f"--- {stamp} {context}\n{text}\n")

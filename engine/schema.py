@@ -102,7 +102,8 @@ class Schema:
 
     def to_dict(self) -> list[dict[str, Any]]:
         return [
-            {"name": c.name, "kind": c.kind.value, "dtype": c.dtype, "n_missing": c.n_missing, "n_distinct": c.n_distinct}
+            {"name": c.name, "kind": c.kind.value, "dtype": c.dtype, "n_missing": c.n_missing,
+             "n_distinct": c.n_distinct}
             for c in self.columns
         ]
 

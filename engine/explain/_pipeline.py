@@ -43,7 +43,7 @@ def split_pipeline(estimator: Any) -> tuple[tuple[tuple[str, Any], ...], Any]:
     """
     steps: list[tuple[str, Any]] = []
     final = estimator
-    while hasattr(final, "steps") and isinstance(getattr(final, "steps"), list) and final.steps:
+    while hasattr(final, "steps") and isinstance(final.steps, list) and final.steps:
         steps.extend((str(name), step) for name, step in final.steps[:-1])
         final = final.steps[-1][1]
     return tuple(steps), final

@@ -59,9 +59,9 @@ def explain_document(result: Result, *, method: str, compute_seconds: float) -> 
             doc["timing"]["compute_seconds"] = result.compute_seconds
     elif result.kind == "permutation_importance":
         doc.update(
-            feature_names=list(getattr(result, "feature_names")),
-            values=[to_jsonable(getattr(result, "mean"))],
-            summary={"scoring": getattr(result, "scoring"), "baseline_score": to_jsonable(getattr(result, "baseline_score"))},
+            feature_names=list(result.feature_names),
+            values=[to_jsonable(result.mean)],
+            summary={"scoring": result.scoring, "baseline_score": to_jsonable(result.baseline_score)},
         )
     else:
         names = getattr(result, "feature_names", None)

@@ -72,8 +72,8 @@ from engine.explain._background import Background, single_thread_if_small, summa
 from engine.explain.attribution import AttributionResult, resolve_output
 from engine.explain.base import AuditInputs, Method
 from engine.jobs import JobContext
-from engine.parallel import chunk_workers, even_spans, map_chunks
 from engine.models.base import Model, Task
+from engine.parallel import chunk_workers, even_spans, map_chunks
 from engine.results import utc_now
 
 __all__ = [

@@ -12,7 +12,9 @@ __all__ = ["parse_rows"]
 _HELP = "use e.g. '0-99', '3,17,42', 'first:100', 'random:50' or 'all'"
 
 
-def parse_rows(spec: str | None, n_rows: int, *, ctx: JobContext | None = None, default: str = "first:100") -> np.ndarray:
+def parse_rows(
+    spec: str | None, n_rows: int, *, ctx: JobContext | None = None, default: str = "first:100"
+) -> np.ndarray:
     """Turn a row spec into sorted, unique 0-based row positions.
 
     Grammar: ``all`` | ``first:N`` | ``last:N`` | ``random:N`` (drawn without

@@ -90,7 +90,7 @@ def parse_timestamp(text: str) -> _dt.datetime:
     except ValueError:
         raise ReportError(f"The report date {text!r} is not an ISO 8601 date and time.") from None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=_dt.timezone.utc)
+        value = value.replace(tzinfo=_dt.UTC)
     return value.replace(microsecond=0)
 
 
@@ -207,7 +207,7 @@ class _FixedTimeStamp:
     """Stands in for reportlab's TimeStamp so no date comes from the clock or the environment."""
 
     def __init__(self, value: _dt.datetime) -> None:
-        utc = value.astimezone(_dt.timezone.utc)
+        utc = value.astimezone(_dt.UTC)
         self.t = utc.timestamp()
         self.lt = utc.timetuple()
         self.YMDhms = tuple(utc.timetuple())[:6]

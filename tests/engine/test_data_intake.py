@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.feather as feather
 import pyarrow.ipc as ipc
 import pytest
 from hypothesis import HealthCheck, given, settings

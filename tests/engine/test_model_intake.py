@@ -384,7 +384,7 @@ def test_inspect_model_reports_format_hash_imports_and_verdict(tmp_path: Path, n
     assert info.scan is not None and info.scan.format == "joblib+bz2"
     assert info.needs_trust
     text = info.to_text()
-    assert f"Format:   joblib (joblib+bz2 container)\n" in text
+    assert "Format:   joblib (joblib+bz2 container)\n" in text
     assert f"Size:     {path.stat().st_size:,} bytes\n" in text
     assert f"SHA-256:  {sha}\n" in text
     assert "  sklearn.linear_model._logistic.LogisticRegression\n" in text
