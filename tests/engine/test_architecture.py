@@ -68,3 +68,35 @@ def test_network_sockets_are_disabled_in_the_suite() -> None:
 
     with pytest.raises(SocketBlockedError):
         socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+
+
+_THREAD_MAKERS = frozenset({
+    "QThread", "QThreadPool", "QRunnable", "Thread", "ThreadPoolExecutor", "ProcessPoolExecutor", "start_new_thread",
+})
+
+
+def _thread_makers_used(path: Path) -> set[str]:
+    """Names of thread-creating classes or functions that ``path`` imports or calls."""
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    used: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            used |= {a.name for a in node.names if a.name in _THREAD_MAKERS}
+        elif isinstance(node, ast.Attribute) and node.attr in _THREAD_MAKERS:
+            used.add(node.attr)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _THREAD_MAKERS:
+            used.add(node.func.id)
+    return used
+
+
+def test_only_the_gui_runner_creates_threads() -> None:
+    offenders = {
+        str(p.relative_to(ROOT)): sorted(used)
+        for p in sorted((ROOT / "gui").rglob("*.py"))
+        if p.name != "runner.py" and (used := _thread_makers_used(p))
+    }
+    assert offenders == {}
+    # The rule can see a thread when there is one.
+    assert _thread_makers_used(ROOT / "gui" / "runner.py")
