@@ -33,6 +33,7 @@ from engine.models.base import Task
 from engine.results import Result, to_jsonable, utc_now
 
 __all__ = [
+    "HEADLINE_MIN_GROUP_SIZE",
     "MISSING_GROUP",
     "GroupRow",
     "GroupDifference",
@@ -42,6 +43,12 @@ __all__ = [
 ]
 
 MISSING_GROUP = "(missing)"
+
+#: Headline gaps (the report's summary sentences) compare only groups with at
+#: least this many evaluated rows: a rate measured on a handful of rows moves
+#: by tens of percentage points with one row, so a gap to it is mostly noise.
+#: Smaller groups are named as not compared, with their size.
+HEADLINE_MIN_GROUP_SIZE = 30
 
 # A numeric column with more distinct values than this is cut into quartiles:
 # one group per value would leave most groups too small to compare.
@@ -222,7 +229,7 @@ def _group_codes(series: pd.Series) -> tuple[np.ndarray, list[str], bool]:
         edges = np.unique(np.quantile(x, [0.0, 0.25, 0.5, 0.75, 1.0]))
         # Right-closed bins, the first also holding the minimum, as pandas.qcut draws them.
         sub = np.searchsorted(edges[1:-1], x, side="left").astype(np.int64)
-        shown = _format_numbers(edges)
+        shown = _format_numbers(edges.tolist())
         labels = [f"[{shown[0]}, {shown[1]}]"] + [f"({shown[i]}, {shown[i + 1]}]" for i in range(1, len(edges) - 1)]
         binned = True
     else:

@@ -12,6 +12,7 @@ Sizes are in points (1/72 inch).  Colours come from :mod:`engine.report.style`.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -31,6 +32,7 @@ __all__ = [
     "line_chart",
     "scatter_chart",
     "column_chart",
+    "category_code",
 ]
 
 TICK_SIZE = 6.5
@@ -411,7 +413,7 @@ def line_chart(
         x = np.asarray(s.x, dtype=float)
         y = np.asarray(s.y, dtype=float)
         ok = np.isfinite(x) & np.isfinite(y)
-        px, py = p.x(x[ok]), p.y(y[ok])
+        px, py = np.asarray(p.x(x[ok])), np.asarray(p.y(y[ok]))
         colour = st.rgb(s.colour)
         if s.line and ok.sum() >= 2:
             points = np.column_stack([px, py]).ravel().tolist()
@@ -460,13 +462,101 @@ def scatter_chart(
     p = _Plot(44, 28 + legend_h, width - 52, height - 34 - legend_h, xticks[0], xticks[-1], yticks[0], yticks[-1])
     _x_axis(d, p, xticks, xlabel)
     _y_axis(d, p, yticks, ylabel)
-    px, py = p.x(xy[:, 0]), p.y(xy[:, 1])
+    px, py = np.asarray(p.x(xy[:, 0])), np.asarray(p.y(xy[:, 1]))
     for a, b, g in zip(px.tolist(), py.tolist(), groups.tolist()):
         if g < 0:
             continue
         d.add(Circle(a, b, 1.5, fillColor=st.rgb(st.categorical(int(g))), strokeColor=None))
     _legend(d, legend, p.x0, legend_h - 8, p.w)
     return d
+
+
+def _wrap(text: str, width: float, *, max_lines: int, size: float = TICK_SIZE) -> list[str] | None:
+    """``text`` broken after spaces, hyphens, underscores or slashes into at most ``max_lines`` lines no wider
+    than ``width``; ``None`` when it does not fit so."""
+    lines: list[str] = []
+    line = ""
+    for piece in re.split(r"(?<=[\s\-_/])", text):
+        if not piece:
+            continue
+        if stringWidth((line + piece).rstrip(), st.SANS, size) <= width:
+            line += piece
+            continue
+        if line:
+            lines.append(line.rstrip())
+        line = piece
+        if stringWidth(line.rstrip(), st.SANS, size) > width:
+            return None
+    if line.strip():
+        lines.append(line.rstrip())
+    return lines if len(lines) <= max_lines else None
+
+
+def category_code(i: int) -> str:
+    """The ``i``-th short code of a category key: A, B, …, Z, AA, AB, …"""
+    code = ""
+    i += 1
+    while i > 0:
+        i, r = divmod(i - 1, 26)
+        code = chr(ord("A") + r) + code
+    return code
+
+
+@dataclass(frozen=True)
+class _CategoryLabels:
+    """How category names sit under their columns: whole, wrapped, or as codes explained by a key."""
+
+    lines: tuple[tuple[str, ...], ...]  # per category, its label lines (a code in key mode)
+    key: tuple[str, ...]  # "A = full name" entries; empty when every name is shown whole
+    staggered: bool  # codes alternate between two rows because the slots are too narrow for one
+
+    @property
+    def rows(self) -> int:
+        return 2 if self.staggered else max((len(x) for x in self.lines), default=1)
+
+
+def _category_labels(names: Sequence[str], slot: float) -> _CategoryLabels:
+    """Whole names when they fit the slot, else wrapped onto two lines, else codes with a key.
+
+    A name is never cut: a reader must be able to tell every category apart.
+    """
+    room = slot - 2
+    for max_lines in (1, 2):
+        wrapped = [_wrap(n, room, max_lines=max_lines) for n in names]
+        if all(w is not None for w in wrapped):
+            return _CategoryLabels(tuple(tuple(w or ()) for w in wrapped), (), False)
+    codes = [category_code(i) for i in range(len(names))]
+    staggered = max(stringWidth(c, st.SANS, TICK_SIZE) for c in codes) > room
+    return _CategoryLabels(tuple((c,) for c in codes), tuple(f"{c} = {n}" for c, n in zip(codes, names)),
+                           staggered)
+
+
+def _key_lines(entries: Sequence[str], width: float) -> list[list[str]]:
+    """Key entries packed left to right into rows no wider than ``width``; an entry wider than a row is split."""
+    rows: list[list[str]] = [[]]
+    used = 0.0
+    gap = 10.0
+    for entry in entries:
+        pieces = _wrap(entry, width, max_lines=10**6) or _hard_wrap(entry, width)
+        for k, piece in enumerate(pieces):
+            w = stringWidth(piece, st.SANS, TICK_SIZE)
+            if rows[-1] and (k > 0 or used + gap + w > width):
+                rows.append([])
+                used = 0.0
+            used += (gap if rows[-1] else 0.0) + w
+            rows[-1].append(piece)
+    return [r for r in rows if r]
+
+
+def _hard_wrap(text: str, width: float) -> list[str]:
+    """``text`` split between characters into lines no wider than ``width`` (for names without breaks)."""
+    out, line = [], ""
+    for ch in text:
+        if line and stringWidth(line + ch, st.SANS, TICK_SIZE) > width:
+            out.append(line)
+            line = ""
+        line += ch
+    return out + ([line] if line else [])
 
 
 def column_chart(
@@ -481,19 +571,31 @@ def column_chart(
     high: np.ndarray | None = None,
     colour: str = st.PRIMARY,
 ) -> Drawing:
-    """Vertical columns per category, with optional whiskers (e.g. the ICE 5–95 % range)."""
+    """Vertical columns per category, with optional whiskers (e.g. the ICE 5–95 % range).
+
+    Categories are unordered, so nothing joins one column to the next.  Their
+    names are shown whole, wrapped onto two lines when needed, or replaced by
+    short codes (A, B, …) with a key under the chart mapping each code to the
+    full name; a name is never cut.  The key adds to ``height``.
+    """
     values = np.asarray(values, dtype=float)
     ends = [values] + ([np.asarray(low, float), np.asarray(high, float)] if low is not None and high is not None
                        else [])
     finite = np.concatenate([e[np.isfinite(e)] for e in ends] + [np.zeros(1)])
     yticks = nice_ticks(float(finite.min()), float(finite.max()))
-    d = _drawing(width, height)
-    p = _Plot(44, 40, width - 52, height - 46, 0, len(categories), yticks[0], yticks[-1])
+    x0, plot_w = 44.0, width - 52
+    slot = plot_w / max(len(categories), 1)
+    labels = _category_labels([str(c) for c in categories], slot)
+    key_rows = _key_lines(labels.key, width - 8) if labels.key else []
+    key_h = 9.0 * len(key_rows) + (4.0 if key_rows else 0.0)
+    label_h = 8.0 * labels.rows
+    bottom = 24.0 + label_h  # tick labels, then the axis title
+    d = _drawing(width, height + key_h)
+    p = _Plot(x0, bottom + key_h, plot_w, height - bottom - 6, 0, len(categories), yticks[0], yticks[-1])
     _y_axis(d, p, yticks, ylabel)
     d.add(Line(p.x0, float(p.y(0.0)), p.x0 + p.w, float(p.y(0.0)), strokeColor=st.rgb(st.MUTED_TEXT),
                strokeWidth=0.6))
-    slot = p.w / max(len(categories), 1)
-    for i, (name, v) in enumerate(zip(categories, values)):
+    for i, v in enumerate(values):
         cx = p.x0 + (i + 0.5) * slot
         if np.isfinite(v):
             y0, y1 = float(p.y(0.0)), float(p.y(v))
@@ -502,11 +604,19 @@ def column_chart(
         if low is not None and high is not None and np.isfinite(low[i]) and np.isfinite(high[i]):
             yl, yh = float(p.y(low[i])), float(p.y(high[i]))
             ink = st.rgb(st.TEXT)
+            cap = min(2.6, slot * 0.3)
             d.add(Line(cx, yl, cx, yh, strokeColor=ink, strokeWidth=0.8))
-            d.add(Line(cx - 2.6, yl, cx + 2.6, yl, strokeColor=ink, strokeWidth=0.8))
-            d.add(Line(cx - 2.6, yh, cx + 2.6, yh, strokeColor=ink, strokeWidth=0.8))
-        d.add(_string(cx, p.y0 - 10, fit_text(str(name), slot - 2), anchor="middle", colour=st.MUTED_TEXT))
+            d.add(Line(cx - cap, yl, cx + cap, yl, strokeColor=ink, strokeWidth=0.8))
+            d.add(Line(cx - cap, yh, cx + cap, yh, strokeColor=ink, strokeWidth=0.8))
+        first = 1 if labels.staggered and i % 2 else 0
+        for k, line in enumerate(labels.lines[i] if i < len(labels.lines) else ()):
+            d.add(_string(cx, p.y0 - 10 - 8 * (first + k), line, anchor="middle", colour=st.MUTED_TEXT))
     if xlabel:
-        d.add(_string(p.x0 + p.w / 2, p.y0 - 22, fit_text(xlabel, p.w, size=LABEL_SIZE), size=LABEL_SIZE,
-                      anchor="middle"))
+        d.add(_string(p.x0 + p.w / 2, p.y0 - 14 - label_h, fit_text(xlabel, p.w, size=LABEL_SIZE),
+                      size=LABEL_SIZE, anchor="middle"))
+    for r, row in enumerate(key_rows):
+        x = 4.0
+        for entry in row:
+            d.add(_string(x, key_h - 9.0 * (r + 1), entry, colour=st.MUTED_TEXT))
+            x += stringWidth(entry, st.SANS, TICK_SIZE) + 10.0
     return d

@@ -31,6 +31,7 @@ from reportlab.platypus import (
 
 from engine.explain.attribution import AttributionResult
 from engine.explain.clusters import ExplanationClustersResult
+from engine.explain.groups import HEADLINE_MIN_GROUP_SIZE
 from engine.explain.native import NativeImportanceResult
 from engine.explain.pdp import PartialDependenceResult
 from engine.explain.performance import PerformanceResult
@@ -53,6 +54,7 @@ _MAX_GLOBAL_BARS = 30  # features shown in a global importance chart (a taller c
 _MAX_DEPENDENCE = 6
 _MAX_ICE = 40
 _LOW_FIDELITY = 0.5  # R² below this is flagged in the executive summary
+_SMALL_GROUPS_NAMED = 5  # groups too small to compare that a summary sentence names one by one
 
 METHOD_TITLES: dict[str, str] = {
     "performance": "Predictive performance",
@@ -138,6 +140,12 @@ METHOD_DESCRIPTIONS: dict[str, str] = {
         "SmoothGrad averages gradients over noisy copies of each row, which reduces the noise of plain "
         "gradients. The noise level is set relative to each feature's spread."
     ),
+    "groups": (
+        "Rows are split by the values of each sensitive attribute and the model's outcomes and errors are "
+        "measured in each group. The gaps the executive summary names compare only groups with at least "
+        f"{HEADLINE_MIN_GROUP_SIZE} rows, because a rate measured on fewer rows is dominated by chance; smaller "
+        "groups are named there as not compared, with their size."
+    ),
 }
 
 _METRIC_TEXT: dict[str, tuple[str, str]] = {
@@ -186,7 +194,10 @@ def num(x: Any, digits: int = 3) -> str:
     """A number with ``digits`` decimals and a typographic minus; "—" when missing."""
     if _is_missing(x):
         return "—"
-    return f"{float(x):,.{digits}f}".replace("-", "−")
+    text = f"{float(x):,.{digits}f}"
+    if text.startswith("-") and not text.strip("-0.,"):
+        text = text[1:]  # no "−0.000"
+    return text.replace("-", "−")
 
 
 def sig(x: Any, digits: int = 3) -> str:
@@ -449,8 +460,48 @@ class Facts:
     def sensitive(self) -> list[str]:
         return [str(s) for s in self.roles.get("sensitive") or []]
 
-    def features(self) -> list[str]:
+    def chosen_features(self) -> list[str]:
+        """The columns the roles list as features; they may include columns the model ignores.
+
+        Never state these as the model's inputs: :meth:`model_inputs` is.
+        """
         return [str(s) for s in self.roles.get("features") or []]
+
+    def inputs_named_by_model(self) -> bool:
+        """Whether the model file names the columns it takes (recorded by the audit)."""
+        return (self.doc.get("model") or {}).get("input_columns") is not None
+
+    def model_inputs(self) -> list[str]:
+        """The columns the model takes, in its order: the one source of every statement about inputs.
+
+        The model file's own column names when it records them (what every
+        analysis fed the model); otherwise the columns chosen as features,
+        which is then what the audit passed to the model.
+        """
+        named = (self.doc.get("model") or {}).get("input_columns")
+        if named is not None:
+            return [str(c) for c in named]
+        return self.chosen_features()
+
+    def unused_features(self) -> list[str]:
+        """Columns the roles list as features that the model does not take (e.g. a survey weight)."""
+        taken = set(self.model_inputs())
+        return [c for c in self.chosen_features() if c not in taken]
+
+    def importance_of(self, name: str) -> str | None:
+        """``"shuffling it lowers accuracy by 0.012 (95 % CI 0.008 to 0.016)"``, or ``None`` without a figure."""
+        perm = self.permutation
+        if perm is None or name not in perm.feature_names:
+            return None
+        i = list(perm.feature_names).index(name)
+        mean, low, high = float(perm.mean[i]), float(perm.ci_low[i]), float(perm.ci_high[i])
+        if not math.isfinite(mean):
+            return None
+        level = f"{round(perm.confidence * 100):g} % CI"
+        interval = f" ({level} {num(low)} to {num(high)})" if math.isfinite(low) and math.isfinite(high) else ""
+        if mean > 0:
+            return f"shuffling it lowers {perm.scoring} by {num(mean)}{interval}"
+        return f"shuffling it does not lower {perm.scoring} on average: mean drop {num(mean)}{interval}"
 
 
 # -- section builders -----------------------------------------------------------------------------------
@@ -587,24 +638,52 @@ def _group_metrics(document: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return [r for r in rows or [] if isinstance(r, Mapping) and "attribute" in r and "group" in r]
 
 
-def _group_sentences(facts: Facts) -> list[str]:
+def _group_size(row: Mapping[str, Any]) -> int | None:
+    n = row.get("n")
+    return None if n is None or _is_missing(n) else int(n)
+
+
+def _group_sentences(facts: Facts, *, min_size: int = HEADLINE_MIN_GROUP_SIZE) -> list[str]:
+    """One sentence per sensitive attribute naming its largest gaps, between groups of at least ``min_size`` rows.
+
+    Each group named carries its n; smaller groups are listed as not compared,
+    with their n, so a gap between a handful of rows never makes a headline.
+    """
     rows = _group_metrics(facts.doc)
     out: list[str] = []
     for attribute in dict.fromkeys(str(r["attribute"]) for r in rows):
         groups = [r for r in rows if str(r["attribute"]) == attribute]
+        large = [g for g in groups if (_group_size(g) or 0) >= min_size]
         parts: list[str] = []
         for key, what in (("positive_rate", "predicted positive rate"), ("accuracy", "accuracy")):
-            valued = [(str(g["group"]), float(g[key])) for g in groups if not _is_missing(g.get(key))]
+            valued = [(str(g["group"]), float(g[key]), _group_size(g)) for g in large if not _is_missing(g.get(key))]
             if len(valued) < 2:
                 continue
             lo = min(valued, key=lambda kv: kv[1])
             hi = max(valued, key=lambda kv: kv[1])
             parts.append(
-                f"the {what} ranges from {pct(lo[1])} ({escape(lo[0])}) to {pct(hi[1])} ({escape(hi[0])}), "
+                f"the {what} ranges from {pct(lo[1])} ({escape(lo[0])}, n = {count(lo[2])}) to "
+                f"{pct(hi[1])} ({escape(hi[0])}, n = {count(hi[2])}), "
                 f"a difference of {100 * (hi[1] - lo[1]):.1f} percentage points"
             )
+        small = [g for g in groups if (_group_size(g) or 0) < min_size]
+        aside = " ".join(
+            f"Group {escape(str(g['group']))} is not compared: "
+            + (f"too small (n = {count(_group_size(g))})." if _group_size(g) is not None else "size not recorded.")
+            for g in small[:_SMALL_GROUPS_NAMED]
+        )
+        if len(small) > _SMALL_GROUPS_NAMED:
+            aside += (f" {len(small) - _SMALL_GROUPS_NAMED} more groups are not compared: each has fewer than "
+                      f"{min_size} rows.")
         if parts:
-            out.append(f"Across the groups of <b>{escape(attribute)}</b>, " + "; ".join(parts) + ".")
+            sentence = (f"Across the groups of <b>{escape(attribute)}</b> with at least {min_size} rows, "
+                        + "; ".join(parts) + ".")
+        elif len(groups) >= 2:
+            sentence = (f"The groups of <b>{escape(attribute)}</b> are not compared: fewer than two have at least "
+                        f"{min_size} rows.")
+        else:
+            continue
+        out.append(f"{sentence} {aside}" if aside else sentence)
     return out
 
 
@@ -653,6 +732,24 @@ def _trust_sentence(facts: Facts) -> str:
     )
 
 
+def _sensitive_sentences(facts: Facts) -> list[str]:
+    """One finding per sensitive attribute: whether the model takes it, with its importance when it does."""
+    inputs = set(facts.model_inputs())
+    out: list[str] = []
+    for name in facts.sensitive():
+        if name in inputs:
+            effect = facts.importance_of(name)
+            out.append(f"Sensitive attribute <b>{escape(name)}</b> is a direct model input"
+                       + (f": {escape(effect)}." if effect else "."))
+        else:
+            out.append(f"Sensitive attribute <b>{escape(name)}</b> is not a model input; it can still influence "
+                       "predictions through inputs correlated with it.")
+    if out and not facts.inputs_named_by_model():
+        out.append(f"The model file does not name its input columns, so the audit passed it the "
+                   f"{len(inputs)} columns chosen as features; the statements about model inputs follow that choice.")
+    return out
+
+
 def executive_summary(facts: Facts, number: int) -> list[Flowable]:
     out = _section(facts, "summary", number)
     d = facts.doc.get("data") or {}
@@ -671,17 +768,8 @@ def executive_summary(facts: Facts, number: int) -> list[Flowable]:
     if headline:
         findings.append(escape(headline))
     findings += _drivers(facts)
-    sensitive = facts.sensitive()
-    if sensitive:
-        inputs = set(facts.features())
-        used = [s for s in sensitive if s in inputs]
-        unused = [s for s in sensitive if s not in inputs]
-        bits = []
-        if unused:
-            bits.append(f"{escape(_names(unused))} {'is' if len(unused) == 1 else 'are'} not a model input")
-        if used:
-            bits.append(f"{escape(_names(used))} {'is' if len(used) == 1 else 'are'} a model input")
-        findings.append("Sensitive attributes: " + "; ".join(bits) + ".")
+    if facts.sensitive():
+        findings += _sensitive_sentences(facts)
         findings += _group_sentences(facts)
     findings.append(escape(_trust_sentence(facts)))
     out.append(Heading("Key findings", "h2", level=1, key="s-summary-findings"))
@@ -701,7 +789,7 @@ def _glance(facts: Facts) -> list[tuple[str, Any]]:
     d = facts.doc.get("data") or {}
     pairs: list[tuple[str, Any]] = [
         ("Rows × columns", f"{count(d.get('rows'))} × {count(d.get('columns'))}"),
-        ("Model inputs", str(len(facts.features()))),
+        ("Model inputs", str(len(facts.model_inputs()))),
     ]
     perf = facts.performance
     if perf is not None:
@@ -741,19 +829,28 @@ def data_summary(facts: Facts, number: int) -> list[Flowable]:
         text += (f"{count(missing_cells)} cells are missing, in {escape(_names(with_missing))}. ")
     else:
         text += "No value is missing. "
+    inputs = facts.model_inputs()
+    unused = facts.unused_features()
+    n_inputs = len(inputs)
     text += (
         f"The target is <b>{escape(str(roles.get('target') or 'none'))}</b>; "
-        f"{len(roles.get('features') or [])} columns are model inputs"
+        f"{n_inputs} column{' is a model input' if n_inputs == 1 else 's are model inputs'}"
         + (f", {escape(_names(list(roles.get('sensitive') or [])))} sensitive" if roles.get("sensitive") else "")
         + (f" and {len(roles.get('ignored') or [])} ignored" if roles.get("ignored") else "")
         + "."
     )
+    if unused:
+        text += (f" The model does not take {escape(_names(unused))}, although the roles list "
+                 f"{'it' if len(unused) == 1 else 'them'} as a feature; "
+                 f"{'it' if len(unused) == 1 else 'they'} played no part in the analyses.")
     out.append(_m(text))
     role_of: dict[str, list[str]] = {}
     if roles.get("target"):
         role_of.setdefault(str(roles["target"]), []).append("target")
-    for name in roles.get("features") or []:
-        role_of.setdefault(str(name), []).append("feature")
+    for name in inputs:
+        role_of.setdefault(name, []).append("feature")
+    for name in unused:
+        role_of.setdefault(name, []).append("not used by the model")
     for name in roles.get("sensitive") or []:
         role_of.setdefault(str(name), []).append("sensitive")
     for name in roles.get("ignored") or []:
@@ -768,12 +865,17 @@ def data_summary(facts: Facts, number: int) -> list[Flowable]:
             name, role, str(col.get("kind")), str(col.get("dtype")), count(n_missing),
             pct(n_missing / rows if rows else None), count(col.get("n_distinct")),
         ])
-        first_role = role_of.get(name, [None])[0]
-        if first_role in st.ROLE_COLOURS and first_role != "feature":
-            shading.append((i, 1, _tint(st.ROLE_COLOURS[first_role])))
+        # Tint by the most telling role: a sensitive model input is tinted as sensitive.
+        tint = next((r for r in ("target", "sensitive", "ignored", "not used by the model")
+                     if r in role_of.get(name, [])), None)
+        if tint is not None:
+            shading.append((i, 1, _tint(st.ROLE_COLOURS["ignored" if tint.startswith("not") else tint])))
     w = facts.width
     out.append(table(table_rows, [w * 0.27, w * 0.15, w * 0.13, w * 0.11, w * 0.11, w * 0.11, w * 0.12],
                      right=(4, 5, 6), shading=shading))
+    source = ("the columns the model file names as its inputs" if facts.inputs_named_by_model()
+              else "the columns chosen as features (the model file does not name its inputs)")
+    out.append(_caption(f"Role “feature” marks the model's inputs: {source}."))
     options = facts.provenance.get("data_options") or {}
     if options:
         shown = ", ".join(f"{k.replace('_', ' ')} {json.dumps(v, ensure_ascii=False)}"
@@ -789,6 +891,15 @@ def _tint(hex_colour: str, amount: float = 0.22) -> str:
     return "#" + "".join(f"{c:02X}" for c in mix)
 
 
+def _inputs_text(facts: Facts) -> str:
+    """The model's input columns for the model section, saying where the list comes from."""
+    inputs = facts.model_inputs()
+    listed = _clip(f"{len(inputs)}: {', '.join(inputs)}")
+    if facts.inputs_named_by_model():
+        return listed
+    return f"{listed} (not named by the file: the columns chosen as features, which the audit passed to it)"
+
+
 def model_summary(facts: Facts, number: int) -> list[Flowable]:
     model = facts.doc.get("model") or {}
     if not model:
@@ -796,7 +907,6 @@ def model_summary(facts: Facts, number: int) -> list[Flowable]:
     out = [CondPageBreak(70 * mm)] + _section(facts, "model", number)
     prov = facts.provenance
     trust = prov.get("model_trust") or {}
-    inputs = model.get("input_columns")
     classes = model.get("classes")
     size = model.get("size_bytes")
     pairs: list[tuple[str, Any]] = [
@@ -806,7 +916,7 @@ def model_summary(facts: Facts, number: int) -> list[Flowable]:
         ("Size", f"{int(size):,} bytes" if size is not None else "not recorded"),
         ("Task", str(model.get("task") or "unknown")),
         ("Classes", ", ".join(str(c) for c in classes) if classes else "—"),
-        ("Inputs", _clip(f"{len(inputs)}: {', '.join(map(str, inputs))}") if inputs else "not named by the file"),
+        ("Inputs", _inputs_text(facts)),
         ("Trust decision", "required" if trust.get("required") else "not required"),
     ]
     if trust.get("required"):
@@ -1174,14 +1284,16 @@ def dependence(facts: Facts, number: int) -> list[Flowable]:
         f"Partial dependence (thick line) and individual conditional expectation curves (thin lines, at most "
         f"{_MAX_ICE} of the {dep.n_rows:,} rows drawn) of {dep.output_name} for the "
         f"{len(ordered)} most important features with curves. Numeric grids span the "
-        f"{pct(lo, 0)} to {pct(hi, 0)} quantiles; categorical features show the mean per category with the "
-        "5–95 % range of the rows as whiskers."
+        f"{pct(lo, 0)} to {pct(hi, 0)} quantiles. Categorical features have no order, so they show one column "
+        "per category (never a line joining categories): the mean, with the 5–95 % range of the rows as "
+        "whiskers; category names too long for their column are replaced by letters that a key under the "
+        "chart spells out."
     ))
     half = (w - 8) / 2
     cells: list[Flowable] = []
     for f in ordered:
         ice = np.asarray(f.ice, dtype=float)
-        if f.kind == "numeric":
+        if _is_numeric_grid(f):
             grid = np.asarray(f.grid, dtype=float)
             step = max(1, math.ceil(ice.shape[0] / _MAX_ICE)) if ice.size else 1
             series = [charts.Series(grid, curve, "#B7D5EA", width=0.5) for curve in ice[::step]]
@@ -1201,14 +1313,27 @@ def dependence(facts: Facts, number: int) -> list[Flowable]:
     if len(grid_rows[-1]) == 1:
         grid_rows[-1].append(Spacer(1, 1))
     t = Table(grid_rows, colWidths=[half + 4, half + 4], hAlign="LEFT")
+    # A key under a categorical chart makes it taller than its neighbour; both start at the top.
     t.setStyle(TableStyle([("FONTNAME", (0, 0), (-1, -1), st.SANS), ("LEFTPADDING", (0, 0), (-1, -1), 0),
-                           ("RIGHTPADDING", (0, 0), (-1, -1), 4), ("BOTTOMPADDING", (0, 0), (-1, -1), 8)]))
+                           ("RIGHTPADDING", (0, 0), (-1, -1), 4), ("BOTTOMPADDING", (0, 0), (-1, -1), 8),
+                           ("VALIGN", (0, 0), (-1, -1), "TOP")]))
     out.append(t)
     if dep.pair is not None:
         out += _pair_table(dep, w)
     if dep.warnings:
         out += _warnings(dep.warnings)
     return out
+
+
+def _is_numeric_grid(f: Any) -> bool:
+    """Whether a feature's curves may be drawn as lines: a numeric grid; categories never are."""
+    if f.kind != "numeric":
+        return False
+    try:
+        np.asarray(f.grid, dtype=float)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _pair_table(dep: PartialDependenceResult, width: float) -> list[Flowable]:
@@ -1245,6 +1370,33 @@ def _short(value: Any) -> str:
     return str(value)
 
 
+def _settings_rows(facts: Facts, params: Mapping[str, Any]) -> list[list[Any]]:
+    """The audit's parameters as table rows, the requested features shown against the model's inputs.
+
+    The ``features`` parameter is what was asked for; the model may take other
+    columns.  The table lists the model's inputs under that name and any
+    requested column the model ignores separately, so no ignored column is
+    shown as a feature.
+    """
+    rows: list[list[Any]] = []
+    inputs = facts.model_inputs()
+    requested = params.get("features")
+    for key, value in _flatten(params):
+        if key != "features":
+            rows.append([key, value])
+            continue
+        source = "named by the model file" if facts.inputs_named_by_model() else "the columns chosen as features"
+        rows.append(["model inputs", _clip(f"{', '.join(inputs)} ({len(inputs)}, {source})")])
+        ignored = [str(c) for c in requested or [] if str(c) not in set(inputs)]
+        if requested is None:
+            rows.append(["features (as requested)", "not given: the model's own input columns"])
+        elif ignored:
+            rows.append(["requested but not model inputs",
+                         _clip(f"{', '.join(ignored)} (the model does not take "
+                               f"{'it' if len(ignored) == 1 else 'them'}; not used)")])
+    return rows
+
+
 def methodology(facts: Facts, number: int) -> list[Flowable]:
     out = [PageBreak()] + _section(facts, "methodology", number)
     w = facts.width
@@ -1255,7 +1407,7 @@ def methodology(facts: Facts, number: int) -> list[Flowable]:
     ))
     if params:
         out.append(_sub("Audit settings", "s-methodology-audit"))
-        rows: list[list[Any]] = [["Parameter", "Value"]] + [[k, v] for k, v in _flatten(params)]
+        rows: list[list[Any]] = [["Parameter", "Value"]] + _settings_rows(facts, params)
         out.append(table(rows, [w * 0.38, w * 0.62], mono=(1,)))
     for key, result in facts.all_results:
         prov = result.provenance

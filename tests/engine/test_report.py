@@ -393,9 +393,10 @@ def test_group_differences_appear_only_when_recorded(audit_document: dict[str, A
     with_groups = tmp_path / "groups.pdf"
     build_report(ReportInput.from_document(doc, sections=["summary"]), with_groups)
     text = re.sub(r"\s+", " ", _pdftotext(with_groups))
-    assert ("the predicted positive rate ranges from 38.0 % (B) to 61.0 % (A), a difference of 23.0 "
+    assert ("the predicted positive rate ranges from 38.0 % (B, n = 2,100) to 61.0 % (A, n = 3,900), a difference "
+            "of 23.0 percentage points") in text
+    assert ("the accuracy ranges from 80.0 % (B, n = 2,100) to 84.0 % (A, n = 3,900), a difference of 4.0 "
             "percentage points") in text
-    assert "the accuracy ranges from 80.0 % (B) to 84.0 % (A), a difference of 4.0 percentage points" in text
 
 
 def test_unknown_sections_and_missing_dates_are_refused(audit_document: dict[str, Any]) -> None:
