@@ -7,9 +7,21 @@ and cancellation.
 Reproducibility.  Every analysis draws from its own keyed sub-context of the
 one seed, so an analysis's numbers do not depend on which others ran.  The
 audit has one recorded timestamp (``AuditRequest.timestamp``, default: the
-clock once, at the start); every result's ``started_at``/``finished_at`` is
-set to it and wall-clock durations are dropped, so the same inputs, seed and
-timestamp give byte-identical ``results.json`` (and report).
+clock once, at the start), which dates the report.  When
+``AuditRequest.measure_times`` is true (an audit run now), each result records
+the wall-clock time its analysis started and finished (UTC, microseconds) and
+its measured duration, and the audit when it finished (seconds); ``probity
+verify`` reports those times as notes, not differences.  When it is false (a fixed ``--timestamp``, or a re-run by
+``probity verify``) no time is measured: every result's ``started_at`` and
+``finished_at`` are ``null``, durations are 0 and the audit's ``finished_at``
+is ``null``, so the same inputs, seed and timestamp give byte-identical
+``results.json`` and report.
+
+Portability.  ``results.json`` and the report name the data and model by file
+name and SHA-256, never by folder: the recorded command gives files by name
+and leaves out the output folder (:func:`portable_command`), so the same audit
+run from another folder, on copies of the files, writes the same bytes.  Only
+``manifest.json`` keeps the paths as they were given.
 """
 
 from __future__ import annotations
@@ -47,6 +59,7 @@ __all__ = [
     "OUTPUT_NAMES",
     "existing_outputs",
     "describe_existing",
+    "portable_command",
     "write_audit_outputs",
     "resolve_roles",
     "normalise_timestamp",
@@ -144,6 +157,9 @@ class AuditRequest:
         PDP/ICE curves for this many of the most important features (by permutation).
     timestamp:
         The audit's one recorded time (ISO 8601); ``None``: the clock at the start.
+    measure_times:
+        Record when each analysis started and finished (wall clock).  ``False``
+        records no times, so that a fixed ``timestamp`` gives byte-identical files.
     report:
         Auditor, organisation, notes and sections of the PDF, if one is written.
     """
@@ -164,6 +180,7 @@ class AuditRequest:
     cluster_rows: str = "random:300"
     dependence_features: int = 3
     timestamp: str | None = None
+    measure_times: bool = True
     report: ReportOptions | None = None
 
     def parameters(self) -> dict[str, Any]:
@@ -189,6 +206,7 @@ class AuditRequest:
 
         The data and model paths are the files to check now; everything else
         (seed, parameters, timestamp, report options) comes from the document.
+        The re-run measures no times: the report's were measured when it ran.
 
         Raises
         ------
@@ -221,6 +239,7 @@ class AuditRequest:
             dependence_features=int((params.get("dependence") or {}).get("top_features",
                                                                          defaults.dependence_features)),
             timestamp=prov.get("started_at"),
+            measure_times=False,
             report=ReportOptions.from_dict(report) if isinstance(report, Mapping) else None,
         )
 
@@ -231,7 +250,9 @@ class AuditOutcome:
 
     ``warnings`` are the audit's own (an analysis skipped, and why); each
     result carries its own warnings too.  ``explain_rows`` are the 0-based rows
-    LIME and SHAP explained for the local-explanations section.
+    LIME and SHAP explained for the local-explanations section.  ``started_at``
+    is the audit's recorded timestamp; ``finished_at`` the clock when it ended
+    (seconds, as ``started_at``), or ``None`` when times were not measured.
     """
 
     request: AuditRequest
@@ -240,7 +261,7 @@ class AuditOutcome:
     model: Model
     results: Mapping[str, Result]
     started_at: str
-    finished_at: str
+    finished_at: str | None
     warnings: tuple[str, ...] = ()
     explain_rows: tuple[int, ...] = ()
     hardware: Mapping[str, str] = field(default_factory=dict)
@@ -295,15 +316,20 @@ def load_inputs(
     return inputs
 
 
-def _stamped(result: Result, timestamp: str) -> Result:
-    """``result`` with its times set to the audit's timestamp and wall-clock durations dropped.
+def _clock() -> str:
+    """The current UTC time, ISO 8601 with microseconds (an analysis can take less than a second)."""
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds")
 
-    Durations differ on every run; keeping them would make two runs of the
-    same audit differ in bytes, and nothing derived from them is reported.
+
+def _stamped(result: Result, started: str | None, finished: str | None) -> Result:
+    """``result`` with the times the audit measured around it, or none.
+
+    ``None`` (times not measured) also drops the wall-clock duration: it
+    differs on every run, and a fixed timestamp promises identical bytes.
     """
-    provenance = dataclasses.replace(result.provenance, started_at=timestamp, finished_at=timestamp)
+    provenance = dataclasses.replace(result.provenance, started_at=started, finished_at=finished)
     changes: dict[str, Any] = {"provenance": provenance}
-    if any(f.name == "compute_seconds" for f in dataclasses.fields(result)):
+    if started is None and any(f.name == "compute_seconds" for f in dataclasses.fields(result)):
         changes["compute_seconds"] = 0.0
     return dataclasses.replace(result, **changes)
 
@@ -364,6 +390,7 @@ def run_audit(
     if unknown:
         raise AnalysisError(f"Unknown audit analysis {unknown[0]!r}; choose from {', '.join(AUDIT_ANALYSES)}.")
     timestamp = normalise_timestamp(request.timestamp) if request.timestamp else utc_now()
+    measure = request.measure_times
     if inputs is None:
         inputs = load_inputs(
             request.data,
@@ -385,26 +412,30 @@ def run_audit(
         lo, hi = _SPANS[name]
         return ctx.sub(lo, hi, name)
 
+    def timed(run: Any, *args: Any) -> Result:
+        """``run(*args)``'s result, stamped with the wall-clock times around it (when measured)."""
+        started = _clock() if measure else None
+        result = run(*args)
+        return _stamped(result, started, _clock() if measure else None)
+
     def optional(name: str, title: str, run: Any, *, needed: bool = False) -> Result | None:
         """Run an analysis that may not apply to these inputs; a refusal becomes a warning."""
         if name not in wanted and not needed:
             return None
         try:
-            result = run(step(name))
+            results[name] = timed(run, step(name))
         except AnalysisError as exc:
             warnings.append(f"{title} was skipped: {exc.message}")
             return None
-        results[name] = _stamped(result, timestamp)
         return results[name]
 
     if "performance" in wanted:
-        results["performance"] = _stamped(get_method("performance")(inputs, ctx=step("performance")), timestamp)
+        results["performance"] = timed(lambda: get_method("performance")(inputs, ctx=step("performance")))
     perm = None
     if "permutation" in wanted:
-        perm = get_method("permutation")(
+        results["permutation"] = perm = timed(lambda: get_method("permutation")(
             inputs, ctx=step("permutation"), n_repeats=request.n_repeats, scoring=request.scoring
-        )
-        results["permutation"] = perm = _stamped(perm, timestamp)
+        ))
 
     explain = np.zeros(0, dtype=np.int64)
     if wanted & {"lime", "shap", "clusters"}:
@@ -443,12 +474,14 @@ def run_audit(
         else:
             optional("groups", "Group metrics", lambda c: get_method("groups")(
                 inputs, ctx=c, sensitive=list(request.sensitive)))
+    agreement_started = _clock() if measure else None
     agreement = _method_agreement(results, shap)
     if agreement is not None:
         # Derived from this audit's seeded results, so it carries their seed and inputs.
         provenance = dataclasses.replace(agreement.provenance, seed=request.seed, data_sha256=dataset.sha256,
                                          model_sha256=model.sha256, data_file=dataset.name, model_file=model.name)
-        results["agreement"] = _stamped(dataclasses.replace(agreement, provenance=provenance), timestamp)
+        results["agreement"] = _stamped(dataclasses.replace(agreement, provenance=provenance),
+                                        agreement_started, _clock() if measure else None)
     ctx.progress(1.0, "Done")
     return AuditOutcome(
         request=request,
@@ -457,7 +490,7 @@ def run_audit(
         model=model,
         results=results,
         started_at=timestamp,
-        finished_at=timestamp,
+        finished_at=utc_now() if measure else None,
         warnings=tuple(warnings),
         explain_rows=tuple(int(r) for r in explain),
         hardware=describe_hardware(model),
@@ -472,8 +505,60 @@ def _group_metrics(results: Mapping[str, Any]) -> list[Any] | None:
     return None
 
 
+# Options of `probity audit` whose value is a file: recorded by name only (the file's SHA-256 identifies it).
+_FILE_OPTIONS = frozenset({"--data", "--model", "--notes-file"})
+# Options that say where or how the files are written, not what they contain: left out of the record.
+_WHERE_OPTIONS = frozenset({"--out", "--progress"})
+_WHERE_FLAGS = frozenset({"--force"})
+
+
+def _file_name(path: str) -> str:
+    # Split on both separators: a command recorded on Windows names its files with backslashes.
+    name = str(path).replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+    return name or str(path)
+
+
+def portable_command(command: Sequence[str]) -> list[str]:
+    """``command`` as the report records it: independent of where the files lie.
+
+    Files given to ``--data``, ``--model`` and ``--notes-file`` keep only their
+    names (their SHA-256 identifies them); ``--out``, ``--force`` and
+    ``--progress`` are left out, as they decide where and how files are written,
+    not their content.  Options must be spelled in full (``--data PATH`` or
+    ``--data=PATH``).  Applying it twice changes nothing.
+    """
+    tokens = [str(t) for t in command]
+    out: list[str] = []
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        if token == "--":  # everything after it is positional
+            out += tokens[i:]
+            break
+        name, eq, value = token.partition("=") if token.startswith("--") else (token, "", "")
+        if name in _WHERE_FLAGS:
+            i += 1
+        elif name in _WHERE_OPTIONS:
+            i += 1 if eq else 2
+        elif name in _FILE_OPTIONS:
+            if eq:
+                out.append(f"{name}={_file_name(value)}")
+                i += 1
+            else:
+                out.append(name)
+                out += [_file_name(t) for t in tokens[i + 1 : i + 2]]
+                i += 2
+        else:
+            out.append(token)
+            i += 1
+    return out
+
+
 def audit_document(outcome: AuditOutcome, *, command: Sequence[str] | None = None) -> dict[str, Any]:
     """The ``results.json`` document: summary keys for scripts plus every full result.
+
+    ``command`` is recorded as :func:`portable_command` gives it, so the
+    document does not depend on where the inputs and outputs lie.
 
     Top-level keys: ``schema_version``, ``probity_version``, ``provenance``,
     ``data``, ``model``, ``performance``, ``importance``, ``warnings``,
@@ -503,7 +588,7 @@ def audit_document(outcome: AuditOutcome, *, command: Sequence[str] | None = Non
         "explain_rows": list(outcome.explain_rows),
         "started_at": outcome.started_at,
         "finished_at": outcome.finished_at,
-        "command": list(command) if command is not None else None,
+        "command": portable_command(command) if command is not None else None,
     }
     if outcome.request.report is not None:
         provenance["report"] = outcome.request.report.to_dict()
@@ -688,7 +773,8 @@ def write_audit_outputs(
         (out_dir / MANIFEST_NAME).unlink(missing_ok=True)
         outputs: dict[str, Path] = {}
         for role, (name, _) in contents.items():
-            os.replace(partial.pop(role), out_dir / name)
+            os.replace(partial[role], out_dir / name)
+            del partial[role]
             outputs[role] = out_dir / name
     except OSError as exc:
         raise ProbityError(f"The audit's files cannot be written to {out_dir}: {exc.strerror or exc}.",

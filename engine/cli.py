@@ -90,15 +90,16 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--no-report", action="store_true",
                         help="write results.json and manifest.json only, without the PDF (faster)")
     report.add_argument("--timestamp", metavar="ISO",
-                        help="the audit's recorded time, e.g. 2024-05-01T12:00:00Z (default: now); fixing it "
-                             "makes a re-run byte-identical")
+                        help="the audit's recorded time, e.g. 2024-05-01T12:00:00Z (default: now, and each "
+                             "analysis's start and end are measured); fixing it measures no times and makes a "
+                             "re-run byte-identical")
     advanced = audit.add_argument_group("sample sizes (advanced)")
     advanced.add_argument("--lime-samples", type=int, default=2000, metavar="N",
                           help="perturbed samples per LIME explanation (default 2000)")
     advanced.add_argument("--cluster-rows", default="random:300", metavar="SPEC",
                           help="rows whose SHAP values are clustered (default random:300)")
     _add_read_options(audit)
-    audit.set_defaults(func=_cmd_audit)
+    audit.set_defaults(func=_cmd_audit, _parser=audit)
 
     verify = sub.add_parser(
         "verify", help="re-run the audit a report records and check every number",
@@ -177,9 +178,13 @@ def _cmd_audit(args: argparse.Namespace, ctx: JobContext) -> int:
         raise ProbityError(f"The output path {out_dir} exists and is not a folder.", path=out_dir)
     # Refused before the audit runs, not after minutes of work.
     _refuse_overwrite(out_dir, report=not args.no_report, force=args.force)
-    command = ["probity", *args._argv]
+    # Recorded without the output folder and with files by name (engine.audit.portable_command),
+    # so abbreviated options are spelled out in full first.
+    # Options before the subcommand (--progress) only shape the terminal output.
+    after = args._argv[args._argv.index("audit") + 1:]
+    command = ["probity", "audit", *_spelled_out(after, args._parser)]
     if args.timestamp is None:
-        # The recorded command must regenerate the same bytes, so it fixes the time it was run at.
+        # The recorded command regenerates the same numbers, so it fixes the time it was run at.
         timestamp = utc_now()
         command += ["--timestamp", timestamp]
     else:
@@ -200,6 +205,8 @@ def _cmd_audit(args: argparse.Namespace, ctx: JobContext) -> int:
         lime_samples=args.lime_samples,
         cluster_rows=args.cluster_rows,
         timestamp=timestamp,
+        # A fixed --timestamp promises identical bytes, so times are measured only for an audit run "now".
+        measure_times=args.timestamp is None,
         report=None if args.no_report else ReportOptions(
             auditor=args.auditor, organisation=args.organisation, reviewer_notes=notes, sections=sections
         ),
@@ -216,6 +223,23 @@ def _cmd_audit(args: argparse.Namespace, ctx: JobContext) -> int:
     for warning in outcome.warnings:
         print(f"probity: warning: {warning}", file=sys.stderr)
     return EXIT_OK
+
+
+def _spelled_out(argv: Sequence[str], parser: argparse.ArgumentParser) -> list[str]:
+    """``argv`` with abbreviated long options (``--dat``) written in full (``--data``), as argparse read them."""
+    known = [o for o in parser._option_string_actions if o.startswith("--")]
+    out: list[str] = []
+    for i, token in enumerate(argv):
+        if token == "--":
+            out += argv[i:]
+            break
+        name, eq, value = token.partition("=")
+        if token.startswith("--") and name not in known:
+            matches = [o for o in known if o.startswith(name)]
+            if len(matches) == 1:
+                token = matches[0] + eq + value
+        out.append(token)
+    return out
 
 
 def _refuse_overwrite(out_dir: Path, *, report: bool, force: bool) -> None:

@@ -85,6 +85,8 @@ class Provenance:
 
     ``warnings`` holds sentences for the reader about the quality or validity of
     the result (for example a class with no examples in the evaluation data).
+    ``started_at``/``finished_at`` are ISO 8601 wall-clock times, or ``None`` when
+    they were deliberately not measured (an audit with a fixed timestamp).
     """
 
     method: str
@@ -93,8 +95,8 @@ class Provenance:
     data_sha256: str | None
     model_sha256: str | None
     versions: Mapping[str, str]
-    started_at: str
-    finished_at: str
+    started_at: str | None
+    finished_at: str | None
     data_file: str | None = None
     model_file: str | None = None
     data_options: Mapping[str, Any] = field(default_factory=dict)

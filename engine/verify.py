@@ -17,8 +17,10 @@ report means:
    BLAS threading or SIMD width (matrix products in LIME's and K-LIME's ridge
    solves, PCA, a torch model's batched forward pass); on the same machine and
    installation every number is expected to be bit-identical, and the outcome
-   says how many were.  Package versions, hardware and file names are not
-   compared; a version or hardware that differs is reported as a note.
+   says how many were.  Package versions, hardware, file names and the
+   measured times (when each analysis started and finished, how long it took,
+   when the audit finished) are not compared; a version or hardware that
+   differs, and measured times, are reported as notes.
 3. **The PDF itself.**  A ``results.json`` beside the report must equal the
    embedded copy byte for byte; a ``manifest.json`` beside it must list the
    report's and results' SHA-256 as they are now; and, when the report was
@@ -69,6 +71,8 @@ MAX_LISTED = 20
 # input hashes are checked against the files themselves (check_input_files), once.
 _NOT_COMPARED = frozenset({"versions", "hardware", "data_file", "model_file", "model_trust", "data_sha256",
                            "model_sha256"})
+# Wall-clock measurements: when an analysis (or the audit) ran and how long it took, never reproducible.
+_TIMES = frozenset({"started_at", "finished_at"})
 _MAX_VALUE_CHARS = 80
 _PAGES = "pages rebuilt from the embedded results"
 
@@ -121,6 +125,14 @@ def _compared(path: Path_) -> bool:
         return False
     if path[:1] == ("results",) and path[2:] == ("provenance", "parameters", "device"):
         return False  # where it ran, like the hardware: a GPU-made report verifies on a laptop (noted)
+    # When it ran (noted): the audit's finished_at and each result's times and duration.  The audit's
+    # started_at is its recorded timestamp, which the re-run takes over, so it is compared.
+    if path == ("provenance", "finished_at"):
+        return False
+    if len(path) == 4 and path[0] == "results" and path[2] == "provenance" and path[3] in _TIMES:
+        return False
+    if len(path) == 3 and path[0] == "results" and path[2] == "compute_seconds":
+        return False
     return True
 
 
@@ -191,11 +203,22 @@ def _version_notes(recorded: Mapping[str, Any], rerun: Mapping[str, Any]) -> lis
                          f"the re-run on {new_hw.get(key) or 'unrecorded'}.")
     old_results = recorded.get("results") or {}
     new_results = rerun.get("results") or {}
+    timed = sorted(name for name, r in old_results.items() if isinstance(r, Mapping) and _was_timed(r))
+    if timed:
+        notes.append(f"The times the report records for {len(timed)} analys{'is' if len(timed) == 1 else 'es'} "
+                     "(when each started and finished) were measured when it ran and are not compared.")
     for name in sorted(set(old_results) & set(new_results)):
         before, after = (_device_of(r.get(name)) for r in (old_results, new_results))
         if before is not None and after is not None and before != after:
             notes.append(f"{name} was computed on {before} in the report and on {after} here.")
     return notes
+
+
+def _was_timed(result: Mapping[str, Any]) -> bool:
+    """Whether a result records a measured interval (not none, and not the one audit time twice)."""
+    prov = result.get("provenance") or {}
+    started, finished = prov.get("started_at"), prov.get("finished_at")
+    return bool(started) and bool(finished) and started != finished
 
 
 def _device_of(result: Any) -> Any:
@@ -475,6 +498,9 @@ def verify_report(
                              notes=(), checked=tuple(checked), n_numbers=0,
                              n_results=len(recorded.get("results") or {}), n_within_tolerance=0, rel_tol=rel_tol)
     rerun = json.loads(results_json_bytes(audit_document(outcome, command=command)))
+    # The command is what the report says regenerates it, not a computed value; reports written before
+    # commands were recorded without paths keep theirs as written.
+    rerun["provenance"]["command"] = command
     comparison = compare_documents(recorded, rerun, rel_tol=rel_tol)
 
     ctx.progress(0.9, "Rebuilding the report's pages")

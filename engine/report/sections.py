@@ -1419,7 +1419,7 @@ def methodology(facts: Facts, number: int) -> list[Flowable]:
             block.append(_p(description))
         rows = [["Parameter", "Value"]] + [[k, v] for k, v in _flatten(dict(prov.parameters))]
         rows.append(["seed", _json_value(prov.seed)])
-        rows.append(["computed", f"{prov.started_at} to {prov.finished_at}"])
+        rows.append(["computed", _computed_text(prov.started_at, prov.finished_at)])
         block.append(table(rows, [w * 0.38, w * 0.62], mono=(1,)))
         out.append(CondPageBreak(45 * mm))
         out += block
@@ -1451,6 +1451,47 @@ def _hardware_text(hardware: Any) -> str:
     return "; ".join(parts) or "not recorded in the results"
 
 
+def _utc_time(iso: str | None) -> _dt.datetime | None:
+    """An ISO 8601 time as an aware UTC datetime, or ``None`` when absent or unreadable."""
+    try:
+        value = _dt.datetime.fromisoformat(str(iso).replace("Z", "+00:00")) if iso else None
+    except ValueError:
+        return None
+    if value is None:
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=_dt.timezone.utc)).astimezone(_dt.timezone.utc)
+
+
+def _computed_text(started: str | None, finished: str | None) -> str:
+    """When an analysis ran, as the methodology table states it: a measured interval, or why there is none."""
+    if not started and not finished:
+        return "not measured (audit time fixed for identical re-runs)"
+    if started == finished:  # reports written before times were measured stamped the audit time twice
+        return f"not measured (audit time {started})"
+    begin, end = _utc_time(started), _utc_time(finished)
+    if begin is None or end is None or end < begin:
+        return f"{started or 'unknown'} to {finished or 'unknown'}"
+    seconds = (end - begin).total_seconds()
+    took = (f"{seconds:.3f} s" if seconds < 10 else f"{seconds:.1f} s" if seconds < 120
+            else f"{int(seconds // 60)} min {seconds % 60:.0f} s")
+    tail = f"{end:%H:%M:%S}.{end.microsecond // 1000:03d}"
+    if end.date() != begin.date():
+        tail = f"{end:%Y-%m-%d} {tail}"
+    return f"{begin:%Y-%m-%d %H:%M:%S}.{begin.microsecond // 1000:03d} to {tail} UTC ({took})"
+
+
+def _audit_times(prov: Mapping[str, Any], results: Iterable[Result]) -> list[tuple[str, Any]]:
+    """The reproducibility table's rows on when the audit ran."""
+    started, finished = prov.get("started_at"), prov.get("finished_at")
+    # Reports written before times were measured stamped the audit time as its end, too.
+    measured = any(r.provenance.started_at and r.provenance.started_at != r.provenance.finished_at
+                   for r in results)
+    if started and (not finished or (finished == started and not measured)):
+        return [("Audit time", f"{started} (recorded; how long the analyses took was not measured, so that a "
+                               "re-run with this time gives identical files)")]
+    return [("Audit started", str(started or "not recorded")), ("Audit finished", str(finished or "not recorded"))]
+
+
 def reproducibility(facts: Facts, number: int, attachment_sha256: str) -> list[Flowable]:
     out = [PageBreak()] + _section(facts, "reproducibility", number)
     w = facts.width
@@ -1467,8 +1508,7 @@ def reproducibility(facts: Facts, number: int, attachment_sha256: str) -> list[F
         ("Python", str(versions.get("python") or "not recorded")),
         ("Operating system", str(versions.get("platform") or "not recorded")),
         ("CPU / GPU", _hardware_text(hardware) if hardware else "not recorded in the results"),
-        ("Audit started", str(prov.get("started_at") or "not recorded")),
-        ("Audit finished", str(prov.get("finished_at") or "not recorded")),
+        *_audit_times(prov, [result for _, result in facts.all_results]),
         (f"SHA-256 of {ATTACHMENT_NAME}", attachment_sha256),
     ]
     out.append(kv_table(pairs, w, key_width=44 * mm,
@@ -1485,7 +1525,8 @@ def reproducibility(facts: Facts, number: int, attachment_sha256: str) -> list[F
         out.append(table(rows, [w * 0.25] * 4, mono=(1, 3)))
     out.append(_sub("Command", "s-reproducibility-command"))
     command = facts.report.command or "not recorded"
-    out.append(_p("This command recomputes the results from the same files (same SHA-256) and seed:"))
+    out.append(_p("Run in a folder holding the data and model files named above (identified by their SHA-256), "
+                  "this command recomputes every number of this report; --out DIR chooses where it writes:"))
     out.append(_p(command, "mono"))
     out.append(_p(
         f"The results behind this report are attached to this PDF as {ATTACHMENT_NAME}; its SHA-256 above lets "
