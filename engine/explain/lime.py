@@ -58,6 +58,27 @@ Deliberate differences from lime, each for a stated reason:
   ``"forward_selection"``, ``"highest_weights"`` and ``"none"`` selections exist
   (no label-driven entropy discretiser, no LARS path).
 
+Fidelity at the explained row: the weighted R² says how well the surrogate
+follows the model over the whole neighbourhood, where the explained row is one
+sample of thousands, so a surrogate can score a high R² and still miss the
+model at the row itself (a step in the model inside the row's bin).  Each row
+is therefore also judged by the *prediction gap* ``|surrogate - model|`` at the
+row, in the explained output's units (``quality["prediction_gap"]``).  For a
+probability the gap is judged as it is (at most
+:data:`FIDELITY_MAX_PROBABILITY_GAP`); for a value (regression) it is judged
+relative to the standard deviation of the model's output over the row's
+perturbed samples (``quality["output_spread"]``, at most
+:data:`FIDELITY_MAX_RELATIVE_GAP` of it).  Those samples are drawn from the
+training distribution, not around the row, so this spread estimates how much
+the model's output varies over the data: a gap is large when it is a large
+share of the model's whole range of answers.  A row is faithful when its R² is
+at least :data:`FIDELITY_MIN_R2` and its gap is within the limit;
+:func:`lime_fidelity` gives that verdict for one row and
+:func:`lime_fidelity_warning` the sentence naming the rows that fail.  Results
+saved before these keys existed are judged from ``local_prediction`` and
+``predictions``; their regression gap is scaled by the spread of the model's
+output over the explained rows (not judged when fewer than two rows or no spread).
+
 Stability: ``stability_runs`` extra runs under ``ctx.sub(..., "stability", k)``
 measure how much the explanation depends on the random draw: the mean pairwise
 Jaccard index of the top-``k`` features by ``|coefficient|`` (``k = min(5, F)``)
@@ -80,12 +101,24 @@ from engine.errors import AnalysisError
 from engine.explain.attribution import AttributionResult, resolve_output
 from engine.explain.base import AuditInputs, Method
 from engine.jobs import JobContext
-from engine.parallel import chunk_workers, even_spans, map_chunks
 from engine.models.base import Model, Task
+from engine.parallel import chunk_workers, even_spans, map_chunks
 from engine.results import utc_now
 from engine.schema import ColumnKind
 
-__all__ = ["run", "METHOD", "SAMPLING_DESIGNS", "DISCRETIZERS", "FEATURE_SELECTIONS"]
+__all__ = [
+    "run",
+    "METHOD",
+    "SAMPLING_DESIGNS",
+    "DISCRETIZERS",
+    "FEATURE_SELECTIONS",
+    "FIDELITY_MIN_R2",
+    "FIDELITY_MAX_PROBABILITY_GAP",
+    "FIDELITY_MAX_RELATIVE_GAP",
+    "FidelityVerdict",
+    "lime_fidelity",
+    "lime_fidelity_warning",
+]
 
 SAMPLING_DESIGNS = ("shared", "independent")
 DISCRETIZERS: dict[str, tuple[float, ...]] = {
@@ -109,6 +142,12 @@ _SOLVE_ELEMENTS = 50_000_000
 _FIRST_CALL_ROWS = 8_192
 _MIN_CALL_ROWS = 512
 _LOW_R2 = 0.25
+# A surrogate is faithful at its row only when all three hold (one source for the engine, the GUI and the PDF).
+FIDELITY_MIN_R2 = 0.5  # weighted R² on the row's neighbourhood
+FIDELITY_MAX_PROBABILITY_GAP = 0.1  # |surrogate - model| at the row, for probabilities
+FIDELITY_MAX_RELATIVE_GAP = 0.25  # the same gap for values, in standard deviations of the model's output
+_MAX_NAMED_ROWS = 10  # rows listed by number in the result's warning
+_MAX_DETAILED_ROWS = 3  # rows whose predictions the warning spells out
 
 
 # -- training statistics -----------------------------------------------------------
@@ -457,6 +496,8 @@ class _Fit:
     intercept: np.ndarray  # (c,)
     r2: np.ndarray  # (c,)
     local: np.ndarray  # (c,) surrogate prediction at the instance (sample 0)
+    # (c,) standard deviation of the model's output over each instance's samples (set by _explain_all)
+    output_sd: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -735,6 +776,7 @@ def _explain_all(
 
     shared_samples: _Samples | None = None
     y_shared = np.zeros(0)
+    output_sd = np.empty(n)
     if settings.sampling == "shared":
         drawn = _draw_samples(stats, S, ctx.rng("lime", "shared"), discretize=settings.discretize)
         shared_samples = drawn
@@ -780,6 +822,7 @@ def _explain_all(
         y = np.empty((c, N))
         y[:, 0] = f_inst[start:stop]
         y[:, 1:] = y_s
+        output_sd[start:stop] = y.std(axis=1)
         return _moments(Zt, _kernel(Zt, settings.kernel_width, indicator=indicator), y, consume=True)
 
     parts: list[_Fit] = []
@@ -800,6 +843,7 @@ def _explain_all(
         intercept=np.concatenate([p.intercept for p in parts]),
         r2=np.concatenate([p.r2 for p in parts]),
         local=np.concatenate([p.local for p in parts]),
+        output_sd=output_sd,
     )
 
 
@@ -832,6 +876,230 @@ def _stability(coefs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.nd
     denom = (np.abs(coefs.mean(axis=0)) + sd).sum(axis=1)
     spread = np.divide(sd.sum(axis=1), denom, out=np.zeros(n), where=denom > 0)
     return jaccard, spread, sd
+
+
+# -- fidelity at the explained row -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Judgement:
+    """The fidelity figures of ``n`` explained rows, all ``(n,)``."""
+
+    r2: np.ndarray
+    model: np.ndarray  # the model's output at the row
+    local: np.ndarray  # the surrogate's prediction at the row (NaN when not recorded)
+    gap: np.ndarray  # |local - model|, output units
+    scaled: np.ndarray  # the judged gap: ``gap`` for probabilities, ``gap / spread`` for values; NaN: not judged
+    r2_poor: np.ndarray  # bool
+    gap_poor: np.ndarray  # bool
+    probability: bool
+
+    @property
+    def poor(self) -> np.ndarray:
+        return self.r2_poor | self.gap_poor
+
+    @property
+    def limit(self) -> float:
+        return FIDELITY_MAX_PROBABILITY_GAP if self.probability else FIDELITY_MAX_RELATIVE_GAP
+
+
+def _judge(
+    r2: np.ndarray, model: np.ndarray, local: np.ndarray, spread: np.ndarray, *, probability: bool
+) -> _Judgement:
+    """Judge every row at once; ``spread`` (the model's output spread) scales the gap of value outputs only."""
+    r2 = np.asarray(r2, dtype=np.float64)
+    model = np.asarray(model, dtype=np.float64)
+    local = np.asarray(local, dtype=np.float64)
+    gap = np.abs(local - model)
+    if probability:
+        scaled = gap
+    else:
+        spread = np.asarray(spread, dtype=np.float64)
+        # A model whose output does not vary at all still has a gap of 0 when the surrogate matches it.
+        tiny = gap <= 1e-9 * (1.0 + np.abs(model))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            flat = np.where(tiny, 0.0, np.inf)
+            scaled = np.where(spread > 0, gap / spread, np.where(np.isfinite(spread), flat, np.nan))
+        scaled = np.where(np.isnan(gap), np.nan, scaled)
+    limit = FIDELITY_MAX_PROBABILITY_GAP if probability else FIDELITY_MAX_RELATIVE_GAP
+    with np.errstate(invalid="ignore"):
+        gap_poor = np.nan_to_num(scaled, nan=0.0, posinf=np.inf) > limit
+        r2_poor = ~(r2 >= FIDELITY_MIN_R2)  # an unrecorded (NaN) R² cannot vouch for the surrogate
+    return _Judgement(
+        r2=r2, model=model, local=local, gap=gap, scaled=scaled, r2_poor=r2_poor, gap_poor=gap_poor,
+        probability=probability,
+    )
+
+
+def _judge_result(result: AttributionResult) -> _Judgement:
+    """Judge a LIME result's rows from what it holds (results saved before the gap existed included)."""
+    n = len(result.rows)
+    quality, extras = result.quality, result.extras
+    nan = np.full(n, np.nan)
+    local = quality.get("local_prediction", extras.get("local_predictions", nan))
+    model = np.asarray(result.predictions, dtype=np.float64)
+    if model.shape != (n,):
+        model = nan
+    probability = result.output_space == "probability"
+    spread = quality.get("output_spread")
+    if spread is None:
+        # Saved before the spread was recorded: the spread of the model's output over the explained rows.
+        finite = model[np.isfinite(model)]
+        spread = np.full(n, float(np.std(finite)) if finite.size >= 2 else np.nan)
+    return _judge(quality.get("r2", nan), model, local, spread, probability=probability)
+
+
+def _fmt(x: float) -> str:
+    """A figure for a sentence: three significant digits, thousands separated; "not recorded" for NaN."""
+    if not math.isfinite(x):
+        return "not recorded"
+    x = x + 0.0
+    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.3g}"
+
+
+def _naming(word: str, output_name: str) -> str:
+    """`` for P(1)`` after "predicts"; nothing for a regressor's plain "prediction", which would only repeat it."""
+    return "" if output_name in ("", "prediction") else f"{word} {output_name}"
+
+
+@dataclass(frozen=True)
+class FidelityVerdict:
+    """Whether LIME's surrogate can be trusted at one explained row, and why not.
+
+    Attributes
+    ----------
+    row: the explained dataset row (0-based).
+    output_name: what is explained, e.g. ``"P(1)"``.
+    r2: the surrogate's weighted R² on the row's neighbourhood.
+    model_prediction, surrogate_prediction: the model's and the surrogate's output at the row.
+    gap: ``|surrogate - model|`` in the output's units (NaN when the surrogate's prediction is unknown).
+    scaled_gap: the gap as judged: itself for probabilities, in standard deviations of the model's
+        output for values (NaN when that spread is unknown: then the gap is not judged).
+    gap_limit: the most ``scaled_gap`` may be.
+    probability: whether the output is a probability (gap judged as it is) or a value (judged by spread).
+    r2_poor, gap_poor: which check failed.
+    problems: one sentence per failed check; empty when the surrogate is faithful at the row.
+    """
+
+    row: int
+    output_name: str
+    r2: float
+    model_prediction: float
+    surrogate_prediction: float
+    gap: float
+    scaled_gap: float
+    gap_limit: float
+    probability: bool
+    r2_poor: bool
+    gap_poor: bool
+    problems: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def level(self) -> str:
+        """``"good"``, ``"warning"`` (the R² alone is poor) or ``"bad"`` (the surrogate misses the model at the row)."""
+        return "bad" if self.gap_poor else ("warning" if self.r2_poor else "good")
+
+    def message(self) -> str:
+        """One sentence naming the row, both predictions and every failed check ("" when faithful)."""
+        if self.ok:
+            return ""
+        reasons = []
+        if self.gap_poor:
+            reasons.append(f"a gap of {_fmt(self.gap)}{_gap_terms(self.probability, self.scaled_gap, self.gap_limit)}")
+        if self.r2_poor:
+            reasons.append(
+                f"a weighted R² of {_fmt(self.r2)}, below {FIDELITY_MIN_R2:g}"
+                if math.isfinite(self.r2) else "no recorded weighted R²"
+            )
+        return (
+            f"LIME's surrogate is not faithful to the model at row {self.row}: it predicts "
+            f"{_fmt(self.surrogate_prediction)}{_naming(' for', self.output_name)} where the model gives "
+            f"{_fmt(self.model_prediction)}, with " + " and ".join(reasons) + "; read this row's weights with caution."
+        )
+
+
+def _gap_terms(probability: bool, scaled: float, limit: float) -> str:
+    """What follows "a gap of G" in a sentence about a gap judged poor."""
+    if probability:
+        return f", above the {limit:g} allowed"
+    if math.isinf(scaled):
+        return ", where the model's output does not vary at all over the data"
+    return f" ({_fmt(scaled)} standard deviations of the model's output), above the {limit:g} allowed"
+
+
+def _verdict(j: _Judgement, i: int, row: int, output_name: str) -> FidelityVerdict:
+    r2, model, local, gap = float(j.r2[i]), float(j.model[i]), float(j.local[i]), float(j.gap[i])
+    scaled = float(j.scaled[i])
+    r2_poor, gap_poor = bool(j.r2_poor[i]), bool(j.gap_poor[i])
+    problems: list[str] = []
+    if gap_poor:
+        problems.append(
+            f"At row {row} the surrogate predicts {_fmt(local)}{_naming(' for', output_name)} where the model gives "
+            f"{_fmt(model)}: a gap of {_fmt(gap)}{_gap_terms(j.probability, scaled, j.limit)}."
+        )
+    if r2_poor:
+        problems.append(
+            f"At row {row} the surrogate's weighted R² is {_fmt(r2)}, below {FIDELITY_MIN_R2:g}: it follows the "
+            "model poorly around the row."
+            if math.isfinite(r2)
+            else f"At row {row} the surrogate's weighted R² is not recorded, so its fit around the row is unknown."
+        )
+    return FidelityVerdict(
+        row=row, output_name=output_name, r2=r2, model_prediction=model, surrogate_prediction=local, gap=gap,
+        scaled_gap=scaled, gap_limit=j.limit, probability=j.probability, r2_poor=r2_poor, gap_poor=gap_poor,
+        problems=tuple(problems),
+    )
+
+
+def lime_fidelity(result: AttributionResult, index: int) -> FidelityVerdict:
+    """The fidelity verdict of LIME's surrogate at the ``index``-th explained row.
+
+    ``index`` is a position in ``result.rows`` (``0 <= index < len(result.rows)``),
+    not a dataset row; the verdict names the dataset row.  The same verdict
+    colours the GUI's badge and writes the PDF's warnings.
+    """
+    n = len(result.rows)
+    if not 0 <= index < n:
+        raise IndexError(f"explained row index {index} is outside the {n} rows of this result")
+    return _verdict(_judge_result(result), index, int(result.rows[index]), result.output_name)
+
+
+def _names_rows(rows: Sequence[int]) -> str:
+    shown = [str(r) for r in rows[:_MAX_NAMED_ROWS]]
+    if len(rows) > _MAX_NAMED_ROWS:
+        return ", ".join(shown) + f" and {len(rows) - _MAX_NAMED_ROWS:,} more"
+    return shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
+
+
+def _warning_of(j: _Judgement, rows: np.ndarray, output_name: str) -> str | None:
+    poor = np.flatnonzero(j.poor)
+    if poor.size == 0:
+        return None
+    # Worst first: rows where the surrogate misses the model (largest judged gap), then the lowest R².
+    severity = np.where(j.gap_poor[poor], np.nan_to_num(j.scaled[poor], posinf=np.inf), -np.inf)
+    worst = poor[np.lexsort((np.nan_to_num(j.r2[poor], nan=-np.inf), -severity))][:_MAX_DETAILED_ROWS]
+    limit = f"{j.limit:g}" if j.probability else f"{j.limit:g} standard deviations of the model's output"
+    details = "; ".join(
+        f"at row {int(rows[i])} it predicts {_fmt(float(j.local[i]))} where the model gives "
+        f"{_fmt(float(j.model[i]))} (weighted R² {_fmt(float(j.r2[i]))})"
+        for i in worst
+    )
+    which = "row" if len(rows) == 1 else "rows"
+    return (
+        f"LIME's surrogate is not faithful to the model at {poor.size:,} of {len(rows):,} explained {which} "
+        f"({_names_rows([int(rows[i]) for i in poor])}): at each, its prediction{_naming(' of', output_name)} "
+        f"is more than {limit} away from the model's, or its weighted R² is below {FIDELITY_MIN_R2:g}. "
+        f"{details[:1].upper()}{details[1:]}. Read the weights of those rows with caution."
+    )
+
+
+def lime_fidelity_warning(result: AttributionResult) -> str | None:
+    """The sentence naming the explained rows where LIME's surrogate is not faithful, or ``None``."""
+    return _warning_of(_judge_result(result), np.asarray(result.rows), result.output_name)
 
 
 # -- entry point -------------------------------------------------------------------------
@@ -927,9 +1195,13 @@ def run(
         output per unit of the interpretable feature: being in the instance's
         bin/category, or one standard deviation in continuous mode);
         ``predictions`` ``(n,)`` the model's output; ``quality`` holds ``r2``,
-        ``local_prediction`` and, with stability runs, ``stability_jaccard`` and
-        ``coef_spread``; ``extras`` holds ``intercepts``, ``local_predictions``
-        and (with stability runs) ``coef_std`` ``(n, F)``.
+        ``local_prediction``, ``prediction_gap`` (``|local_prediction - predictions|``),
+        ``output_spread`` (standard deviation of the model's output over the
+        row's samples) and, with stability runs, ``stability_jaccard`` and
+        ``coef_spread``; ``summary`` adds ``max_prediction_gap`` and
+        ``n_poor_fidelity`` (rows :func:`lime_fidelity` judges not faithful);
+        ``extras`` holds ``intercepts``, ``local_predictions`` and (with
+        stability runs) ``coef_std`` ``(n, F)``.
     """
     started = utc_now()
     t_start = time.perf_counter()
@@ -999,7 +1271,14 @@ def run(
         sub = ctx.sub((k + 1) / n_runs, (k + 2) / n_runs, "stability", k)
         runs.append(_explain_all(stats, inst, rows_arr, f_inst, predictor, settings, sub).coef)
 
-    quality: dict[str, np.ndarray] = {"r2": main.r2, "local_prediction": main.local}
+    assert main.output_sd is not None
+    judged = _judge(main.r2, f_inst, main.local, main.output_sd, probability=model.task is not Task.REGRESSION)
+    quality: dict[str, np.ndarray] = {
+        "r2": main.r2,
+        "local_prediction": main.local,
+        "prediction_gap": judged.gap,
+        "output_spread": main.output_sd,
+    }
     extras: dict[str, np.ndarray] = {"intercepts": main.intercept, "local_predictions": main.local}
     summary: dict[str, float] = {
         "median_r2": float(np.median(main.r2)),
@@ -1007,6 +1286,8 @@ def run(
         "kernel_width": width,
         "num_samples": float(num_samples),
         "model_rows": float(predictor.rows_called),
+        "max_prediction_gap": float(np.max(judged.gap)),
+        "n_poor_fidelity": float(np.count_nonzero(judged.poor)),
     }
     if stability_runs:
         k_top = min(_TOP_K, f, n_feat)
@@ -1024,6 +1305,9 @@ def run(
             f"The median weighted R² of the LIME surrogates is {summary['median_r2']:.2f}, so the linear "
             "surrogates describe the model poorly near these rows; read the coefficients with caution."
         )
+    unfaithful = _warning_of(judged, rows_arr, output_name)
+    if unfaithful is not None:
+        warnings.append(unfaithful)
     missing_num = [stats.names[j] for k, j in enumerate(stats.num_idx) if stats.num_missing[k] > 0]
     if missing_num:
         listed = ", ".join(repr(m) for m in missing_num[:5]) + (" and others" if len(missing_num) > 5 else "")

@@ -32,6 +32,7 @@ from reportlab.platypus import (
 from engine.explain.attribution import AttributionResult
 from engine.explain.clusters import ExplanationClustersResult
 from engine.explain.groups import HEADLINE_MIN_GROUP_SIZE
+from engine.explain.lime import lime_fidelity, lime_fidelity_warning
 from engine.explain.native import NativeImportanceResult
 from engine.explain.pdp import PartialDependenceResult
 from engine.explain.performance import PerformanceResult
@@ -698,6 +699,11 @@ def _fidelity(facts: Facts) -> list[str]:
                 f"LIME's local surrogates fit the model poorly (median weighted R² {num(median, 2)}); read its "
                 "weights as rough indications only."
             )
+        # Rows where the surrogate misses the model at the row itself (or fits poorly around it). New results
+        # carry this very sentence among their warnings, which the summary lists already; say it once.
+        rows_warning = lime_fidelity_warning(lime)
+        if rows_warning is not None and rows_warning not in (facts.doc.get("warnings") or []):
+            out.append(escape(rows_warning))
     sur = facts.surrogate
     if sur is not None:
         for name, fit in (("tree", sur.tree), ("sparse linear", sur.linear)):
@@ -1211,7 +1217,10 @@ def _local_one(a: AttributionResult, i: int, width: float) -> list[Flowable]:
             bits.append(f"stability (Jaccard of the top-{k} features over reruns) {num(jac[i], 2)}"
                         if k else f"stability {num(jac[i], 2)}")
         caption = f"Explaining {a.output_name} ({a.output_space}): " + "; ".join(bits) + "."
-        return [KeepTogether([_p(title, "h3"), drawing, _caption(caption)])]
+        # The engine's verdict, the one the GUI's badge shows: R² and the surrogate's miss at the row.
+        verdict = lime_fidelity(a, i)
+        unfaithful = _warnings([verdict.message()]) if not verdict.ok else []
+        return [KeepTogether([_p(title, "h3"), drawing, _caption(caption), *unfaithful])]
     labels, shown = _top_with_rest(a.feature_names, values, _MAX_BARS)
     if a.base_values is not None and a.method in _SHAP_METHODS + ("ig",):
         base = float(a.base_values[i])

@@ -17,6 +17,7 @@ from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QColor, QCursor, QFont
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QToolTip, QVBoxLayout, QWidget
 
+from engine.explain.lime import FIDELITY_MIN_R2, FidelityVerdict, lime_fidelity
 from gui.plots import palette
 from gui.plots.base import make_plot, method_word, pen
 
@@ -24,7 +25,7 @@ __all__ = ["LocalView", "LimeView", "WaterfallView", "format_number", "format_ce
 
 _BAR_HEIGHT = 0.64
 _ROW_PIXELS = 26
-LOW_R2 = 0.5  # below this a LIME surrogate describes the model poorly near the row
+LOW_R2 = FIDELITY_MIN_R2  # below this a LIME surrogate describes the model poorly near the row
 _GOOD = "#009E73"
 
 
@@ -275,6 +276,7 @@ class LimeView(LocalView):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.r2: float = math.nan
+        self.verdict: FidelityVerdict | None = None
         self.r2_badge: QLabel | None = None
         self.stability_badge: QLabel | None = None
 
@@ -297,13 +299,30 @@ class LimeView(LocalView):
         prediction = float(result.predictions[i])
         self.heading.setText(f"Row {self.shown_row} · model {result.output_name} = {format_number(prediction)}")
         quality = result.quality
-        self.r2 = float(quality["r2"][i]) if "r2" in quality else math.nan
+        # One verdict, the engine's, for this badge and the PDF: green only when both the R² and the
+        # surrogate's prediction at the row are fine.
+        verdict = self.verdict = lime_fidelity(result, i)
+        self.r2 = verdict.r2
         low = math.isfinite(self.r2) and self.r2 < LOW_R2
+        text = f"Local fidelity R² {format_number(self.r2, 3)}" + (" · low" if low else "")
+        if verdict.gap_poor:
+            text += (
+                f" · surrogate {format_number(verdict.surrogate_prediction, 3)}"
+                f" vs model {format_number(verdict.model_prediction, 3)}"
+            )
+        explanation = (
+            "Weighted R² of the linear surrogate on the perturbed neighbourhood of this row, and the gap between "
+            f"the surrogate's prediction at the row and the model's; below {LOW_R2:g} R², or with a gap above "
+            + (
+                f"{verdict.gap_limit:g}" if verdict.probability
+                else f"{verdict.gap_limit:g} standard deviations of the model's output"
+            )
+            + ", the surrogate describes the model poorly here, so read the bars with caution."
+        )
         self.r2_badge = self._add_badge(
-            f"Local fidelity R² {format_number(self.r2, 3)}" + (" · low" if low else ""),
-            "warning" if low or not math.isfinite(self.r2) else "good",
-            "Weighted R² of the linear surrogate on the perturbed neighbourhood of this row; "
-            f"below {LOW_R2} the surrogate describes the model poorly here, so read the bars with caution.",
+            text,
+            verdict.level,
+            "\n\n".join([*verdict.problems, explanation]),
         )
         if "stability_jaccard" in quality:
             jaccard = float(quality["stability_jaccard"][i])

@@ -66,12 +66,19 @@ def test_lime_on_three_rows_draws_one_bar_per_feature_with_r2_and_stability(qtbo
         win.selection.set_current(row, source="test")
         assert view.shown_row == row
         r2 = float(result.quality["r2"][row])
-        from gui.plots.local import LOW_R2, format_number
+        from engine.explain.lime import lime_fidelity
+        from gui.plots.local import LOW_R2, badge_style, format_number
 
+        verdict = lime_fidelity(result, row)
         expected = f"Local fidelity R² {format_number(r2, 3)}" + (" · low" if r2 < LOW_R2 else "")
+        if verdict.gap_poor:
+            expected += (f" · surrogate {format_number(verdict.surrogate_prediction, 3)}"
+                         f" vs model {format_number(verdict.model_prediction, 3)}")
         assert view.r2_badge.text() == expected
-        # The warning colour exactly when the fit is poor.
-        assert (view.r2_badge.styleSheet().find("#FFF5E0") >= 0) == (r2 < LOW_R2)
+        # Green only when the engine judges the surrogate faithful at the row: amber for a poor R² alone,
+        # red when it misses the model's prediction there.
+        assert view.r2_badge.styleSheet() == badge_style(verdict.level)
+        assert (verdict.level == "good") == (r2 >= LOW_R2 and not verdict.gap_poor)
         jaccard = float(result.quality["stability_jaccard"][row])
         assert view.stability_badge.text().startswith(f"Stability {format_number(jaccard, 2)} · ")
     assert view.hover_text(0).startswith(view.labels[0] + ": coefficient ")
