@@ -7,6 +7,7 @@ tell the others; no pane reaches into another pane.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
     from engine.models.base import Model
     from engine.schema import Dataset, Roles
 
-__all__ = ["Session", "ROLE_NAMES", "role_map", "roles_from_map"]
+__all__ = ["Session", "InputsIdentity", "ROLE_NAMES", "role_map", "roles_from_map"]
 
 ROLE_NAMES = ("target", "feature", "sensitive", "ignored")
 
@@ -50,6 +51,29 @@ def roles_from_map(dataset: Dataset, mapping: Mapping[str, str]) -> Roles:
         sensitive=[c for c, r in mapping.items() if r == "sensitive"],
         ignored=[c for c, r in mapping.items() if r == "ignored"],
     )
+
+
+@dataclass(frozen=True)
+class InputsIdentity:
+    """Which data and model something was made for: their file names (for people) and SHA-256 (to compare)."""
+
+    data_name: str | None = None
+    data_sha256: str | None = None
+    model_name: str | None = None
+    model_sha256: str | None = None
+
+    def same_inputs(self, other: InputsIdentity) -> bool:
+        """Whether both name the same data and model (by hash, or by name where a hash is unknown)."""
+        def same(a_sha: str | None, b_sha: str | None, a_name: str | None, b_name: str | None) -> bool:
+            return a_sha == b_sha if a_sha is not None and b_sha is not None else a_name == b_name
+
+        return same(self.data_sha256, other.data_sha256, self.data_name, other.data_name) and same(
+            self.model_sha256, other.model_sha256, self.model_name, other.model_name)
+
+    def describe(self) -> str:
+        """``credit.csv and credit_model.skops`` (or what of them is known)."""
+        names = [n for n in (self.data_name, self.model_name) if n]
+        return " and ".join(names) if names else "no data or model"
 
 
 class Session(QObject):
@@ -90,6 +114,18 @@ class Session(QObject):
     def restore_results(self, results: Mapping[str, Any]) -> None:
         """Hand saved results to the panes that show them (no job runs; see ``gui.sessionfile``)."""
         self.sig_results_restored.emit(dict(results))
+
+    def identity(self) -> InputsIdentity:
+        """The open data and model, as :class:`InputsIdentity`."""
+        from pathlib import Path
+
+        dataset, model = self.dataset, self.model
+        return InputsIdentity(
+            data_name=None if dataset is None else str(dataset.name),
+            data_sha256=None if dataset is None else dataset.sha256,
+            model_name=None if model is None else (Path(model.path).name if model.path is not None else model.name),
+            model_sha256=None if model is None else model.sha256,
+        )
 
     def missing_inputs(self) -> list[str]:
         """What still has to be chosen before an analysis can run, as short phrases."""

@@ -23,14 +23,17 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QDialog, QFileDialog, QHBoxLayout, QToolButton, QWidget
 
 from gui.runner import JobError, JobSpec
+from gui.session import InputsIdentity
 from gui.widgets import InlineMessage
 
 if TYPE_CHECKING:
@@ -229,7 +232,9 @@ class SessionKeeper(QObject):
         self.data_dir = Path(data_dir) if data_dir is not None else user_data_dir()
         self.banner: SessionBanner = window.session_banner
         self.results: dict[str, Any] = {}
-        self.notes = ""
+        self._notes = ""
+        # The data and model open when the notes were written (None: no notes, or not known).
+        self.notes_for: InputsIdentity | None = None
         self.path: Path | None = None  # the session file last saved or opened
         self._restore: _Restore | None = None
         self._save_jobs: dict[int, bool] = {}  # job id -> is an autosave
@@ -249,6 +254,19 @@ class SessionKeeper(QObject):
         self._runner.sig_job_finished.connect(self._on_runner_job_finished)
         self._runner.sig_job_failed.connect(self._on_runner_job_failed)
         self._runner.sig_job_cancelled.connect(self._on_runner_job_cancelled)
+
+    # -- notes -----------------------------------------------------------------------------------
+    @property
+    def notes(self) -> str:
+        """The reviewer notes; setting them records which data and model are open (``notes_for``)."""
+        return self._notes
+
+    @notes.setter
+    def notes(self, text: str) -> None:
+        if text == self._notes:
+            return
+        self._notes = text
+        self.notes_for = self._session.identity() if text.strip() else None
 
     # -- paths ---------------------------------------------------------------------------------
     @property
@@ -507,9 +525,16 @@ class SessionKeeper(QObject):
                 ))
             except RoleError as exc:
                 restore.notes.append(f"The saved column roles do not fit {dataset.name}: {exc}")
-        self._put_form_parameters(state.parameters)
+        self._put_form_parameters(state.parameters, state.results)
         self.results = dict(state.results)
-        self.notes = state.notes
+        self._notes = state.notes
+        # Written for the files the session was saved with (which may since have changed).
+        self.notes_for = InputsIdentity(
+            data_name=None if state.data is None else state.data.path.name,
+            data_sha256=None if state.data is None else state.data.sha256,
+            model_name=None if state.model is None else state.model.path.name,
+            model_sha256=None if state.model is None else state.model.sha256,
+        ) if state.notes.strip() else None
         self.path = restore.opened.path if restore.opened.path != self.autosave_path else None
         self._restore = None
         self.banner.show_messages(restore.notes)
@@ -548,10 +573,16 @@ class SessionKeeper(QObject):
                 "seed": explain.seed_box.value(),
                 "params": {name: {k: v for form in forms for k, v in form.values().items()}
                            for name, forms in explain.forms.items()},
+                # The rows each shown result was computed on, and the window's selection.
+                "rows": {name: dict(used) for name, used in explain.rows_used.items()},
+                "selection": {
+                    "rows": [int(r) for r in explain.selection.rows],
+                    "current": explain.selection.current,
+                },
             }
         return out
 
-    def _put_form_parameters(self, parameters: Any) -> None:
+    def _put_form_parameters(self, parameters: Any, results: Mapping[str, Any] | None = None) -> None:
         panels = self._window.analyses_pane.panels
         explain = getattr(self._window, "explain_pane", None)
         saved_explain = parameters.get(EXPLAIN_PARAMETERS)
@@ -564,8 +595,15 @@ class SessionKeeper(QObject):
                     form.set_values({k: v for k, v in values.items() if k in known})
             if isinstance(saved_explain.get("seed"), int):
                 explain.seed_box.setValue(saved_explain["seed"])
-            if saved_explain.get("method") in explain.forms:
-                explain.set_method(saved_explain["method"])
+            explain.rows_used = _rows_used(saved_explain.get("rows"), results)
+            saved_selection = saved_explain.get("selection")
+            if isinstance(saved_selection, dict) and self._session.dataset is not None:
+                rows = [int(r) for r in saved_selection.get("rows") or () if isinstance(r, int)]
+                current = saved_selection.get("current")
+                explain.selection.set_rows(rows, current=current if isinstance(current, int) else None,
+                                           source="session")
+            explain.set_method(saved_explain["method"] if saved_explain.get("method") in explain.forms
+                               else explain.method_name)
         for name, saved in parameters.items():
             panel = panels.get(name)
             if panel is None or not isinstance(saved, dict):
@@ -604,6 +642,35 @@ def show_restored_results(window: MainWindow, results: Any) -> None:
                 ExplainOutcome(method=method, result=result, attributions=results.get(name + ATTRIBUTIONS_SUFFIX))
             )
             explain_pane.status.setText("Reopened from the saved session (not recomputed).")
+
+
+def _rows_used(saved: Any, results: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """Method -> the rows spec its restored result was computed on.
+
+    Saved specs are used as they are (the seed is restored with them); a result
+    saved without one (an older session file) gets its own rows written out,
+    so the form never disagrees with the result on screen.
+    """
+    from gui.panes.explain import DEFINITIONS
+
+    out: dict[str, dict[str, Any]] = {}
+    if isinstance(saved, dict):
+        for name, used in saved.items():
+            if name in DEFINITIONS and isinstance(used, dict) and isinstance(used.get("rows_spec"), str):
+                out[name] = {"rows_spec": used["rows_spec"], "include_selected": bool(used.get("include_selected"))}
+    for kind, result in (results or {}).items():
+        name = kind[len(EXPLAIN_PREFIX):] if kind.startswith(EXPLAIN_PREFIX) else ""
+        rows = getattr(result, "rows", None)
+        if name in DEFINITIONS and DEFINITIONS[name].rows is not None and name not in out and rows is not None:
+            out[name] = {"rows_spec": rows_spec_text(np.asarray(rows, dtype=np.int64)), "include_selected": False}
+    return out
+
+
+def rows_spec_text(rows: np.ndarray) -> str:
+    """A row spec naming exactly ``rows`` (0-based), with runs written as ranges: ``0-9,17,40-41``."""
+    from gui.selection import row_ranges
+
+    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in row_ranges(np.unique(rows)))
 
 
 def _is_result(value: object) -> bool:

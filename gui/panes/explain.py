@@ -70,6 +70,7 @@ __all__ = [
     "ExplainDef",
     "EXPLAIN_METHODS",
     "ExplainOutcome",
+    "attribution_key",
     "PredictionScan",
     "run_explanation",
     "scan_predictions",
@@ -281,11 +282,46 @@ VIEW_TITLES: dict[str, str] = {
 
 @dataclass(frozen=True, eq=False)
 class ExplainOutcome:
-    """What an explain job returns: the method's result and, for clusters, the SHAP values clustered."""
+    """What an explain job returns: the method's result and, for clusters, the SHAP values clustered.
+
+    ``shap_key`` is the :func:`attribution_key` of the SHAP values in the outcome
+    (the result of a SHAP run, or the values a clustering used), ``None`` when
+    they cannot be reused; ``shap_reused`` says whether the clustering took them
+    from an earlier run instead of computing them.
+    """
 
     method: str
     result: Any
     attributions: Any | None = None
+    shap_key: tuple[Any, ...] | None = None
+    shap_reused: bool = False
+
+
+def attribution_key(
+    inputs: AuditInputs, *, method: str, params: Mapping[str, Any], rows: Sequence[int], seed: int
+) -> tuple[Any, ...] | None:
+    """What identifies an attribution result for reuse: model and data hashes, method, parameters, rows, seed.
+
+    ``params`` are completed with the method's defaults, so an untouched form and
+    the defaults give the same key.  ``None`` when the model or the data has no
+    hash (nothing then proves two runs saw the same inputs).
+    """
+    from engine.explain.registry import get_method
+
+    dataset = inputs.dataset
+    if inputs.model.sha256 is None or dataset is None or dataset.sha256 is None:
+        return None
+    full = {**get_method(method).defaults, **{k: v for k, v in params.items() if k != "rows"}}
+    return (
+        inputs.model.sha256,
+        dataset.sha256,
+        repr(sorted(dataset.options.to_dict().items())),
+        tuple(inputs.feature_names),
+        method,
+        tuple(sorted((k, repr(v)) for k, v in full.items())),
+        tuple(int(r) for r in rows),
+        int(seed),
+    )
 
 
 def run_explanation(
@@ -295,6 +331,7 @@ def run_explanation(
     params: Mapping[str, Any],
     rows_spec: str = "",
     extra_rows: Sequence[int] = (),
+    reuse: Mapping[tuple[Any, ...], Any] | None = None,
     ctx: JobContext,
 ) -> ExplainOutcome:
     """Run one registered method on ``inputs`` (on a worker thread).
@@ -307,6 +344,8 @@ def run_explanation(
     rows_spec: for row methods, a :func:`engine.explain.rows.parse_rows` spec
         (0-based positions); ``""`` means only ``extra_rows``.
     extra_rows: positions explained as well (the window's selection).
+    reuse: SHAP results already computed, by :func:`attribution_key`; the clusters
+        method takes its SHAP values from here when the key matches, and records so.
     ctx: seed, progress and cancel.
     """
     from engine.errors import AnalysisError
@@ -328,12 +367,46 @@ def run_explanation(
         rows = merged.tolist()
     if method == "clusters":
         assert rows is not None
-        shap = get_method("shap")(inputs, ctx=ctx.sub(0.0, 0.8, "shap"), rows=rows)
+        # The SHAP values clustered are exactly what the SHAP method with its defaults gives on these rows
+        # and seed (same random streams), so an earlier such run is reused rather than recomputed.
+        key = attribution_key(inputs, method="shap", params={}, rows=rows, seed=ctx.seed)
+        shap = (reuse or {}).get(key) if key is not None else None
+        reused = shap is not None
+        if shap is None:
+            shap = get_method("shap")(inputs, ctx=ctx.sub(0.0, 0.8), rows=rows)
+        else:
+            ctx.progress(0.8, "Reusing the SHAP values computed on these rows")
         result = get_method("clusters")(inputs, ctx=ctx.sub(0.8, 1.0, "clusters"), attributions=shap, **kwargs)
-        return ExplainOutcome(method=method, result=result, attributions=shap)
+        if reused:
+            result = _note_reused(result, shap)
+        return ExplainOutcome(method=method, result=result, attributions=shap, shap_key=key, shap_reused=reused)
     if rows is not None:
         kwargs["rows"] = rows
-    return ExplainOutcome(method=method, result=get_method(method)(inputs, ctx=ctx, **kwargs))
+    result = get_method(method)(inputs, ctx=ctx, **kwargs)
+    key = None
+    if method == "shap" and rows is not None:
+        key = attribution_key(inputs, method="shap", params=params, rows=rows, seed=ctx.seed)
+    return ExplainOutcome(method=method, result=result, shap_key=key)
+
+
+def _note_reused(result: Any, shap: Any) -> Any:
+    """``result`` whose provenance says its SHAP values were reused, and from which result."""
+    import dataclasses
+
+    source = shap.provenance
+    parameters = {
+        **result.provenance.parameters,
+        "attributions_reused": {
+            "method": source.method,
+            "started_at": source.started_at,
+            "finished_at": source.finished_at,
+            "seed": source.seed,
+            "rows": len(shap.rows),
+            "note": "The SHAP values of this earlier result on the same model, data, rows and seed were reused, "
+                    "not recomputed.",
+        },
+    }
+    return dataclasses.replace(result, provenance=dataclasses.replace(result.provenance, parameters=parameters))
 
 
 @dataclass(frozen=True, eq=False)
@@ -635,6 +708,13 @@ class ExplainPane(QWidget):
         self.forms: dict[str, tuple[ExplainParamForm, ExplainParamForm]] = {}
         self.results: dict[str, Any] = {}
         self.views: dict[str, QWidget] = {}
+        # SHAP results by attribution_key, for clusters to reuse (cleared when the inputs change).
+        self.shap_cache: dict[tuple[Any, ...], Any] = {}
+        # Method -> reason it cannot explain the open model (greyed out in the method box).
+        self.unavailable: dict[str, str] = {}
+        # Method -> the rows its shown result was computed on: {"rows_spec", "include_selected"}.
+        self.rows_used: dict[str, dict[str, Any]] = {}
+        self._job_rows: dict[str, Any] | None = None
         self._build()
         session.sig_dataset_changed.connect(self._on_session_dataset_changed)
         session.sig_roles_changed.connect(self._on_session_inputs_changed)
@@ -814,7 +894,12 @@ class ExplainPane(QWidget):
         return self._job
 
     def set_method(self, name: str) -> None:
-        self.method_box.setCurrentIndex(list(DEFINITIONS).index(name))
+        """Choose method ``name`` and show its form and rows (also when it is already chosen)."""
+        index = list(DEFINITIONS).index(name)
+        if index == self.method_box.currentIndex():
+            self._on_method_box_index_changed(index)
+        else:
+            self.method_box.setCurrentIndex(index)
 
     def ensure_ready(self) -> None:
         """Import the methods and build their forms (deferred so start-up skips the engine import)."""
@@ -872,11 +957,18 @@ class ExplainPane(QWidget):
             self.error.show_error(str(exc))
             return None
         definition = self.definition
+        reason = self.unavailable.get(definition.name)
+        if reason is not None:
+            self.error.show_error(reason)
+            return None
         extra: tuple[int, ...] = ()
         if definition.rows is not None and self.include_selected.isChecked():
             extra = tuple(int(r) for r in self.selection.rows)
         dataset = self._session.dataset
         self._job_method = definition.name
+        self._job_rows = None if definition.rows is None else {
+            "rows_spec": self.rows_edit.text().strip(), "include_selected": self.include_selected.isChecked()
+        }
         self._job = self._runner.submit(
             JobSpec(
                 kind=f"explain-{definition.name}",
@@ -887,6 +979,7 @@ class ExplainPane(QWidget):
                     "params": self.form_values(),
                     "rows_spec": self.rows_edit.text().strip() if definition.rows is not None else "",
                     "extra_rows": extra,
+                    "reuse": dict(self.shap_cache) if definition.name == "clusters" else None,
                 },
                 key="explain",
                 title=f"{definition.title} · {dataset.name if dataset else ''}",
@@ -1101,7 +1194,13 @@ class ExplainPane(QWidget):
         method = self.methods.get(name)
         self.description.setText(method.description if method is not None else "")
         self.rows_form.setVisible(definition.rows is not None)
-        self.rows_edit.setText(definition.rows or "")
+        # The rows of the result on screen for this method, else the method's default.
+        used = self.rows_used.get(name)
+        self.rows_edit.setText(used["rows_spec"] if used is not None else definition.rows or "")
+        if used is not None:
+            self.include_selected.setChecked(bool(used["include_selected"]))
+        # An error belongs to the method that raised it.
+        self.error.clear_message()
         if name in self.forms:
             self.advanced.setVisible(bool(self.forms[name][1].names))
 
@@ -1164,8 +1263,11 @@ class ExplainPane(QWidget):
             if job is not None:
                 self._runner.cancel(job)
         self.predictions = None
+        self.shap_cache.clear()
+        self.rows_used.clear()
         if self.results:
             self.clear_results("The inputs changed; press Run for new explanations.")
+        self.refresh_availability()
         self._refresh_readiness()
 
     def _on_selection_changed(self, selection: Selection) -> None:
@@ -1203,6 +1305,15 @@ class ExplainPane(QWidget):
             self.progress.stop()
             self._refresh_readiness()
             assert isinstance(result, ExplainOutcome)
+            if self._job_rows is not None:
+                self.rows_used[result.method] = self._job_rows
+                if DEFINITIONS[result.method].view == "shap" or result.method == "clusters":
+                    # One SHAP / IG tab: its rows are those of the last result it shows.
+                    for name, definition in DEFINITIONS.items():
+                        if definition.view == "shap" and name != result.method:
+                            self.rows_used.pop(name, None)
+            self._job_rows = None
+            self._remember_shap(result)
             self.show_outcome(result)
             seconds = "" if record is None or record.finished_at is None else (
                 f" in {record.finished_at - record.submitted_at:.1f} s"
@@ -1257,6 +1368,44 @@ class ExplainPane(QWidget):
             self.status.setText("")
 
     # -- helpers -----------------------------------------------------------------------------------
+    _SHAP_CACHE_SIZE = 4
+
+    def _remember_shap(self, outcome: ExplainOutcome) -> None:
+        """Keep the SHAP values of ``outcome`` for a later clustering of the same rows and seed."""
+        if outcome.shap_key is None:
+            return
+        values = outcome.result if outcome.method == "shap" else outcome.attributions
+        if values is None:
+            return
+        self.shap_cache.pop(outcome.shap_key, None)
+        self.shap_cache[outcome.shap_key] = values
+        while len(self.shap_cache) > self._SHAP_CACHE_SIZE:
+            self.shap_cache.pop(next(iter(self.shap_cache)))
+
+    def refresh_availability(self) -> None:
+        """Grey out the methods the engine says cannot explain the open model, with its reason as tooltip."""
+        model = self._session.model
+        self.unavailable = {}
+        if model is not None:
+            from engine.explain.registry import refusal
+
+            roles = self._session.roles
+            features = tuple(roles.features) if roles is not None else ()
+            for definition in EXPLAIN_METHODS:
+                reason = refusal(definition.name, model, feature_names=features)
+                if reason is not None:
+                    self.unavailable[definition.name] = reason
+        items = self.method_box.model()
+        for index, definition in enumerate(EXPLAIN_METHODS):
+            item = items.item(index)  # type: ignore[attr-defined]
+            reason = self.unavailable.get(definition.name)
+            item.setEnabled(reason is None)
+            item.setToolTip(f"Not available for this model: {reason}" if reason is not None else "")
+        if self.method_name in self.unavailable:
+            previous = DEFINITIONS[self.method_name].title
+            self.set_method(next(d.name for d in EXPLAIN_METHODS if d.name not in self.unavailable))
+            self.status.setText(f"{previous} cannot explain this model; {self.definition.title} is chosen instead.")
+
     def _show_shap(self, result: Any, frame: Any, current: int | None) -> None:
         self.waterfall_view.set_result(result, frame=frame, row=current)
         self.beeswarm_view.set_result(result, frame=frame)

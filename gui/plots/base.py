@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QSizePolicy
 
 from gui.plots import palette
 
-__all__ = ["configure_pyqtgraph", "make_plot", "pen", "TICK_POINT_SIZE", "LABEL_STYLE"]
+__all__ = ["configure_pyqtgraph", "make_plot", "pen", "abbreviate_labels", "TICK_POINT_SIZE", "LABEL_STYLE"]
 
 TICK_POINT_SIZE = 9
 LABEL_STYLE = {"color": palette.TEXT, "font-size": "10pt"}
@@ -70,3 +70,31 @@ def make_plot(title: str, *, bottom: str = "", left: str = "", interactive: bool
 def method_word(result: Any) -> str:
     """How plots name an additive attribution: "IG" for Integrated Gradients, else "SHAP"."""
     return "IG" if getattr(result, "method", "") == "ig" else "SHAP"
+
+
+def abbreviate_labels(labels: list[str], limit: int = 12) -> tuple[list[str], list[tuple[str, str]]]:
+    """Axis labels no longer than ``limit`` characters, each distinct, and the key of the shortened ones.
+
+    A label that fits is kept; a longer one is cut to ``limit - 1`` characters
+    plus "…", with a number added when two cuts would read alike.  Returns the
+    labels and ``[(short, full), ...]`` for every label that was shortened, so a
+    key or tooltip can name each category in full.
+    """
+    short: list[str] = []
+    key: list[tuple[str, str]] = []
+    seen: set[str] = set(label for label in labels if len(label) <= limit)
+    for label in labels:
+        if len(label) <= limit:
+            short.append(label)
+            continue
+        cut = label[: max(1, limit - 1)].rstrip() + "…"
+        n = 2
+        candidate = cut
+        while candidate in seen:
+            suffix = f"…{n}"
+            candidate = label[: max(1, limit - len(suffix))].rstrip() + suffix
+            n += 1
+        seen.add(candidate)
+        short.append(candidate)
+        key.append((candidate, label))
+    return short, key

@@ -86,6 +86,8 @@ class BeeswarmView(QWidget):
     """Attributions of many rows at once; click a dot to pick its row."""
 
     sig_rows_picked = Signal(object, object)  # rows (np.ndarray), current row
+    # What the hover line says when nothing is hovered (also after a new result: an old row may be gone).
+    HOVER_HINT = "Hover a dot for its row and values; click it to select the row."
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -107,7 +109,7 @@ class BeeswarmView(QWidget):
         self.highlight.setZValue(10)
         self._brushes = [pg.mkBrush(c) for c in _ramp_brushes()]
         self._missing_brush = pg.mkBrush(QColor(palette.REFERENCE))
-        self.hover_label = QLabel("Hover a dot for its row and values; click it to select the row.")
+        self.hover_label = QLabel(self.HOVER_HINT)
         self.hover_label.setObjectName("hint")
         self.hover_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.caption = QLabel()
@@ -142,6 +144,8 @@ class BeeswarmView(QWidget):
         return int(self.point_rows.size)
 
     def clear(self) -> None:
+        self.hover_label.setText(self.HOVER_HINT)
+        QToolTip.hideText()
         self.result = None
         self.frame = None
         self.plot_item.clear()

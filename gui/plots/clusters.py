@@ -89,6 +89,8 @@ class ClusterView(QWidget):
     """Shows one ``ExplanationClustersResult``."""
 
     sig_rows_picked = Signal(object, object)  # rows (np.ndarray), current row
+    # What the hover line says when nothing is hovered (also after a new result: an old row may be gone).
+    HOVER_HINT = "Hover a point for its row."
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -164,7 +166,7 @@ class ClusterView(QWidget):
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
         splitter.setChildrenCollapsible(False)
-        self.hover_label = QLabel("Hover a point for its row.")
+        self.hover_label = QLabel(self.HOVER_HINT)
         self.hover_label.setObjectName("hint")
         self.hover_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.caption = QLabel()
@@ -180,6 +182,8 @@ class ClusterView(QWidget):
 
     # -- public API ---------------------------------------------------------------------------
     def clear(self) -> None:
+        self.hover_label.setText(self.HOVER_HINT)
+        QToolTip.hideText()
         self.result = None
         self.plot_item.clear()
         self.plot_item.legend = None

@@ -3,6 +3,11 @@
 All ICE curves of a feature are one line item (NaN breaks between rows), so
 hundreds of curves draw as fast as one.  The selected rows' curves are drawn
 on top in orange.  Clicking near a curve selects its row.
+
+A categorical feature's categories have no order, so nothing is drawn between
+them: the partial dependence is a bold level per category, each row's ICE value
+a dot spread a little sideways (by row, reproducibly), and long category names
+are shortened on the axis with a key underneath and in full on hover.
 """
 
 from __future__ import annotations
@@ -17,12 +22,17 @@ from PySide6.QtGui import QColor, QCursor
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QToolTip, QVBoxLayout, QWidget
 
 from gui.plots import palette
-from gui.plots.base import make_plot, pen
+from gui.plots.base import abbreviate_labels, make_plot, pen
 from gui.plots.local import format_cell, format_number
 
 __all__ = ["DependenceView"]
 
 _CLICK_PIXELS = 8
+
+
+_CATEGORY_LABEL = 12  # characters of a category name on the axis
+_JITTER = 0.3  # half-width of the sideways spread of a category's ICE dots, in category widths
+_LEVEL = 0.38  # half-width of a category's partial-dependence level
 
 
 def _broken(grid_x: np.ndarray, ice: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -33,10 +43,30 @@ def _broken(grid_x: np.ndarray, ice: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return xs, ys
 
 
+def _jitter(n: int) -> np.ndarray:
+    """``(n,)`` sideways offsets in ``[-_JITTER, _JITTER]``, fixed per row position (golden-ratio sequence)."""
+    return ((np.arange(n) * 0.6180339887498949) % 1.0 - 0.5) * 2 * _JITTER
+
+
+def _dots(grid_x: np.ndarray, ice: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``x`` and ``y`` of every row's ICE value at every category, as separate dots."""
+    xs = (grid_x[None, :] + offsets[:, None]).ravel()
+    return xs, ice.ravel()
+
+
+def _levels(grid_x: np.ndarray, pdp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One short horizontal segment per category at its partial dependence (drawn with ``connect="pairs"``)."""
+    xs = np.column_stack([grid_x - _LEVEL, grid_x + _LEVEL]).ravel()
+    ys = np.repeat(pdp, 2)
+    return xs, ys
+
+
 class DependenceView(QWidget):
     """Shows one ``PartialDependenceResult``; a box chooses the feature."""
 
     sig_rows_picked = Signal(object, object)  # rows (np.ndarray), current row
+    # What the hover line says when nothing is hovered (also after a new result: an old row may be gone).
+    HOVER_HINT = "Hover the plot for exact values; click a curve to select its row."
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -61,6 +91,17 @@ class DependenceView(QWidget):
         )
         self.pdp_item.setZValue(10)
         self.pdp_item.setCurveClickable(False)
+        self._ice_pen = pg.mkPen(ice_colour, width=1.0)
+        self._ice_brush = pg.mkBrush(ice_colour.red(), ice_colour.green(), ice_colour.blue(), 110)
+        self._selected_pen = pen(palette.SECONDARY, 2.2)
+        self._pdp_pen = pen(palette.TEXT, 3.2)
+        self.categorical = False
+        self.category_labels: list[str] = []  # what the axis shows, one per category
+        self.category_key = QLabel()
+        self.category_key.setObjectName("hint")
+        self.category_key.setWordWrap(True)
+        self.category_key.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.category_key.hide()
         top = QHBoxLayout()
         top.setContentsMargins(0, 0, 0, 0)
         top.addWidget(QLabel("Feature:"))
@@ -73,7 +114,7 @@ class DependenceView(QWidget):
         legend.setObjectName("hint")
         top.addStretch(1)
         top.addWidget(legend)
-        self.hover_label = QLabel("Hover the plot for exact values; click a curve to select its row.")
+        self.hover_label = QLabel(self.HOVER_HINT)
         self.hover_label.setObjectName("hint")
         self.hover_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.caption = QLabel()
@@ -83,6 +124,7 @@ class DependenceView(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(top)
         layout.addWidget(self.plot, 1)
+        layout.addWidget(self.category_key)
         layout.addWidget(self.hover_label)
         layout.addWidget(self.caption)
         self.plot.scene().sigMouseMoved.connect(self._on_scene_mouse_moved)
@@ -98,6 +140,8 @@ class DependenceView(QWidget):
         return 0 if self.dependence is None else int(np.asarray(self.dependence.ice).shape[0])
 
     def clear(self) -> None:
+        self.hover_label.setText(self.HOVER_HINT)
+        QToolTip.hideText()
         self.result = None
         self.dependence = None
         self.plot_item.clear()
@@ -105,6 +149,8 @@ class DependenceView(QWidget):
         self.feature_box.clear()
         self.feature_box.blockSignals(False)
         self.caption.setText("")
+        self.category_key.hide()
+        self.category_labels = []
 
     def set_result(self, result: Any, *, feature: str | None = None) -> None:
         """Show ``result``; ``feature`` defaults to the one whose PDP moves the output most."""
@@ -131,19 +177,36 @@ class DependenceView(QWidget):
         self.feature_box.blockSignals(False)
         item = self.plot_item
         item.clear()
+        self.hover_label.setText(self.HOVER_HINT)
         categorical = dep.kind == "categorical"
+        self.categorical = categorical
         g = len(dep.grid)
         self.grid_x = np.arange(g, dtype=np.float64) if categorical else np.asarray(dep.grid, dtype=np.float64)
         ice = np.asarray(dep.ice, dtype=np.float64)
-        xs, ys = _broken(self.grid_x, ice)
-        self.ice_item.setData(xs, ys)
-        self.pdp_item.setData(self.grid_x, np.asarray(dep.pdp, dtype=np.float64))
+        pdp_values = np.asarray(dep.pdp, dtype=np.float64)
+        self._set_style(categorical)
+        if categorical:
+            # Unordered categories: dots and levels, never a line from one category to the next.
+            self.ice_item.setData(*_dots(self.grid_x, ice, _jitter(ice.shape[0])))
+            self.pdp_item.setData(*_levels(self.grid_x, pdp_values))
+        else:
+            self.ice_item.setData(*_broken(self.grid_x, ice))
+            self.pdp_item.setData(self.grid_x, pdp_values)
         for part in (self.ice_item, self.selected_item, self.pdp_item):
             item.addItem(part)
         bottom = item.getAxis("bottom")
         if categorical:
-            bottom.setTicks([[(float(i), format_cell(v, 14)) for i, v in enumerate(dep.grid)]])
+            full = [format_cell(v, 10_000) for v in dep.grid]
+            self.category_labels, key = abbreviate_labels(full, _CATEGORY_LABEL)
+            bottom.setTicks([[(float(i), label) for i, label in enumerate(self.category_labels)]])
+            if key:
+                self.category_key.setText("Key: " + "; ".join(f"{short} = {name}" for short, name in key) + ".")
+                self.category_key.show()
+            else:
+                self.category_key.hide()
         else:
+            self.category_labels = []
+            self.category_key.hide()
             bottom.setTicks(None)
         item.setLabel("bottom", name, color=palette.TEXT)
         item.setLabel("left", self.result.output_name, color=palette.TEXT)
@@ -153,15 +216,25 @@ class DependenceView(QWidget):
             lo, hi = float(finite.min()), float(finite.max())
             pad = 0.05 * (hi - lo or 1.0)
             item.setYRange(lo - pad, hi + pad, padding=0)
-        if g:
+        if g and categorical:
+            item.setXRange(-0.6, g - 0.4, padding=0)
+        elif g:
             item.setXRange(float(self.grid_x.min()), float(self.grid_x.max()), padding=0.04)
-        pdp = np.asarray(dep.pdp, dtype=np.float64)
-        self.caption.setText(
-            f"Thin lines: the model's {self.result.output_name} for each of {ice.shape[0]:,} rows as {name} is set "
-            f"to each value on the grid (ICE). Bold: their mean, the partial dependence, from "
-            f"{format_number(float(pdp.min()))} to {format_number(float(pdp.max()))}. Curves that are not parallel "
-            "mean the feature interacts with others."
-        )
+        pdp = pdp_values
+        span = (f"from {format_number(float(pdp.min()))} to {format_number(float(pdp.max()))}" if pdp.size
+                else "not defined")
+        if categorical:
+            self.caption.setText(
+                f"Dots: the model's {self.result.output_name} for each of {ice.shape[0]:,} rows as {name} is set "
+                f"to each category (ICE), spread sideways to be seen. Bold bars: their mean per category, the "
+                f"partial dependence, {span}. The categories have no order, so nothing joins them."
+            )
+        else:
+            self.caption.setText(
+                f"Thin lines: the model's {self.result.output_name} for each of {ice.shape[0]:,} rows as {name} is "
+                f"set to each value on the grid (ICE). Bold: their mean, the partial dependence, {span}. Curves "
+                "that are not parallel mean the feature interacts with others."
+            )
 
     def show_selection(self, rows: np.ndarray) -> None:
         self.selected_rows = np.asarray(rows, dtype=np.int64)
@@ -182,15 +255,24 @@ class DependenceView(QWidget):
         column = ice[:, j]
         if not np.isfinite(column).any():
             return None
+        pixel_x, pixel_y = self.plot_item.vb.viewPixelSize()
+        if self.categorical:
+            # A dot: near in both directions (its x is the category plus the row's offset).
+            dx = (self.grid_x[j] + _jitter(column.size) - view_x) / max(pixel_x, 1e-300)
+            dy = (column - view_y) / max(pixel_y, 1e-300)
+            d2 = np.nan_to_num(dx * dx + dy * dy, nan=np.inf)
+            k = int(np.argmin(d2))
+            return k if d2[k] <= _CLICK_PIXELS**2 else None
         k = int(np.nanargmin(np.abs(column - view_y)))
-        pixel_y = self.plot_item.vb.viewPixelSize()[1]
         return k if abs(column[k] - view_y) <= _CLICK_PIXELS * pixel_y else None
 
     def hover_text(self, view_x: float, view_y: float) -> str:
         assert self.dependence is not None and self.result is not None
         dep = self.dependence
         j = int(np.argmin(np.abs(self.grid_x - view_x)))
-        text = f"{dep.feature} = {format_cell(dep.grid[j])} · partial dependence {format_number(float(dep.pdp[j]))}"
+        # The category in full, whatever the axis shows.
+        value = format_cell(dep.grid[j], 10_000) if self.categorical else format_cell(dep.grid[j])
+        text = f"{dep.feature} = {value} · partial dependence {format_number(float(dep.pdp[j]))}"
         k = self.curve_at(view_x, view_y)
         if k is not None:
             row = int(self.result.rows[k])
@@ -215,8 +297,43 @@ class DependenceView(QWidget):
         if not mask.any():
             self.selected_item.setData([], [])
             return
-        xs, ys = _broken(self.grid_x, np.asarray(self.dependence.ice, dtype=np.float64)[mask])
-        self.selected_item.setData(xs, ys)
+        ice = np.asarray(self.dependence.ice, dtype=np.float64)
+        if self.categorical:
+            self.selected_item.setData(*_dots(self.grid_x, ice[mask], _jitter(ice.shape[0])[mask]))
+        else:
+            self.selected_item.setData(*_broken(self.grid_x, ice[mask]))
+
+    def _set_style(self, categorical: bool) -> None:
+        """Lines for a numeric grid; dots and per-category levels for categories."""
+        if categorical:
+            self.ice_item.setData([], [])
+            self.ice_item.opts["connect"] = "all"
+            self.ice_item.setPen(None)
+            self.ice_item.setSymbol("o")
+            self.ice_item.setSymbolSize(4)
+            self.ice_item.setSymbolPen(None)
+            self.ice_item.setSymbolBrush(self._ice_brush)
+            self.selected_item.setPen(None)
+            self.selected_item.setSymbol("o")
+            self.selected_item.setSymbolSize(7)
+            self.selected_item.setSymbolPen(None)
+            self.selected_item.setSymbolBrush(QColor(palette.SECONDARY))
+            self.pdp_item.opts["connect"] = "pairs"
+            self.pdp_item.setPen(pen(palette.TEXT, 4.0))
+            self.pdp_item.setSymbol(None)
+        else:
+            self.ice_item.opts["connect"] = "finite"
+            self.ice_item.setPen(self._ice_pen)
+            self.ice_item.setSymbol(None)
+            self.selected_item.opts["connect"] = "finite"
+            self.selected_item.setPen(self._selected_pen)
+            self.selected_item.setSymbol(None)
+            self.pdp_item.opts["connect"] = "all"
+            self.pdp_item.setPen(self._pdp_pen)
+            self.pdp_item.setSymbol("o")
+            self.pdp_item.setSymbolSize(5)
+            self.pdp_item.setSymbolBrush(QColor(palette.TEXT))
+            self.pdp_item.setSymbolPen(None)
 
     # -- slots ---------------------------------------------------------------------------------
     def _on_feature_box_text_changed(self, name: str) -> None:
