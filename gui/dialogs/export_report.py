@@ -6,16 +6,23 @@ explain, auditor, organisation, reviewer notes, output folder) and runs
 ``engine.audit.write_audit_outputs``, through the job runner with progress and
 Cancel.  The recorded command is the ``probity audit`` command line that
 regenerates the same results.json.
+
+An export never carries one audit's words into another's folder: the folder
+proposed is named after the open data and model (inside the folder the last
+export went to), reviewer notes written while other data or another model was
+open are taken out (and can be put back with one click), and files already in
+the folder are replaced only after a confirmation that lists them.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QSettings, Qt, QUrl, Signal
+from PySide6.QtCore import QSettings, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -28,6 +35,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPlainTextEdit,
     QPushButton,
     QSpinBox,
@@ -37,7 +45,7 @@ from PySide6.QtWidgets import (
 
 from gui.resources import icon
 from gui.runner import JobError, JobRunner, JobSpec
-from gui.session import Session
+from gui.session import InputsIdentity, Session
 from gui.settings import AppSettings
 from gui.widgets import InlineMessage, ProgressRow, hint_label
 
@@ -47,7 +55,14 @@ if TYPE_CHECKING:
     from engine.models.base import Model
     from engine.schema import Dataset
 
-__all__ = ["ExportReportDialog", "ExportResult", "export_job", "audit_command", "DEFAULT_EXPLAIN_ROWS"]
+__all__ = [
+    "ExportReportDialog",
+    "ExportResult",
+    "export_job",
+    "audit_command",
+    "proposed_folder",
+    "DEFAULT_EXPLAIN_ROWS",
+]
 
 DEFAULT_EXPLAIN_ROWS = "first:5"
 _SETTINGS_PREFIX = "export/"
@@ -106,15 +121,28 @@ def audit_command(request: AuditRequest, out_dir: Path) -> list[str]:
     return command
 
 
+def _slug(name: str) -> str:
+    """A file name's stem as a folder-name part: letters, digits, ``_``, ``.`` and ``-`` only."""
+    stem = Path(name).stem if Path(name).suffix else name
+    return re.sub(r"[^\w.-]+", "_", stem).strip("._-") or "unnamed"
+
+
+def proposed_folder(parent: Path, data_name: str, model_name: str) -> Path:
+    """``parent / "audit-<data>-<model>"``: the output folder proposed for an audit of these files."""
+    return Path(parent) / f"audit-{_slug(data_name)}-{_slug(model_name)}"
+
+
 def export_job(
     request: AuditRequest, *, dataset: Dataset, model: Model, out_dir: Path, command: Sequence[str],
-    ctx: JobContext,
+    force: bool = False, ctx: JobContext,
 ) -> ExportResult:
     """Run the audit on the open data and model and write its three files (on a worker; no Qt).
 
     The roles are resolved from the request as the command line resolves them,
     and ``ctx`` carries ``request.seed`` at the root of its random streams, as
     the command line's does, so ``probity verify`` reproduces every number.
+    ``force`` replaces files already in ``out_dir`` (the person confirmed it);
+    without it they are refused with :class:`~engine.errors.OutputExistsError`.
     """
     from engine.audit import resolve_roles, run_audit, write_audit_outputs
     from engine.explain.base import AuditInputs
@@ -123,7 +151,8 @@ def export_job(
                           features=request.features)
     inputs = AuditInputs.from_dataset(dataset, roles, model)
     outcome = run_audit(request, ctx.sub(0.0, 0.9), inputs=inputs)
-    paths = write_audit_outputs(outcome, out_dir, request.report, command=command, ctx=ctx.sub(0.9, 1.0))
+    paths = write_audit_outputs(outcome, out_dir, request.report, command=command, ctx=ctx.sub(0.9, 1.0),
+                                force=force)
     return ExportResult(paths=paths, warnings=outcome.warnings)
 
 
@@ -132,7 +161,10 @@ class ExportReportDialog(QDialog):
 
     Signals: ``sig_exported(ExportResult)`` once the files are written;
     ``sig_notes_changed(str)`` as the reviewer notes are edited.
-    ``open_url`` opens the PDF when "open when done" is ticked (replaceable in tests).
+    ``open_url`` opens the PDF when "open when done" is ticked and
+    ``confirm_overwrite(folder, files)`` asks before files are replaced (both
+    replaceable in tests).  ``notes_for`` names the data and model the notes
+    were written for; by default the window's session keeper says.
     """
 
     sig_exported = Signal(object)
@@ -147,6 +179,7 @@ class ExportReportDialog(QDialog):
         app_settings: AppSettings,
         notes: str = "",
         out_dir: Path | None = None,
+        notes_for: InputsIdentity | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -158,6 +191,12 @@ class ExportReportDialog(QDialog):
         self._job: int | None = None
         self.result: ExportResult | None = None
         self.open_url: Callable[[QUrl], Any] = QDesktopServices.openUrl
+        self.confirm_overwrite: Callable[[Path, Sequence[Path]], bool] = self._ask_overwrite
+        if notes_for is None and notes.strip():
+            keeper = getattr(parent, "session_keeper", None)
+            notes_for = getattr(keeper, "notes_for", None)
+        self._notes_for: InputsIdentity | None = notes_for if notes.strip() else None
+        self._set_aside_notes = ""
         self.setWindowTitle("Export report")
         self.resize(860, 640)
 
@@ -199,8 +238,19 @@ class ExportReportDialog(QDialog):
                                            "“Reviewer notes”. Blank lines separate paragraphs.")
         self.notes_edit.setMinimumHeight(110)
         self.notes_edit.textChanged.connect(self._on_notes_edit_text_changed)
-        default_dir = out_dir if out_dir is not None else Path(remembered("folder", str(Path.home() / "probity-audit")))
-        self.folder_edit = QLineEdit(str(default_dir))
+        self.notes_message = InlineMessage()
+        self.restore_notes_button = QPushButton("Put the notes back")
+        self.restore_notes_button.setToolTip("Use the notes anyway, for the data and model open now.")
+        self.restore_notes_button.clicked.connect(self._on_restore_notes_clicked)
+        self.restore_notes_button.hide()
+        notes_row = QHBoxLayout()
+        notes_row.setContentsMargins(0, 0, 0, 0)
+        notes_row.addWidget(self.notes_message, 1)
+        notes_row.addWidget(self.restore_notes_button, 0, Qt.AlignmentFlag.AlignTop)
+        self._proposed: Path | None = None
+        if out_dir is None:
+            self._proposed = self._proposal()
+        self.folder_edit = QLineEdit(str(out_dir if out_dir is not None else self._proposed or ""))
         browse = QPushButton("Choose…")
         browse.clicked.connect(self._on_browse_clicked)
         folder_row = QHBoxLayout()
@@ -214,6 +264,7 @@ class ExportReportDialog(QDialog):
         about.addRow("Auditor:", self.auditor_edit)
         about.addRow("Organisation:", self.organisation_edit)
         about.addRow("Reviewer notes:", self.notes_edit)
+        about.addRow("", notes_row)
         about.addRow("Output folder:", folder_row)
         about.addRow("", self.open_when_done)
 
@@ -249,6 +300,7 @@ class ExportReportDialog(QDialog):
         self.progress = ProgressRow()
         self.progress.sig_cancel_clicked.connect(self._on_progress_cancel_clicked)
         self.error = InlineMessage()
+        self.open_message = InlineMessage()  # the report could not be opened: where it is
         self.status = QLabel()
         self.status.setObjectName("hint")
         self.status.setWordWrap(True)
@@ -268,16 +320,20 @@ class ExportReportDialog(QDialog):
         layout.addWidget(self.progress)
         layout.addWidget(self.error)
         layout.addWidget(self.status)
+        layout.addWidget(self.open_message)
         layout.addWidget(self.buttons)
 
         runner.sig_job_progress.connect(self._on_runner_job_progress)
         runner.sig_job_finished.connect(self._on_runner_job_finished)
         runner.sig_job_failed.connect(self._on_runner_job_failed)
         runner.sig_job_cancelled.connect(self._on_runner_job_cancelled)
+        session.sig_dataset_changed.connect(self._on_session_inputs_changed)
+        session.sig_model_changed.connect(self._on_session_inputs_changed)
         missing = session.missing_inputs()
         if missing:
             self.error.show_error(f"To export a report, {' and '.join(missing)}.")
             self.export_button.setEnabled(False)
+        self._check_notes()
 
     # -- public API ---------------------------------------------------------------------------
     def sections(self) -> tuple[str, ...] | None:
@@ -348,7 +404,13 @@ class ExportReportDialog(QDialog):
         except ProbityError as exc:
             self.error.show_error(str(exc))
             return None
+        from engine.audit import existing_outputs
+
         out_dir = self.out_dir()
+        existing = existing_outputs(out_dir, report=True)
+        if existing and not self.confirm_overwrite(out_dir, existing):
+            self.status.setText(f"Nothing was written: {out_dir} keeps its files. Choose another folder to export.")
+            return None
         self._remember()
         self._job = self._runner.submit(
             JobSpec(
@@ -356,7 +418,7 @@ class ExportReportDialog(QDialog):
                 fn=export_job,
                 args=(request,),
                 params={"dataset": self._session.dataset, "model": self._session.model, "out_dir": out_dir,
-                        "command": audit_command(request, out_dir)},
+                        "command": audit_command(request, out_dir), "force": bool(existing)},
                 key="export-report",
                 title=f"Export report · {out_dir.name}",
                 seed=request.seed,
@@ -364,6 +426,7 @@ class ExportReportDialog(QDialog):
         )
         self.result = None
         self.status.setText("")
+        self.open_message.clear_message()
         self.export_button.setEnabled(False)
         self.progress.start("Running the audit…")
         return self._job
@@ -390,7 +453,30 @@ class ExportReportDialog(QDialog):
             self.folder_edit.setText(folder)
 
     def _on_notes_edit_text_changed(self) -> None:
+        # Notes typed now are for the data and model open now.
+        self._notes_for = self._session.identity() if self.notes().strip() else None
+        if self.notes().strip():
+            self._set_aside_notes = ""
+            self.notes_message.clear_message()
+            self.restore_notes_button.hide()
         self.sig_notes_changed.emit(self.notes())
+
+    def _on_restore_notes_clicked(self) -> None:
+        text, self._set_aside_notes = self._set_aside_notes, ""
+        self.notes_edit.setPlainText(text)
+        self.notes_message.clear_message()
+        self.restore_notes_button.hide()
+
+    def _on_session_inputs_changed(self, _value: object) -> None:
+        if not self.isVisible():
+            return  # a closed dialog no longer speaks for the session; the next one checks afresh
+        # A folder the person did not choose follows the inputs; one they typed stays.
+        untouched = (not self.folder_edit.text().strip() if self._proposed is None
+                     else self.out_dir() == self._proposed.expanduser())
+        if untouched:
+            self._proposed = self._proposal()
+            self.folder_edit.setText("" if self._proposed is None else str(self._proposed))
+        self._check_notes()
 
     def _on_runner_job_progress(self, job_id: int, fraction: float, message: str) -> None:
         if job_id == self._job:
@@ -409,7 +495,12 @@ class ExportReportDialog(QDialog):
         if result.warnings:
             self.error.show_warning("\n".join(result.warnings))
         if self.open_when_done.isChecked() and "report" in result.paths:
-            self.open_url(QUrl.fromLocalFile(str(result.paths["report"])))
+            report = result.paths["report"]
+            # openUrl answers False where no desktop launcher or PDF viewer exists: say so, and where the file is.
+            if self.open_url(QUrl.fromLocalFile(str(report))) is False:
+                self.open_message.show_warning(
+                    f"The report could not be opened because no application for PDF files was found; "
+                    f"it is at {report}.")
         self.sig_exported.emit(result)
 
     def _on_runner_job_failed(self, job_id: int, error: object) -> None:
@@ -433,6 +524,46 @@ class ExportReportDialog(QDialog):
         self.status.setText("Cancelled.")
 
     # -- helpers ---------------------------------------------------------------------------------------
+    def _proposal(self) -> Path | None:
+        """``audit-<data>-<model>`` inside the folder the last export went to (the home folder at first)."""
+        dataset, model = self._session.dataset, self._session.model
+        if dataset is None or model is None:
+            return None
+        last = self._remembered("folder", "")
+        parent = Path(last).expanduser().parent if last.strip() else Path.home()
+        identity = self._session.identity()
+        return proposed_folder(parent, identity.data_name or "data", identity.model_name or "model")
+
+    def _check_notes(self) -> None:
+        """Take out notes written for other data or another model, saying for which, with a way back."""
+        written_for = self._notes_for
+        if not self.notes().strip() or written_for is None:
+            return
+        now = self._session.identity()
+        if written_for.same_inputs(now):
+            return
+        text = self.notes()
+        self.notes_edit.setPlainText("")  # emits sig_notes_changed(""): the session's notes go too
+        # Said again once the event loop runs: a dialog being built is not connected yet.
+        QTimer.singleShot(0, self, lambda: self.sig_notes_changed.emit(self.notes()))
+        self._set_aside_notes = text
+        self._notes_for = None
+        self.notes_message.show_warning(
+            f"The reviewer notes were written for {written_for.describe()}, not for the {now.describe()} open "
+            "now, so they were taken out of this report.")
+        self.restore_notes_button.show()
+
+    def _ask_overwrite(self, folder: Path, existing: Sequence[Path]) -> bool:
+        listed = "\n".join(f"  • {Path(p).name}" for p in existing)
+        answer = QMessageBox.warning(
+            self, "Replace the files?",
+            f"{folder} already holds files of an earlier export:\n\n{listed}\n\n"
+            "Replace them with this report? The earlier files cannot be recovered.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
     def _check_all(self, checked: bool) -> None:
         for check in self.section_checks.values():
             check.setChecked(checked)
