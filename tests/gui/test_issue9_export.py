@@ -141,3 +141,28 @@ def test_existing_files_are_replaced_only_after_a_confirmation_listing_them(qtbo
     assert dialog.open_message.kind == "warning"
     assert "could not be opened" in dialog.open_message.text() and str(out / "report.pdf") in dialog.open_message.text()
     dialog.close()
+
+
+def test_the_confirmation_names_every_file_it_would_replace(qtbot, window, files, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    credit, model, _, _ = files
+    _open(qtbot, window, credit, model)
+    out = tmp_path / "earlier"
+    out.mkdir()
+    (out / "results.json").write_text("{}", encoding="utf-8")
+    (out / "manifest.json").write_text("{}", encoding="utf-8")
+    shown: list[str] = []
+
+    def answer(_parent, _title, text, *_args):
+        shown.append(text)
+        return QMessageBox.StandardButton.Cancel
+
+    monkeypatch.setattr(QMessageBox, "warning", answer)
+    dialog = window.open_export_dialog()
+    dialog.folder_edit.setText(str(out))
+    assert dialog.export() is None
+    assert len(shown) == 1 and str(out) in shown[0]
+    assert "results.json" in shown[0] and "manifest.json" in shown[0] and "report.pdf" not in shown[0]
+    assert (out / "results.json").read_text(encoding="utf-8") == "{}"
+    dialog.close()
