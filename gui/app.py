@@ -158,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"probity-gui: {problem}", file=sys.stderr)
         return 2
 
-    from PySide6.QtCore import QTimer, Qt
+    from PySide6.QtCore import Qt, QTimer
     from PySide6.QtGui import QGuiApplication
     from PySide6.QtWidgets import QApplication
 

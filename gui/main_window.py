@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QIcon, QKeySequence
+from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QScrollArea, QTabWidget, QVBoxLayout, QWidget
 
 from gui import tasks
 from gui.crash import CrashReporter
@@ -18,13 +18,56 @@ from gui.panes.jobs import JobListDock
 from gui.panes.model import MODEL_SUFFIXES, ModelPane
 from gui.resources import icon
 from gui.runner import JobError, JobRunner, JobSpec
-from gui.selection import SelectionModel, TableSelectionSync
+from gui.selection import SelectionModel, TableSelectionSync, group_rows
 from gui.session import Session
 from gui.sessionfile import SessionBanner, SessionKeeper, show_restored_results
 from gui.settings import AppSettings, FormDefaults
 from gui.widgets import accept_file_drops
 
-__all__ = ["MainWindow"]
+__all__ = ["MainWindow", "PaneTabs"]
+
+#: The size a first run opens at, shrunk to fit the screen's free area.
+DEFAULT_SIZE = (1280, 820)
+_GEOMETRY_KEY = "window/geometry"
+_STATE_KEY = "window/state"
+
+
+class PaneTabs(QTabWidget):
+    """Tabs whose pages are panes inside scroll areas.
+
+    A pane full of results (plots, tables, forms) may want more height than
+    a laptop screen has; in a scroll area it scrolls instead of making the
+    whole window taller than the screen.  Callers name the pane itself:
+    :meth:`setCurrentWidget`, :meth:`indexOf` and :meth:`currentWidget` see
+    through the scroll areas.
+    """
+
+    def add_pane(self, pane: QWidget, tab_icon: QIcon, title: str) -> int:
+        scroll = QScrollArea()
+        scroll.setObjectName("paneScroll")
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setWidget(pane)
+        return self.addTab(scroll, tab_icon, title)
+
+    def pane(self, index: int) -> QWidget | None:
+        """The pane shown by tab ``index`` (``None`` when out of range)."""
+        page = self.widget(index)
+        return page.widget() if isinstance(page, QScrollArea) else page
+
+    def indexOf(self, widget: QWidget) -> int:  # noqa: N802 - Qt's name
+        index = super().indexOf(widget)
+        if index >= 0:
+            return index
+        return next((i for i in range(self.count()) if self.pane(i) is widget), -1)
+
+    def setCurrentWidget(self, widget: QWidget) -> None:  # noqa: N802 - Qt's name
+        index = self.indexOf(widget)
+        if index >= 0:
+            self.setCurrentIndex(index)
+
+    def currentWidget(self) -> QWidget | None:  # noqa: N802 - Qt's name
+        return self.pane(self.currentIndex())
 
 
 class MainWindow(QMainWindow):
@@ -47,7 +90,7 @@ class MainWindow(QMainWindow):
         self._device_job: int | None = None
         self.setWindowTitle("Probity")
         self.setWindowIcon(icon("probity"))
-        self.resize(1280, 820)
+        self._fit_default_size()
 
         self.dataset_pane = DatasetPane(self.session, self.runner, self.settings)
         self.model_pane = ModelPane(self.session, self.runner, self.settings)
@@ -59,12 +102,12 @@ class MainWindow(QMainWindow):
         self.table_sync = TableSelectionSync(
             self.dataset_pane.table_view, self.dataset_pane.table_model, self.selection
         )
-        self.tabs = QTabWidget()
+        self.tabs = PaneTabs()
         self.tabs.setDocumentMode(False)
-        self.tabs.addTab(self.dataset_pane, icon("open-data"), "Dataset")
-        self.tabs.addTab(self.model_pane, icon("open-model"), "Model")
-        self.tabs.addTab(self.analyses_pane, icon("run"), "Analyses")
-        self.tabs.addTab(self.explain_pane, icon("run"), "Explain")
+        self.tabs.add_pane(self.dataset_pane, icon("open-data"), "Dataset")
+        self.tabs.add_pane(self.model_pane, icon("open-model"), "Model")
+        self.tabs.add_pane(self.analyses_pane, icon("run"), "Analyses")
+        self.tabs.add_pane(self.explain_pane, icon("run"), "Explain")
         # A session reopened with changed or missing files says so above the tabs.
         self.session_banner = SessionBanner()
         central = QWidget()
@@ -105,6 +148,10 @@ class MainWindow(QMainWindow):
         self.session.sig_model_changed.connect(self._on_session_model_changed)
         self.runner.sig_job_finished.connect(self._on_runner_job_finished)
         self.runner.sig_job_failed.connect(self._on_runner_job_failed)
+        # A click on a row of the Groups table selects that group's rows everywhere.
+        self._groups_table: Any | None = None
+        self.explain_pane.sig_result_shown.connect(self._on_explain_pane_result_shown)
+        self.restore_geometry()
 
     # -- menus ----------------------------------------------------------------------------
     def _build_menus(self) -> None:
@@ -223,6 +270,41 @@ class MainWindow(QMainWindow):
             # An analysis imported torch; asking it now costs nothing.
             self._set_device(tasks.device_if_torch_loaded() or "CPU")
 
+    def _on_explain_pane_result_shown(self, _method: str) -> None:
+        view = self.explain_pane.views.get("groups")
+        table = getattr(view, "table", None)
+        if table is None or table is self._groups_table:
+            return
+        self._groups_table = table
+        table.cellClicked.connect(self._on_groups_table_cell_clicked)
+        table.cellActivated.connect(self._on_groups_table_cell_clicked)
+        table.setToolTip("Click a group to select its rows in the Dataset table and the other views.")
+
+    def _on_groups_table_cell_clicked(self, row: int, _column: int) -> None:
+        self.select_group_rows(row)
+
+    def select_group_rows(self, table_row: int) -> int:
+        """Select the rows of the group shown in row ``table_row`` of the Groups table; returns how many."""
+        view = self.explain_pane.views.get("groups")
+        result = getattr(view, "result", None)
+        table = self._groups_table
+        dataset, roles = self.session.dataset, self.session.roles
+        if result is None or table is None or dataset is None:
+            return 0
+        # The attribute and group columns come first in the table (whatever else it shows).
+        cells = [table.item(table_row, c) for c in (0, 1)]
+        if any(cell is None for cell in cells):
+            return 0
+        attribute, group = (cell.text() for cell in cells)
+        if not any(g.attribute == attribute and g.group == group for g in result.groups):
+            return 0
+        rows = group_rows(dataset.frame, attribute, group, target=roles.target if roles is not None else None)
+        self.selection.set_rows(rows, source="groups")
+        self.statusBar().showMessage(
+            f"Selected the {rows.size:,} rows of {attribute} = {group}; the Dataset table shows them.", 8000
+        )
+        return int(rows.size)
+
     def _on_runner_job_failed(self, job_id: int, error: object) -> None:
         assert isinstance(error, JobError)
         if job_id == self._device_job:
@@ -282,7 +364,24 @@ class MainWindow(QMainWindow):
         """After a crash or kill, offer the autosaved session back (``None`` when there is nothing to offer)."""
         return self.session_keeper.offer_recovery()
 
+    def restore_geometry(self) -> bool:
+        """Put back the size, position and dock layout of the last run; False when none was saved."""
+        geometry = self.settings.value(_GEOMETRY_KEY)
+        if not isinstance(geometry, QByteArray) or geometry.isEmpty() or not self.restoreGeometry(geometry):
+            return False
+        state = self.settings.value(_STATE_KEY)
+        if isinstance(state, QByteArray) and not state.isEmpty():
+            self.restoreState(state)
+        return True
+
+    def save_geometry(self) -> None:
+        """Remember the size, position and dock layout for the next run."""
+        self.settings.setValue(_GEOMETRY_KEY, self.saveGeometry())
+        self.settings.setValue(_STATE_KEY, self.saveState())
+        self.settings.sync()
+
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        self.save_geometry()
         # Workers must stop before the objects their signals point at are destroyed.
         self.session_keeper.stop()  # no autosave may land after the clean-exit marker
         self.runner.shutdown(3000)
@@ -290,6 +389,14 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
     # -- helpers ----------------------------------------------------------------------------------
+    def _fit_default_size(self) -> None:
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        width, height = DEFAULT_SIZE
+        if screen is not None:
+            free = screen.availableGeometry()
+            width, height = min(width, free.width()), min(height, free.height())
+        self.resize(width, height)
+
     def _set_device(self, text: str) -> None:
         self.device_status.setText(f"Compute: {text}")
         self.device_status.setToolTip("Where torch-based analyses run.")

@@ -38,6 +38,7 @@ __all__ = [
     "parse_query",
     "find_rows",
     "row_ranges",
+    "group_rows",
 ]
 
 _EMPTY = np.zeros(0, dtype=np.int64)
@@ -247,6 +248,30 @@ class TableSelectionSync(QObject):
                     self._view.scrollTo(index, QAbstractItemView.ScrollHint.EnsureVisible)
         finally:
             self._applying = False
+
+
+def group_rows(frame: pd.DataFrame, attribute: str, group: str, *, target: str | None = None) -> np.ndarray:
+    """Row positions ``(m,)`` of one group of a group-metrics result: the rows it counted in that group.
+
+    The groups analysis (``engine.explain.groups``) evaluates the rows that
+    have a target value (every row when there is no target) and labels their
+    groups by value, by quartile range for a numeric column with many values,
+    or ``"(missing)"``; the same labelling is applied to the same rows here, so
+    a group's rows are exactly those its figures describe.  Empty when no
+    group has that label.
+    """
+    from engine.explain.groups import _group_codes  # the analysis's own labelling, never a copy of it
+
+    if attribute not in frame.columns:
+        return _EMPTY
+    evaluated = np.arange(len(frame), dtype=np.int64)
+    if target is not None and target in frame.columns:
+        evaluated = np.flatnonzero(frame[target].notna().to_numpy()).astype(np.int64)
+    series = frame[attribute].iloc[evaluated]
+    codes, labels, _binned = _group_codes(series)
+    if group not in labels:
+        return _EMPTY
+    return _normalised(evaluated[codes == labels.index(group)])
 
 
 # -- search --------------------------------------------------------------------------------------------

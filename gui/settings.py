@@ -14,14 +14,22 @@ permutation repeats).  New jobs take them in three ways:
 * :class:`FormDefaults` fills each analysis form once it is built (forms are
   built lazily, the first time a panel is shown) and again when the settings
   change.
+
+The same QSettings also keep what the window remembers between runs: the
+last folder of each kind of file dialog (:func:`last_folder`,
+:func:`remember_folder`) and the column roles chosen for a file or a set of
+columns (:class:`RoleMemory`).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, QSettings, QTimer
@@ -31,7 +39,11 @@ __all__ = [
     "DEVICE_CHOICES",
     "INTERACTIVE_CHUNK_ROWS",
     "FormDefaults",
+    "RememberedRoles",
+    "RoleMemory",
     "SETTINGS_GROUP",
+    "last_folder",
+    "remember_folder",
 ]
 
 SETTINGS_GROUP = "preferences"
@@ -232,3 +244,112 @@ class FormDefaults(QObject):
                 QTimer.singleShot(0, lambda p=watched: self.fill_methods(p))
         return False
 
+
+
+# -- what the window remembers between runs ------------------------------------------------
+
+_FOLDERS_GROUP = "folders"
+
+
+def last_folder(settings: QSettings, kind: str, fallback: Path | str | None = None) -> str:
+    """The folder the ``kind`` file dialog (``"data"``, ``"model"``, ``"session"``, ``"report"`` …) last used.
+
+    Falls back to ``fallback`` and then to ``""`` (Qt's default: the working
+    folder) when nothing is remembered or the folder no longer exists.
+    """
+    value = settings.value(f"{_FOLDERS_GROUP}/{kind}")
+    for candidate in (value, fallback):
+        if candidate and Path(str(candidate)).is_dir():
+            return str(candidate)
+    return ""
+
+
+def remember_folder(settings: QSettings, kind: str, path: Path | str) -> None:
+    """Remember the folder of ``path`` (a file, or a folder itself) for the ``kind`` file dialog."""
+    chosen = Path(path)
+    folder = chosen if chosen.is_dir() else chosen.parent
+    settings.setValue(f"{_FOLDERS_GROUP}/{kind}", str(folder.resolve()))
+    settings.sync()
+
+
+@dataclass(frozen=True)
+class RememberedRoles:
+    """Roles recalled for a table: column -> role, and why they apply.
+
+    ``match`` is ``"file"`` (the same file content, by SHA-256) or
+    ``"columns"`` (another file with exactly these column names).
+    """
+
+    mapping: dict[str, str]
+    match: str
+
+
+class RoleMemory:
+    """Column roles remembered per file (SHA-256) and per set of column names, in QSettings.
+
+    Opening the same file again, or a file with the same columns (next
+    month's extract of the same table), brings back the roles last chosen for
+    it.  Entries are JSON strings under ``roles/`` keyed by digests, so column
+    names with slashes or odd characters never become QSettings groups; the
+    oldest entries are dropped beyond ``limit``.
+    """
+
+    GROUP = "roles"
+
+    def __init__(self, settings: QSettings, *, limit: int = 200) -> None:
+        self._settings = settings
+        self._limit = limit
+
+    @staticmethod
+    def columns_key(columns: Sequence[str]) -> str:
+        """A digest of the column names, independent of their order."""
+        text = json.dumps(sorted(str(c) for c in columns), ensure_ascii=False)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    def remember(self, sha256: str | None, columns: Sequence[str], mapping: Mapping[str, str]) -> None:
+        """Keep ``mapping`` (column -> role, every column) for this file and for this set of columns."""
+        names = [str(c) for c in columns]
+        value = json.dumps({"columns": names, "roles": {c: str(mapping.get(c, "ignored")) for c in names}},
+                           ensure_ascii=False)
+        keys = [f"columns-{self.columns_key(names)}"]
+        if sha256:
+            keys.insert(0, f"file-{sha256}")
+        order = [k for k in self._order() if k not in keys]
+        for key in keys:
+            self._settings.setValue(f"{self.GROUP}/{key}", value)
+        order = keys + order
+        for stale in order[self._limit:]:
+            self._settings.remove(f"{self.GROUP}/{stale}")
+        self._settings.setValue(f"{self.GROUP}/order", json.dumps(order[: self._limit]))
+        self._settings.sync()
+
+    def recall(self, sha256: str | None, columns: Sequence[str]) -> RememberedRoles | None:
+        """The roles last chosen for this file, else for these columns, else ``None``."""
+        names = [str(c) for c in columns]
+        candidates = [(f"file-{sha256}", "file")] if sha256 else []
+        candidates.append((f"columns-{self.columns_key(names)}", "columns"))
+        for key, match in candidates:
+            stored = self._load(key)
+            if stored is None or sorted(stored.get("columns", [])) != sorted(names):
+                continue
+            roles = stored.get("roles")
+            if isinstance(roles, dict) and set(roles) == set(names):
+                return RememberedRoles(mapping={c: str(roles[c]) for c in names}, match=match)
+        return None
+
+    def _load(self, key: str) -> dict[str, Any] | None:
+        raw = self._settings.value(f"{self.GROUP}/{key}")
+        if not raw:
+            return None
+        try:
+            value = json.loads(str(raw))
+        except ValueError:
+            return None
+        return value if isinstance(value, dict) else None
+
+    def _order(self) -> list[str]:
+        try:
+            order = json.loads(str(self._settings.value(f"{self.GROUP}/order", "[]") or "[]"))
+        except ValueError:
+            return []
+        return [str(k) for k in order] if isinstance(order, list) else []

@@ -45,6 +45,15 @@ class ModelIntake:
     model: Any | None
     refusal: Exception | None = None
 
+    @property
+    def job_outcome(self) -> str | None:
+        """What the job list shows instead of "done" when nothing was loaded (see ``gui.panes.jobs``)."""
+        from engine.errors import UntrustedModelError
+
+        if self.refusal is None:
+            return None
+        return "needs trust" if isinstance(self.refusal, UntrustedModelError) else "refused"
+
 
 def intake_model(path: Path, *, trusted_sha256: Iterable[str] = (), ctx: JobContext) -> ModelIntake:
     """Inspect a model file, then load it under the given per-file trust decisions."""
@@ -58,7 +67,7 @@ def intake_model(path: Path, *, trusted_sha256: Iterable[str] = (), ctx: JobCont
     try:
         model = load_model(path, trusted_sha256=tuple(trusted_sha256), granted_by="gui confirmation")
     except (UntrustedModelError, UnsafeModelError) as exc:
-        ctx.progress(1.0, f"{path.name} needs a decision" if isinstance(exc, UntrustedModelError) else "Refused")
+        ctx.progress(1.0, f"{path.name} needs a trust decision" if isinstance(exc, UntrustedModelError) else str(exc))
         return ModelIntake(path=path, inspection=inspection, model=None, refusal=exc)
     ctx.progress(1.0, f"Loaded {path.name}")
     return ModelIntake(path=path, inspection=inspection, model=model)

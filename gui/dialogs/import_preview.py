@@ -180,6 +180,7 @@ class ImportPreviewDialog(QDialog):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setAlternatingRowColors(True)
         self.table.setWordWrap(False)
+        self.table.verticalHeader().setToolTip("Rows are numbered from 0, as everywhere in Probity.")
 
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.open_button = self.buttons.addButton("Open", QDialogButtonBox.ButtonRole.AcceptRole)
@@ -337,6 +338,8 @@ class ImportPreviewDialog(QDialog):
         self.table.setColumnCount(n_cols)
         self.table.setRowCount(n_rows)
         self.table.setHorizontalHeaderLabels([str(c) for c in frame.columns])
+        # Rows are numbered from 0, as in the Dataset table, the Explain workspace, --rows and the report.
+        self.table.setVerticalHeaderLabels([str(r) for r in range(n_rows)])
         muted = QColor(palette.MUTED_TEXT)
         for c in range(n_cols):
             header = self.table.horizontalHeaderItem(c)

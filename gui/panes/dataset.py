@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QPoint, QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QGuiApplication
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QGuiApplication
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -32,17 +32,67 @@ from gui.panes.table_model import FrameTableModel, compute_view_rows
 from gui.plots import palette
 from gui.runner import JobError, JobRunner, JobSpec
 from gui.session import ROLE_NAMES, Session, role_map, roles_from_map
+from gui.settings import RoleMemory, last_folder, remember_folder
 from gui.widgets import InlineMessage, OpenHeader, ProgressRow, accept_file_drops, hint_label, short_hash
 
 if TYPE_CHECKING:
+    from engine.models.base import Model
     from engine.schema import Dataset, ReadOptions, Roles
 
-__all__ = ["DatasetPane", "DATA_FILE_FILTER"]
+__all__ = ["DatasetPane", "DATA_FILE_FILTER", "OBVIOUS_TARGET_NAMES", "suggest_target"]
 
 DATA_FILE_FILTER = (
     "Tables (*.csv *.tsv *.txt *.xlsx *.parquet *.pq *.feather *.arrow *.ipc);;All files (*)"
 )
 _FILTER_DELAY_MS = 250  # wait for a pause in typing before filtering a large table
+#: Column names (compared without case) that almost always hold what a model predicts.
+OBVIOUS_TARGET_NAMES = ("target", "label", "y", "outcome", "class")
+_MAX_COLUMN_WIDTH = 280  # px; longer header texts are elided in the middle, keeping the role visible
+
+
+def _plain(value: Any) -> str:
+    """A value as text for comparing a column's values with a model's classes (1.0 reads as 1)."""
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value)
+
+
+def suggest_target(dataset: Dataset, model: Model | None = None) -> tuple[str, str] | None:
+    """The column that is most likely the target, with the reason in words, or ``None``.
+
+    In order: the column the model records as its target (``target_name``,
+    where a format keeps it); a column named like a target (see
+    :data:`OBVIOUS_TARGET_NAMES`) that the model does not take as an input;
+    the one column the model does not take whose values are exactly the
+    model's classes.  Columns with no value at all are never suggested.
+    """
+    frame = dataset.frame
+    columns = [str(c) for c in frame.columns]
+    usable = [c for c in columns if bool(frame[c].notna().any())]
+    inputs = set(model.input_columns or ()) if model is not None else set()
+    named = getattr(model, "target_name", None) if model is not None else None
+    if isinstance(named, str) and named in usable:
+        return named, "the model records it as its target"
+    lowered = {c.strip().lower(): c for c in reversed(usable)}
+    for name in OBVIOUS_TARGET_NAMES:
+        column = lowered.get(name)
+        if column is not None and column not in inputs:
+            return column, f"“{column}” is the usual name of a target column"
+    classes = tuple(getattr(model, "classes", None) or ()) if model is not None else ()
+    if classes and inputs:
+        wanted = {_plain(c) for c in classes}
+        kinds = {info.name: info for info in dataset.schema.columns}
+        candidates = [
+            c for c in usable
+            if c not in inputs and c in kinds and kinds[c].n_distinct == len(wanted)
+            and kinds[c].kind.value != "identifier"
+        ]
+        matches = [c for c in candidates if {_plain(v) for v in frame[c].dropna().unique()} == wanted]
+        if len(matches) == 1:
+            return matches[0], "its values are the model's classes and the model does not take it as an input"
+    return None
 
 
 class DatasetPane(QWidget):
@@ -60,7 +110,12 @@ class DatasetPane(QWidget):
         super().__init__(parent)
         self._session = session
         self._runner = runner
+        self._settings = settings
         self.recent = RecentFiles(settings, "recent/data")
+        self.role_memory = RoleMemory(settings)
+        self.roles_note = ""  # where the roles came from: remembered, suggested (shown under the title)
+        # Roles Probity chose by itself (defaults, a suggestion) are not remembered as the user's choice.
+        self._roles_are_guesses = False
         self._load_job: int | None = None
         self._view_job: int | None = None
         self.import_dialog: QWidget | None = None  # the import preview while it is open
@@ -70,6 +125,7 @@ class DatasetPane(QWidget):
         self._build()
         accept_file_drops(self, self.open_path)
         session.sig_roles_changed.connect(self._on_session_roles_changed)
+        session.sig_model_changed.connect(self._on_session_model_changed)
         runner.sig_job_progress.connect(self._on_runner_job_progress)
         runner.sig_job_finished.connect(self._on_runner_job_finished)
         runner.sig_job_failed.connect(self._on_runner_job_failed)
@@ -141,6 +197,8 @@ class DatasetPane(QWidget):
         # Column size hints read at most this many rows (Qt's default, 1,000, is a Python call per
         # cell and role: half a second on the GUI thread, seconds while a job holds the interpreter).
         hheader.setResizeContentsPrecision(64)
+        # A long name loses its middle, never its role ("race (sensitive)" must stay readable).
+        hheader.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         hheader.sectionClicked.connect(self._on_header_section_clicked)
         hheader.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         hheader.customContextMenuRequested.connect(self._on_header_context_menu_requested)
@@ -197,9 +255,11 @@ class DatasetPane(QWidget):
 
     # -- public API -------------------------------------------------------------------
     def open_dialog(self) -> None:
-        start = str(self.recent.paths()[0].parent) if self.recent.paths() else ""
+        fallback = self.recent.paths()[0].parent if self.recent.paths() else None
+        start = last_folder(self._settings, "data", fallback)
         path, _ = QFileDialog.getOpenFileName(self, "Open a data table", start, DATA_FILE_FILTER)
         if path:
+            remember_folder(self._settings, "data", path)
             self.preview_import(Path(path))
 
     def preview_import(self, path: Path) -> None:
@@ -256,6 +316,7 @@ class DatasetPane(QWidget):
             # One target: the previous one is ignored rather than silently becoming a model input.
             mapping = {c: ("ignored" if r == "target" else r) for c, r in mapping.items()}
         mapping[column] = role
+        self.roles_note = ""  # the user's own choice from now on
         return self._apply_role_map(mapping)
 
     def set_filter_text(self, text: str) -> None:
@@ -368,13 +429,34 @@ class DatasetPane(QWidget):
             combo.blockSignals(False)
             self._tint_role_cell(column, mapping.get(column, "ignored"))
         self.table_model.set_roles(mapping)
+        # A role suffix makes a header longer: widen its column so "(sensitive)" is never cut.
+        self._fit_columns(grow_only=True, headers_only=True)
         self._update_roles_summary(roles)
+        if roles is not None and not self._roles_are_guesses:
+            self.role_memory.remember(dataset.sha256, columns, mapping)
+
+    def _on_session_model_changed(self, model: Model | None) -> None:
+        # A model opened after the data may tell which column is the target.
+        dataset, roles = self._session.dataset, self._session.roles
+        if model is None or dataset is None or (roles is not None and roles.target is not None):
+            return
+        suggestion = suggest_target(dataset, model)
+        if suggestion is None:
+            return
+        column, reason = suggestion
+        current = role_map(roles, dataset.frame.columns) if roles is not None else {}
+        mapping = {str(c): current.get(str(c), "ignored") for c in dataset.frame.columns}
+        mapping[column] = "target"
+        self._roles_are_guesses = True
+        try:
+            if self._apply_role_map(mapping):
+                self.roles_note = f"Target suggested: {reason}. Change it below if it is not."
+                self._update_roles_summary(self._session.roles)
+        finally:
+            self._roles_are_guesses = False
 
     # -- helpers ---------------------------------------------------------------------------
     def _show_dataset(self, result: Any) -> None:
-        from engine.errors import RoleError
-        from engine.schema import assign_roles
-
         dataset: Dataset = result
         if self._view_job is not None:
             # Its row positions belong to the previous table.
@@ -396,28 +478,74 @@ class DatasetPane(QWidget):
         self.sha_label.setToolTip(dataset.sha256)
         self._update_row_count()
 
-        target, sensitive = self._pending_roles
-        self._pending_roles = (None, ())
+        roles, self.roles_note, guessed = self._initial_roles(dataset)
+        self._roles_are_guesses = guessed
         try:
-            roles = assign_roles(dataset, target=target, sensitive=sensitive)
-        except RoleError as exc:
-            self.error.show_error(str(exc))
-            roles = assign_roles(dataset, target=None)
-        # Round-trip through the role map so a sensitive column is not silently also a feature.
-        roles = roles_from_map(dataset, role_map(roles, [str(c) for c in dataset.frame.columns]))
-        self._session.set_dataset(dataset, roles)
+            self._session.set_dataset(dataset, roles)
+        finally:
+            self._roles_are_guesses = False
         # After the roles (part of the header text) and once the view is laid out, so
         # the rows on screen count too.
         QTimer.singleShot(0, self._fit_columns)
         self.sig_status.emit(f"Opened {dataset.name}: {dataset.n_rows:,} rows.")
 
-    def _fit_columns(self) -> None:
-        # Width from the header text and the rows on screen only (never a scan of the whole table).
-        metrics = self.table_view.horizontalHeader().fontMetrics()
+    def _initial_roles(self, dataset: Dataset) -> tuple[Roles, str, bool]:
+        """Roles for a table just opened, a note saying where they came from, and whether Probity guessed them.
+
+        Roles given with the request (command line, demo, a session) come
+        first; then the roles last chosen for this file or these columns; then
+        a suggested target (see :func:`suggest_target`).
+        """
+        from engine.errors import RoleError
+        from engine.schema import assign_roles
+
+        target, sensitive = self._pending_roles
+        self._pending_roles = (None, ())
+        columns = [str(c) for c in dataset.frame.columns]
+        if target is None and not sensitive:
+            remembered = self.role_memory.recall(dataset.sha256, columns)
+            if remembered is not None:
+                try:
+                    roles = roles_from_map(dataset, remembered.mapping)
+                except RoleError:
+                    pass
+                else:
+                    where = "this file" if remembered.match == "file" else "a file with these columns"
+                    return roles, f"Roles as you last set them for {where}.", False
+        note, guessed = "", target is None and not sensitive
+        if target is None:
+            suggestion = suggest_target(dataset, self._session.model)
+            if suggestion is not None:
+                target, reason = suggestion
+                note = f"Target suggested: {reason}. Change it below if it is not."
+        try:
+            roles = assign_roles(dataset, target=target, sensitive=sensitive)
+        except RoleError as exc:
+            self.error.show_error(str(exc))
+            roles, note = assign_roles(dataset, target=None), ""
+        # Round-trip through the role map so a sensitive column is not silently also a feature.
+        return roles_from_map(dataset, role_map(roles, columns)), note, guessed
+
+    def _fit_columns(self, *, grow_only: bool = False, headers_only: bool = False) -> None:
+        """Fit each column to its header text (role included) and, unless ``headers_only``, the rows on screen.
+
+        Never a scan of the whole table.  ``grow_only`` keeps columns that are
+        already wide enough (the user may have widened them).
+        """
+        header = self.table_view.horizontalHeader()
+        plain = header.fontMetrics()
         for column in range(self.table_model.columnCount()):
             title = str(self.table_model.headerData(column, Qt.Orientation.Horizontal))
-            wanted = max(metrics.horizontalAdvance(title) + 28, self.table_view.sizeHintForColumn(column), 64)
-            self.table_view.setColumnWidth(column, min(wanted, 280))
+            font = self.table_model.headerData(column, Qt.Orientation.Horizontal, Qt.ItemDataRole.FontRole)
+            metrics = QFontMetrics(font) if isinstance(font, QFont) else plain
+            wanted = max(metrics.horizontalAdvance(title) + 28, 64)
+            if not headers_only:
+                wanted = max(wanted, self.table_view.sizeHintForColumn(column))
+            wanted = min(wanted, _MAX_COLUMN_WIDTH)
+            if grow_only:
+                wanted = max(wanted, self.table_view.columnWidth(column))
+            if wanted != self.table_view.columnWidth(column):
+                self.table_view.setColumnWidth(column, wanted)
 
     def _fill_schema(self, dataset: Dataset) -> None:
         self.schema_table.setRowCount(0)
@@ -474,11 +602,14 @@ class DatasetPane(QWidget):
         if roles is None:
             self.roles_summary.setText("")
             return
-        target = f"<b>{roles.target}</b>" if roles.target else "<i>none yet: choose one below</i>"
-        sensitive = ", ".join(roles.sensitive) if roles.sensitive else "none"
+        import html
+
+        target = f"<b>{html.escape(roles.target)}</b>" if roles.target else "<i>none yet: choose one below</i>"
+        sensitive = html.escape(", ".join(roles.sensitive)) if roles.sensitive else "none"
+        note = f"<br><i>{html.escape(self.roles_note)}</i>" if self.roles_note else ""
         self.roles_summary.setText(
             f"Target: {target} · {len(roles.features)} feature{'s' if len(roles.features) != 1 else ''}"
-            f" · sensitive: {sensitive}"
+            f" · sensitive: {sensitive}{note}"
         )
 
     def _refresh_rows(self) -> None:
@@ -504,12 +635,13 @@ class DatasetPane(QWidget):
         self.row_count_label.setText("Filtering…")
 
     def _update_row_count(self) -> None:
-        dataset = self._session.dataset
-        if dataset is None:
+        # The table's own frame, not the session's dataset: a new file is shown before the session has it.
+        frame = self.table_model.frame
+        if frame is None:
             self.row_count_label.setText("")
             return
         shown = self.table_model.rowCount()
-        total = dataset.n_rows
+        total = len(frame)
         self.row_count_label.setText(f"{total:,} rows" if shown == total else f"{shown:,} of {total:,} rows")
 
 

@@ -34,6 +34,9 @@ _STATE_COLOURS = {
     JobState.CANCELLED: palette.MUTED_TEXT,
     JobState.CANCELLING: palette.MUTED_TEXT,
 }
+# A job can finish without doing what its title says: its result then has a ``job_outcome``
+# ("refused", "needs trust") that the list shows instead of "done", with no progress bar.
+_OUTCOME_COLOURS = {"refused": palette.ERROR, "needs trust": palette.WARNING}
 
 
 class _ProgressDelegate(QStyledItemDelegate):
@@ -64,6 +67,7 @@ class JobListDock(QDockWidget):
         self.setObjectName("jobsDock")
         self._runner = runner
         self._items: dict[int, QTreeWidgetItem] = {}
+        self._outcomes: dict[int, str] = {}
         self.tree = QTreeWidget()
         self.tree.setColumnCount(4)
         self.tree.setHeaderLabels(["Job", "State", "Progress", "Message"])
@@ -126,7 +130,10 @@ class JobListDock(QDockWidget):
     def _on_runner_job_progress(self, job_id: int, _fraction: float, _message: str) -> None:
         self._refresh(job_id)
 
-    def _on_runner_job_finished(self, job_id: int, _result: object) -> None:
+    def _on_runner_job_finished(self, job_id: int, result: object) -> None:
+        outcome = getattr(result, "job_outcome", None)
+        if isinstance(outcome, str) and outcome:
+            self._outcomes[job_id] = outcome
         self._refresh(job_id)
 
     def _on_runner_job_changed(self, job_id: int, *_args: object) -> None:
@@ -145,6 +152,7 @@ class JobListDock(QDockWidget):
             if record is None or record.state.is_final:
                 self.tree.takeTopLevelItem(self.tree.indexOfTopLevelItem(item))
                 del self._items[job_id]
+                self._outcomes.pop(job_id, None)
         self._runner.forget_finished()
 
     # -- helpers -----------------------------------------------------------------------------
@@ -157,11 +165,13 @@ class JobListDock(QDockWidget):
         record = self._runner.record(job_id)
         if item is None or record is None:
             return
-        item.setText(_COL_STATE, record.state.value)
-        colour = _STATE_COLOURS.get(record.state)
+        outcome = self._outcomes.get(job_id) if record.state is JobState.DONE else None
+        item.setText(_COL_STATE, outcome or record.state.value)
+        colour = _OUTCOME_COLOURS.get(outcome or "") or _STATE_COLOURS.get(record.state)
         item.setForeground(_COL_STATE, QBrush(QColor(colour)) if colour else QBrush())
         shown = 1.0 if record.state is JobState.DONE else record.fraction
-        item.setData(_COL_PROGRESS, _FRACTION_ROLE, None if record.state is JobState.FAILED else shown)
+        no_bar = record.state is JobState.FAILED or outcome is not None
+        item.setData(_COL_PROGRESS, _FRACTION_ROLE, None if no_bar else shown)
         message = record.error.message if record.error is not None else record.message
         item.setText(_COL_MESSAGE, message)
         item.setToolTip(_COL_MESSAGE, message)

@@ -31,15 +31,19 @@ from gui.plots import palette
 from gui.resources import icon
 from gui.runner import JobError, JobRunner, JobSpec
 from gui.session import Session
-from gui.widgets import InlineMessage, OpenHeader, ProgressRow, hint_label, human_size, short_hash, accept_file_drops
+from gui.settings import last_folder, remember_folder
+from gui.widgets import InlineMessage, OpenHeader, ProgressRow, accept_file_drops, hint_label, human_size, short_hash
 
 __all__ = ["ModelPane", "TrustDialog", "MODEL_FILE_FILTER", "MODEL_SUFFIXES"]
+
+_SCAN_TITLE = "Safety scan (what the file imports when loaded)"
 
 # The suffixes engine.models.loading reads (a test keeps the two equal; importing
 # the engine's table here would pull pandas into the app's start-up).
 MODEL_SUFFIXES = (".skops", ".onnx", ".pkl", ".pickle", ".joblib")
+# The inline message above the scan says why a file was refused; the scan's headline does not repeat it.
 _VERDICTS = {
-    "refused": "Refused: this file is never loaded",
+    "refused": "Refused",
     "needs-trust": "Loading runs the code of the classes below: it needs your trust",
 }
 MODEL_FILE_FILTER = f"Models ({' '.join('*' + s for s in MODEL_SUFFIXES)});;All files (*)"
@@ -106,12 +110,16 @@ class ModelPane(QWidget):
         super().__init__(parent)
         self._session = session
         self._runner = runner
+        self._settings = settings
         self.recent = RecentFiles(settings, "recent/model")
         self._job: int | None = None
+        # What the details show: the model in use (path, inspection), kept while another file is tried.
+        self._in_use: tuple[Path, Any] | None = None
         self.trust_dialog: TrustDialog | None = None
         self._build()
         accept_file_drops(self, self.open_path)
         session.sig_dataset_changed.connect(self._on_session_dataset_changed)
+        session.sig_model_changed.connect(self._on_session_model_changed)
         runner.sig_job_progress.connect(self._on_runner_job_progress)
         runner.sig_job_finished.connect(self._on_runner_job_finished)
         runner.sig_job_failed.connect(self._on_runner_job_failed)
@@ -174,7 +182,7 @@ class ModelPane(QWidget):
         scan_layout = QVBoxLayout()
         scan_layout.addWidget(self.scan_verdict)
         scan_layout.addWidget(self.scan_list, 1)
-        self.scan_box = QGroupBox("Safety scan (what the file imports when loaded)")
+        self.scan_box = QGroupBox(_SCAN_TITLE)
         self.scan_box.setLayout(scan_layout)
 
         # The same text `probity inspect-model` prints, so GUI and CLI users compare like with like.
@@ -209,9 +217,11 @@ class ModelPane(QWidget):
 
     # -- public API ---------------------------------------------------------------------
     def open_dialog(self) -> None:
-        start = str(self.recent.paths()[0].parent) if self.recent.paths() else ""
+        fallback = self.recent.paths()[0].parent if self.recent.paths() else None
+        start = last_folder(self._settings, "model", fallback)
         path, _ = QFileDialog.getOpenFileName(self, "Open a model", start, MODEL_FILE_FILTER)
         if path:
+            remember_folder(self._settings, "model", path)
             self.open_path(Path(path))
 
     def open_path(self, path: Path | str, *, trusted_sha256: tuple[str, ...] = ()) -> int:
@@ -234,6 +244,11 @@ class ModelPane(QWidget):
     @property
     def error_text(self) -> str:
         return self.error.text() if self.error.kind == "error" else ""
+
+    @property
+    def shown_file(self) -> str:
+        """The file name the details box describes (the model in use once one is loaded)."""
+        return self.fields["file"].text()
 
     # -- slots ----------------------------------------------------------------------------
     def _on_open_clicked(self) -> None:
@@ -263,19 +278,23 @@ class ModelPane(QWidget):
         self._job = None
         self.progress.stop()
         assert isinstance(result, tasks.ModelIntake)
-        self._show_inspection(result.path, result.inspection)
         if result.model is not None:
             self.recent.add(result.path)
+            self._in_use = (result.path, result.inspection)
+            self._show_inspection(result.path, result.inspection)
             self._show_model(result.model)
             self._session.set_model(result.model, result.inspection)
             self.sig_status.emit(f"Opened model {result.path.name}.")
             return
         from engine.errors import UntrustedModelError
 
+        # Not loaded: the details keep describing the model in use; only the scan shows the file tried.
+        self._show_attempt(result.path, result.inspection)
         if isinstance(result.refusal, UntrustedModelError):
             self._ask_trust(result.path, result.refusal, result.inspection)
         else:
-            self.error.show_error(f"{result.refusal} Probity never loads such files.")
+            # The refusal is one sentence already ("… is refused: …; Probity never loads such a file …").
+            self.error.show_error(f"{result.refusal}{self._still_in_use()}")
 
     def _on_runner_job_failed(self, job_id: int, error: object) -> None:
         if job_id != self._job:
@@ -284,7 +303,8 @@ class ModelPane(QWidget):
         self._job = None
         self.progress.stop()
         self.error.show_error(
-            error.message if error.is_user_error else "The model could not be opened because of an internal error."
+            (error.message if error.is_user_error else "The model could not be opened because of an internal error.")
+            + self._still_in_use()
         )
 
     def _on_runner_job_cancelled(self, job_id: int) -> None:
@@ -297,13 +317,36 @@ class ModelPane(QWidget):
         if accepted:
             self.open_path(path, trusted_sha256=(sha256,))
         else:
-            self.error.show_warning(f"{path.name} was not loaded: you chose not to trust it.")
+            if self._in_use is not None:
+                self._show_inspection(*self._in_use)  # back to the model in use, scan included
+                if self._session.model is not None:
+                    self._show_model(self._session.model)
+            self.error.show_warning(f"{path.name} was not loaded: you chose not to trust it.{self._still_in_use()}")
+
+    def _on_session_model_changed(self, model: object) -> None:
+        if model is None:
+            self._in_use = None
 
     def _on_session_dataset_changed(self, _dataset: object) -> None:
         if self._session.model is not None:
             self._show_columns(self._session.model)
 
     # -- helpers -------------------------------------------------------------------------------
+    def _still_in_use(self) -> str:
+        """A sentence naming the model still in use after a file was not loaded, or ``""`` when none is."""
+        model = self._session.model
+        return f" The model in use is still {model.name}." if model is not None else ""
+
+    def _show_attempt(self, path: Path, inspection: Any) -> None:
+        """Show a file that was not loaded: in the details only while no model is in use; its scan always."""
+        if self._in_use is None:
+            self._show_inspection(path, inspection)
+            self.details_box.setTitle(f"Not loaded: {path.name}")
+        else:
+            self.drop_hint.hide()
+            self.body.show()
+        self._show_scan(getattr(inspection, "scan", None), title=f"Safety scan of {path.name} (not loaded)")
+
     def _ask_trust(self, path: Path, refusal: Any, inspection: Any) -> None:
         imports = tuple(getattr(refusal, "imports", ()) or ())
         sha256 = getattr(refusal, "sha256", None) or getattr(inspection, "sha256", "")
@@ -320,6 +363,7 @@ class ModelPane(QWidget):
     def _show_inspection(self, path: Path, inspection: Any) -> None:
         self.drop_hint.hide()
         self.body.show()
+        self.details_box.setTitle(f"Model in use: {path.name}")
         self.fields["file"].setText(path.name)
         self.fields["file"].setToolTip(str(path))
         fmt = getattr(inspection, "format", None)
@@ -336,11 +380,12 @@ class ModelPane(QWidget):
         to_text = getattr(inspection, "to_text", None)
         self.report_text.setPlainText(to_text() if callable(to_text) else "")
 
-    def _show_scan(self, scan: Any) -> None:
+    def _show_scan(self, scan: Any, *, title: str = _SCAN_TITLE) -> None:
         self.scan_list.clear()
         if scan is None:
             self.scan_box.setVisible(False)
             return
+        self.scan_box.setTitle(title)
         self.scan_box.setVisible(True)
         dangerous = set(getattr(scan, "dangerous", ()) or ())
         verdict = str(getattr(scan, "verdict", "") or "")

@@ -29,6 +29,7 @@ __all__ = ["FrameTableModel", "compute_view_rows", "format_value", "MISSING_TEXT
 
 MISSING_TEXT = "NA"
 _NUMBER_CHARS = frozenset("0123456789.eE+-")
+_ROOT = QModelIndex()  # the invalid index: "no parent" in a flat table
 # Rows per vectorised filter step: small enough to cancel within a fraction of a second.
 _CHUNK = 250_000
 
@@ -132,12 +133,12 @@ class FrameTableModel(QAbstractTableModel):
         return self._names[column]
 
     # -- QAbstractTableModel ------------------------------------------------------------
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> int:
         if parent.isValid() or self._frame is None:
             return 0
         return len(self._rows) if self._rows is not None else len(self._frame)
 
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> int:
         return 0 if parent.isValid() else len(self._names)
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
