@@ -66,8 +66,9 @@ class PaneTabs(QTabWidget):
         if index >= 0:
             self.setCurrentIndex(index)
 
-    def currentWidget(self) -> QWidget | None:  # noqa: N802 - Qt's name
-        return self.pane(self.currentIndex())
+    def currentWidget(self) -> QWidget:  # noqa: N802 - Qt's name
+        pane = self.pane(self.currentIndex())
+        return pane if pane is not None else super().currentWidget()
 
 
 class MainWindow(QMainWindow):
