@@ -38,12 +38,17 @@ class TrustDecision:
         ``"gui confirmation"``, ``"api"``.
     sha256: the exact file the decision is about.
     imports: the globals the file imports (pickle scan) or its untrusted types (skops).
+    allow_unreviewed: whether the caller explicitly acknowledged names Probity has not
+        reviewed (``allow_unreviewed=True``) and the file had some.
+    unreviewed: the names of ``imports`` that needed that acknowledgement.
     """
 
     required: bool
     granted_by: str
     sha256: str | None
     imports: tuple[str, ...] = ()
+    allow_unreviewed: bool = False
+    unreviewed: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -51,6 +56,8 @@ class TrustDecision:
             "granted_by": self.granted_by,
             "sha256": self.sha256,
             "imports": list(self.imports),
+            "allow_unreviewed": self.allow_unreviewed,
+            "unreviewed": list(self.unreviewed),
         }
 
 

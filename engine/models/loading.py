@@ -3,15 +3,18 @@
 Formats, by preference:
 
 * ``.skops``: scikit-learn objects stored as data.  skops lists the types it
-  does not trust; Probity approves a small reviewed set (see
-  :data:`REVIEWED_SKOPS_TYPES`), anything else needs the file's SHA-256 in
-  ``trusted_sha256``.
+  does not trust; Probity approves a small reviewed set without a decision (see
+  :data:`REVIEWED_SKOPS_TYPES`); the others are rated by the allowlist policy
+  (:mod:`engine.models.pickle_policy`) like pickle globals.
 * ``.onnx``: a computation graph run by onnxruntime; no code of the file runs,
   so no trust is needed.
 * ``.pkl``/``.pickle``/``.joblib``: unpickling runs code.  The file is scanned
-  first (:func:`engine.models.pickle_scan.scan_pickle_bytes`); anything able to
-  run commands or code is refused always, and everything else loads only when
-  its exact SHA-256 was trusted.
+  first (:func:`engine.models.pickle_scan.scan_pickle_bytes`) and every global is
+  rated by the allowlist policy: anything dangerous is refused always; a file of
+  reviewed globals loads only when its exact SHA-256 was trusted; unreviewed
+  globals also need ``allow_unreviewed=True``.  The unpickler itself is
+  restricted (:class:`RestrictedUnpickler`): it asks the same policy for every
+  global, so what loads is what the scan rated.
 
 The file is read once; the same bytes are hashed, scanned and loaded, so the
 file cannot change between the check and the use.
@@ -19,6 +22,7 @@ file cannot change between the check and the use.
 
 from __future__ import annotations
 
+import _compat_pickle
 import io
 import pickle
 import warnings
@@ -31,7 +35,9 @@ import numpy as np
 
 from engine.errors import IncompatibleModelError, ModelError, UnsafeModelError, UntrustedModelError
 from engine.hashing import sha256_bytes
+from engine.models import pickle_policy
 from engine.models.base import Model, TrustDecision
+from engine.models.pickle_policy import DANGEROUS, REVIEWED_SKOPS_TYPES, UNREVIEWED, Classification
 from engine.models.pickle_scan import PickleScan, scan_pickle_bytes
 from engine.models.sklearn_adapter import SklearnModel
 
@@ -43,6 +49,8 @@ __all__ = [
     "REVIEWED_SKOPS_TYPES",
     "MODEL_SUFFIXES",
     "validate_tree_structures",
+    "UnreviewedModelError",
+    "RestrictedUnpickler",
 ]
 
 #: File suffixes Probity reads, and the format family each names.
@@ -54,29 +62,27 @@ MODEL_SUFFIXES: dict[str, str] = {
     ".joblib": "joblib",
 }
 
-#: skops types Probity approves without a per-file decision, and why that is safe.
-#: skops never calls code named by the file for these: it builds them from plain
-#: arrays and numbers.  The two tree types are the reason skops itself does not
-#: trust them: their node arrays hold raw indices that scikit-learn follows without
-#: bounds checks, so Probity checks every index before the model is used
-#: (:func:`validate_tree_structures`).
-REVIEWED_SKOPS_TYPES: dict[str, str] = {
-    "numpy.dtype": "rebuilt by numpy from an empty .npy array with allow_pickle=False",
-    "sklearn.tree._tree.Tree": "node indices, features and value shapes are bounds-checked by Probity",
-    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor": (
-        "node indices, features and category bitsets are bounds-checked by Probity"
-    ),
-    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer": (
-        "plain attributes (learning rate, moment arrays), used only for further training"
-    ),
-    "sklearn.neural_network._stochastic_optimizers.SGDOptimizer": (
-        "plain attributes (learning rate, velocity arrays), used only for further training"
-    ),
-}
-
 _GRANTED_BY_REVIEW = "probity reviewed types"
 _SUPPORTED = "expected .skops, .onnx, .pkl, .pickle or .joblib"
 _MAX_LISTED = 25
+
+
+class UnreviewedModelError(ModelError):
+    """A trusted file names globals or types Probity has not reviewed, and they were not acknowledged.
+
+    Loading needs ``allow_unreviewed=True`` (``--allow-unreviewed`` in the CLI) on top
+    of the per-file trust.  Carries what a dialog shows, like the trust errors.
+    """
+
+    exit_code = 3
+
+    def __init__(self, message: str, *, path: Path, sha256: str, imports: tuple[str, ...],
+                 unreviewed: tuple[str, ...]) -> None:
+        super().__init__(message, path=path)
+        self.sha256 = sha256
+        self.imports = tuple(imports)
+        self.dangerous: tuple[str, ...] = ()
+        self.unreviewed = tuple(unreviewed)
 
 
 def model_format_of(path: str | Path) -> str:
@@ -131,6 +137,7 @@ class ModelInspection:
     scan: the pickle scan (pickle/joblib only).
     skops_untrusted_types: types skops does not trust by default (skops only).
     summary: further human-readable lines (ONNX graph facts, skops review status ...).
+    skops_types: the policy's rating of each of ``skops_untrusted_types`` (skops only).
     """
 
     path: Path
@@ -140,18 +147,37 @@ class ModelInspection:
     scan: PickleScan | None = None
     skops_untrusted_types: tuple[str, ...] | None = None
     summary: tuple[str, ...] = ()
+    skops_types: tuple[Classification, ...] = ()
+
+    @property
+    def refused(self) -> bool:
+        """Whether Probity never loads this file, whatever is trusted."""
+        if self.scan is not None:
+            return self.scan.refused
+        return any(c.status == DANGEROUS for c in self.skops_types)
+
+    @property
+    def unreviewed(self) -> tuple[str, ...]:
+        """Names that need ``allow_unreviewed`` on top of trust (empty for refused files)."""
+        if self.refused:
+            return ()
+        if self.scan is not None:
+            return self.scan.unreviewed
+        return tuple(c.name for c in self.skops_types if c.status == UNREVIEWED)
 
     @property
     def needs_trust(self) -> bool:
-        """Whether loading needs ``--trust-model <sha256>``; refused pickles never load at all."""
+        """Whether loading needs ``--trust-model <sha256>``; refused files never load at all."""
+        if self.refused:
+            return False
         if self.scan is not None:
-            return not self.scan.refused
+            return True
         if self.skops_untrusted_types is not None:
             return any(t not in REVIEWED_SKOPS_TYPES for t in self.skops_untrusted_types)
         return False
 
     def to_text(self) -> str:
-        """The report ``probity inspect-model PATH`` prints."""
+        """The report ``probity inspect-model PATH`` prints: every name with its rating."""
         lines = [
             f"File:     {self.path}",
             f"Format:   {self.format}"
@@ -159,31 +185,57 @@ class ModelInspection:
             f"Size:     {self.size_bytes:,} bytes",
             f"SHA-256:  {self.sha256}",
         ]
+        acknowledge = f"--trust-model {self.sha256} --allow-unreviewed"
         if self.scan is not None:
             scan = self.scan
-            lines.append(f"Imports ({len(scan.imports)}):")
-            dangerous = set(scan.dangerous)
-            lines.extend(f"  {name}{'   <- can run commands or code' if name in dangerous else ''}"
-                         for name in scan.imports)
+            lines.append(f"Imports ({len(scan.imports)}; reviewed by Probity unless marked):")
+            dangerous, unreviewed = set(scan.dangerous), set(scan.unreviewed)
+            lines.extend(
+                f"  {name}"
+                + ("   <- can run commands or code" if name in dangerous
+                   else "   <- unreviewed" if name in unreviewed else "")
+                for name in scan.imports
+            )
             if scan.notes:
                 lines.append("Notes:")
                 lines.extend(f"  - {note}" for note in scan.notes)
             if scan.refused:
                 lines.append("Verdict:  refused - Probity never loads this file, whatever is trusted.")
+            elif scan.unreviewed:
+                lines.append(
+                    f"Verdict:  needs trust and an acknowledgement - {len(scan.unreviewed)} import(s) are not on "
+                    "Probity's reviewed list; unpickling runs their code, so load it only if you trust its source, "
+                    f"with {acknowledge}"
+                )
             else:
                 lines.append(
                     "Verdict:  needs trust - unpickling runs the code of the classes above; load it only if you "
                     f"trust its source, with --trust-model {self.sha256}"
                 )
         elif self.skops_untrusted_types is not None:
+            rated = {c.name: c for c in self.skops_types}
             if self.skops_untrusted_types:
                 lines.append("Types skops does not trust by default:")
                 for name in self.skops_untrusted_types:
                     why = REVIEWED_SKOPS_TYPES.get(name)
-                    lines.append(f"  {name}" + (f"   (reviewed by Probity: {why})" if why else "   (not reviewed)"))
+                    verdict = rated.get(name)
+                    if why:
+                        note = f"   (reviewed by Probity: {why})"
+                    elif verdict is not None and verdict.status == DANGEROUS:
+                        note = f"   <- can run commands or code ({verdict.reason})"
+                    elif verdict is not None and verdict.status == UNREVIEWED:
+                        note = "   <- unreviewed"
+                    else:
+                        note = "   (reviewed by Probity; loads after per-file trust)"
+                    lines.append(f"  {name}{note}")
             else:
                 lines.append("Types skops does not trust by default: none")
-            if self.needs_trust:
+            if self.refused:
+                lines.append("Verdict:  refused - Probity never loads this file, whatever is trusted.")
+            elif self.unreviewed:
+                lines.append(f"Verdict:  needs trust and an acknowledgement - load it only if you trust its source, "
+                             f"with {acknowledge}")
+            elif self.needs_trust:
                 lines.append(f"Verdict:  needs trust - load it only if you trust its source, with "
                              f"--trust-model {self.sha256}")
             else:
@@ -226,7 +278,8 @@ def inspect_model(path: str | Path) -> ModelInspection:
     sha = sha256_bytes(data)
     if fmt == "skops":
         untrusted = _skops_untrusted(data, path)
-        return ModelInspection(path, "skops", len(data), sha, skops_untrusted_types=tuple(untrusted))
+        return ModelInspection(path, "skops", len(data), sha, skops_untrusted_types=tuple(untrusted),
+                               skops_types=_rate_skops_types(untrusted))
     if fmt == "onnx":
         from engine.models.onnx_adapter import read_onnx_graph
 
@@ -264,6 +317,7 @@ def load_model(
     *,
     trusted_sha256: Iterable[str] = (),
     granted_by: str = "cli --trust-model",
+    allow_unreviewed: bool = False,
 ) -> Model:
     """Load a model file under Probity's trust rules.
 
@@ -273,6 +327,9 @@ def load_model(
     trusted_sha256: SHA-256 hex digests of files the user explicitly trusts.
     granted_by: recorded in the model's :class:`TrustDecision` when a trusted hash
         was needed (``"cli --trust-model"``, ``"gui confirmation"``, ``"api"``).
+    allow_unreviewed: the second, explicit acknowledgement a trusted file needs when it
+        names globals (pickle) or types (skops) that are not on Probity's reviewed list;
+        recorded in the :class:`TrustDecision`.  Dangerous names are refused regardless.
 
     Returns
     -------
@@ -282,10 +339,13 @@ def load_model(
     Raises
     ------
     UnsafeModelError
-        A pickle imports something able to run commands or code, or cannot be fully
+        A pickle or skops file names something dangerous, or a pickle cannot be fully
         checked; refused whatever is trusted (exit code 3).
     UntrustedModelError
         The file needs trust and its SHA-256 is not in ``trusted_sha256`` (exit code 3).
+    UnreviewedModelError
+        The file is trusted but names unreviewed globals or types, and
+        ``allow_unreviewed`` is false (exit code 3).
     IncompatibleModelError
         The model was saved by another scikit-learn version.
     ModelError
@@ -301,27 +361,56 @@ def load_model(
 
         return load_onnx(data, path=path, sha256=sha)
     if fmt == "skops":
-        return _load_skops(data, path=path, sha256=sha, trusted=trusted, granted_by=granted_by)
-    return _load_pickle(data, path=path, sha256=sha, trusted=trusted, granted_by=granted_by)
+        return _load_skops(data, path=path, sha256=sha, trusted=trusted, granted_by=granted_by,
+                           allow_unreviewed=allow_unreviewed)
+    return _load_pickle(data, path=path, sha256=sha, trusted=trusted, granted_by=granted_by,
+                        allow_unreviewed=allow_unreviewed)
 
 
-def _load_skops(data: bytes, *, path: Path, sha256: str, trusted: frozenset[str], granted_by: str) -> Model:
+def _unreviewed_error(path: Path, sha256: str, imports: tuple[str, ...],
+                      unreviewed: tuple[str, ...]) -> UnreviewedModelError:
+    return UnreviewedModelError(
+        f"{path.name} names {_listing(unreviewed)}, which Probity has not reviewed; even with trust it loads "
+        "only when you also acknowledge them (--allow-unreviewed), recorded in the report.",
+        path=path, sha256=sha256, imports=imports, unreviewed=unreviewed,
+    )
+
+
+def _rate_skops_types(untrusted: Iterable[str]) -> tuple[Classification, ...]:
+    return tuple(pickle_policy.classify_type(name) for name in untrusted)
+
+
+def _load_skops(data: bytes, *, path: Path, sha256: str, trusted: frozenset[str], granted_by: str,
+                allow_unreviewed: bool) -> Model:
     import skops.io as sio
 
     untrusted = _skops_untrusted(data, path)
-    unreviewed = [t for t in untrusted if t not in REVIEWED_SKOPS_TYPES]
-    if unreviewed and sha256 not in trusted:
+    rated = _rate_skops_types(untrusted)
+    dangerous = tuple(c.name for c in rated if c.status == DANGEROUS)
+    if dangerous:
+        raise UnsafeModelError(
+            f"{path.name} is refused: it declares {_listing(dangerous)}, which can run commands or code; "
+            "Probity never loads such a file, even when trusted.",
+            path=path, sha256=sha256, imports=tuple(untrusted), dangerous=dangerous,
+        )
+    needs_trust = [t for t in untrusted if t not in REVIEWED_SKOPS_TYPES]
+    unreviewed = tuple(c.name for c in rated if c.status == UNREVIEWED and c.name not in REVIEWED_SKOPS_TYPES)
+    if needs_trust and sha256 not in trusted:
+        also = " and --allow-unreviewed for the types Probity has not reviewed" if unreviewed else ""
         raise UntrustedModelError(
-            f"{path.name} contains types that skops and Probity do not trust ({_listing(unreviewed)}); "
-            f"loading them may run their code, so trust this exact file with --trust-model {sha256} "
+            f"{path.name} contains types that skops and Probity do not trust ({_listing(needs_trust)}); "
+            f"loading them may run their code, so trust this exact file with --trust-model {sha256}{also} "
             "only if you trust its source.",
             path=path,
             sha256=sha256,
-            imports=tuple(unreviewed),
+            imports=tuple(needs_trust),
         )
+    if unreviewed and not allow_unreviewed:
+        raise _unreviewed_error(path, sha256, tuple(untrusted), unreviewed)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
+            # Exactly the types rated above: skops refuses any other it meets.
             estimator = sio.loads(data, trusted=untrusted)
         except Exception as exc:  # skops surfaces damaged content as many exception types
             _raise_for_version_warnings(caught, path)
@@ -329,16 +418,19 @@ def _load_skops(data: bytes, *, path: Path, sha256: str, trusted: frozenset[str]
             raise ModelError(f"{path.name} is a damaged or unsupported skops file: {first}.", path=path) from exc
     _raise_for_version_warnings(caught, path)
     validate_tree_structures(estimator, path=path)
+    acknowledged = bool(unreviewed) and allow_unreviewed
     if not untrusted:
         trust = TrustDecision(required=False, granted_by="not required", sha256=sha256)
-    elif unreviewed:
-        trust = TrustDecision(required=True, granted_by=granted_by, sha256=sha256, imports=tuple(untrusted))
+    elif needs_trust:
+        trust = TrustDecision(required=True, granted_by=granted_by, sha256=sha256, imports=tuple(untrusted),
+                              allow_unreviewed=acknowledged, unreviewed=unreviewed)
     else:
         trust = TrustDecision(required=True, granted_by=_GRANTED_BY_REVIEW, sha256=sha256, imports=tuple(untrusted))
     return SklearnModel(estimator, path=path, sha256=sha256, size_bytes=len(data), format="skops", trust=trust)
 
 
-def _load_pickle(data: bytes, *, path: Path, sha256: str, trusted: frozenset[str], granted_by: str) -> Model:
+def _load_pickle(data: bytes, *, path: Path, sha256: str, trusted: frozenset[str], granted_by: str,
+                 allow_unreviewed: bool) -> Model:
     scan = scan_pickle_bytes(data, name=path.name, path=path)
     if scan.refused:
         if scan.dangerous:
@@ -356,17 +448,26 @@ def _load_pickle(data: bytes, *, path: Path, sha256: str, trusted: frozenset[str
         )
     _raise_for_versions(scan.sklearn_versions, path)
     if sha256 not in trusted:
-        raise UntrustedModelError(
-            f"{path.name} is a {scan.format} file that imports {_listing(scan.imports) or 'nothing'}; "
-            f"unpickling runs their code, so trust this exact file with --trust-model {sha256} "
-            "only if you trust its source.",
-            path=path,
-            sha256=sha256,
-            imports=scan.imports,
-        )
-    obj = _unpickle(data, scan, path)
+        if scan.unreviewed:
+            message = (
+                f"{path.name} is a {scan.format} file that imports {_listing(scan.imports)}; "
+                f"{_listing(scan.unreviewed)} {'is' if len(scan.unreviewed) == 1 else 'are'} not on Probity's "
+                f"reviewed list; unpickling runs their code, so load it only if you trust its source, with "
+                f"--trust-model {sha256} --allow-unreviewed."
+            )
+        else:
+            message = (
+                f"{path.name} is a {scan.format} file that imports {_listing(scan.imports) or 'nothing'}; "
+                f"unpickling runs their code, so trust this exact file with --trust-model {sha256} "
+                "only if you trust its source."
+            )
+        raise UntrustedModelError(message, path=path, sha256=sha256, imports=scan.imports)
+    if scan.unreviewed and not allow_unreviewed:
+        raise _unreviewed_error(path, sha256, scan.imports, scan.unreviewed)
+    obj = _unpickle(data, scan, path, sha256=sha256, allow_unreviewed=allow_unreviewed)
     validate_tree_structures(obj, path=path)
-    trust = TrustDecision(required=True, granted_by=granted_by, sha256=sha256, imports=scan.imports)
+    trust = TrustDecision(required=True, granted_by=granted_by, sha256=sha256, imports=scan.imports,
+                          allow_unreviewed=bool(scan.unreviewed) and allow_unreviewed, unreviewed=scan.unreviewed)
     fmt = "pickle" if scan.format == "pickle" else "joblib"
     return SklearnModel(obj, path=path, sha256=sha256, size_bytes=len(data), format=fmt, trust=trust)
 
@@ -376,18 +477,78 @@ def _first_line(exc: BaseException) -> str:
     return (text.splitlines()[0] if text else type(exc).__name__).rstrip(".")
 
 
-def _unpickle(data: bytes, scan: PickleScan, path: Path) -> Any:
-    """Unpickle the very bytes that were hashed and scanned, the way the scan read them."""
+def _policy_find_class(unpickler: Any, module: str, name: str) -> Any:
+    """``find_class`` of every Probity unpickler: the policy decides, as it did for the scan.
+
+    Protocols 0-2 rename Python 2 names (``fix_imports``); the scanner rated both
+    spellings, so both must pass here too.
+    """
+    eff_module, eff_name = module, name
+    if getattr(unpickler, "proto", 0) < 3:
+        if (module, name) in _compat_pickle.NAME_MAPPING:
+            eff_module, eff_name = _compat_pickle.NAME_MAPPING[(module, name)]
+        elif module in _compat_pickle.IMPORT_MAPPING:
+            eff_module = _compat_pickle.IMPORT_MAPPING[module]
+    if (eff_module, eff_name) != (module, name) and pickle_policy.danger_reason(module, name) is not None:
+        raise pickle_policy.PolicyRefusal(pickle_policy.classify(module, name))
+    return pickle_policy.admit(eff_module, eff_name, allow_unreviewed=unpickler.allow_unreviewed)
+
+
+class RestrictedUnpickler(pickle._Unpickler):
+    """A pickle unpickler whose every global is admitted by :func:`pickle_policy.admit`.
+
+    The pure-Python unpickler, as joblib uses, so the protocol (for Python 2 names)
+    is known in ``find_class``.  Persistent ids are refused (no ``persistent_load``).
+    """
+
+    def __init__(self, file: Any, *, allow_unreviewed: bool) -> None:
+        super().__init__(file)
+        self.allow_unreviewed = allow_unreviewed
+
+    def find_class(self, module: str, name: str) -> Any:
+        return _policy_find_class(self, module, name)
+
+
+def _restricted_joblib_load(data: bytes, *, allow_unreviewed: bool) -> Any:
+    """``joblib.load`` of in-memory bytes through joblib's own unpickler, with the policy's ``find_class``.
+
+    joblib reads raw array bytes after each array wrapper and routes the nested pickles
+    of object arrays through the outer unpickler's ``find_class``; the subclass is per
+    call, nothing of joblib is patched.
+    """
+    from joblib.numpy_pickle import NumpyUnpickler
+    from joblib.numpy_pickle_utils import _validate_fileobject_and_memmap
+
+    class _Restricted(NumpyUnpickler):
+        def find_class(self, module: str, name: str) -> Any:
+            return _policy_find_class(self, module, name)
+
+    with _validate_fileobject_and_memmap(io.BytesIO(data), "", None) as (fobj, _):
+        unpickler = _Restricted("", fobj, True, mmap_mode=None)
+        unpickler.allow_unreviewed = allow_unreviewed
+        return unpickler.load()
+
+
+def _unpickle(data: bytes, scan: PickleScan, path: Path, *, sha256: str, allow_unreviewed: bool) -> Any:
+    """Unpickle the very bytes that were hashed and scanned, the way the scan read them,
+    admitting each global through the allowlist policy."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             if scan.uses_joblib:
-                import joblib
-
                 # joblib's own reader: raw array bytes follow their wrappers in the stream.
-                return_value = joblib.load(io.BytesIO(data))
+                return_value = _restricted_joblib_load(data, allow_unreviewed=allow_unreviewed)
             else:
-                return_value = pickle.loads(data)
+                return_value = RestrictedUnpickler(io.BytesIO(data), allow_unreviewed=allow_unreviewed).load()
+        except pickle_policy.PolicyRefusal as exc:
+            verdict = exc.verdict
+            if verdict.status == UNREVIEWED:
+                raise _unreviewed_error(path, sha256, scan.imports, (verdict.name,)) from None
+            raise UnsafeModelError(
+                f"{path.name} is refused: it imports {verdict.name}, which {verdict.reason}; "
+                "Probity never loads such a file, even when trusted.",
+                path=path, sha256=sha256, imports=scan.imports, dangerous=(verdict.name,),
+            ) from None
         except ModuleNotFoundError as exc:
             _raise_for_version_warnings(caught, path)
             raise ModelError(

@@ -19,10 +19,14 @@ Why a symbolic machine rather than a flat opcode listing:
   the array size differ from joblib's is refused rather than guessed, because
   a mismatch would let opcodes hide inside "array bytes".
 
-The scan is conservative: a file is ``"refused"`` when it imports anything able
-to run commands or code (see :func:`danger_reason`) or when part of it cannot
-be checked; otherwise it ``"needs-trust"``: loading it still runs the code of
-the classes it names, so the user must trust that exact file.
+Every global is classified by Probity's allowlist policy
+(:mod:`engine.models.pickle_policy`): *reviewed*, *unreviewed* or *dangerous*.
+The scan is conservative: a file is ``"refused"`` when it names anything
+dangerous, when it changes an object it imports, when ``functools.partial``
+binds anything not reviewed, or when part of it cannot be checked; otherwise
+it ``"needs-trust"``: loading it still runs the code of the classes it names,
+so the user must trust that exact file, and where it names unreviewed globals
+(:attr:`PickleScan.unreviewed`) the user must also acknowledge them.
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import ModelError
+from engine.models import pickle_policy
+from engine.models.pickle_policy import DANGEROUS, JOBLIB_ARRAY_WRAPPER, PARTIAL, REVIEWED, UNREVIEWED, danger_reason
 
 __all__ = [
     "PickleScan",
@@ -52,9 +58,6 @@ __all__ = [
 
 #: Largest decompressed size of a compressed joblib file we agree to scan (bytes).
 MAX_DECOMPRESSED_BYTES = 4 << 30
-
-#: The one global joblib treats as "raw array bytes follow in the stream".
-JOBLIB_ARRAY_WRAPPER = "joblib.numpy_pickle.NumpyArrayWrapper"
 
 _VERDICT_REFUSED = "refused"
 _VERDICT_NEEDS_TRUST = "needs-trust"
@@ -79,147 +82,6 @@ _WALK_BUDGET = 2_000_000
 
 
 # ---------------------------------------------------------------------------
-# What counts as dangerous
-# ---------------------------------------------------------------------------
-
-# Whole modules (and their submodules) whose members run commands, run or load
-# code, open files or sockets, or reach arbitrary objects.  No model needs them.
-_DANGEROUS_MODULES = frozenset(
-    {
-        # processes and the OS
-        "os", "posix", "nt", "_winapi", "msvcrt", "winreg", "_winreg", "subprocess", "_posixsubprocess",
-        "commands", "popen2", "pty", "tty", "termios", "fcntl", "resource", "signal", "sys", "shutil",
-        "tempfile", "pathlib", "glob", "zipfile", "tarfile", "mmap", "atexit", "faulthandler", "sqlite3",
-        "dbm", "shelve",
-        # network
-        "socket", "_socket", "socketserver", "ssl", "select", "selectors", "asyncio", "http", "urllib",
-        "urllib2", "urllib3", "httplib", "requests", "httpx", "aiohttp", "ftplib", "smtplib", "poplib",
-        "imaplib", "nntplib", "telnetlib", "xmlrpc", "webbrowser", "antigravity",
-        # running, compiling or importing code
-        "importlib", "imp", "pkgutil", "pkg_resources", "zipimport", "runpy", "site", "code", "codeop",
-        "pdb", "bdb", "trace", "cProfile", "profile", "_lsprof", "timeit", "doctest", "pydoc", "idlelib",
-        "lib2to3", "turtle", "turtledemo", "tkinter", "ensurepip", "venv", "pip", "setuptools",
-        "distutils", "unittest", "test", "types", "inspect", "gc", "ctypes", "_ctypes", "cffi",
-        "multiprocessing", "_multiprocessing", "concurrent", "threading", "_thread", "sched",
-        # reaching arbitrary attributes and items
-        "operator", "_operator",
-        # other deserialisers, which would load bytes this scan never saw
-        "marshal", "pickle", "_pickle", "pickletools", "dill", "cloudpickle", "joblib",
-        # library corners that exec strings, load files or call native code
-        "numpy.testing", "numpy.f2py", "numpy.distutils", "numpy.ctypeslib", "numpy.lib.npyio",
-        "numpy.lib._npyio_impl", "numpy.lib.format", "numpy.lib.utils", "numpy.lib._utils_impl",
-        "pandas.io", "pandas.core.computation", "scipy.io", "scipy.weave", "scipy._lib._ccallback",
-        "sklearn.datasets", "sklearn.utils._testing", "sklearn.externals", "logging.config",
-        "logging.handlers", "torch.serialization", "torch.hub", "torch.jit", "torch.package",
-        "torch._inductor", "torch._dynamo", "torch.fx", "torch.ops", "torch.classes", "torch.library",
-        "torch.utils.cpp_extension", "torch.utils.collect_env", "torch.utils.bottleneck", "torch._C",
-    }
-)
-
-# builtins is the interpreter's toolbox (eval, exec, getattr, open, __import__ ...);
-# only these plain data constructors are accepted from it.
-_SAFE_BUILTINS = frozenset(
-    {
-        "bool", "bytearray", "bytes", "complex", "dict", "float", "frozenset", "int", "list", "object",
-        "range", "set", "slice", "str", "tuple", "NotImplemented", "Ellipsis",
-    }
-)
-
-# Deliberately *not* refused: functools (partial only binds arguments to a callable
-# that is itself a global of the file, and so checked here, or the result of one)
-# and collections/datetime/decimal data types.  They still need the user's trust.
-
-# copyreg's three object constructors are how every protocol-2+ pickle rebuilds
-# instances; its other members change the global pickling registries.
-_SAFE_COPYREG = frozenset({"_reconstructor", "__newobj__", "__newobj_ex__"})
-
-# Names dangerous wherever they live (each part of a dotted name is checked, so
-# ``logging.os.system`` or ``pandas.DataFrame.to_pickle`` are caught too).
-# Modules often imported by harmless-looking modules, so reachable as their
-# attributes (``logging.os.system``) or as oddly named submodules.
-_DANGEROUS_MODULE_NAMES = frozenset(
-    {
-        "os", "posix", "nt", "sys", "subprocess", "builtins", "__builtin__", "__builtins__", "shutil",
-        "socket", "pickle", "marshal", "ctypes", "importlib", "runpy", "pty",
-    }
-)
-_DANGEROUS_NAMES = _DANGEROUS_MODULE_NAMES | frozenset(
-    {
-        # commands and code
-        "system", "popen", "Popen", "getoutput", "getstatusoutput", "call", "check_call", "check_output",
-        "fork", "forkpty", "kill", "killpg", "startfile", "putenv", "unsetenv", "compile", "import_module",
-        "getattr", "setattr", "delattr", "globals", "locals", "vars", "breakpoint", "input", "apply",
-        "attrgetter", "methodcaller", "itemgetter", "interact", "query", "locate", "resolve_name",
-        "get_type_hints",
-        # files
-        "open", "open_code", "fdopen", "remove", "removedirs", "unlink", "rmdir", "rmtree", "rename",
-        "renames", "chmod", "chown", "symlink", "link", "truncate", "mkfifo", "mknod", "memmap",
-        "fromfile", "tofile", "FileIO", "FileHandler", "GzipFile", "BZ2File", "LZMAFile", "ZipFile",
-        "TarFile",
-        # native code
-        "CDLL", "PyDLL", "WinDLL", "OleDLL", "LibraryLoader", "cdll", "pydll", "windll", "dlopen",
-        "LowLevelCallable",
-    }
-)
-# Prefixes of dangerous names (checked after leading underscores are stripped):
-# exec*, spawn*, eval*, load*/loads (other deserialisers), save*/dump*/write*/to_*
-# (file writers), read_* (file readers such as read_pickle), run* (runpy, runcode ...),
-# import*/resolve*/locate* (import anything by name, e.g. torch._utils._import_dotted_name).
-_DANGEROUS_PREFIXES = ("exec", "spawn", "posix_spawn", "eval", "load", "save", "dump", "write", "to_", "read_",
-                       "run", "import", "resolve", "locate")
-# Full names that match a heuristic above but are plain data constructors.
-_SAFE_FULL_NAMES = frozenset({"re._compile", "re.compile", "copyreg.__newobj__", "copyreg.__newobj_ex__"})
-_WRAPPER_NAMES = frozenset({"NumpyArrayWrapper", "NDArrayWrapper", "ZNDArrayWrapper"})
-
-
-def danger_reason(module: str, name: str) -> str | None:
-    """Why importing ``module.name`` from a pickle can run commands or code, or ``None``.
-
-    Parameters
-    ----------
-    module, name:
-        The two strings a ``GLOBAL``/``STACK_GLOBAL`` names; ``name`` may be a dotted
-        qualified name (protocol 4+ walks it attribute by attribute).
-
-    Returns
-    -------
-    str or None
-        A short reason for the refusal, or ``None`` when the global is not known to be
-        dangerous (it still runs code of its own when loaded, hence "needs trust").
-    """
-    full = f"{module}.{name}"
-    if full in _SAFE_FULL_NAMES or full == JOBLIB_ARRAY_WRAPPER:
-        return None
-    if module in ("builtins", "__builtin__", "exceptions"):
-        # Exact names only: a dotted name such as object.__subclasses__ reaches further.
-        if name in _SAFE_BUILTINS or (name.endswith(("Error", "Exception", "Warning")) and name.isidentifier()
-                                      and name[:1].isupper()):
-            return None
-        return "a Python builtin able to run code or reach any object"
-    if module == "copyreg" or module == "copy_reg":
-        return None if name in _SAFE_COPYREG else "it changes the pickle registries"
-    parts = module.split(".")
-    for i in range(1, len(parts) + 1):
-        if ".".join(parts[:i]) in _DANGEROUS_MODULES:
-            return f"module {'.'.join(parts[:i])} can run commands, load code or touch files"
-    for part in parts[1:]:
-        if part in _DANGEROUS_MODULE_NAMES:
-            return f"module path reaches {part}"
-    for part in name.split("."):
-        if part in _WRAPPER_NAMES:
-            # Only the canonical joblib name is understood by the array skipper.
-            return "a joblib array wrapper under an unexpected name"
-        if len(part) > 4 and part.startswith("__") and part.endswith("__"):
-            return f"it reaches the special attribute {part}"
-        if part in _DANGEROUS_NAMES:
-            return f"{part} can run commands or code, or touch files"
-        bare = part.lstrip("_")
-        if bare.startswith(_DANGEROUS_PREFIXES) and bare[:1].islower():
-            return f"{part} can run code, or load or write files"
-    return None
-
-
-# ---------------------------------------------------------------------------
 # Result
 # ---------------------------------------------------------------------------
 
@@ -240,6 +102,10 @@ class PickleScan:
     pickles: number of complete pickle streams found one after another.
     array_payloads: number of raw numpy array payloads skipped (joblib).
     sklearn_versions: the ``_sklearn_version`` values found in estimator states.
+    unreviewed: the subset of ``imports`` the policy rates unreviewed (loading them needs
+        ``allow_unreviewed`` on top of trust).
+    reviewed: the subset of ``imports`` on Probity's reviewed list.
+    reasons: ``(name, status, reason)`` for every import, in the order of ``imports``.
     """
 
     format: str
@@ -250,10 +116,24 @@ class PickleScan:
     pickles: int = 1
     array_payloads: int = 0
     sklearn_versions: tuple[str, ...] = ()
+    unreviewed: tuple[str, ...] = ()
+    reviewed: tuple[str, ...] = ()
+    reasons: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def refused(self) -> bool:
         return self.verdict == _VERDICT_REFUSED
+
+    @property
+    def needs_allow_unreviewed(self) -> bool:
+        """Whether loading needs the explicit acknowledgement of unreviewed globals, besides trust."""
+        return not self.refused and bool(self.unreviewed)
+
+    def status_of(self, name: str) -> str:
+        """``"reviewed"``, ``"unreviewed"`` or ``"dangerous"`` for one of :attr:`imports`."""
+        if name in self.dangerous:
+            return DANGEROUS
+        return UNREVIEWED if name in self.unreviewed else REVIEWED
 
     @property
     def uses_joblib(self) -> bool:
@@ -270,6 +150,9 @@ class PickleScan:
             "pickles": self.pickles,
             "array_payloads": self.array_payloads,
             "sklearn_versions": list(self.sklearn_versions),
+            "unreviewed": list(self.unreviewed),
+            "reviewed": list(self.reviewed),
+            "status": {name: self.status_of(name) for name in self.imports},
         }
 
 
@@ -419,7 +302,7 @@ def _new_decompressor(kind: str) -> Any:
     if kind in ("lzma", "xz"):
         return lzma.LZMADecompressor()
     if kind == "lz4":
-        import lz4.frame  # type: ignore[import-not-found]  # optional, checked by the caller
+        import lz4.frame  # optional, checked by the caller
 
         return lz4.frame.LZ4FrameDecompressor()
     raise AssertionError(kind)
@@ -479,7 +362,8 @@ def _inflate(raw: bytes | mmap.mmap, kind: str, limit: int) -> Iterator[bytes]:
 # Symbolic values
 # ---------------------------------------------------------------------------
 
-_K_PLAIN, _K_WRAPPER, _K_DTYPE, _K_RECONSTRUCTOR, _K_NEWOBJ, _K_NEWOBJ_EX, _K_OBJECT, _K_UNRESOLVED = range(8)
+(_K_PLAIN, _K_WRAPPER, _K_DTYPE, _K_RECONSTRUCTOR, _K_NEWOBJ, _K_NEWOBJ_EX, _K_OBJECT, _K_UNRESOLVED,
+ _K_PARTIAL) = range(9)
 _DTYPE_MODULES = frozenset(
     {"numpy", "numpy.core.multiarray", "numpy._core.multiarray", "numpy.core._multiarray_umath",
      "numpy._core._multiarray_umath"}
@@ -489,11 +373,12 @@ _DTYPE_MODULES = frozenset(
 class _G:
     """A global the stream imported (a class or function object at load time)."""
 
-    __slots__ = ("full", "kind")
+    __slots__ = ("full", "kind", "status")
 
-    def __init__(self, full: str, kind: int) -> None:
+    def __init__(self, full: str, kind: int, status: str = DANGEROUS) -> None:
         self.full = full
         self.kind = kind
+        self.status = status
 
 
 class _Obj:
@@ -503,12 +388,13 @@ class _Obj:
     2 perhaps one, ``None`` to be decided from ``args`` when it matters.
     """
 
-    __slots__ = ("args", "attrs", "wrapper")
+    __slots__ = ("args", "attrs", "wrapper", "partial")
 
     def __init__(self, args: Any = None, wrapper: int | None = None) -> None:
         self.args = args
         self.attrs: dict[str, Any] = {}
         self.wrapper = wrapper
+        self.partial = False  # a functools.partial: what it binds must be reviewed
 
 
 class _DType:
@@ -549,6 +435,9 @@ class _Findings:
     def __init__(self) -> None:
         self.imports: set[str] = set()
         self.dangerous: set[str] = set()
+        self.unreviewed: set[str] = set()
+        # A file may repeat a global millions of times; each distinct name is rated once.
+        self.verdicts: dict[tuple[str, str], pickle_policy.Classification] = {}
         self.reasons: dict[str, str] = {}
         self.notes: list[str] = []
         self.refused = False
@@ -556,6 +445,12 @@ class _Findings:
         self.array_payloads = 0
         self.sklearn_versions: set[str] = set()
         self.pickles = 0
+
+    def classify(self, module: str, name: str) -> pickle_policy.Classification:
+        verdict = self.verdicts.get((module, name))
+        if verdict is None:
+            verdict = self.verdicts[(module, name)] = pickle_policy.classify(module, name)
+        return verdict
 
     def refuse(self, note: str) -> None:
         self.refused = True
@@ -658,16 +553,23 @@ class _Machine:
                 eff_module = _compat_pickle.IMPORT_MAPPING[module]
         full = f"{eff_module}.{eff_name}"
         self.f.imports.add(full)
-        reason = danger_reason(eff_module, eff_name)
-        if reason is None and (module, name) not in _compat_pickle.NAME_MAPPING:
+        verdict = self.f.classify(eff_module, eff_name)
+        if (module, name) != (eff_module, eff_name) and (module, name) not in _compat_pickle.NAME_MAPPING:
             # The raw name matters too: a nested joblib stream is resolved with the outer
             # stream's protocol, which may not rename it.  (NAME_MAPPING keys are Python 2
-            # names that exist nowhere in Python 3.)
-            reason = danger_reason(module, name)
-        if reason is not None:
+            # names that exist nowhere in Python 3.)  Only its danger counts: a raw Python 2
+            # name that is not dangerous fails to import where it is not renamed.
+            raw = self.f.classify(module, name)
+            if raw.status == DANGEROUS:
+                verdict = raw
+        status = verdict.status
+        if status == DANGEROUS:
             self.f.dangerous.add(full)
-            self.f.reasons.setdefault(full, reason)
+            self.f.reasons.setdefault(full, verdict.reason)
             self.f.refused = True
+        elif status == UNREVIEWED:
+            self.f.unreviewed.add(full)
+            self.f.reasons.setdefault(full, verdict.reason)
         kind = _K_PLAIN
         if full == JOBLIB_ARRAY_WRAPPER:
             kind = _K_WRAPPER
@@ -680,7 +582,9 @@ class _Machine:
             )
         elif full == "builtins.object":
             kind = _K_OBJECT
-        return _G(full, kind)
+        elif full == PARTIAL:
+            kind = _K_PARTIAL
+        return _G(full, kind, status)
 
     def _text_line(self) -> str:
         raw = self.r.readline()
@@ -734,6 +638,11 @@ class _Machine:
         self._taint(func, args)
         if isinstance(func, _G):
             k = func.kind
+            if k == _K_PARTIAL:
+                return self._partial(args)
+            if (k in (_K_RECONSTRUCTOR, _K_NEWOBJ, _K_NEWOBJ_EX) and isinstance(args, tuple) and args
+                    and isinstance(args[0], _G) and args[0].kind == _K_PARTIAL):
+                return self._partial(args[1:] if k != _K_RECONSTRUCTOR else args[2:])
             if k == _K_WRAPPER:
                 obj = _Obj(args, 1)
                 self._wrapper_init(obj, args)
@@ -766,8 +675,51 @@ class _Machine:
                 return _Obj(args, 1)
             if cls.kind == _K_DTYPE:
                 return _DType(args)
+            if cls.kind == _K_PARTIAL:
+                return self._partial(args)
             return _Obj(args, None)
         return _Obj(args, 2 if self.f.wrapper_seen else 0)
+
+    def _partial(self, args: Any) -> _Obj:
+        """A ``functools.partial``: it calls what it binds later, so that must be reviewed."""
+        self._check_partial_binding(args)
+        obj = _Obj(args, None)
+        obj.partial = True
+        return obj
+
+    def _check_partial_binding(self, value: Any) -> None:
+        """Refuse when a partial's arguments or state hold a global that is not reviewed,
+        or bind a callable that is not a global at all."""
+        first = value[0] if isinstance(value, tuple) and value else None
+        if isinstance(value, tuple) and value and not isinstance(first, _G):
+            self._flag_partial("a computed object, whose code cannot be checked")
+            return
+        todo, budget = [value], 10_000
+        while todo and budget > 0:
+            budget -= 1
+            v = todo.pop()
+            if isinstance(v, _G):
+                if v.status != REVIEWED:
+                    self._flag_partial(v.full)
+            elif isinstance(v, (list, tuple)):
+                todo.extend(v)
+            elif isinstance(v, dict):
+                todo.extend(v.values())
+            elif isinstance(v, _Obj):
+                todo.append(v.args)
+
+    def _flag_partial(self, what: str) -> None:
+        self.f.dangerous.add(PARTIAL)
+        self.f.imports.add(PARTIAL)
+        self.f.unreviewed.discard(PARTIAL)
+        self.f.reasons[PARTIAL] = f"functools.partial binds {what}, which Probity has not reviewed"
+        self.f.refused = True
+
+    def _mutates_global(self, target: Any, how: str) -> None:
+        """Refuse a file that changes an object it imports (a class, a function, a constant):
+        no model needs that, and the change would outlive the file."""
+        if isinstance(target, _G):
+            raise _Refuse(f"{how} at byte {self.r.pos - 1} changes {target.full}, an object it imports")
 
     def instantiate(self, cls: Any, args: tuple[Any, ...]) -> Any:
         """INST/OBJ: ``cls(*args)`` when there are arguments, else ``cls.__new__(cls)``."""
@@ -814,6 +766,9 @@ class _Machine:
     def op_build(self) -> None:
         state = self.pop()
         inst = self.top()
+        self._mutates_global(inst, "BUILD")
+        if isinstance(inst, _Obj) and inst.partial:
+            self._check_partial_binding(state)
         main_state = state[0] if isinstance(state, tuple) and len(state) == 2 else state
         if isinstance(main_state, dict):
             version = main_state.get("_sklearn_version")
@@ -1020,6 +975,7 @@ class _Machine:
     def op_append(self) -> None:
         value = self.pop()
         target = self.top()
+        self._mutates_global(target, "APPEND")
         if isinstance(target, list):
             target.append(value)
         elif isinstance(target, _Obj):
@@ -1028,6 +984,7 @@ class _Machine:
     def op_appends(self) -> None:
         items = self.pop_mark()
         target = self.top()
+        self._mutates_global(target, "APPENDS")
         if isinstance(target, list):
             target.extend(items)
         elif isinstance(target, _Obj):
@@ -1074,6 +1031,7 @@ class _Machine:
         value = self.pop()
         key = self.pop()
         target = self.top()
+        self._mutates_global(target, "SETITEM")
         if isinstance(target, dict):
             target[_hashable_key(key)] = value
         elif isinstance(target, _Obj):
@@ -1084,6 +1042,7 @@ class _Machine:
         if len(items) % 2:
             raise _Damaged(f"odd number of items for SETITEMS at byte {self.r.pos - 1}")
         target = self.top()
+        self._mutates_global(target, "SETITEMS")
         if isinstance(target, dict):
             for i in range(0, len(items), 2):
                 target[_hashable_key(items[i])] = items[i + 1]
@@ -1096,6 +1055,7 @@ class _Machine:
     def op_additems(self) -> None:
         items = self.pop_mark()
         target = self.top()
+        self._mutates_global(target, "ADDITEMS")
         if isinstance(target, list):
             target.extend(items)
         elif isinstance(target, _Obj):
@@ -1333,7 +1293,7 @@ def _scan(buf: bytes | mmap.mmap, name: str, path: Path | None, limit: int) -> P
     else:
         if compression == "lz4":
             try:
-                import lz4.frame  # type: ignore[import-not-found]  # noqa: F401
+                import lz4.frame  # noqa: F401
             except ImportError:
                 raise ModelError(
                     f"{name} is LZ4-compressed, which needs the lz4 package that is not installed.", path=path
@@ -1386,15 +1346,28 @@ def _scan(buf: bytes | mmap.mmap, name: str, path: Path | None, limit: int) -> P
     if findings.array_payloads:
         notes.append(f"{findings.array_payloads} raw numpy array payload(s) were skipped by their declared size")
     refused = findings.refused or bool(findings.dangerous)
+    imports = tuple(sorted(findings.imports))
+    unreviewed = tuple(sorted(findings.unreviewed - findings.dangerous))
+    reviewed = tuple(name for name in imports if name not in findings.dangerous and name not in findings.unreviewed)
+    for full in unreviewed:
+        notes.append(f"{full}: unreviewed - {findings.reasons.get(full, 'not on the reviewed list')}")
+    reasons = tuple(
+        (name, status, findings.reasons.get(name, "on Probity's reviewed list"))
+        for name in imports
+        for status in (DANGEROUS if name in findings.dangerous else UNREVIEWED if name in unreviewed else REVIEWED,)
+    )
     return PickleScan(
         format=fmt,
-        imports=tuple(sorted(findings.imports)),
+        imports=imports,
         dangerous=tuple(sorted(findings.dangerous)),
         verdict=_VERDICT_REFUSED if refused else _VERDICT_NEEDS_TRUST,
         notes=tuple(notes),
         pickles=findings.pickles,
         array_payloads=findings.array_payloads,
         sklearn_versions=tuple(sorted(findings.sklearn_versions)),
+        unreviewed=unreviewed,
+        reviewed=reviewed,
+        reasons=reasons,
     )
 
 
