@@ -477,6 +477,43 @@ def _first_line(exc: BaseException) -> str:
     return (text.splitlines()[0] if text else type(exc).__name__).rstrip(".")
 
 
+# Opcodes that change the object under them, and where that object sits just before
+# the opcode runs: ("stack", i) is self.stack[i]; ("mark", -1) the top of the stack
+# below the last MARK.
+_MUTATING_OPCODES: dict[bytes, tuple[str, str, int]] = {
+    pickle.BUILD: ("BUILD", "stack", -2),
+    pickle.SETITEM: ("SETITEM", "stack", -3),
+    pickle.APPEND: ("APPEND", "stack", -2),
+    pickle.SETITEMS: ("SETITEMS", "mark", -1),
+    pickle.APPENDS: ("APPENDS", "mark", -1),
+    pickle.ADDITEMS: ("ADDITEMS", "mark", -1),
+}
+
+
+def _guarded_dispatch(dispatch: dict[int, Any]) -> dict[int, Any]:
+    """A copy of an unpickler's dispatch table whose mutating opcodes refuse to change an
+    object ``find_class`` returned (a class, a function, a module-level constant): the scan
+    refuses such files, and the loader checks it again on the real objects."""
+    guarded = dict(dispatch)
+    for code, (how, where, index) in _MUTATING_OPCODES.items():
+        original = dispatch[code[0]]
+
+        def run(self: Any, _original: Any = original, _how: str = how, _where: str = where,
+                _index: int = index) -> None:
+            try:
+                target = self.stack[_index] if _where == "stack" else self.metastack[-1][_index]
+            except IndexError:
+                target = None  # the original opcode reports the damage
+            name = self.admitted.get(id(target))
+            if name is not None and name[1] is target:
+                raise pickle_policy.PolicyRefusal(Classification(
+                    name[0], DANGEROUS, f"{_how} would change {name[0]}, an object the file imports"))
+            _original(self)
+
+        guarded[code[0]] = run
+    return guarded
+
+
 def _policy_find_class(unpickler: Any, module: str, name: str) -> Any:
     """``find_class`` of every Probity unpickler: the policy decides, as it did for the scan.
 
@@ -491,19 +528,25 @@ def _policy_find_class(unpickler: Any, module: str, name: str) -> Any:
             eff_module = _compat_pickle.IMPORT_MAPPING[module]
     if (eff_module, eff_name) != (module, name) and pickle_policy.danger_reason(module, name) is not None:
         raise pickle_policy.PolicyRefusal(pickle_policy.classify(module, name))
-    return pickle_policy.admit(eff_module, eff_name, allow_unreviewed=unpickler.allow_unreviewed)
+    obj = pickle_policy.admit(eff_module, eff_name, allow_unreviewed=unpickler.allow_unreviewed)
+    unpickler.admitted[id(obj)] = (f"{eff_module}.{eff_name}", obj)
+    return obj
 
 
 class RestrictedUnpickler(pickle._Unpickler):
     """A pickle unpickler whose every global is admitted by :func:`pickle_policy.admit`.
 
     The pure-Python unpickler, as joblib uses, so the protocol (for Python 2 names)
-    is known in ``find_class``.  Persistent ids are refused (no ``persistent_load``).
+    is known in ``find_class``.  Persistent ids are refused (no ``persistent_load``),
+    and no opcode may change an object ``find_class`` returned.
     """
+
+    dispatch = _guarded_dispatch(pickle._Unpickler.dispatch)
 
     def __init__(self, file: Any, *, allow_unreviewed: bool) -> None:
         super().__init__(file)
         self.allow_unreviewed = allow_unreviewed
+        self.admitted: dict[int, tuple[str, Any]] = {}
 
     def find_class(self, module: str, name: str) -> Any:
         return _policy_find_class(self, module, name)
@@ -520,12 +563,15 @@ def _restricted_joblib_load(data: bytes, *, allow_unreviewed: bool) -> Any:
     from joblib.numpy_pickle_utils import _validate_fileobject_and_memmap
 
     class _Restricted(NumpyUnpickler):
+        dispatch = _guarded_dispatch(NumpyUnpickler.dispatch)
+
         def find_class(self, module: str, name: str) -> Any:
             return _policy_find_class(self, module, name)
 
     with _validate_fileobject_and_memmap(io.BytesIO(data), "", None) as (fobj, _):
         unpickler = _Restricted("", fobj, True, mmap_mode=None)
         unpickler.allow_unreviewed = allow_unreviewed
+        unpickler.admitted = {}
         return unpickler.load()
 
 

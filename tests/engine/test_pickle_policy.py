@@ -323,7 +323,7 @@ def test_hostile_trusted_file_cannot_change_the_policy(tmp_path: Path, fake_modu
             load_model(path, trusted_sha256=[sha], allow_unreviewed=True)
         assert inspect_model(path).scan.refused, name
     # The loader's own check refuses the policy's module even where the scan is not asked.
-    for name in ("policy_table", "scanner_module", "reexported_module", "reexported_function"):
+    for name in ("policy_table", "scanner_module", "reexported_module", "reexported_function", "mutate_import"):
         with pytest.raises(pickle_policy.PolicyRefusal):
             RestrictedUnpickler(io.BytesIO(b"\x80\x04" + attempts[name] + b"."), allow_unreviewed=True).load()
     assert fake_module.registry == {}
