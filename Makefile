@@ -8,7 +8,7 @@ LOCK   := requirements/constraints.txt
 APP    := $(VENV)/.installed-app
 TESTS  := $(VENV)/.installed-test
 
-.PHONY: install install-test run test bench demo lock screenshots clean
+.PHONY: install install-test run test check bench demo lock screenshots clean
 
 install: $(APP)
 
@@ -30,9 +30,15 @@ run: install
 	@bash installer/ensure-system-libs.sh --gui
 	$(PY) main.py --demo
 
-test: install-test
+test: check
 	bash installer/ensure-system-libs.sh
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
+
+# Lint, types and layers (import-linter contracts in pyproject.toml); part of `make test`.
+check: install-test
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: install-test
 	$(PY) -m bench

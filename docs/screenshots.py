@@ -4,7 +4,8 @@ Opens the app with ``--demo``, runs Performance and Permutation importance
 and the Explain workspace's methods (LIME, SHAP, clusters, PDP/ICE, and
 Integrated Gradients of a scikit-learn MLP) through
 the job runner exactly as a user would, and saves one PNG per pane and view
-(plus the pickle trust dialog) under ``docs/screenshots/``::
+(plus the pickle trust dialog) under ``docs/screenshots/``, with the window at
+1366×768, the smallest common laptop screen::
 
     .venv/bin/python docs/screenshots.py            # or: make screenshots
     .venv/bin/python docs/screenshots.py --out /tmp/shots --scale 2
@@ -101,7 +102,7 @@ def _shoot_explain(app: object, window: object, shoot: Callable[..., None]) -> N
     pane = window.explain_pane  # type: ignore[attr-defined]
     window.tabs.setCurrentWidget(pane)  # type: ignore[attr-defined]
     window.jobs_dock.hide()  # type: ignore[attr-defined]
-    window.resize(1400, 1000)  # type: ignore[attr-defined]
+    window.resize(1366, 768)  # type: ignore[attr-defined]
     pane.ensure_ready()
     window.selection.set_current(EXPLAIN_ROW, source="screenshots")  # type: ignore[attr-defined]
 
@@ -139,7 +140,7 @@ def _shoot_explain(app: object, window: object, shoot: Callable[..., None]) -> N
     splitter.setSizes(sizes)
 
     window.jobs_dock.show()  # type: ignore[attr-defined]
-    window.resize(1400, 900)  # type: ignore[attr-defined]
+    window.resize(1366, 768)  # type: ignore[attr-defined]
 
 
 def _demo_mlp(folder: Path) -> Path:
@@ -174,14 +175,14 @@ def _shoot_gradients(app: object, window: object, shoot: Callable[..., None], sc
     pane = window.explain_pane  # type: ignore[attr-defined]
     window.tabs.setCurrentWidget(pane)  # type: ignore[attr-defined]
     window.jobs_dock.hide()  # type: ignore[attr-defined]
-    window.resize(1400, 1000)  # type: ignore[attr-defined]
+    window.resize(1366, 768)  # type: ignore[attr-defined]
     # Rows with a missing value are left out (the demo has some), and the pane says which.
     window.selection.set_current(3, source="screenshots")  # type: ignore[attr-defined]
     _run_explain(app, pane, "ig", rows="first:200", baseline="median", n_steps=64)
     _hover_bar(app, pane.waterfall_view)
     shoot("explain-ig")
     window.jobs_dock.show()  # type: ignore[attr-defined]
-    window.resize(1400, 900)  # type: ignore[attr-defined]
+    window.resize(1366, 768)  # type: ignore[attr-defined]
 
 
 def _european_csv(folder: Path) -> Path:
@@ -236,12 +237,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("QT_SCALE_FACTOR", str(args.scale))
 
-    from PySide6.QtCore import QSettings
+    from PySide6.QtCore import QSettings, qInstallMessageHandler
     from PySide6.QtWidgets import QApplication
 
     from gui.app import build_window, configure_application, parse_args
-
-    from PySide6.QtCore import qInstallMessageHandler
 
     qInstallMessageHandler(lambda *_: None)  # offscreen-platform chatter is not news here
     app = QApplication.instance() or QApplication([sys.argv[0]])
@@ -251,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = QSettings(str(scratch / "settings.ini"), QSettings.Format.IniFormat)
     os.environ["PROBITY_DATA_DIR"] = str(scratch / "userdata")  # autosaves stay out of the user's folder
     window = build_window(parse_args(["--demo"])[0], settings=settings)
-    window.resize(1400, 900)
+    window.resize(1366, 768)
     window.show()
     _wait(app, lambda: window.session.dataset is not None and window.session.model is not None, "the demo")
     args.out.mkdir(parents=True, exist_ok=True)

@@ -38,9 +38,9 @@ import numpy as np
 from engine import __version__
 from engine.errors import AnalysisError, OutputExistsError, ProbityError, RoleError
 from engine.explain.base import AuditInputs
-from engine.files import json_bytes, write_bytes_atomic
 from engine.explain.registry import METHODS, get_method
 from engine.explain.rows import parse_rows
+from engine.files import json_bytes, write_bytes_atomic
 from engine.jobs import JobContext
 from engine.models.base import Model
 from engine.results import SCHEMA_VERSION, Result, package_versions, to_jsonable, utc_now
@@ -102,8 +102,8 @@ def normalise_timestamp(text: str) -> str:
             f"The timestamp {text!r} is not an ISO 8601 date and time such as 2024-05-01T12:00:00Z."
         ) from None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=_dt.timezone.utc)
-    return value.astimezone(_dt.timezone.utc).replace(microsecond=0).isoformat()
+        value = value.replace(tzinfo=_dt.UTC)
+    return value.astimezone(_dt.UTC).replace(microsecond=0).isoformat()
 
 
 @dataclass(frozen=True)
@@ -214,7 +214,9 @@ class AuditRequest:
             When the document lacks the parameters of an audit.
         """
         prov = document.get("provenance")
-        params = prov.get("parameters") if isinstance(prov, Mapping) else None
+        if not isinstance(prov, Mapping):
+            prov = {}
+        params = prov.get("parameters")
         if not isinstance(params, Mapping) or "target" not in params:
             raise ProbityError("The results document records no audit parameters (provenance.parameters).")
         perm = params.get("permutation") or {}
@@ -318,7 +320,7 @@ def load_inputs(
 
 def _clock() -> str:
     """The current UTC time, ISO 8601 with microseconds (an analysis can take less than a second)."""
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds")
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="microseconds")
 
 
 def _stamped(result: Result, started: str | None, finished: str | None) -> Result:
@@ -431,7 +433,7 @@ def run_audit(
 
     if "performance" in wanted:
         results["performance"] = timed(lambda: get_method("performance")(inputs, ctx=step("performance")))
-    perm = None
+    perm: Any = None
     if "permutation" in wanted:
         results["permutation"] = perm = timed(lambda: get_method("permutation")(
             inputs, ctx=step("permutation"), n_repeats=request.n_repeats, scoring=request.scoring
@@ -569,8 +571,8 @@ def audit_document(outcome: AuditOutcome, *, command: Sequence[str] | None = Non
     for result in outcome.results.values():
         warnings.extend(result.warnings)
     full = {name: result.to_dict() for name, result in outcome.results.items()}
-    perf = outcome.results.get("performance")
-    perm = outcome.results.get("permutation")
+    perf: Any = outcome.results.get("performance")
+    perm: Any = outcome.results.get("permutation")
     provenance: dict[str, Any] = {
         "data_file": ds.name,
         "data_sha256": ds.sha256,
@@ -604,7 +606,7 @@ def audit_document(outcome: AuditOutcome, *, command: Sequence[str] | None = Non
             "input_columns": list(model.input_columns) if model.input_columns is not None else None,
             "size_bytes": model.size_bytes,
         },
-        "performance": to_jsonable(dict(getattr(perf, "metrics"))) if perf is not None else {},
+        "performance": to_jsonable(dict(perf.metrics)) if perf is not None else {},
         "importance": {
             "permutation": [
                 {
@@ -614,7 +616,7 @@ def audit_document(outcome: AuditOutcome, *, command: Sequence[str] | None = Non
                     "ci_low": to_jsonable(perm.ci_low[i]),
                     "ci_high": to_jsonable(perm.ci_high[i]),
                 }
-                for i, name in enumerate(getattr(perm, "feature_names"))
+                for i, name in enumerate(perm.feature_names)
             ] if perm is not None else []
         },
         "warnings": warnings,

@@ -34,7 +34,8 @@ def _add_read_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--encoding", help="text encoding, e.g. utf-8, latin-1")
     group.add_argument("--decimal", choices=[".", ","], help="decimal mark of numbers")
     group.add_argument("--header-row", type=int, help="0-based header line; -1 for no header")
-    group.add_argument("--na", action="append", default=[], metavar="TEXT", help="extra missing-value marker (repeatable)")
+    group.add_argument("--na", action="append", default=[], metavar="TEXT",
+                       help="extra missing-value marker (repeatable)")
     group.add_argument("--sheet", help="Excel sheet name")
 
 

@@ -76,7 +76,7 @@ def _package_versions() -> dict[str, str]:
 
 def utc_now() -> str:
     """The current UTC time as an ISO 8601 string with seconds precision."""
-    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+    return _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()
 
 
 @dataclass(frozen=True)

@@ -628,7 +628,7 @@ def run(
         ctx.check_cancelled()
         ctx.progress(0.6 * i / len(candidates), f"k-means with {kk} clusters")
         labels_k, centroids_k = _kmeans(Z, kk, n_init=n_init, ctx=ctx)
-        sample = slice(None)
+        sample: slice | np.ndarray = slice(None)
         if n > silhouette_cap:
             sample = np.sort(ctx.rng("silhouette", kk).choice(n, size=silhouette_cap, replace=False))
         silhouettes[i] = _silhouette(Z[sample], labels_k[sample], kk)

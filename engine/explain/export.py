@@ -58,10 +58,11 @@ def explain_document(result: Result, *, method: str, compute_seconds: float) -> 
         if result.compute_seconds > 0:
             doc["timing"]["compute_seconds"] = result.compute_seconds
     elif result.kind == "permutation_importance":
+        perm: Any = result  # a PermutationImportanceResult, by its kind
         doc.update(
-            feature_names=list(result.feature_names),
-            values=[to_jsonable(result.mean)],
-            summary={"scoring": result.scoring, "baseline_score": to_jsonable(result.baseline_score)},
+            feature_names=list(perm.feature_names),
+            values=[to_jsonable(perm.mean)],
+            summary={"scoring": perm.scoring, "baseline_score": to_jsonable(perm.baseline_score)},
         )
     else:
         names = getattr(result, "feature_names", None)

@@ -790,6 +790,7 @@ def run_ig(
             preds[a:b] = _to_numpy(y[:m])
             base_out[a:b] = float(y[-1])
             continue
+        ends: tuple[Any, ...]
         if head is None:
             ends, tail, width = (x, base), setup.explain, F
         else:
@@ -990,7 +991,9 @@ SALIENCY_METHOD = Method(
     name="saliency",
     title="Saliency (gradients)",
     run=run_saliency,
-    description="The absolute (or signed) gradient of a differentiable model's output with respect to each input column.",
+    description=(
+        "The absolute (or signed) gradient of a differentiable model's output with respect to each input column."
+    ),
 )
 INPUT_X_GRADIENT_METHOD = Method(
     name="input_x_gradient",

@@ -324,12 +324,15 @@ def _output_function(
         return raw, space, result.output_name, []
     if space == "logit" and hasattr(model, "forward_tensor") and hasattr(model, "frame_to_array"):
 
+        torch_model: Any = model  # a TorchModel, by the attributes checked above
+
         def logits(frame: pd.DataFrame) -> np.ndarray:
             import torch
 
-            x = torch.as_tensor(model.frame_to_array(frame), dtype=model.dtype, device=model.device)
+            x = torch.as_tensor(torch_model.frame_to_array(frame), dtype=torch_model.dtype,
+                                device=torch_model.device)
             with torch.inference_mode():
-                out = model.forward_tensor(x)
+                out = torch_model.forward_tensor(x)
             out = out if k is None else out[:, k]
             return out.to(device="cpu", dtype=torch.float64).numpy()
 
@@ -489,7 +492,7 @@ def faithfulness(
     total = n * per_row + n + 1
     rows_per_call = max(1, MAX_CELLS // max(n_features, 1))
 
-    outputs = np.empty(total, dtype=np.float64)
+    outputs: np.ndarray = np.empty(total, dtype=np.float64)
     done = 0
     # The end points, f(x) for every row and f(reference), come from the source frame itself.
     ends = np.asarray(fn(source), dtype=np.float64).reshape(-1)
@@ -523,7 +526,7 @@ def faithfulness(
     curves[:, :, 1, 0] = f_ref
     curves[:, :, 1, -1] = f_x[:, None]
     fractions = np.arange(n_features + 1, dtype=np.float64) / n_features
-    areas = np.trapezoid(curves, fractions, axis=-1)  # (n, O, 2)
+    areas = np.asarray(np.trapezoid(curves, fractions, axis=-1))  # (n, O, 2)
 
     deletion_auc, insertion_auc = areas[:, 0, 0], areas[:, 0, 1]
     random_deletion_auc = areas[:, 1:, 0].mean(axis=1)

@@ -510,7 +510,7 @@ def _interventional_block(
     met_bits, left_bits = bg.met, bg.left
     internal, met_x, gl_x = _split_flags(plan, X)
     # Per node and row: 2-bit codes (bit 0: met the earlier splits, bit 1: goes left).
-    code_x = np.zeros((b, N), dtype=np.uint8)
+    code_x: np.ndarray = np.zeros((b, N), dtype=np.uint8)
     code_x[:, internal] = (met_x.T.astype(np.uint8)) | (gl_x.T.astype(np.uint8) << 1)
     code_x = code_x.reshape(-1)
     is_leaf = plan.forest.tree.left[plan.orig] < 0
@@ -680,7 +680,7 @@ def tree_model_shap_values(
 
         def prepare_interventional(trees: list[Tree]) -> _Prepared:
             plan = _plan(_concat(trees))
-            bits = _background_bits(plan, Bp)
+            bits: Any = _background_bits(plan, Bp)
             if torch_device is not None:
                 bits = torch_interventional_block(plan, bits, wa, wb, torch_device)
             return _Prepared(plan=plan, base=0.0, rows=chunk, payload=bits)

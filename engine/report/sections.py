@@ -1468,7 +1468,7 @@ def _utc_time(iso: str | None) -> _dt.datetime | None:
         return None
     if value is None:
         return None
-    return (value if value.tzinfo else value.replace(tzinfo=_dt.timezone.utc)).astimezone(_dt.timezone.utc)
+    return (value if value.tzinfo else value.replace(tzinfo=_dt.UTC)).astimezone(_dt.UTC)
 
 
 def _computed_text(started: str | None, finished: str | None) -> str:

@@ -189,7 +189,7 @@ def styles() -> dict[str, ParagraphStyle]:
             spaceAfter=4,
         )
         base.update(kw)
-        return ParagraphStyle(name, **base)  # type: ignore[arg-type]
+        return ParagraphStyle(name, **base)
 
     out = {
         "body": style("body"),

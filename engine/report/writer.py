@@ -23,6 +23,7 @@ from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import BaseDocTemplate, Flowable, Frame, PageTemplate
 
 from engine import __version__
+from engine.files import json_bytes, write_bytes_atomic
 from engine.report import style as st
 from engine.report.errors import ReportError
 from engine.report.inputs import ReportInput
@@ -35,7 +36,6 @@ from engine.report.pdfa import (
     read_icc_profile,
     terminate_streams,
 )
-from engine.files import json_bytes, write_bytes_atomic
 from engine.report.pdfread import PdfFile
 from engine.report.sections import Facts, Heading, build_story, format_date
 
@@ -98,7 +98,7 @@ class _ReportTemplate(BaseDocTemplate):
         if isinstance(flowable, Heading):
             self.heading_pages.setdefault(flowable.outline_key, self.canv.getPageNumber())
             # The frame's cursor sits under the heading just drawn; point the bookmark at its top.
-            top = self.frame._y + flowable.height + 6  # type: ignore[attr-defined]
+            top = self.frame._y + flowable.height + 6
             self.canv.bookmarkPage(flowable.outline_key, fit="XYZ", left=0, top=top)
             self.canv.addOutlineEntry(flowable.outline_title, flowable.outline_key,
                                       level=flowable.outline_level, closed=False)

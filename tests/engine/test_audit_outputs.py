@@ -247,9 +247,9 @@ def test_an_audit_run_now_records_when_each_analysis_ran_and_still_verifies(
     small_demo: Any, full_registry: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "now"
-    before = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    before = dt.datetime.now(dt.UTC).replace(microsecond=0)
     assert main(_argv(small_demo.data, small_demo.model, out)) == 0
-    after = dt.datetime.now(dt.timezone.utc)
+    after = dt.datetime.now(dt.UTC)
     doc = json.loads((out / "results.json").read_text(encoding="utf-8"))
     prov = doc["provenance"]
     audit_start, audit_end = _when(prov["started_at"]), _when(prov["finished_at"])

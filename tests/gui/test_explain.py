@@ -360,7 +360,6 @@ def _badge_texts(view) -> str:
 def test_method_forms_take_zero_counts_and_small_or_large_numbers(qtbot):
     """No value the engine accepts is clamped by the form: 0 stability re-runs, 1e-05, 250.0."""
     from PySide6.QtCore import Qt as _Qt
-
     from PySide6.QtWidgets import QWidget
 
     from engine.explain.registry import get_method
