@@ -117,7 +117,8 @@ class ReportInput:
     ) -> ReportInput:
         """Build the input from a ``results.json`` document, rebuilding every result.
 
-        The date is ``document["provenance"]["finished_at"]`` and the command
+        The date is ``document["provenance"]["finished_at"]`` (``started_at`` when the
+        audit ran with a fixed timestamp and measured no times) and the command
         defaults to ``document["provenance"]["command"]``.
 
         Raises
