@@ -260,7 +260,7 @@ def group_rows(frame: pd.DataFrame, attribute: str, group: str, *, target: str |
     a group's rows are exactly those its figures describe.  Empty when no
     group has that label.
     """
-    from engine.explain.groups import _group_codes  # the analysis's own labelling, never a copy of it
+    from engine.explain.groups import group_codes  # the analysis's own labelling, never a copy of it
 
     if attribute not in frame.columns:
         return _EMPTY
@@ -268,7 +268,7 @@ def group_rows(frame: pd.DataFrame, attribute: str, group: str, *, target: str |
     if target is not None and target in frame.columns:
         evaluated = np.flatnonzero(frame[target].notna().to_numpy()).astype(np.int64)
     series = frame[attribute].iloc[evaluated]
-    codes, labels, _binned = _group_codes(series)
+    codes, labels, _binned = group_codes(series)
     if group not in labels:
         return _EMPTY
     return _normalised(evaluated[codes == labels.index(group)])

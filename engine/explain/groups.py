@@ -38,6 +38,7 @@ __all__ = [
     "GroupRow",
     "GroupDifference",
     "GroupMetricsResult",
+    "group_codes",
     "run",
     "METHOD",
 ]
@@ -213,7 +214,7 @@ def _value_labels(uniques: Sequence[Any]) -> list[str]:
     return [str(u) for u in items]
 
 
-def _group_codes(series: pd.Series) -> tuple[np.ndarray, list[str], bool]:
+def group_codes(series: pd.Series) -> tuple[np.ndarray, list[str], bool]:
     """Integer group codes ``(n,)`` into the returned labels, and whether the column was binned.
 
     Missing values get the last code, labelled ``"(missing)"``; groups with no
@@ -457,7 +458,7 @@ def run(
     for a, attribute in enumerate(attributes):
         ctx.check_cancelled()
         ctx.progress(0.5 + 0.5 * a / len(attributes), f"Grouping by {attribute}")
-        codes, labels, was_binned = _group_codes(frame[attribute])
+        codes, labels, was_binned = group_codes(frame[attribute])
         if was_binned:
             binned.append(attribute)
         g = len(labels)
