@@ -153,6 +153,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help / --version / a usage error already printed its text
         return int(exc.code) if isinstance(exc.code, int) else 2
 
+    from engine import netguard
+
+    netguard.install()  # before Qt, plugins or a model: nothing in the app reaches another machine
     problem = missing_display_library()
     if problem is not None:
         print(f"probity-gui: {problem}", file=sys.stderr)

@@ -322,13 +322,17 @@ class MainWindow(QMainWindow):
             self.reporter.show_error(error.message, error.traceback or "", log_dir() / "probity.log")
 
     def _on_about_triggered(self) -> None:
-        from engine import __version__
+        from html import escape
 
+        from engine import __version__, netguard
+
+        compute = self.device_status.text().removeprefix("Compute: ")
         QMessageBox.about(
             self,
             "About Probity",
             f"<b>Probity {__version__}</b><br>An offline workstation for auditing machine-learning models:"
-            " tabular data and a trained model in, explanations and a reproducible PDF report out.",
+            " tabular data and a trained model in, explanations and a reproducible PDF report out."
+            f"<br><br>Compute: {escape(compute)}<br>{escape(netguard.status().summary)}",
         )
 
     def open_export_dialog(self) -> Any:
