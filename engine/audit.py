@@ -143,6 +143,10 @@ class AuditRequest:
 
     Attributes
     ----------
+    allow_unreviewed:
+        The second acknowledgement (``--allow-unreviewed``) a trusted pickle or skops
+        file needs when it names globals or types Probity has not reviewed; the
+        model's trust decision records it.
     analyses:
         Which of :data:`AUDIT_ANALYSES` to run (default: performance and
         permutation importance only).
@@ -171,6 +175,7 @@ class AuditRequest:
     features: tuple[str, ...] | None = None
     seed: int = 0
     trusted_sha256: tuple[str, ...] = ()
+    allow_unreviewed: bool = False
     read_options: ReadOptions = field(default_factory=ReadOptions)
     n_repeats: int = 10
     scoring: str | None = None
@@ -200,7 +205,8 @@ class AuditRequest:
 
     @classmethod
     def from_document(
-        cls, document: Mapping[str, Any], *, data: Path, model: Path, trusted_sha256: Sequence[str] = ()
+        cls, document: Mapping[str, Any], *, data: Path, model: Path, trusted_sha256: Sequence[str] = (),
+        allow_unreviewed: bool = False,
     ) -> AuditRequest:
         """The request that reproduces the audit recorded in a ``results.json`` document.
 
@@ -231,6 +237,7 @@ class AuditRequest:
             features=None if features is None else tuple(features),
             seed=int(params.get("seed", prov.get("seed", 0)) or 0),
             trusted_sha256=tuple(trusted_sha256),
+            allow_unreviewed=allow_unreviewed,
             read_options=ReadOptions.from_dict(params.get("read_options") or {}),
             n_repeats=int(perm.get("n_repeats", defaults.n_repeats)),
             scoring=perm.get("scoring"),
@@ -297,9 +304,14 @@ def load_inputs(
     trusted_sha256: Sequence[str] = (),
     read_options: ReadOptions | None = None,
     granted_by: str = "cli --trust-model",
+    allow_unreviewed: bool = False,
     ctx: JobContext | None = None,
 ) -> AuditInputs:
-    """Read the data, load the model (honouring trust decisions) and bind them with roles."""
+    """Read the data, load the model (honouring trust decisions) and bind them with roles.
+
+    ``allow_unreviewed`` is the second acknowledgement a trusted pickle or skops file
+    needs when it names globals or types Probity has not reviewed (``--allow-unreviewed``).
+    """
     from engine.data import load_table
     from engine.models.loading import load_model
 
@@ -308,7 +320,8 @@ def load_inputs(
     dataset = load_table(data, read_options)
     ctx.check_cancelled()
     ctx.progress(0.5, f"Loading model {model.name}")
-    loaded = load_model(model, trusted_sha256=trusted_sha256, granted_by=granted_by)
+    loaded = load_model(model, trusted_sha256=trusted_sha256, granted_by=granted_by,
+                        allow_unreviewed=allow_unreviewed)
     if target is None:
         roles = assign_roles(dataset, target=None, features=features or loaded.input_columns, sensitive=sensitive)
     else:
@@ -401,6 +414,7 @@ def run_audit(
             sensitive=request.sensitive,
             features=request.features,
             trusted_sha256=request.trusted_sha256,
+            allow_unreviewed=request.allow_unreviewed,
             read_options=request.read_options,
             ctx=ctx.sub(0.0, 0.1),
         )

@@ -53,6 +53,12 @@ def _read_options(args: argparse.Namespace) -> ReadOptions:
     )
 
 
+def _add_allow_unreviewed(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--allow-unreviewed", action="store_true",
+                        help="also load a trusted model file whose imports include names Probity has not reviewed "
+                             "(listed by probity inspect-model); recorded in the report")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="probity", description="Audit machine-learning models offline: explanations with provenance."
@@ -76,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--seed", type=int, default=0, help="seed every random choice flows from (default 0)")
     audit.add_argument("--trust-model", action="append", default=[], metavar="SHA256",
                        help="trust this exact pickle/joblib/skops file (its SHA-256) after reviewing its imports")
+    _add_allow_unreviewed(audit)
     audit.add_argument("--n-repeats", type=int, default=10, help="permutation repeats per feature (default 10)")
     audit.add_argument("--scoring", help="permutation scoring (default: accuracy or r2)")
     report = audit.add_argument_group("the report")
@@ -140,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--out", type=Path, help="output JSON file (default: standard output)")
     explain.add_argument("--trust-model", action="append", default=[], metavar="SHA256",
                          help="trust this exact pickle/joblib/skops file (its SHA-256)")
+    _add_allow_unreviewed(explain)
     explain.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                          help="any other parameter of the method (value parsed as JSON when possible)")
     _add_read_options(explain)
@@ -198,6 +206,7 @@ def _cmd_audit(args: argparse.Namespace, ctx: JobContext) -> int:
         features=tuple(args.features) if args.features else None,
         seed=args.seed,
         trusted_sha256=tuple(s.strip().lower() for s in args.trust_model),
+        allow_unreviewed=args.allow_unreviewed,
         read_options=_read_options(args),
         n_repeats=args.n_repeats,
         scoring=args.scoring,
@@ -342,7 +351,7 @@ def _cmd_explain(args: argparse.Namespace, ctx: JobContext) -> int:
     inputs = load_inputs(
         args.data, args.model, target=args.target, features=tuple(args.features) if args.features else None,
         trusted_sha256=tuple(s.strip().lower() for s in args.trust_model), read_options=_read_options(args),
-        ctx=ctx.sub(0.0, 0.1),
+        allow_unreviewed=args.allow_unreviewed, ctx=ctx.sub(0.0, 0.1),
     )
     method = get_method(args.method)
     params = _parse_params(args.param)
@@ -392,7 +401,27 @@ def _cmd_inspect_model(args: argparse.Namespace, ctx: JobContext) -> int:
     return EXIT_OK
 
 
+def _user_message(exc: ProbityError) -> str:
+    """The sentence printed for a user error; a refusal for unreviewed names says how to acknowledge them."""
+    # The class exists only once model loading was imported, which it must have been to raise it.
+    loading = sys.modules.get("engine.models.loading")
+    if loading is None or not isinstance(exc, loading.UnreviewedModelError):
+        return str(exc)
+    name = exc.path.name if exc.path is not None else "The model file"
+    names = list(exc.unreviewed)
+    listed = ", ".join(names[:_MAX_NAMES]) + (f" and {len(names) - _MAX_NAMES} more" if len(names) > _MAX_NAMES else "")
+    return (f"{name} is trusted but names {listed}, which Probity has not reviewed; review "
+            f"{'it' if len(names) == 1 else 'them'} (probity inspect-model {shlex.quote(name)}) and, if you accept "
+            f"{'it' if len(names) == 1 else 'them'}, add --allow-unreviewed.")
+
+
+_MAX_NAMES = 25
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from engine import netguard
+
+    netguard.install()  # from here on, nothing in this process reaches another machine
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -419,7 +448,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args, ctx)
     except ProbityError as exc:
         progress.close()
-        print(f"probity: {exc}", file=sys.stderr)
+        print(f"probity: {_user_message(exc)}", file=sys.stderr)
         return EXIT_REFUSED if exc.exit_code == EXIT_REFUSED else EXIT_BAD_INPUT
     except (Cancelled, KeyboardInterrupt):
         progress.close()

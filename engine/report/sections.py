@@ -731,11 +731,20 @@ def _trust_sentence(facts: Facts) -> str:
         return f"The model file {facts.model_name} needed no trust decision: its format cannot run code when loaded."
     imports = list(trust.get("imports") or [])
     granted = trust.get("granted_by") or "an unrecorded decision"
-    return (
+    sentence = (
         f"Loading {facts.model_name} required a trust decision because the file names Python types to import; "
         f"it was loaded on the authority of “{granted}”"
         + (f", covering {len(imports)} imported type{'s' if len(imports) != 1 else ''}." if imports else ".")
     )
+    unreviewed = list(trust.get("unreviewed") or [])
+    if trust.get("allow_unreviewed") and unreviewed:
+        n = len(unreviewed)
+        sentence += (
+            f" {n} of {'them' if imports else 'its names'} {'is' if n == 1 else 'are'} not on Probity's reviewed "
+            f"list ({_clip(', '.join(unreviewed))}); the auditor acknowledged {'it' if n == 1 else 'them'} "
+            "explicitly (--allow-unreviewed, or the checkbox in the app)."
+        )
+    return sentence
 
 
 def _sensitive_sentences(facts: Facts) -> list[str]:
@@ -929,6 +938,9 @@ def model_summary(facts: Facts, number: int) -> list[Flowable]:
         pairs.append(("Trusted by", str(trust.get("granted_by") or "not recorded")))
         imports = list(trust.get("imports") or [])
         pairs.append(("Imports allowed", _clip(", ".join(imports)) if imports else "none"))
+        if trust.get("allow_unreviewed"):
+            unreviewed = list(trust.get("unreviewed") or [])
+            pairs.append(("Unreviewed names acknowledged", _clip(", ".join(unreviewed)) if unreviewed else "none"))
     out.append(kv_table(pairs, facts.width, mono_keys=("SHA-256",)))
     out.append(Spacer(1, 3 * mm))
     out.append(_p(_trust_sentence(facts)))
