@@ -14,12 +14,15 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine import __version__
 from engine.device import DEVICE_CHOICES
 from engine.errors import Cancelled, OutputExistsError, ProbityError
-from engine.jobs import CancelToken, JobContext
-from engine.schema import ReadOptions
+
+if TYPE_CHECKING:  # numpy and pandas load when a command runs, so `probity --version` stays instant
+    from engine.jobs import JobContext
+    from engine.schema import ReadOptions
 
 __all__ = ["main", "build_parser"]
 
@@ -40,6 +43,8 @@ def _add_read_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _read_options(args: argparse.Namespace) -> ReadOptions:
+    from engine.schema import ReadOptions
+
     delimiter = args.delimiter
     if delimiter is not None and delimiter.lower() in ("tab", "\\t"):
         delimiter = "\t"
@@ -433,6 +438,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from engine.progress import TerminalProgress
 
     progress = TerminalProgress(sys.stderr, mode=args.progress)
+    from engine.jobs import CancelToken, JobContext
+
     cancel = CancelToken()
     ctx = JobContext(seed=getattr(args, "seed", 0), progress_fn=progress, cancel=cancel)
     previous = signal.getsignal(signal.SIGINT)

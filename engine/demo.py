@@ -162,7 +162,9 @@ def demo_dir() -> Path:
 
 def ensure_demo(directory: str | Path | None = None, *, force: bool = False) -> DemoPaths:
     """Create the demo files if they are missing (or ``force``), and return their paths."""
-    import skops.io as sio
+    from engine.models.skops_import import skops_io
+
+    sio = skops_io()
 
     root = Path(directory) if directory is not None else demo_dir()
     paths = DemoPaths(

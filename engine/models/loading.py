@@ -247,7 +247,9 @@ class ModelInspection:
 
 
 def _skops_untrusted(data: bytes, path: Path) -> list[str]:
-    import skops.io as sio
+    from engine.models.skops_import import skops_io
+
+    sio = skops_io()
 
     try:
         return sorted(sio.get_untrusted_types(data=data))
@@ -382,7 +384,9 @@ def _rate_skops_types(untrusted: Iterable[str]) -> tuple[Classification, ...]:
 
 def _load_skops(data: bytes, *, path: Path, sha256: str, trusted: frozenset[str], granted_by: str,
                 allow_unreviewed: bool) -> Model:
-    import skops.io as sio
+    from engine.models.skops_import import skops_io
+
+    sio = skops_io()
 
     untrusted = _skops_untrusted(data, path)
     rated = _rate_skops_types(untrusted)

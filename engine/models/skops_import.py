@@ -1,0 +1,59 @@
+"""Import ``skops.io`` without importing torch.
+
+On import, skops builds its default list of trusted scikit-learn types with
+``sklearn.utils.all_estimators()``, which walks every package of scikit-learn,
+``sklearn.externals.array_api_compat.torch`` included, and that package imports
+torch: a second or more before a skops model can even be inspected, for a
+library that a scikit-learn model never uses.
+
+:func:`skops_io` imports skops with torch made unimportable for the duration of
+that one import.  ``pkgutil.walk_packages`` skips a package that raises
+ImportError, so the walk simply leaves out the torch adapter; scikit-learn's
+estimator list does not change (the adapter holds no estimator), and nothing is
+cached: every import of torch after this one, by Probity or by scikit-learn's
+array-API helpers, works as usual; other threads are never affected.  When torch is already imported (a torch
+model is open) the import runs as it is.
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import sys
+import threading
+from types import ModuleType
+from typing import Any
+
+__all__ = ["skops_io"]
+
+_LOCK = threading.Lock()
+
+
+class _TorchUnavailable(importlib.abc.MetaPathFinder):
+    """Refuses torch to the one thread importing skops; other threads import it as usual."""
+
+    def __init__(self) -> None:
+        self.thread = threading.get_ident()
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> None:
+        if (fullname == "torch" or fullname.startswith("torch.")) and threading.get_ident() == self.thread:
+            raise ImportError(f"{fullname} is not imported while skops loads (engine.models.skops_import)")
+        return None
+
+
+def skops_io() -> ModuleType:
+    """The ``skops.io`` module, imported without importing torch as a side effect."""
+    loaded = sys.modules.get("skops.io")
+    if loaded is not None:
+        return loaded
+    with _LOCK:
+        if "torch" in sys.modules:
+            import skops.io
+
+            return skops.io
+        finder = _TorchUnavailable()
+        sys.meta_path.insert(0, finder)
+        try:
+            import skops.io
+        finally:
+            sys.meta_path.remove(finder)
+        return skops.io

@@ -1,0 +1,69 @@
+"""What each command imports before any work: users pay for it on every run.
+
+Measured by module, not by the clock: `probity --version` loads neither numpy nor
+pandas, and reading a skops model never imports torch (a second of start-up for a
+library a scikit-learn model does not use).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _modules_after(code: str, tmp_path: Path) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PROBITY_LOG_DIR": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                          env=env, cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_version_loads_no_numerical_library(tmp_path: Path) -> None:
+    out = _modules_after("""
+        import contextlib, io, json, sys
+        from engine import cli
+        with contextlib.redirect_stdout(io.StringIO()) as text:
+            try:
+                cli.main(["--version"])
+            except SystemExit:
+                pass
+        print(json.dumps({"text": text.getvalue(), "loaded": [m for m in ("numpy", "pandas", "sklearn", "torch")
+                                                              if m in sys.modules]}))
+    """, tmp_path)
+    assert out["text"].startswith("probity ")
+    assert out["loaded"] == []
+
+
+def test_reading_a_skops_model_does_not_import_torch(tmp_path: Path, demo_paths) -> None:
+    model = Path(demo_paths.model)
+    out = _modules_after(f"""
+        import json, sys
+        from engine.models import inspect_model, load_model
+        inspection = inspect_model({str(model)!r})
+        model = load_model({str(model)!r})
+        print(json.dumps({{"torch": "torch" in sys.modules, "skops": "skops.io" in sys.modules,
+                          "format": inspection.format}}))
+    """, tmp_path)
+    assert out == {"torch": False, "skops": True, "format": "skops"}
+
+
+def test_skops_knows_every_estimator_without_torch(tmp_path: Path) -> None:
+    # Leaving torch out of skops' import must not shrink the list of types skops trusts by default.
+    code = """
+        import json, sys
+        {prefix}
+        from skops.io._trusted_types import SKLEARN_ESTIMATOR_TYPE_NAMES
+        print(json.dumps({{"names": sorted(SKLEARN_ESTIMATOR_TYPE_NAMES), "torch": "torch" in sys.modules}}))
+    """
+    guarded = _modules_after(code.format(prefix="from engine.models.skops_import import skops_io; skops_io()"),
+                             tmp_path)
+    plain = _modules_after(code.format(prefix="import skops.io"), tmp_path)
+    assert guarded["torch"] is False and plain["torch"] is True
+    assert guarded["names"] == plain["names"] and len(plain["names"]) > 150
