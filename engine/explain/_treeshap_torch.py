@@ -202,7 +202,7 @@ def torch_interventional_block(
     """Move one tree's plan and background bitsets (see :mod:`engine.explain.treeshap`) to ``device``."""
     import torch
 
-    from engine.explain.treeshap import _left_children
+    from engine.explain._treeplan import _left_children
 
     def t(a: np.ndarray, dtype: Any) -> Any:
         return torch.as_tensor(np.ascontiguousarray(a), dtype=dtype, device=device)
@@ -237,7 +237,7 @@ def interventional_rows(block: TorchInterventionalBlock, X: np.ndarray, n_featur
     """
     import torch
 
-    from engine.explain.treeshap import _split_flags
+    from engine.explain._treeplan import _split_flags
 
     device = block.device
     N, b, F = block.plan.n_nodes, X.shape[0], n_features
