@@ -26,17 +26,16 @@ import _compat_pickle
 import io
 import pickle
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from engine.errors import IncompatibleModelError, ModelError, UnsafeModelError, UntrustedModelError
 from engine.hashing import sha256_bytes
 from engine.models import pickle_policy
 from engine.models.base import Model, TrustDecision
+from engine.models.native_checks import validate_tree_structures
 from engine.models.pickle_policy import DANGEROUS, REVIEWED_SKOPS_TYPES, UNREVIEWED, Classification
 from engine.models.pickle_scan import PickleScan, scan_pickle_bytes
 from engine.models.sklearn_adapter import SklearnModel
@@ -421,7 +420,6 @@ def _load_skops(data: bytes, *, path: Path, sha256: str, trusted: frozenset[str]
             first = _first_line(exc)
             raise ModelError(f"{path.name} is a damaged or unsupported skops file: {first}.", path=path) from exc
     _raise_for_version_warnings(caught, path)
-    validate_tree_structures(estimator, path=path)
     acknowledged = bool(unreviewed) and allow_unreviewed
     if not untrusted:
         trust = TrustDecision(required=False, granted_by="not required", sha256=sha256)
@@ -469,7 +467,6 @@ def _load_pickle(data: bytes, *, path: Path, sha256: str, trusted: frozenset[str
     if scan.unreviewed and not allow_unreviewed:
         raise _unreviewed_error(path, sha256, scan.imports, scan.unreviewed)
     obj = _unpickle(data, scan, path, sha256=sha256, allow_unreviewed=allow_unreviewed)
-    validate_tree_structures(obj, path=path)
     trust = TrustDecision(required=True, granted_by=granted_by, sha256=sha256, imports=scan.imports,
                           allow_unreviewed=bool(scan.unreviewed) and allow_unreviewed, unreviewed=scan.unreviewed)
     fmt = "pickle" if scan.format == "pickle" else "joblib"
@@ -645,104 +642,3 @@ def _raise_for_version_warnings(caught: list[warnings.WarningMessage], path: Pat
     for record in caught:
         if isinstance(record.message, InconsistentVersionWarning):
             raise _incompatible(str(record.message.original_sklearn_version), path)
-
-
-# ---------------------------------------------------------------------------
-# Tree structure checks
-# ---------------------------------------------------------------------------
-
-
-def _tree_holders(root: Any) -> Iterator[tuple[Any, int | None]]:
-    """Yield every sklearn ``Tree``/``TreePredictor`` reachable from ``root``.
-
-    Each comes with the ``n_features_in_`` of the nearest enclosing estimator,
-    which bounds a histogram-gradient-boosting predictor's feature indices.
-    """
-    from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
-    from sklearn.tree._tree import Tree
-
-    todo: list[tuple[Any, int | None]] = [(root, None)]
-    seen: set[int] = set()
-    while todo:
-        obj, n_features = todo.pop()
-        if id(obj) in seen:
-            continue
-        seen.add(id(obj))
-        if isinstance(obj, (Tree, TreePredictor)):
-            yield obj, n_features
-        elif isinstance(obj, (list, tuple)):
-            todo.extend((item, n_features) for item in obj)
-        elif isinstance(obj, dict):
-            todo.extend((item, n_features) for item in obj.values())
-        elif isinstance(obj, np.ndarray):
-            if obj.dtype == object:
-                todo.extend((item, n_features) for item in obj.ravel())
-        elif type(obj).__module__.startswith("sklearn") and hasattr(obj, "__dict__"):
-            attrs = vars(obj)
-            own = attrs.get("n_features_in_")
-            inner = own if isinstance(own, (int, np.integer)) else n_features
-            bound = int(inner) if inner is not None else None
-            todo.extend((item, bound) for item in attrs.values())
-
-
-def validate_tree_structures(estimator: Any, *, path: Path | None = None) -> None:
-    """Check every decision-tree node array before scikit-learn follows it.
-
-    scikit-learn walks ``children_left``/``children_right``/``feature`` in compiled
-    code without bounds checks; a crafted file could make it read out of bounds or
-    loop.  Children must come after their parent (as scikit-learn builds them, which
-    also rules out cycles) and inside the array; features must be real columns.
-
-    Raises
-    ------
-    ModelError
-        A tree's structure is inconsistent.
-    """
-    from sklearn.ensemble._hist_gradient_boosting.common import PREDICTOR_RECORD_DTYPE
-    from sklearn.tree._tree import Tree
-
-    name = path.name if path is not None else "The model"
-    for holder, n_features in _tree_holders(estimator):
-        if isinstance(holder, Tree):
-            n = int(holder.node_count)
-            left = np.asarray(holder.children_left)
-            right = np.asarray(holder.children_right)
-            feature = np.asarray(holder.feature)
-            width = int(holder.n_features)
-            value_rows = np.asarray(holder.value).shape[0]
-            ok = n >= 1 and left.shape == right.shape == feature.shape == (n,) and value_rows == n
-            if ok:
-                idx = np.arange(n)
-                leaf = left == -1
-                inner = ~leaf
-                ok = bool(
-                    np.all(right[leaf] == -1)
-                    and np.all((left[inner] > idx[inner]) & (left[inner] < n))
-                    and np.all((right[inner] > idx[inner]) & (right[inner] < n))
-                    and np.all((feature[inner] >= 0) & (feature[inner] < width))
-                )
-        else:
-            nodes = getattr(holder, "nodes", None)
-            ok = (isinstance(nodes, np.ndarray) and nodes.dtype == PREDICTOR_RECORD_DTYPE and nodes.ndim == 1
-                  and len(nodes) >= 1 and n_features is not None)
-            if ok and nodes is not None:
-                n = len(nodes)
-                idx = np.arange(n)
-                inner = nodes["is_leaf"] == 0
-                left = nodes["left"].astype(np.int64)
-                right = nodes["right"].astype(np.int64)
-                feature = nodes["feature_idx"]
-                ok = bool(
-                    np.all((left[inner] > idx[inner]) & (left[inner] < n))
-                    and np.all((right[inner] > idx[inner]) & (right[inner] < n))
-                    and np.all((feature[inner] >= 0) & (feature[inner] < n_features))
-                )
-                categorical = inner & (nodes["is_categorical"] != 0)
-                if ok and categorical.any():
-                    rows = min(len(holder.raw_left_cat_bitsets), len(holder.binned_left_cat_bitsets))
-                    ok = bool(np.all(nodes["bitset_idx"][categorical] < rows))
-        if not ok:
-            raise ModelError(
-                f"{name} contains a decision tree whose node structure is inconsistent, so it is not used.",
-                path=path,
-            )

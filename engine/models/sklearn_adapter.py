@@ -11,6 +11,7 @@ import pandas as pd
 
 from engine.errors import ModelError, ModelInputError
 from engine.models.base import Model, Task, TrustDecision
+from engine.models.native_checks import validate_native_structures
 
 __all__ = ["SklearnModel"]
 
@@ -24,7 +25,10 @@ class SklearnModel(Model):
     """A fitted scikit-learn estimator or Pipeline, used exactly as it was trained.
 
     Raw DataFrame columns go in (a Pipeline with a ColumnTransformer encodes
-    strings itself); probabilities or values come out.
+    strings itself); probabilities or values come out.  Every structure that
+    scikit-learn's compiled code follows is checked first
+    (:func:`engine.models.native_checks.validate_native_structures`): a malformed
+    one raises :class:`ModelError` before any prediction.
     """
 
     def __init__(
@@ -45,6 +49,8 @@ class SklearnModel(Model):
                 f"The object{where} is a {type(estimator).__name__}, not a fitted model with a predict method.",
                 path=path,
             )
+        # Before anything can predict: the arrays compiled code follows must be sound.
+        validate_native_structures(estimator, path=path)
         self._estimator = estimator
         self.path = path
         self.sha256 = sha256
