@@ -48,6 +48,7 @@ FEATURES = (
 )
 TARGET = "approved"
 SENSITIVE = ("group",)
+DEMO_FILES = ("credit.csv", "credit_model.skops", "credit_truth.json")
 
 
 @dataclass(frozen=True)
@@ -150,12 +151,13 @@ def train_credit_model(frame: pd.DataFrame, seed: int = DEMO_SEED):
 
 def demo_dir() -> Path:
     """Where the demo lives: ``$PROBITY_DEMO_DIR``, else ``resources/demo`` in the
-    source tree when writable, else the user's cache folder."""
+    source tree when writable or complete (an installed bundle ships it read-only),
+    else the user's cache folder."""
     env = os.environ.get("PROBITY_DEMO_DIR")
     if env:
         return Path(env)
     here = Path(__file__).resolve().parent.parent / "resources" / "demo"
-    if os.access(here.parent, os.W_OK):
+    if os.access(here.parent, os.W_OK) or all((here / name).is_file() for name in DEMO_FILES):
         return here
     return Path.home() / ".cache" / "probity" / "demo"
 
@@ -167,9 +169,7 @@ def ensure_demo(directory: str | Path | None = None, *, force: bool = False) -> 
     sio = skops_io()
 
     root = Path(directory) if directory is not None else demo_dir()
-    paths = DemoPaths(
-        data=root / "credit.csv", model=root / "credit_model.skops", truth=root / "credit_truth.json"
-    )
+    paths = DemoPaths(*(root / name for name in DEMO_FILES))
     if not force and all(p.exists() for p in (paths.data, paths.model, paths.truth)):
         return paths
     root.mkdir(parents=True, exist_ok=True)
