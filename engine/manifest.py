@@ -40,7 +40,15 @@ MANIFEST_VERSION = 1
 
 
 def file_entry(role: str, path: Path, *, shown: str | None = None, sha256: str | None = None) -> dict[str, Any]:
-    """One manifest entry: role, path as shown, SHA-256 (computed unless given) and size in bytes."""
+    """One manifest entry: role, path as shown, SHA-256 (computed unless given) and size in bytes.
+
+    A model's SHA-256 is its identity, which for an ONNX graph with external data
+    covers the data files too (:func:`engine.models.onnx_adapter.model_identity`).
+    """
+    if sha256 is None and role == "model":
+        from engine.models.onnx_adapter import model_identity
+
+        sha256 = model_identity(path)
     return {
         "role": role,
         "path": str(path) if shown is None else shown,

@@ -271,7 +271,9 @@ def check_input_files(document: Mapping[str, Any], *, data: Path, model: Path) -
     """Differences between the input hashes the report records and the files given now."""
     prov = document.get("provenance") or {}
     out: list[str] = []
-    actual = {"data": sha256_file(data), "model": sha256_file(model)}
+    from engine.models.onnx_adapter import model_identity  # covers an ONNX graph's external data
+
+    actual = {"data": sha256_file(data), "model": model_identity(model)}
     for role, sha in actual.items():
         recorded = prov.get(f"{role}_sha256")
         if recorded != sha:

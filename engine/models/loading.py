@@ -7,7 +7,9 @@ Formats, by preference:
   :data:`REVIEWED_SKOPS_TYPES`); the others are rated by the allowlist policy
   (:mod:`engine.models.pickle_policy`) like pickle globals.
 * ``.onnx``: a computation graph run by onnxruntime; no code of the file runs,
-  so no trust is needed.
+  so no trust is needed, unless the graph reads tensor data from other files:
+  those come only from the model's own folder, are hashed into its identity and
+  need per-file trust of that identity (:mod:`engine.models.onnx_adapter`).
 * ``.pkl``/``.pickle``/``.joblib``: unpickling runs code.  The file is scanned
   first (:func:`engine.models.pickle_scan.scan_pickle_bytes`) and every global is
   rated by the allowlist policy: anything dangerous is refused always; a file of
@@ -132,11 +134,13 @@ class ModelInspection:
     format: ``"skops"``, ``"onnx"``, ``"pickle"`` or ``"joblib"`` (from the content for
         pickles: a ``.pkl`` written by joblib is ``"joblib"``).
     size_bytes: file size (bytes).
-    sha256: hex SHA-256 of the file, the value ``--trust-model`` takes.
+    sha256: hex SHA-256 of the file, the value ``--trust-model`` takes (for an ONNX graph
+        with external data, the identity that covers its data files too).
     scan: the pickle scan (pickle/joblib only).
     skops_untrusted_types: types skops does not trust by default (skops only).
     summary: further human-readable lines (ONNX graph facts, skops review status ...).
     skops_types: the policy's rating of each of ``skops_untrusted_types`` (skops only).
+    onnx_external: the locations of the files an ONNX graph reads tensor data from (ONNX only).
     """
 
     path: Path
@@ -147,6 +151,7 @@ class ModelInspection:
     skops_untrusted_types: tuple[str, ...] | None = None
     summary: tuple[str, ...] = ()
     skops_types: tuple[Classification, ...] = ()
+    onnx_external: tuple[str, ...] = ()
 
     @property
     def refused(self) -> bool:
@@ -169,7 +174,7 @@ class ModelInspection:
         """Whether loading needs ``--trust-model <sha256>``; refused files never load at all."""
         if self.refused:
             return False
-        if self.scan is not None:
+        if self.scan is not None or self.onnx_external:
             return True
         if self.skops_untrusted_types is not None:
             return any(t not in REVIEWED_SKOPS_TYPES for t in self.skops_untrusted_types)
@@ -240,7 +245,10 @@ class ModelInspection:
             else:
                 lines.append("Verdict:  loads without a trust decision.")
         lines.extend(self.summary)
-        if self.format == "onnx":
+        if self.format == "onnx" and self.onnx_external:
+            lines.append("Verdict:  needs trust - the graph reads tensor data from the files listed above; load it "
+                         f"only if you trust their source, with --trust-model {self.sha256}")
+        elif self.format == "onnx":
             lines.append("Verdict:  loads without a trust decision (an ONNX graph runs no code of its own).")
         return "\n".join(lines) + "\n"
 
@@ -282,7 +290,7 @@ def inspect_model(path: str | Path) -> ModelInspection:
         return ModelInspection(path, "skops", len(data), sha, skops_untrusted_types=tuple(untrusted),
                                skops_types=_rate_skops_types(untrusted))
     if fmt == "onnx":
-        from engine.models.onnx_adapter import read_onnx_graph
+        from engine.models.onnx_adapter import read_onnx_files, read_onnx_graph
 
         try:
             info = read_onnx_graph(data)
@@ -297,7 +305,10 @@ def inspect_model(path: str | Path) -> ModelInspection:
         ]
         if info.classlabels is not None:
             summary.append("Classes:  " + ", ".join(map(str, info.classlabels)))
-        return ModelInspection(path, "onnx", len(data), sha, summary=tuple(summary))
+        files = read_onnx_files(data, path=path, sha256=sha)  # external data: checked, listed, hashed
+        summary.extend(files.describe())
+        return ModelInspection(path, "onnx", len(data), files.identity, summary=tuple(summary),
+                               onnx_external=tuple(e.location for e in files.external))
     scan = scan_pickle_bytes(data, name=path.name, path=path)
     return ModelInspection(path, "pickle" if scan.format == "pickle" else "joblib", len(data), sha, scan=scan)
 
@@ -360,7 +371,7 @@ def load_model(
     if fmt == "onnx":
         from engine.models.onnx_adapter import load_onnx
 
-        return load_onnx(data, path=path, sha256=sha)
+        return load_onnx(data, path=path, sha256=sha, trusted=trusted, granted_by=granted_by)
     if fmt == "skops":
         return _load_skops(data, path=path, sha256=sha, trusted=trusted, granted_by=granted_by,
                            allow_unreviewed=allow_unreviewed)

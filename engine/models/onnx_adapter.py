@@ -13,10 +13,19 @@ Classifiers give labels plus probabilities, either as a tensor ``[N, k]``
 class labels are read from the graph (ZipMap / *Classifier ``classlabels_*``
 attributes) with a tiny protobuf reader, so inspecting a file needs neither
 the ``onnx`` package nor onnxruntime.
+
+External data: a graph may keep tensors in other files, named by a relative
+``location``.  Probity reads them itself, only from the model's own folder (no
+absolute path, no ``..``, no link leading out of it), folds their SHA-256 into
+the model's identity (:func:`onnx_identity`), which provenance records and which
+the per-file trust decision such a model needs is about, and gives onnxruntime
+copies of exactly the bytes it hashed, in a private folder of their own.
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,10 +33,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from engine.errors import ModelError, ModelInputError
+from engine.errors import ModelError, ModelInputError, UnsafeModelError, UntrustedModelError
 from engine.models.base import Model, Task, TrustDecision
 
-__all__ = ["OnnxModel", "OnnxGraphInfo", "read_onnx_graph", "load_onnx"]
+__all__ = [
+    "OnnxModel",
+    "OnnxGraphInfo",
+    "ExternalData",
+    "OnnxFiles",
+    "read_onnx_graph",
+    "read_onnx_files",
+    "onnx_identity",
+    "model_identity",
+    "load_onnx",
+]
 
 _CLASSIFIER_OPS = ("ZipMap", "TreeEnsembleClassifier", "LinearClassifier", "SVMClassifier")
 _ELEMENT_DTYPES: dict[str, Any] = {
@@ -221,6 +240,286 @@ def read_onnx_graph(data: bytes) -> OnnxGraphInfo:
 
 
 # ---------------------------------------------------------------------------
+# External data
+# ---------------------------------------------------------------------------
+
+_EXTERNAL = 1  # TensorProto.DataLocation.EXTERNAL
+
+
+@dataclass(frozen=True)
+class ExternalData:
+    """One file an ONNX graph reads tensors from.
+
+    Attributes
+    ----------
+    location: the name the graph gives it (relative to the model's folder).
+    path: the file, inside the model's folder.
+    size_bytes: its size (bytes).
+    sha256: hex SHA-256 of its bytes.
+    tensors: names of the tensors read from it.
+    """
+
+    location: str
+    path: Path
+    size_bytes: int
+    sha256: str
+    tensors: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class OnnxFiles:
+    """An ONNX model file with the external data it reads, all read once.
+
+    Attributes
+    ----------
+    sha256: hex SHA-256 of the model file itself.
+    identity: the model's identity: ``sha256`` without external data, else
+        :func:`onnx_identity` of the model file and every data file.
+    external: the data files, by location.
+    contents: location -> the bytes read (what onnxruntime is given).
+    """
+
+    sha256: str
+    identity: str
+    external: tuple[ExternalData, ...]
+    contents: dict[str, bytes]
+
+    def describe(self) -> tuple[str, ...]:
+        """Lines for ``probity inspect-model``: the data files, their sizes and hashes."""
+        if not self.external:
+            return ()
+        lines = [f"Model file SHA-256: {self.sha256}",
+                 f"External data ({len(self.external)} file{'s' if len(self.external) != 1 else ''} from the "
+                 "model's folder, covered by the SHA-256 above):"]
+        for item in self.external:
+            lines.append(f"  {item.location}  {item.size_bytes:,} bytes  SHA-256 {item.sha256}  "
+                         f"({len(item.tensors)} tensor{'s' if len(item.tensors) != 1 else ''})")
+        return tuple(lines)
+
+
+def _message_fields(buf: bytes, numbers: Iterable[int]) -> Iterator[tuple[int, bytes]]:
+    wanted = set(numbers)
+    for number, wire, value in _fields(buf):
+        if number in wanted and wire == 2:
+            yield number, value
+
+
+def _tensor_reference(tensor: bytes) -> tuple[str, str, int, int | None] | None:
+    """``(tensor name, location, offset, length)`` of an external TensorProto, ``None`` for inline data."""
+    name, location, offset, length = "", None, 0, None
+    external = False
+    for number, wire, value in _fields(tensor):
+        if number == 8 and wire == 2:
+            name = value.decode("utf-8", "replace")
+        elif number == 14 and wire == 0:
+            external = external or value == _EXTERNAL
+        elif number == 13 and wire == 2:
+            external = True
+            key = _string_field(value, 1)
+            text = _string_field(value, 2)
+            if key == "location":
+                location = text
+            elif key in ("offset", "length"):
+                if not text.isdigit():
+                    raise ValueError(f"the tensor {name or '(unnamed)'} gives its {key} as {text!r}")
+                if key == "offset":
+                    offset = int(text)
+                else:
+                    length = int(text)
+    if not external:
+        return None
+    if location is None:
+        raise ValueError(f"the tensor {name or '(unnamed)'} keeps its data in another file but does not name it")
+    return name, location, offset, length
+
+
+def _external_references(data: bytes) -> list[tuple[str, str, int, int | None]]:
+    """Every tensor of the model that keeps its data in another file, wherever it sits.
+
+    Tensors sit in graph initializers (and sparse ones), node attributes (``t``,
+    ``tensors``, sparse ones) and in the graphs nested in attributes, training
+    information and function definitions; all are followed.
+    """
+    refs: list[tuple[str, str, int, int | None]] = []
+    graphs: list[bytes] = []
+    attributes: list[bytes] = []
+    tensors: list[bytes] = []
+
+    def nodes(message: bytes, field: int) -> None:
+        for _, node in _message_fields(message, (field,)):
+            attributes.extend(value for _, value in _message_fields(node, (5,)))
+
+    for number, value in _message_fields(data, (7, 20, 25)):
+        if number == 7:
+            graphs.append(value)
+        elif number == 20:  # TrainingInfoProto: initialization, algorithm
+            graphs.extend(v for _, v in _message_fields(value, (1, 2)))
+        else:  # FunctionProto: nodes and default attribute values
+            nodes(value, 7)
+            attributes.extend(v for _, v in _message_fields(value, (11,)))
+    while graphs or attributes:
+        while graphs:
+            graph = graphs.pop()
+            nodes(graph, 1)
+            for number, value in _message_fields(graph, (5, 15)):
+                if number == 5:
+                    tensors.append(value)
+                else:  # SparseTensorProto: values, indices
+                    tensors.extend(v for _, v in _message_fields(value, (1, 2)))
+        while attributes:
+            attribute = attributes.pop()
+            for number, value in _message_fields(attribute, (5, 6, 10, 11, 22, 23)):
+                if number in (5, 10):
+                    tensors.append(value)
+                elif number in (6, 11):
+                    graphs.append(value)
+                else:
+                    tensors.extend(v for _, v in _message_fields(value, (1, 2)))
+    for tensor in tensors:
+        ref = _tensor_reference(tensor)
+        if ref is not None:
+            refs.append(ref)
+    return refs
+
+
+def _outside(path: Path, location: str) -> UnsafeModelError:
+    return UnsafeModelError(
+        f"{path.name} is refused: it reads tensor data from {location!r}, which is not a file in the model's own "
+        "folder; Probity reads external data only from there.",
+        path=path,
+    )
+
+
+def _data_file(path: Path, folder: Path, location: str) -> Path:
+    """The file ``location`` names, checked to lie in ``folder`` (the model's own), links resolved."""
+    parts = location.split("/")
+    if (not location or "\\" in location or ":" in location or "\0" in location or location.startswith("/")
+            or ".." in parts):
+        raise _outside(path, location)
+    try:
+        target = (folder / location).resolve(strict=True)
+    except (OSError, RuntimeError):
+        raise ModelError(
+            f"{path.name} reads tensor data from {location!r}, which does not exist in the model's folder.",
+            path=path,
+        ) from None
+    if not target.is_relative_to(folder.resolve()):
+        raise _outside(path, location)
+    if target == path.resolve():
+        raise ModelError(f"{path.name} reads tensor data from itself ({location!r}), which Probity does not support.",
+                         path=path)
+    if not target.is_file():
+        raise ModelError(f"{path.name} reads tensor data from {location!r}, which is not a file.", path=path)
+    return target
+
+
+def onnx_identity(model_sha256: str, external: Iterable[ExternalData]) -> str:
+    r"""The identity of an ONNX model with external data: one SHA-256 over the model's and every data file's.
+
+    ``sha256("probity-onnx-external-data/1\n" + model_sha256 + "\n" + "<sha256> <location>\n" ...)``
+    with the data files in the order of their locations; a model without external
+    data is identified by its file's own SHA-256.
+    """
+    items = sorted(external, key=lambda e: e.location)
+    if not items:
+        return model_sha256
+    text = "probity-onnx-external-data/1\n" + model_sha256 + "\n" + "".join(
+        f"{e.sha256} {e.location}\n" for e in items)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def read_onnx_files(data: bytes, *, path: Path, sha256: str | None = None) -> OnnxFiles:
+    """Find, check and read the external data of the ONNX bytes ``data`` of ``path``.
+
+    Raises
+    ------
+    UnsafeModelError
+        A location is absolute, climbs out with ``..`` or leads out of the model's
+        folder through a link (refused always, exit code 3).
+    ModelError
+        The bytes are not an ONNX model, or a data file is missing or shorter than
+        the tensors it should hold.
+    """
+    from engine.hashing import sha256_bytes
+
+    own = sha256 if sha256 is not None else sha256_bytes(data)
+    try:
+        refs = _external_references(data)
+    except (_ProtoError, UnicodeDecodeError, IndexError):
+        raise ModelError(f"{path.name} is not a valid ONNX model.", path=path) from None
+    except ValueError as exc:
+        raise ModelError(f"{path.name} is not a valid ONNX model: {exc}.", path=path) from None
+    if not refs:
+        return OnnxFiles(sha256=own, identity=own, external=(), contents={})
+    folder = path.absolute().parent
+    by_file: dict[Path, list[tuple[str, str, int, int | None]]] = {}
+    for ref in refs:
+        by_file.setdefault(_data_file(path, folder, ref[1]), []).append(ref)
+    external: list[ExternalData] = []
+    contents: dict[str, bytes] = {}
+    for target, file_refs in by_file.items():
+        try:
+            blob = target.read_bytes()
+        except OSError as exc:
+            raise ModelError(f"{path.name} reads tensor data from {file_refs[0][1]!r}, which cannot be read "
+                             f"({exc.strerror or exc}).", path=path) from None
+        for name, location, offset, length in file_refs:
+            end = len(blob) if length is None else offset + length
+            if offset > len(blob) or end > len(blob):
+                raise ModelError(
+                    f"{path.name} reads the tensor {name or '(unnamed)'} from bytes {offset:,} to {end:,} of "
+                    f"{location!r}, which has only {len(blob):,}.",
+                    path=path,
+                )
+            contents[location] = blob
+        external.extend(
+            ExternalData(location=location, path=target, size_bytes=len(blob), sha256=sha256_bytes(blob),
+                         tensors=tuple(r[0] for r in file_refs if r[1] == location))
+            for location in dict.fromkeys(r[1] for r in file_refs)
+        )
+    external.sort(key=lambda e: e.location)
+    return OnnxFiles(sha256=own, identity=onnx_identity(own, external), external=tuple(external),
+                     contents=contents)
+
+
+def _session_from_copies(ort: Any, options: Any, data: bytes, files: OnnxFiles, path: Path) -> Any:
+    """An onnxruntime session of the bytes Probity read and hashed, and of nothing else.
+
+    onnxruntime resolves external data (nested graphs included) relative to the
+    model's path, so the model and its data files are copied into a private,
+    fresh folder and the session is made from there: whatever the graph names, the
+    only files onnxruntime can find are these copies (and it refuses paths that
+    leave that folder itself).  The session holds its own copy of every tensor, so
+    the folder is removed right after.
+    """
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="probity-onnx-", ignore_cleanup_errors=True) as folder:
+        root = Path(folder)
+        model_file = root / path.name
+        model_file.write_bytes(data)
+        for location, blob in files.contents.items():
+            target = root / location
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(blob)
+        return ort.InferenceSession(str(model_file), sess_options=options, providers=["CPUExecutionProvider"])
+
+
+def model_identity(path: str | Path) -> str:
+    """The SHA-256 Probity records for a model file (what ``verify`` and the manifest compare).
+
+    A file's own SHA-256, except for an ONNX graph with external data: then the
+    identity that also covers its data files (:func:`onnx_identity`).
+    """
+    from engine.hashing import sha256_file
+
+    path = Path(path)
+    if path.suffix.lower() != ".onnx":
+        return sha256_file(path)
+    return read_onnx_files(path.read_bytes(), path=path).identity
+
+
+# ---------------------------------------------------------------------------
 # The model
 # ---------------------------------------------------------------------------
 
@@ -232,7 +531,10 @@ class OnnxModel(Model):
     ----------
     session: an ``onnxruntime.InferenceSession``.
     info: what :func:`read_onnx_graph` found in the same bytes.
-    path, sha256, size_bytes: the file it came from.
+    path, sha256, size_bytes: the file it came from; ``sha256`` is the model's
+        identity, which covers its external data (:func:`onnx_identity`).
+    trust: the decision that allowed loading (needed when there is external data).
+    external: the external data files the graph read.
     """
 
     format = "onnx"
@@ -245,13 +547,16 @@ class OnnxModel(Model):
         path: Path | None = None,
         sha256: str | None = None,
         size_bytes: int | None = None,
+        trust: TrustDecision | None = None,
+        external: tuple[ExternalData, ...] = (),
     ) -> None:
         self._session = session
         self.info = info
         self.path = path
         self.sha256 = sha256
         self.size_bytes = size_bytes
-        self.trust = TrustDecision(required=False, granted_by="not required", sha256=sha256)
+        self.external = external
+        self.trust = trust or TrustDecision(required=False, granted_by="not required", sha256=sha256)
         inputs = session.get_inputs()
         outputs = session.get_outputs()
         self._inputs = [(i.name, i.type, list(i.shape or [])) for i in inputs]
@@ -362,18 +667,42 @@ class OnnxModel(Model):
         return np.asarray(result, dtype=np.float64)
 
 
-def load_onnx(data: bytes, *, path: Path, sha256: str) -> OnnxModel:
+def load_onnx(data: bytes, *, path: Path, sha256: str, trusted: Iterable[str] = (),
+              granted_by: str = "cli --trust-model") -> OnnxModel:
     """Open ONNX bytes with onnxruntime (CPU) and wrap them as an :class:`OnnxModel`.
+
+    A graph with external data loads only when its identity (:func:`onnx_identity`)
+    is in ``trusted``; its data files are read by Probity from the model's folder
+    and given to onnxruntime in memory.
 
     Raises
     ------
+    UnsafeModelError
+        External data from outside the model's folder (refused always).
+    UntrustedModelError
+        External data, and the model's identity is not trusted (exit code 3).
     ModelError
-        The bytes are not a valid ONNX model, or onnxruntime cannot run it.
+        The bytes are not a valid ONNX model, a data file is missing or short, or
+        onnxruntime cannot run it.
     """
     try:
         info = read_onnx_graph(data)
     except ValueError:
         raise ModelError(f"{path.name} is not a valid ONNX model.", path=path) from None
+    files = read_onnx_files(data, path=path, sha256=sha256)
+    trust = None
+    if files.external:
+        locations = tuple(e.location for e in files.external)
+        if files.identity not in set(trusted):
+            listed = ", ".join(locations)
+            raise UntrustedModelError(
+                f"{path.name} reads tensor data from {len(locations)} other file{'s' if len(locations) != 1 else ''} "
+                f"in its folder ({listed}); trust this model and its data with --trust-model {files.identity} "
+                "only if you trust their source.",
+                path=path, sha256=files.identity, imports=tuple(f"external data: {loc}" for loc in locations),
+            )
+        trust = TrustDecision(required=True, granted_by=granted_by, sha256=files.identity,
+                              imports=tuple(f"external data: {loc}" for loc in locations))
     try:
         import onnxruntime as ort
     except ImportError:  # pragma: no cover - a declared dependency
@@ -384,9 +713,13 @@ def load_onnx(data: bytes, *, path: Path, sha256: str) -> OnnxModel:
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     try:
-        session = ort.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"])
+        if files.contents:
+            session = _session_from_copies(ort, options, data, files, path)
+        else:
+            session = ort.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime's errors are not a public hierarchy
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelError(f"{path.name} cannot be opened by onnxruntime: {first.rstrip('.')}.", path=path) from exc
-    return OnnxModel(session, info, path=path, sha256=sha256, size_bytes=len(data))
-
+    size = len(data) + sum(e.size_bytes for e in files.external)
+    return OnnxModel(session, info, path=path, sha256=files.identity, size_bytes=size, trust=trust,
+                     external=files.external)
