@@ -22,6 +22,7 @@ from engine.errors import Cancelled, OutputExistsError, ProbityError
 
 if TYPE_CHECKING:  # numpy and pandas load when a command runs, so `probity --version` stays instant
     from engine.jobs import JobContext
+    from engine.limits import Limits
     from engine.schema import ReadOptions
 
 __all__ = ["main", "build_parser"]
@@ -64,6 +65,28 @@ def _add_allow_unreviewed(parser: argparse.ArgumentParser) -> None:
                              "(listed by probity inspect-model); recorded in the report")
 
 
+def _add_limit_options(parser: argparse.ArgumentParser) -> None:
+    from engine.limits import LIMIT_OPTIONS
+
+    group = parser.add_argument_group("resource limits (raise them only for a large file you know is legitimate)")
+    for option in LIMIT_OPTIONS:
+        kind = float if option.unit > 1 or option.field == "max_compression_ratio" else int
+        group.add_argument(option.option, dest=f"limit_{option.field}", type=kind, metavar="N", help=option.help)
+
+
+def _limits_of(args: argparse.Namespace) -> Limits:
+    """The :class:`engine.limits.Limits` the resource-limit options ask for (defaults where not given)."""
+    import dataclasses
+
+    from engine.limits import DEFAULT_LIMITS, LIMIT_OPTIONS
+
+    given = {o.field: (getattr(args, f"limit_{o.field}"), o.unit) for o in LIMIT_OPTIONS
+             if getattr(args, f"limit_{o.field}", None) is not None}
+    changes = {field: value if field == "max_compression_ratio" else int(value * unit)
+               for field, (value, unit) in given.items()}
+    return dataclasses.replace(DEFAULT_LIMITS, **changes)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="probity", description="Audit machine-learning models offline: explanations with provenance."
@@ -88,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--trust-model", action="append", default=[], metavar="SHA256",
                        help="trust this exact pickle/joblib/skops file (its SHA-256) after reviewing its imports")
     _add_allow_unreviewed(audit)
+    _add_limit_options(audit)
     audit.add_argument("--n-repeats", type=int, default=10, help="permutation repeats per feature (default 10)")
     audit.add_argument("--scoring", help="permutation scoring (default: accuracy or r2)")
     report = audit.add_argument_group("the report")
@@ -127,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--tolerance", type=float, default=None, metavar="REL",
                         help="relative tolerance for floats that are not bit-identical (default 1e-9; 0 demands "
                              "bit-identical numbers)")
+    _add_limit_options(verify)
     verify.set_defaults(func=_cmd_verify)
 
     explain = sub.add_parser("explain", help="run one explanation method and write its JSON",
@@ -153,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--trust-model", action="append", default=[], metavar="SHA256",
                          help="trust this exact pickle/joblib/skops file (its SHA-256)")
     _add_allow_unreviewed(explain)
+    _add_limit_options(explain)
     explain.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                          help="any other parameter of the method (value parsed as JSON when possible)")
     _add_read_options(explain)
@@ -160,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     inspect = sub.add_parser("inspect-model", help="describe a model file without loading it")
     inspect.add_argument("path", type=Path)
+    _add_limit_options(inspect)
     inspect.set_defaults(func=_cmd_inspect_model)
     return parser
 
@@ -452,7 +479,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if on_main_thread:
         signal.signal(signal.SIGINT, _interrupt)
     try:
-        return args.func(args, ctx)
+        from engine.limits import using_limits
+
+        # The limits are checked here: one that is not a positive number is a ProbityError.
+        with using_limits(_limits_of(args)):
+            return args.func(args, ctx)
     except ProbityError as exc:
         progress.close()
         print(f"probity: {_user_message(exc)}", file=sys.stderr)

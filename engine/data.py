@@ -39,7 +39,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from engine.errors import DataError
+from engine.files import ArchiveProblem, check_zip_archive
 from engine.hashing import sha256_file
+from engine.limits import Limits, current_limits, format_bytes, raise_hint
 from engine.schema import ColumnInfo, ColumnKind, Dataset, ReadOptions, Schema
 
 __all__ = [
@@ -74,7 +76,6 @@ MISSING_MARKERS: tuple[str, ...] = ("", "NA", "N/A", "n/a", "NaN", "nan", "NULL"
 
 # --- text sniffing ------------------------------------------------------------------------------
 _SAMPLE_BYTES = 1 << 20  # bytes read to sniff the dialect; ~5k rows of a typical table
-_MAX_SAMPLE_BYTES = 1 << 24  # keep reading until one full line is in the sample, up to this
 _SAMPLE_RECORDS = 2000  # records parsed in Python to sniff; the rest is left to pyarrow
 _DELIMITERS = (",", ";", "\t", "|")  # candidates, in order of preference on a tie
 _BLOCK_SIZE = 1 << 20  # pyarrow block; 1 MiB keeps both cores busy on files of a few MB upwards
@@ -153,6 +154,7 @@ def load_table(
     options: ReadOptions | None = None,
     *,
     progress: ProgressCallback | None = None,
+    limits: Limits | None = None,
 ) -> Dataset:
     """Read a data file into a :class:`~engine.schema.Dataset`.
 
@@ -167,6 +169,10 @@ def load_table(
     progress:
         Optional ``progress(fraction, message)`` callback, fraction in [0, 1].
         Reading is a single step, so it is called only a few times.
+    limits:
+        The longest text row (``max_text_row_bytes``) and an xlsx workbook's
+        decompressed size, ratio and member count; default
+        :func:`engine.limits.current_limits`.
 
     Returns
     -------
@@ -183,6 +189,7 @@ def load_table(
     """
     path = Path(path)
     options = ReadOptions() if options is None else options
+    limits = current_limits() if limits is None else limits
     report = _noop_progress if progress is None else progress
     fmt = _check_file(path)
     report(0.0, f"Reading {path.name}")
@@ -191,13 +198,13 @@ def load_table(
         digest = pool.submit(sha256_file, path)
         try:
             if fmt == "csv":
-                frame, used = _read_delimited(path, options)
+                frame, used = _read_delimited(path, options, limits)
             elif fmt == "parquet":
                 frame, used = _read_parquet(path), options
             elif fmt == "feather":
                 frame, used = _read_feather(path), options
             else:
-                frame, used = _read_xlsx(path, options)
+                frame, used = _read_xlsx(path, options, limits)
         except DataError:
             raise
         except (pa.ArrowException, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError, OSError,
@@ -749,13 +756,18 @@ def _sniff_dialect(path: Path, options: ReadOptions, head: bytes, complete: bool
     )
 
 
-def _read_delimited(path: Path, options: ReadOptions) -> tuple[pd.DataFrame, ReadOptions]:
+def _read_delimited(path: Path, options: ReadOptions, limits: Limits) -> tuple[pd.DataFrame, ReadOptions]:
     _validate_text_options(path, options)
     head = _read_head(path, _SAMPLE_BYTES)
     size = path.stat().st_size
-    # One full line must be in the sample; very wide rows need a longer look.
-    while len(head) < size and b"\n" not in head and b"\r" not in head and len(head) < _MAX_SAMPLE_BYTES:
-        head = _read_head(path, len(head) * 4)
+    longest = limits.max_text_row_bytes
+    # One full line must be in the sample; very wide rows need a longer look, up to the row limit.
+    while len(head) < size and b"\n" not in head and b"\r" not in head and len(head) < longest:
+        head = _read_head(path, min(len(head) * 4, longest))
+    if size > longest and b"\n" not in head[:longest] and b"\r" not in head[:longest]:
+        raise DataError(
+            f"The data file {path.name!r} has no line break in its first {format_bytes(longest)}, so its first "
+            f"line is longer than the limit on a table's rows; {raise_hint('max_text_row_bytes')}.", path=path)
     complete = len(head) >= size
     _check_text_head(path, head)
     dialect = _sniff_dialect(path, options, head, complete)
@@ -765,7 +777,7 @@ def _read_delimited(path: Path, options: ReadOptions) -> tuple[pd.DataFrame, Rea
         table = _pandas_text_table(path, dialect, options)
     else:
         try:
-            table = _arrow_text_table(path, dialect, options)
+            table = _arrow_text_table(path, dialect, options, longest)
             valid = not _has_binary(table)  # pyarrow reads undeclared invalid UTF-8 as binary
         except _EncodingError:
             if encoding_fixed or dialect.encoding != "utf-8":
@@ -776,10 +788,10 @@ def _read_delimited(path: Path, options: ReadOptions) -> tuple[pd.DataFrame, Rea
             # first accented character sits beyond the sniffed sample.
             dialect = replace(dialect, encoding="cp1252")
             try:
-                table = _arrow_text_table(path, dialect, options)
+                table = _arrow_text_table(path, dialect, options, longest)
             except _EncodingError:
                 dialect = replace(dialect, encoding="latin-1")
-                table = _arrow_text_table(path, dialect, options)
+                table = _arrow_text_table(path, dialect, options, longest)
         if _has_binary(table):
             raise DataError(
                 f"The data file {path.name!r} is not valid {dialect.encoding} text; choose another encoding.",
@@ -808,7 +820,8 @@ def _arrow_encoding(encoding: str) -> str:
     return "utf8" if codecs.lookup(encoding).name in ("utf-8", "utf-8-sig") else encoding
 
 
-def _arrow_text_table(path: Path, dialect: _Dialect, options: ReadOptions) -> pa.Table:
+def _arrow_text_table(path: Path, dialect: _Dialect, options: ReadOptions, longest: int) -> pa.Table:
+    """Parse with ``pyarrow.csv``; rows up to ``longest`` bytes fit in a block."""
     import pyarrow.csv as pacsv
 
     markers = list(dict.fromkeys([*MISSING_MARKERS, *options.missing_values]))
@@ -817,8 +830,10 @@ def _arrow_text_table(path: Path, dialect: _Dialect, options: ReadOptions) -> pa
     # undeclared and the file read again, which ends where inference would.
     numeric = {name: pa.int64() if kind == "int64" else pa.float64() for name, kind in dialect.numeric}
     newlines = dialect.newlines_in_values
-    block = _BLOCK_SIZE
-    for _attempt in range(4 + len(numeric)):
+    block = min(_BLOCK_SIZE, longest)
+    # Enough tries to grow the block to the row limit, see a value with a line break and
+    # undeclare every declared number.
+    for _attempt in range(8 + len(numeric)):
         convert = pacsv.ConvertOptions(
             null_values=markers,
             strings_can_be_null=True,
@@ -847,7 +862,11 @@ def _arrow_text_table(path: Path, dialect: _Dialect, options: ReadOptions) -> pa
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, OSError, UnicodeError) as exc:
             message = str(exc)
             if "straddl" in message or ("block size" in message and "skip" not in message):
-                block *= 8  # one row is longer than a block
+                if block >= longest:
+                    raise DataError(
+                        f"A row of the data file {path.name!r} is longer than {format_bytes(longest)}, the limit "
+                        f"on a table's rows; {raise_hint('max_text_row_bytes')}.", path=path) from None
+                block = min(block * 8, longest)  # one row is longer than a block
                 continue
             if "Expected" in message and "columns" in message and not newlines:
                 newlines = True  # a quoted field may hold a line break beyond the sample
@@ -1091,9 +1110,17 @@ def _excel_engine() -> str:
         return "openpyxl"
 
 
-def _read_xlsx(path: Path, options: ReadOptions) -> tuple[pd.DataFrame, ReadOptions]:
+def _read_xlsx(path: Path, options: ReadOptions, limits: Limits) -> tuple[pd.DataFrame, ReadOptions]:
     if _read_head(path, 4) != b"PK\x03\x04":
         raise DataError(f"The data file {path.name!r} is not an Excel .xlsx workbook.", path=path)
+    try:
+        # A workbook is a zip of XML: its real size is measured before a reader inflates it.
+        check_zip_archive(path, name=f"The workbook {path.name!r}", limits=limits)
+    except ArchiveProblem as exc:
+        if exc.damaged:
+            raise DataError(f"The workbook {path.name!r} is corrupt or not an .xlsx file ({exc.reason}).",
+                            path=path) from None
+        raise DataError(exc.message, path=path) from None
     header_row = options.header_row
     if header_row is not None and (not isinstance(header_row, int) or header_row < -1):
         raise DataError(f"The header row {header_row!r} given for {path.name!r} must be -1 or a row index.",

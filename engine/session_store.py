@@ -37,8 +37,9 @@ from typing import Any
 
 from engine import __version__
 from engine.errors import ProbityError
-from engine.files import json_bytes, write_bytes_atomic
+from engine.files import JSONNestingError, json_bytes, loads_json, write_bytes_atomic
 from engine.hashing import sha256_file
+from engine.limits import Limits, current_limits
 from engine.results import Result, result_from_dict, utc_now
 from engine.schema import ReadOptions, Roles
 
@@ -197,12 +198,13 @@ def write_session(path: Path, state: SessionState) -> None:
         raise ProbityError(f"The session file {path} cannot be written: {exc.strerror or exc}.", path=path) from exc
 
 
-def read_session(path: Path) -> SessionState:
+def read_session(path: Path, *, limits: Limits | None = None) -> SessionState:
     """Read a session file and rebuild its results.
 
     Results whose kind this installation does not know, or that do not parse,
     are skipped and named in :attr:`SessionState.problems`; everything else
-    still opens.
+    still opens.  The JSON may nest at most ``limits.max_json_depth`` levels
+    (default :func:`engine.limits.current_limits`).
 
     Raises
     ------
@@ -219,7 +221,9 @@ def read_session(path: Path) -> SessionState:
     except OSError as exc:
         raise ProbityError(f"The session file {name} cannot be read: {exc.strerror or exc}.", path=path) from None
     try:
-        doc = json.loads(raw.decode("utf-8"))
+        doc = loads_json(raw.decode("utf-8"), max_depth=(current_limits() if limits is None else limits).max_json_depth)
+    except JSONNestingError as exc:
+        raise ProbityError(exc.sentence(f"The session file {name}"), path=path) from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ProbityError(f"The session file {name} is not valid JSON: {exc}.", path=path) from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT_NAME:

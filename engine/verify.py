@@ -44,8 +44,10 @@ from typing import Any
 
 from engine import __version__
 from engine.errors import ProbityError
+from engine.files import JSONNestingError, loads_json
 from engine.hashing import sha256_file
 from engine.jobs import JobContext
+from engine.limits import Limits, current_limits, format_bytes, raise_hint, using_limits
 
 __all__ = [
     "DEFAULT_REL_TOL",
@@ -57,6 +59,7 @@ __all__ = [
     "check_input_files",
     "check_companions",
     "check_pages",
+    "read_report_results",
     "verify_report",
 ]
 
@@ -307,15 +310,25 @@ def check_companions(pdf: Path, document: Mapping[str, Any]) -> tuple[list[str],
     beside = pdf.parent / ATTACHMENT_NAME
     if beside.is_file():
         checked.append(f"{ATTACHMENT_NAME} beside the report")
-        if beside.read_bytes() != results_json_bytes(document):
+        expected = results_json_bytes(document)
+        # Compared by size first: a file of another size differs, and is never read into memory.
+        if beside.stat().st_size != len(expected) or beside.read_bytes() != expected:
             differences.append(f"{ATTACHMENT_NAME} beside {pdf.name} differs from the copy embedded in it.")
     manifest_path = pdf.parent / MANIFEST_NAME
     if manifest_path.is_file():
         checked.append(MANIFEST_NAME)
+        limits = current_limits()
         try:
+            if manifest_path.stat().st_size > limits.max_report_bytes:
+                raise ProbityError(
+                    f"The manifest {manifest_path} is larger than {format_bytes(limits.max_report_bytes)}, the limit "
+                    f"on what probity verify reads; {raise_hint('max_report_bytes')}.", path=manifest_path)
             manifest = read_manifest(manifest_path)
         except ProbityError as exc:
             differences.append(exc.message)
+            return differences, checked
+        except RecursionError:  # the JSON parser's own limit, far past any manifest's depth
+            differences.append(JSONNestingError(limits.max_json_depth).sentence(f"The manifest {manifest_path}"))
             return differences, checked
         names = [str(e.get("path")) for e in entries(manifest, "report")]
         if pdf.name not in names:
@@ -377,6 +390,201 @@ def _as_named(path: Path, recorded: Any, folder: Path) -> Path:
     return link
 
 
+# ---------------------------------------------------------------------------
+# Reading a report's embedded results within limits
+# ---------------------------------------------------------------------------
+
+_MAX_REF_HOPS = 32  # a reference to a reference ... (a loop never ends)
+_MAX_NAME_TREE_NODES = 10_000
+_FLATE_PIECE = 1 << 16
+_FLATE_OUT = 1 << 20
+
+
+def _report_error(pdf: Path, what: str) -> ProbityError:
+    from engine.report.errors import ReportError
+
+    return ReportError(f"{pdf.name} is not a PDF Probity can read back: {what}.", path=pdf)
+
+
+def _resolve(doc: Any, value: Any, pdf: Path) -> Any:
+    """``value`` with indirect references followed, at most :data:`_MAX_REF_HOPS` of them."""
+    from engine.report.pdfread import Ref
+
+    for _ in range(_MAX_REF_HOPS):
+        if not isinstance(value, Ref):
+            return value
+        value = doc.object(value.num)
+    raise _report_error(pdf, "its references loop")
+
+
+def _lookup(doc: Any, value: Any, keys: Sequence[str], pdf: Path) -> Any:
+    from engine.report.pdfread import Stream
+
+    value = _resolve(doc, value, pdf)
+    for key in keys:
+        if isinstance(value, Stream):
+            value = value.dict
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = _resolve(doc, value[key], pdf)
+    return value
+
+
+def _pdf_text(raw: Any) -> str:
+    if isinstance(raw, str):
+        return raw
+    if not isinstance(raw, bytes):
+        return ""
+    if raw.startswith(b"\xfe\xff"):
+        return raw[2:].decode("utf-16-be", errors="replace")
+    return raw.decode("latin-1")
+
+
+def _attachment_stream(doc: Any, name: str, pdf: Path) -> Any:
+    """The stream of the embedded file ``name``: the name tree walked without recursion, each node once."""
+    from engine.report.pdfread import Stream
+
+    catalog = _resolve(doc, doc.trailer.get("Root"), pdf)
+    if not isinstance(catalog, dict):
+        raise _report_error(pdf, "it has no document catalogue")
+    todo = [_lookup(doc, catalog, ("Names", "EmbeddedFiles"), pdf)]
+    seen: set[int] = set()  # the reader returns one object per number, so identity marks a node visited
+    while todo:
+        node = todo.pop()
+        if not isinstance(node, dict) or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if len(seen) > _MAX_NAME_TREE_NODES:
+            raise _report_error(pdf, f"its list of embedded files has more than {_MAX_NAME_TREE_NODES:,} nodes")
+        names = _resolve(doc, node.get("Names"), pdf)
+        if isinstance(names, list):
+            for key, spec in zip(names[0::2], names[1::2]):
+                if _pdf_text(_resolve(doc, key, pdf)) == name:
+                    stream = _lookup(doc, spec, ("EF", "UF"), pdf) or _lookup(doc, spec, ("EF", "F"), pdf)
+                    if isinstance(stream, Stream):
+                        return stream
+        kids = _resolve(doc, node.get("Kids"), pdf)
+        if isinstance(kids, list):
+            todo.extend(_resolve(doc, kid, pdf) for kid in reversed(kids))
+    return None
+
+
+def _decoded(stream: Any, pdf: Path, limits: Limits) -> bytes:
+    """A stream's bytes through its filters; inflating stops at the decompression limits."""
+    import base64
+    import re
+    import zlib
+
+    filters = stream.dict.get("Filter")
+    names = [] if filters is None else [str(f) for f in filters] if isinstance(filters, list) else [str(filters)]
+    data = stream.raw
+    cap = limits.decompressed_cap(len(data))
+    for filter_name in names:
+        if filter_name == "FlateDecode":
+            dec = zlib.decompressobj()
+            out = bytearray()
+            for start in range(0, len(data), _FLATE_PIECE):
+                out += dec.decompress(data[start : start + _FLATE_PIECE], _FLATE_OUT)
+                while dec.unconsumed_tail and len(out) <= cap:
+                    out += dec.decompress(dec.unconsumed_tail, _FLATE_OUT)
+                if len(out) > cap:
+                    raise ProbityError(limits.decompression_refusal(
+                        f"The results attached to {pdf.name}", len(stream.raw)), path=pdf)
+                if dec.eof:
+                    break
+            data = bytes(out)
+        elif filter_name == "ASCII85Decode":
+            body = re.sub(rb"\s", b"", data)
+            body = body.removeprefix(b"<~").removesuffix(b"~>")
+            data = base64.a85decode(body)
+        else:
+            raise _report_error(pdf, f"its attachment uses the unsupported filter {filter_name}")
+    return data
+
+
+def _check_xref_counts(data: bytes, pdf: Path) -> None:
+    """Refuse cross-reference sections that claim more entries than the file holds.
+
+    The reader walks each section entry by entry; a section header claiming 10**15
+    entries would keep it busy for ever, so the counts are checked against the
+    file's length first, reading the headers exactly as the reader does.
+    """
+    import re
+
+    tail = re.search(rb"startxref\s+(\d+)\s*%%EOF\s*$", data[-64:])
+    if tail is None:
+        return  # the reader reports the missing marker
+    pos = int(tail.group(1)) + len(b"xref")
+    header = re.compile(rb"\s*(\d+)\s+(\d+)\s*\r?\n")
+    while (match := header.match(data, pos)) is not None:
+        pos = match.end() + 20 * int(match.group(2))
+        if pos > len(data):
+            raise _report_error(pdf, "its cross-reference table lists more objects than the file holds")
+
+
+def read_report_results(pdf: Path, *, limits: Limits | None = None) -> dict[str, Any]:
+    """The ``results.json`` document embedded in a Probity report, read within ``limits``.
+
+    Like :func:`engine.report.extract_embedded_results`, for a PDF that may come from
+    anyone: the file's size is checked before it is read (``max_report_bytes``), the
+    attachment is inflated only up to the decompression limits, references and the
+    embedded-file list are followed without recursion or loops, and the JSON may nest
+    at most ``max_json_depth`` levels.
+
+    Raises
+    ------
+    ProbityError
+        One sentence naming the report and what is wrong or which limit it passes.
+    """
+    import zlib
+
+    from engine.report.errors import ReportError
+    from engine.report.pdfa import ATTACHMENT_NAME
+    from engine.report.pdfread import PdfFile
+
+    pdf = Path(pdf)
+    limits = current_limits() if limits is None else limits
+    try:
+        size = pdf.stat().st_size
+    except OSError as exc:
+        raise ReportError(f"The report {pdf} cannot be read: {exc.strerror or exc}.", path=pdf) from None
+    if size > limits.max_report_bytes:
+        raise ReportError(
+            f"{pdf.name} is {format_bytes(size)}, larger than {format_bytes(limits.max_report_bytes)}, the limit on "
+            f"reports probity verify reads; {raise_hint('max_report_bytes')}.", path=pdf)
+    try:
+        data = pdf.read_bytes()
+    except OSError as exc:
+        raise ReportError(f"The report {pdf} cannot be read: {exc.strerror or exc}.", path=pdf) from None
+    try:
+        _check_xref_counts(data, pdf)
+        doc = PdfFile.from_bytes(data)
+        stream = _attachment_stream(doc, ATTACHMENT_NAME, pdf)
+        if stream is None:
+            raise ReportError(f"{pdf.name} has no attached {ATTACHMENT_NAME}, so it is not a Probity report.",
+                              path=pdf)
+        raw = _decoded(stream, pdf, limits)
+    except ReportError as exc:
+        if exc.path is not None:
+            raise
+        raise ReportError(f"{exc.message[:-1]} ({pdf.name}).", path=pdf) from None
+    except RecursionError:
+        raise _report_error(pdf, "its objects nest too deeply") from None
+    except (ValueError, IndexError, KeyError, TypeError, AssertionError, zlib.error) as exc:
+        # The reader is written for Probity's own output; damage surfaces as these.
+        raise _report_error(pdf, f"it is damaged ({type(exc).__name__})") from None
+    try:
+        document = loads_json(raw.decode("utf-8"), max_depth=limits.max_json_depth)
+    except JSONNestingError as exc:
+        raise ReportError(exc.sentence(f"The {ATTACHMENT_NAME} attached to {pdf.name}"), path=pdf) from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ReportError(f"The {ATTACHMENT_NAME} attached to {pdf.name} is not valid JSON: {exc}.",
+                          path=pdf) from None
+    if not isinstance(document, dict):
+        raise ReportError(f"The {ATTACHMENT_NAME} attached to {pdf.name} is not a JSON object.", path=pdf)
+    return document
+
+
 @dataclass(frozen=True)
 class VerifyOutcome:
     """What :func:`verify_report` found.
@@ -434,6 +642,7 @@ def verify_report(
     ctx: JobContext | None = None,
     rel_tol: float = DEFAULT_REL_TOL,
     granted_by: str = "cli verify --trust-model",
+    limits: Limits | None = None,
 ) -> VerifyOutcome:
     """Verify a Probity report against the data and model files (see the module docstring).
 
@@ -449,6 +658,9 @@ def verify_report(
         Progress and cancel; its seed and random-stream path are replaced by the report's.
     rel_tol:
         Relative tolerance for floats (0: bit-identical).
+    limits:
+        How large a report may be, how far its results may inflate and nest
+        (:func:`read_report_results`); default :func:`engine.limits.current_limits`.
 
     Raises
     ------
@@ -457,15 +669,23 @@ def verify_report(
         read; :class:`~engine.errors.UntrustedModelError` /
         :class:`~engine.errors.UnsafeModelError` (exit 3) for a model that may not be loaded.
     """
-    from engine.audit import AuditRequest, audit_document, load_inputs, run_audit
-    from engine.report import extract_embedded_results, results_json_bytes
-
     pdf, data, model = Path(pdf), Path(data), Path(model)
+    limits = current_limits() if limits is None else limits
+    with using_limits(limits):
+        return _verify_report(pdf, data=data, model=model, trusted_sha256=trusted_sha256, ctx=ctx, rel_tol=rel_tol,
+                              granted_by=granted_by, limits=limits)
+
+
+def _verify_report(pdf: Path, *, data: Path, model: Path, trusted_sha256: Sequence[str], ctx: JobContext | None,
+                   rel_tol: float, granted_by: str, limits: Limits) -> VerifyOutcome:
+    from engine.audit import AuditRequest, audit_document, load_inputs, run_audit
+    from engine.report import results_json_bytes
+
     ctx = ctx or JobContext()
     if not 0.0 <= rel_tol or not math.isfinite(rel_tol):
         raise ProbityError(f"The tolerance must be a non-negative number, not {rel_tol!r}.")
     ctx.progress(0.0, f"Reading {pdf.name}")
-    recorded = extract_embedded_results(pdf)
+    recorded = read_report_results(pdf, limits=limits)
     for path, what in ((data, "data"), (model, "model")):
         if not path.is_file():
             raise ProbityError(f"The {what} file {path} does not exist.", path=path)

@@ -117,7 +117,7 @@ def describe_session_file(path: Path) -> str:
     """One line about a session file (what it holds, when saved) without rebuilding its results."""
     try:
         doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):  # RecursionError: nested too deep
         return "the file cannot be read."
     parts = []
     for key, what in (("data", "data"), ("model", "model")):

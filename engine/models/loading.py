@@ -254,8 +254,17 @@ class ModelInspection:
 
 
 def _skops_untrusted(data: bytes, path: Path) -> list[str]:
+    from engine.files import ArchiveProblem, check_zip_archive
+    from engine.limits import current_limits
     from engine.models.skops_import import skops_io
 
+    try:
+        # Before skops inflates anything (reading its types or arrays): size, ratio, member count.
+        check_zip_archive(data, name=path.name, limits=current_limits())
+    except ArchiveProblem as exc:
+        if exc.damaged:
+            raise ModelError(f"{path.name} is not a valid skops file ({exc.reason}).", path=path) from None
+        raise ModelError(exc.message, path=path) from None
     sio = skops_io()
 
     try:

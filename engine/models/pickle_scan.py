@@ -34,6 +34,7 @@ from __future__ import annotations
 import _compat_pickle
 import bz2
 import codecs
+import dataclasses
 import lzma
 import mmap
 import struct
@@ -44,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import ModelError
+from engine.limits import DEFAULT_LIMITS, Limits, current_limits, raise_hint
 from engine.models import pickle_policy
 from engine.models.pickle_policy import DANGEROUS, JOBLIB_ARRAY_WRAPPER, PARTIAL, REVIEWED, UNREVIEWED, danger_reason
 
@@ -56,8 +58,9 @@ __all__ = [
     "JOBLIB_ARRAY_WRAPPER",
 ]
 
-#: Largest decompressed size of a compressed joblib file we agree to scan (bytes).
-MAX_DECOMPRESSED_BYTES = 4 << 30
+#: Largest decompressed size of a compressed joblib file scanned by default (bytes); see
+#: :class:`engine.limits.Limits` for this limit, the compression ratio and the step budget.
+MAX_DECOMPRESSED_BYTES = DEFAULT_LIMITS.max_decompressed_bytes
 
 _VERDICT_REFUSED = "refused"
 _VERDICT_NEEDS_TRUST = "needs-trust"
@@ -75,10 +78,11 @@ _COMPRESSION_PREFIXES: tuple[tuple[str, bytes], ...] = (
 _JOBLIB_LEGACY_PREFIX = b"ZF"
 
 _MAX_KEPT_STRING = 1 << 16  # longer strings are kept only as "some string"
+_MAX_GLOBAL_NAME = 1024  # characters of module plus name; longer globals are refused unrated
 _MAX_LINE = 64 << 20  # protocol-0 text arguments
 _INFLATE_IN = 1 << 20
+_INFLATE_FIRST_IN = 64  # first input piece of each compressed stream (a gzip member is 20+ bytes)
 _INFLATE_OUT = 8 << 20
-_WALK_BUDGET = 2_000_000
 
 
 # ---------------------------------------------------------------------------
@@ -106,6 +110,8 @@ class PickleScan:
         ``allow_unreviewed`` on top of trust).
     reviewed: the subset of ``imports`` on Probity's reviewed list.
     reasons: ``(name, status, reason)`` for every import, in the order of ``imports``.
+    steps: the work the scan did: opcodes run plus links between objects followed
+        (linear in the file size; bounded by ``Limits.max_pickle_scan_steps``).
     """
 
     format: str
@@ -119,6 +125,7 @@ class PickleScan:
     unreviewed: tuple[str, ...] = ()
     reviewed: tuple[str, ...] = ()
     reasons: tuple[tuple[str, str, str], ...] = ()
+    steps: int = 0
 
     @property
     def refused(self) -> bool:
@@ -217,13 +224,18 @@ class _MemoryReader:
 
 
 class _StreamReader:
-    """Reads decompressed chunks from an iterator, keeping only a small window."""
+    """Reads decompressed chunks from an iterator, keeping only a small window.
+
+    The window is a ``bytearray``: dropping its consumed start and appending a
+    chunk cost the chunk's size, so many small chunks under one long argument
+    are not copied again and again.
+    """
 
     __slots__ = ("_chunks", "_buf", "_off", "pos", "_done")
 
     def __init__(self, chunks: Iterator[bytes]) -> None:
         self._chunks = chunks
-        self._buf = b""
+        self._buf = bytearray()
         self._off = 0
         self.pos = 0
         self._done = False
@@ -233,7 +245,8 @@ class _StreamReader:
             return False
         for chunk in self._chunks:
             if chunk:
-                self._buf = self._buf[self._off :] + chunk
+                del self._buf[: self._off]
+                self._buf += chunk
                 self._off = 0
                 return True
         self._done = True
@@ -253,7 +266,7 @@ class _StreamReader:
         while len(self._buf) - self._off < n:
             if not self._more():
                 raise _Damaged("an argument runs past the end of the data")
-        out = self._buf[self._off : self._off + n]
+        out = bytes(self._buf[self._off : self._off + n])
         self._off += n
         self.pos += n
         return out
@@ -268,7 +281,7 @@ class _StreamReader:
                 self._off += left
                 break
             left -= avail
-            self._buf, self._off = b"", 0
+            self._buf, self._off = bytearray(), 0
             if not self._more():
                 raise _Damaged("a payload runs past the end of the data")
         self.pos += n
@@ -278,7 +291,7 @@ class _StreamReader:
         while True:
             i = self._buf.find(b"\n", start)
             if i >= 0:
-                out = self._buf[self._off : i]
+                out = bytes(self._buf[self._off : i])
                 self.pos += i + 1 - self._off
                 self._off = i + 1
                 return out
@@ -312,7 +325,11 @@ def _inflate(raw: bytes | mmap.mmap, kind: str, limit: int) -> Iterator[bytes]:
     """Yield the decompressed bytes of ``raw`` (all concatenated streams), at most ``limit``.
 
     Output is produced in bounded pieces (``max_length``) so a bomb is stopped
-    after ``limit`` bytes, not after it has filled memory.
+    after ``limit`` bytes, not after it has filled memory.  Input is fed in
+    pieces that start small for each stream and double while it goes on: the
+    decompressor copies what it was given beyond a stream's end, so a file of
+    a million tiny concatenated streams costs time in proportion to its size,
+    not to its size times the piece size.
     """
     total = 0
     src, end = 0, len(raw)
@@ -320,22 +337,25 @@ def _inflate(raw: bytes | mmap.mmap, kind: str, limit: int) -> Iterator[bytes]:
     zlike = kind in ("zlib", "gzip")
     pending = b""
     produced_any = False
+    piece = _INFLATE_FIRST_IN
     while True:
         try:
             if zlike:
                 if not pending:
                     if src >= end:
                         break
-                    pending = raw[src : src + _INFLATE_IN]
+                    pending = raw[src : src + piece]
                     src += len(pending)
+                    piece = min(2 * piece, _INFLATE_IN)
                 out = dec.decompress(pending, _INFLATE_OUT)
                 pending = dec.unconsumed_tail
             else:
                 if dec.needs_input:
                     if src >= end:
                         break
-                    data = raw[src : src + _INFLATE_IN]
+                    data = raw[src : src + piece]
                     src += len(data)
+                    piece = min(2 * piece, _INFLATE_IN)
                 else:
                     data = b""
                 out = dec.decompress(data, _INFLATE_OUT)
@@ -349,12 +369,12 @@ def _inflate(raw: bytes | mmap.mmap, kind: str, limit: int) -> Iterator[bytes]:
             produced_any = True
             yield out
         if dec.eof:
-            rest = bytes(dec.unused_data) + bytes(pending) + raw[src:end]
-            if not rest:
+            # What the decompressor was given beyond the stream's end starts the next one;
+            # readers such as gzip's continue into it.
+            src -= len(dec.unused_data) + len(pending)
+            if src >= end:
                 return
-            # Another stream follows; readers such as gzip's continue into it.
-            raw, src, end = rest, 0, len(rest)
-            dec, pending = _new_decompressor(kind), b""
+            dec, pending, piece = _new_decompressor(kind), b"", _INFLATE_FIRST_IN
     raise _Damaged(f"the {kind} data ends in the middle of a compressed stream")
 
 
@@ -416,12 +436,194 @@ class _Opaque:
 _OPAQUE = _Opaque()
 
 
+class _Key:
+    """A dictionary key that is not a scalar, kept by identity (the graph follows it)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
 def _hashable_key(key: Any) -> Any:
     # Only scalar keys matter (attribute names, "_sklearn_version"); hashing a
     # crafted, deeply nested tuple could exhaust the C stack, so it is never tried.
     if key is None or isinstance(key, (str, int, float)):
         return key
-    return ("<key>", id(key))
+    return _Key(key)
+
+
+# ---------------------------------------------------------------------------
+# What reaches what: incremental, so the scan stays linear in the file size
+# ---------------------------------------------------------------------------
+
+_CONTAINERS = (list, tuple, dict, _Obj, _DType)
+
+
+class _Budget(Exception):
+    """The scan took more steps than the limit allows."""
+
+
+class _Node:
+    """Reachability facts about one container or object of the symbolic machine.
+
+    ``m``: it reaches a *mention* -- the joblib array wrapper class, an unresolved
+    global, or an object that is or may be a wrapper.  ``u``: it reaches a global
+    that is not reviewed.  ``t``: everything it reaches was tainted (may be turned
+    into a wrapper).  All three only ever switch on.
+    """
+
+    __slots__ = ("value", "parents", "m", "u", "t")
+
+    def __init__(self, value: Any) -> None:
+        self.value = value  # keeps the value alive, so its id() is never reused
+        self.parents: list[_Node] = []
+        self.m = isinstance(value, _Obj) and value.wrapper in (1, 2)
+        self.u = False
+        self.t = False
+
+
+def _children(value: Any) -> tuple[Any, ...] | list[Any]:
+    if isinstance(value, (list, tuple)):
+        return value
+    if isinstance(value, dict):
+        return [*value.keys(), *value.values()]
+    if isinstance(value, _Obj):
+        return (value.args, *value.attrs.values())
+    if isinstance(value, _DType):
+        return (value.args, value.state)
+    return ()
+
+
+class _Graph:
+    """The containment graph of the symbolic values, with flags propagated as it grows.
+
+    Asking "does this value reach a wrapper?" by walking the value each time is
+    quadratic: a file can make a thousand calls on one large list for a few bytes
+    each.  Here a value is walked once, when a question first reaches it; later
+    additions (``APPEND``, ``SETITEM``, ``BUILD`` ...) are recorded as single
+    edges, and a flag that switches on travels up the recorded parents once.  Every
+    node and edge is therefore handled a bounded number of times, and each such
+    step is counted against the scan's budget.
+    """
+
+    def __init__(self, findings: _Findings) -> None:
+        self.f = findings
+        self.nodes: dict[int, _Node] = {}
+
+    def node(self, value: Any) -> _Node:
+        """The node of a container, registering it and everything it reaches on first sight."""
+        found = self.nodes.get(id(value))
+        if found is not None:
+            return found
+        root = self.nodes[id(value)] = _Node(value)
+        todo = [root]
+        while todo:
+            parent = todo.pop()
+            for child in _children(parent.value):
+                if isinstance(child, _Key):
+                    child = child.value
+                if isinstance(child, _CONTAINERS) and id(child) not in self.nodes:
+                    todo.append(self._new(child))
+                self._edge(parent, child)
+        return root
+
+    def _new(self, value: Any) -> _Node:
+        node = self.nodes[id(value)] = _Node(value)
+        return node
+
+    def _edge(self, parent: _Node, child: Any) -> None:
+        self.f.step()
+        if isinstance(child, _G):
+            if child.kind in (_K_WRAPPER, _K_UNRESOLVED):
+                self._up(parent, "m")
+            if child.status != REVIEWED:
+                self._up(parent, "u")
+            return
+        if not isinstance(child, _CONTAINERS):
+            return
+        node = self.nodes.get(id(child))
+        if node is None:
+            node = self.node(child)
+        node.parents.append(parent)
+        if node.m:
+            self._up(parent, "m")
+        if node.u:
+            self._up(parent, "u")
+        if parent.t:
+            self.taint(node)
+
+    def linked(self, container: Any, *values: Any) -> None:
+        """``values`` were just placed inside ``container`` (a list, dict, object ...)."""
+        parent = self.nodes.get(id(container))
+        if parent is None:
+            return  # never asked about: it is walked, contents included, when first asked
+        for value in values:
+            self._edge(parent, value.value if isinstance(value, _Key) else value)
+
+    def _up(self, node: _Node, flag: str) -> None:
+        todo = [node]
+        while todo:
+            n = todo.pop()
+            if getattr(n, flag):
+                continue
+            self.f.step()
+            setattr(n, flag, True)
+            todo.extend(n.parents)
+
+    def became_wrapper(self, obj: _Obj) -> None:
+        """``obj`` is now a wrapper or may be one: everything that reaches it reaches a mention."""
+        node = self.nodes.get(id(obj))
+        if node is not None:
+            self._up(node, "m")
+
+    def mentions(self, value: Any) -> bool:
+        if isinstance(value, _G):
+            return value.kind in (_K_WRAPPER, _K_UNRESOLVED)
+        return isinstance(value, _CONTAINERS) and self.node(value).m
+
+    def unreviewed(self, value: Any) -> bool:
+        if isinstance(value, _G):
+            return value.status != REVIEWED
+        return isinstance(value, _CONTAINERS) and self.node(value).u
+
+    def taint(self, start: _Node) -> None:
+        """Everything ``start`` reaches may become a wrapper: mark its objects, now and later."""
+        todo = [start]
+        while todo:
+            n = todo.pop()
+            if n.t:
+                continue
+            self.f.step()
+            n.t = True
+            value = n.value
+            if isinstance(value, _Obj) and value.wrapper != 1:
+                value.wrapper = 2
+                self._up(n, "m")
+            for child in _children(value):
+                if isinstance(child, _Key):
+                    child = child.value
+                if isinstance(child, _CONTAINERS):
+                    todo.append(self.node(child))
+
+    def first_unreviewed(self, value: Any) -> str | None:
+        """The name of one global that is not reviewed and that ``value`` reaches, if any."""
+        todo = [value]
+        seen: set[int] = set()
+        while todo:
+            v = todo.pop()
+            if isinstance(v, _Key):
+                v = v.value
+            if isinstance(v, _G):
+                if v.status != REVIEWED:
+                    return v.full
+                continue
+            if not isinstance(v, _CONTAINERS) or id(v) in seen or not self.node(v).u:
+                continue
+            seen.add(id(v))
+            self.f.step()
+            todo.extend(_children(v))
+        return None
 
 
 # ---------------------------------------------------------------------------
@@ -432,7 +634,7 @@ def _hashable_key(key: Any) -> Any:
 class _Findings:
     """What all machines of one file found, shared with nested streams."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_steps: int = 200_000_000) -> None:
         self.imports: set[str] = set()
         self.dangerous: set[str] = set()
         self.unreviewed: set[str] = set()
@@ -445,6 +647,14 @@ class _Findings:
         self.array_payloads = 0
         self.sklearn_versions: set[str] = set()
         self.pickles = 0
+        self.steps = 0
+        self.max_steps = max_steps
+        self.graph = _Graph(self)
+
+    def step(self, n: int = 1) -> None:
+        self.steps += n
+        if self.steps > self.max_steps:
+            raise _Budget()
 
     def classify(self, module: str, name: str) -> pickle_policy.Classification:
         verdict = self.verdicts.get((module, name))
@@ -506,9 +716,12 @@ class _Machine:
         self.proto = 0
         dispatch = self.dispatch
         byte = self.r.byte
+        step = self.f.step
+        batch = 0
         while True:
             op = byte()
             if op == 0x2E:  # STOP
+                step(batch)
                 if not self.stack:
                     raise _Damaged("STOP with an empty stack")
                 return self.stack[-1]
@@ -517,6 +730,10 @@ class _Machine:
                 raise _Damaged(f"unknown opcode 0x{op:02x} at byte {self.r.pos - 1}")
             fn()
             self.ops += 1
+            batch += 1
+            if batch == 4096:  # opcodes count against the budget in batches: one call per opcode costs
+                step(batch)
+                batch = 0
 
     def pop(self) -> Any:
         if not self.stack:
@@ -542,6 +759,13 @@ class _Machine:
             self.f.refuse(
                 f"{where} at byte {self.r.pos - 1} imports a name that is computed, not written in the file, "
                 "so what it imports cannot be checked"
+            )
+            return _G("<unresolved>", _K_UNRESOLVED)
+        if len(module) + len(name) > _MAX_GLOBAL_NAME:
+            # No module path is this long; rating one costs time in proportion to its parts.
+            self.f.refuse(
+                f"{where} at byte {self.r.pos - 1} names a global of {len(module) + len(name):,} characters "
+                f"({module[:40]!r}...), longer than any real Python name, so it is not checked"
             )
             return _G("<unresolved>", _K_UNRESOLVED)
         eff_module, eff_name = module, name
@@ -690,23 +914,14 @@ class _Machine:
     def _check_partial_binding(self, value: Any) -> None:
         """Refuse when a partial's arguments or state hold a global that is not reviewed,
         or bind a callable that is not a global at all."""
+        if PARTIAL in self.f.dangerous:
+            return  # refused already; one reason is enough
         first = value[0] if isinstance(value, tuple) and value else None
         if isinstance(value, tuple) and value and not isinstance(first, _G):
             self._flag_partial("a computed object, whose code cannot be checked")
             return
-        todo, budget = [value], 10_000
-        while todo and budget > 0:
-            budget -= 1
-            v = todo.pop()
-            if isinstance(v, _G):
-                if v.status != REVIEWED:
-                    self._flag_partial(v.full)
-            elif isinstance(v, (list, tuple)):
-                todo.extend(v)
-            elif isinstance(v, dict):
-                todo.extend(v.values())
-            elif isinstance(v, _Obj):
-                todo.append(v.args)
+        if self.f.graph.unreviewed(value):
+            self._flag_partial(self.f.graph.first_unreviewed(value) or "a global that is not reviewed")
 
     def _flag_partial(self, what: str) -> None:
         self.f.dangerous.add(PARTIAL)
@@ -732,7 +947,7 @@ class _Machine:
         # NumpyArrayWrapper.__init__(subclass, shape, order, dtype, allow_mmap=False,
         # numpy_array_alignment_bytes=16)
         if not isinstance(args, tuple) or not 4 <= len(args) <= 6:
-            obj.wrapper = 2  # __init__ would fail; stay conservative if it somehow does not
+            obj.wrapper = 2  # __init__ would fail; stay conservative if it somehow does not (obj is new)
             return
         names = ("subclass", "shape", "order", "dtype", "allow_mmap", "numpy_array_alignment_bytes")
         obj.attrs.update(zip(names, args))
@@ -757,6 +972,7 @@ class _Machine:
         obj = self.new(cls, args)
         if isinstance(obj, _Obj) and obj.wrapper is None:
             obj.args = (args, kwargs)  # both reach cls.__new__
+            self.f.graph.linked(obj, obj.args)
         if isinstance(obj, _DType) and kwargs:
             obj.args = None  # keyword arguments: a dtype Probity will not size
         self.stack.append(obj)
@@ -776,12 +992,15 @@ class _Machine:
                 self.f.sklearn_versions.add(version)
         if isinstance(inst, _DType):
             inst.state = state
+            self.f.graph.linked(inst, state)
             return
         if not isinstance(inst, _Obj) or not self.f.wrapper_seen:
             # No wrapper class imported yet: nothing here can be a wrapper.
             return
         if inst.wrapper is None:
-            inst.wrapper = 2 if self._walk(inst.args)[0] else 0
+            inst.wrapper = 2 if self.f.graph.mentions(inst.args) else 0
+            if inst.wrapper:
+                self.f.graph.became_wrapper(inst)
         # __setstate__ (or a slot state setting __class__) may turn objects into wrappers.
         self._taint(inst, state)
         if inst.wrapper == 0:
@@ -811,6 +1030,7 @@ class _Machine:
                 if not isinstance(key, str):
                     raise _Refuse("a joblib array wrapper has an attribute with a computed name")
                 inst.attrs[key] = value
+                self.f.graph.linked(inst, value)
 
     def _skip_array(self, inst: _Obj) -> None:
         """Skip the bytes ``NumpyArrayWrapper.read_array`` consumes after this BUILD."""
@@ -899,51 +1119,16 @@ class _Machine:
             raise _Refuse("a joblib array has a zero-size dtype")
         return size, hasobject
 
-    def _walk(self, value: Any) -> tuple[bool, list[_Obj]]:
-        """Whether ``value`` (deeply) holds the wrapper class or a possible wrapper, and its objects."""
-        todo = [value]
-        seen: set[int] = set()
-        objs: list[_Obj] = []
-        mentions = False
-        budget = _WALK_BUDGET
-        while todo:
-            v = todo.pop()
-            if v is None or isinstance(v, (str, int, float, _Opaque)):
-                continue
-            budget -= 1
-            if budget < 0:
-                raise _Refuse("its object graph is too large to follow next to joblib array wrappers")
-            if isinstance(v, _G):
-                mentions = mentions or v.kind in (_K_WRAPPER, _K_UNRESOLVED)
-                continue
-            if id(v) in seen:
-                continue
-            seen.add(id(v))
-            if isinstance(v, _DType):
-                todo.append(v.args)
-                todo.append(v.state)
-            elif isinstance(v, _Obj):
-                objs.append(v)
-                mentions = mentions or v.wrapper in (1, 2)
-                todo.append(v.args)
-                todo.extend(v.attrs.values())
-            elif isinstance(v, dict):
-                todo.extend(v.keys())
-                todo.extend(v.values())
-            elif isinstance(v, (list, tuple)):
-                todo.extend(v)
-        return mentions, objs
-
     def _taint(self, *values: Any) -> None:
         """Code run with both a wrapper (class or object) and other objects in reach could
         turn those objects into wrappers (``obj.__class__ = NumpyArrayWrapper``)."""
         if not self.f.wrapper_seen:
             return
-        mentions, objs = self._walk(values)
-        if mentions:
-            for obj in objs:
-                if obj.wrapper != 1:
-                    obj.wrapper = 2
+        graph = self.f.graph
+        if any(graph.mentions(v) for v in values):
+            for v in values:
+                if isinstance(v, _CONTAINERS):
+                    graph.taint(graph.node(v))
 
     # -- stack, memo, containers -------------------------------------------------
 
@@ -978,8 +1163,10 @@ class _Machine:
         self._mutates_global(target, "APPEND")
         if isinstance(target, list):
             target.append(value)
+            self.f.graph.linked(target, value)
         elif isinstance(target, _Obj):
             self._taint(target, value)  # calls target.append(value)
+            self.f.graph.linked(target, value)
 
     def op_appends(self) -> None:
         items = self.pop_mark()
@@ -987,8 +1174,10 @@ class _Machine:
         self._mutates_global(target, "APPENDS")
         if isinstance(target, list):
             target.extend(items)
+            self.f.graph.linked(target, *items)
         elif isinstance(target, _Obj):
-            self._taint(target, items)
+            self._taint(target, *items)
+            self.f.graph.linked(target, *items)
 
     def op_list(self) -> None:
         items = self.pop_mark()  # before touching self.stack: pop_mark replaces it
@@ -1034,8 +1223,10 @@ class _Machine:
         self._mutates_global(target, "SETITEM")
         if isinstance(target, dict):
             target[_hashable_key(key)] = value
+            self.f.graph.linked(target, key, value)
         elif isinstance(target, _Obj):
             self._taint(target, key, value)  # calls target.__setitem__
+            self.f.graph.linked(target, key, value)
 
     def op_setitems(self) -> None:
         items = self.pop_mark()
@@ -1046,8 +1237,10 @@ class _Machine:
         if isinstance(target, dict):
             for i in range(0, len(items), 2):
                 target[_hashable_key(items[i])] = items[i + 1]
+            self.f.graph.linked(target, *items)
         elif isinstance(target, _Obj):
-            self._taint(target, items)
+            self._taint(target, *items)
+            self.f.graph.linked(target, *items)
 
     def op_empty_set(self) -> None:
         self.stack.append([])  # only membership of wrapper-like values matters
@@ -1058,8 +1251,10 @@ class _Machine:
         self._mutates_global(target, "ADDITEMS")
         if isinstance(target, list):
             target.extend(items)
+            self.f.graph.linked(target, *items)
         elif isinstance(target, _Obj):
-            self._taint(target, items)
+            self._taint(target, *items)
+            self.f.graph.linked(target, *items)
 
     def op_frozenset(self) -> None:
         items = tuple(self.pop_mark())
@@ -1278,7 +1473,7 @@ def _compression_of(head: bytes) -> str | None:
     return None
 
 
-def _scan(buf: bytes | mmap.mmap, name: str, path: Path | None, limit: int) -> PickleScan:
+def _scan(buf: bytes | mmap.mmap, name: str, path: Path | None, limits: Limits) -> PickleScan:
     head = bytes(buf[:8])
     if not head:
         raise ModelError(f"{name} is empty, so it is not a pickle or joblib file.", path=path)
@@ -1298,8 +1493,8 @@ def _scan(buf: bytes | mmap.mmap, name: str, path: Path | None, limit: int) -> P
                 raise ModelError(
                     f"{name} is LZ4-compressed, which needs the lz4 package that is not installed.", path=path
                 ) from None
-        reader = _StreamReader(_inflate(buf, compression, limit))
-    findings = _Findings()
+        reader = _StreamReader(_inflate(buf, compression, limits.decompressed_cap(len(buf))))
+    findings = _Findings(limits.max_pickle_scan_steps)
     machine = _Machine(reader, findings, joblib=True)
     damage: str | None = None
     try:
@@ -1313,8 +1508,12 @@ def _scan(buf: bytes | mmap.mmap, name: str, path: Path | None, limit: int) -> P
     except _Refuse as exc:
         findings.refuse(str(exc))
     except _Bomb:
+        raise ModelError(limits.decompression_refusal(name, len(buf)), path=path) from None
+    except _Budget:
         raise ModelError(
-            f"{name} decompresses to more than {limit / (1 << 30):g} GiB, so Probity does not open it.", path=path
+            f"{name} needs more than {limits.max_pickle_scan_steps:,} steps to check (opcodes and links between "
+            f"the objects it builds), far more than models of its size need, so Probity does not open it; "
+            f"{raise_hint('max_pickle_scan_steps')}.", path=path
         ) from None
     except RecursionError:  # pragma: no cover - the machine is iterative; belt and braces
         damage = "it nests too deeply"
@@ -1368,12 +1567,20 @@ def _scan(buf: bytes | mmap.mmap, name: str, path: Path | None, limit: int) -> P
         unreviewed=unreviewed,
         reviewed=reviewed,
         reasons=reasons,
+        steps=findings.steps,
     )
+
+
+def _limits(limits: Limits | None, max_decompressed_bytes: int | None) -> Limits:
+    limits = current_limits() if limits is None else limits
+    if max_decompressed_bytes is not None:
+        limits = dataclasses.replace(limits, max_decompressed_bytes=max_decompressed_bytes)
+    return limits
 
 
 def scan_pickle_bytes(
     data: bytes, *, name: str = "The data", path: str | Path | None = None,
-    max_decompressed_bytes: int = MAX_DECOMPRESSED_BYTES,
+    max_decompressed_bytes: int | None = None, limits: Limits | None = None,
 ) -> PickleScan:
     """Scan an in-memory pickle/joblib file; see :func:`scan_pickle`.
 
@@ -1383,18 +1590,22 @@ def scan_pickle_bytes(
         time-of-check/time-of-use gap).
     name: how error messages name the data (usually the file name).
     """
-    return _scan(data, name, None if path is None else Path(path), max_decompressed_bytes)
+    return _scan(data, name, None if path is None else Path(path), _limits(limits, max_decompressed_bytes))
 
 
-def scan_pickle(path: str | Path, *, max_decompressed_bytes: int = MAX_DECOMPRESSED_BYTES) -> PickleScan:
+def scan_pickle(
+    path: str | Path, *, max_decompressed_bytes: int | None = None, limits: Limits | None = None,
+) -> PickleScan:
     """List what a pickle or joblib file imports, and whether Probity refuses it. Never unpickles.
 
     Parameters
     ----------
     path: a pickle (protocol 0-5, possibly several concatenated) or a joblib file
         (plain or zlib/gzip/bz2/lzma/xz/lz4-compressed).
-    max_decompressed_bytes: cap on the decompressed size of compressed files (bytes);
-        larger files raise :class:`ModelError` (decompression-bomb guard).
+    max_decompressed_bytes: cap on the decompressed size of compressed files (bytes),
+        overriding ``limits.max_decompressed_bytes``.
+    limits: the decompression limits (size and ratio) and the step budget; default
+        :func:`engine.limits.current_limits`.  A file beyond them raises :class:`ModelError`.
 
     Returns
     -------
@@ -1404,9 +1615,11 @@ def scan_pickle(path: str | Path, *, max_decompressed_bytes: int = MAX_DECOMPRES
     ------
     ModelError
         The file is missing, empty, not a pickle or joblib file, damaged before any
-        import could be read, or decompresses beyond the cap.
+        import could be read, decompresses beyond the limits, or needs more steps than
+        the budget.
     """
     path = Path(path)
+    limits = _limits(limits, max_decompressed_bytes)
     try:
         handle = open(path, "rb")
     except FileNotFoundError:
@@ -1421,7 +1634,7 @@ def scan_pickle(path: str | Path, *, max_decompressed_bytes: int = MAX_DECOMPRES
         except OSError:
             size = 0
         if size == 0:
-            return _scan(b"", path.name, path, max_decompressed_bytes)
+            return _scan(b"", path.name, path, limits)
         # A read-only map lets large array payloads be skipped without reading them.
         with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-            return _scan(buf, path.name, path, max_decompressed_bytes)
+            return _scan(buf, path.name, path, limits)
