@@ -314,6 +314,7 @@ def load_inputs(
     """
     from engine.data import load_table
     from engine.models.loading import load_model
+    from engine.models.probe import probe_model
 
     ctx = ctx or JobContext()
     ctx.progress(0.0, f"Reading {data.name}")
@@ -327,6 +328,8 @@ def load_inputs(
     else:
         roles = resolve_roles(dataset, loaded, target=target, sensitive=sensitive, features=features)
     inputs = AuditInputs.from_dataset(dataset, roles, loaded)
+    # Its first prediction, on a few of these rows, in a child process: a native crash is an error, not a dead run.
+    probe_model(loaded, rows=inputs.X, ctx=ctx.sub(0.6, 0.95))
     ctx.progress(1.0, "Inputs ready")
     return inputs
 

@@ -59,6 +59,7 @@ def intake_model(path: Path, *, trusted_sha256: Iterable[str] = (), ctx: JobCont
     """Inspect a model file, then load it under the given per-file trust decisions."""
     from engine.errors import UnsafeModelError, UntrustedModelError
     from engine.models.loading import inspect_model, load_model
+    from engine.models.probe import probe_model
 
     ctx.progress(0.0, f"Inspecting {path.name}")
     inspection = inspect_model(path)
@@ -66,6 +67,8 @@ def intake_model(path: Path, *, trusted_sha256: Iterable[str] = (), ctx: JobCont
     ctx.progress(0.4, f"Loading {path.name}")
     try:
         model = load_model(path, trusted_sha256=tuple(trusted_sha256), granted_by="gui confirmation")
+        # Its first prediction in a child process: a native crash is a refusal, not a dead app.
+        probe_model(model, ctx=ctx.sub(0.5, 0.95))
     except (UntrustedModelError, UnsafeModelError) as exc:
         ctx.progress(1.0, f"{path.name} needs a trust decision" if isinstance(exc, UntrustedModelError) else str(exc))
         return ModelIntake(path=path, inspection=inspection, model=None, refusal=exc)

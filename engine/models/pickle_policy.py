@@ -351,6 +351,10 @@ _DANGEROUS_PREFIXES: Final = ("exec", "spawn", "posix_spawn", "eval", "load", "s
 _SAFE_FULL_NAMES: Final[frozenset[str]] = frozenset({"re._compile", "re.compile"})
 _WRAPPER_NAMES: Final[frozenset[str]] = frozenset({"NumpyArrayWrapper", "NDArrayWrapper", "ZNDArrayWrapper"})
 _PY2_MODULES: Final = types.MappingProxyType({"__builtin__": "builtins", "copy_reg": "copyreg"})
+#: Longest name rated at all, in characters and in dotted parts.  Real Python names are far
+#: shorter; rating a longer one would cost time that grows with the square of its length.
+MAX_NAME_LENGTH: Final = 1024
+MAX_NAME_PARTS: Final = 64
 _DOTTED: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
 
 
@@ -518,8 +522,19 @@ def _rate_object(written: str, obj: Any) -> Classification:
     return Classification(written, UNREVIEWED, "not on Probity's reviewed list", resolved)
 
 
+def _too_long(written: str) -> Classification | None:
+    if len(written) > MAX_NAME_LENGTH or written.count(".") >= MAX_NAME_PARTS:
+        shown = written[:80] + "…"
+        return Classification(shown, DANGEROUS, f"the name is {len(written):,} characters long, longer than any "
+                                                f"real Python name ({MAX_NAME_LENGTH:,} at most)")
+    return None
+
+
 def _decide(module: str, name: str) -> tuple[Classification, Any]:
     written = f"{module}.{name}"
+    too_long = _too_long(written) if isinstance(module, str) and isinstance(name, str) else None
+    if too_long is not None:
+        return too_long, _MISSING
     if not (isinstance(module, str) and isinstance(name, str) and _DOTTED.match(module) and _DOTTED.match(name)):
         return Classification(written, DANGEROUS, "the name is not a plain dotted Python name"), _MISSING
     reason = _name_danger(module, name)
@@ -570,6 +585,9 @@ def classify_type(full: str) -> Classification:
     if full == PARTIAL:
         return Classification(full, DANGEROUS, "functools.partial calls whatever it binds, which a skops file "
                                                "does not show", full)
+    too_long = _too_long(full)
+    if too_long is not None:
+        return too_long
     parts = full.split(".")
     if len(parts) < 2 or not _DOTTED.match(full):
         return Classification(full, DANGEROUS, "the name is not a plain dotted Python name")

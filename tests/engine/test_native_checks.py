@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import pickle
+import re
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +16,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 import skops.io as sio
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.ensemble import (
@@ -40,8 +42,9 @@ from threadpoolctl import threadpool_limits
 
 from engine.errors import ModelError, UntrustedModelError
 from engine.hashing import sha256_bytes
-from engine.models import SklearnModel, load_model
+from engine.models import SklearnModel, load_model, probe
 from engine.models.native_checks import validate_native_structures
+from engine.models.probe import ModelCrashError, probe_model, probe_rows
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")  # SVC(probability=True) is deprecated in 1.9
 
@@ -380,3 +383,156 @@ def test_tampered_pickled_knn_is_refused_even_when_trusted(tmp_path: Path, data)
         "knn.pkl contains a KNeighborsClassifier whose _tree.idx_array is not a permutation of the 90 data rows, "
         "so it is not used."
     )
+
+
+# ---------------------------------------------------------------------------
+# The first prediction runs in a child process
+# ---------------------------------------------------------------------------
+
+
+class SvmBuiltAtPredictTime(ClassifierMixin, BaseEstimator):
+    """A vendor's model whose own code assembles a malformed SVC while predicting.
+
+    Every structure it holds when loaded is sound, so no check can see the fault: only
+    running it shows that libsvm then reads two million support vectors from an array of
+    a few dozen and the process dies of a segmentation fault.
+    """
+
+    def fit(self, X: Any, y: Any) -> SvmBuiltAtPredictTime:
+        self.svc_ = SVC(probability=True, random_state=0).fit(X, y)
+        self.classes_ = self.svc_.classes_
+        self.n_features_in_ = self.svc_.n_features_in_
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        svc = copy.deepcopy(self.svc_)
+        svc.support_ = np.arange(2_000_000, dtype=np.int32)
+        return svc.predict_proba(np.asarray(X, dtype=np.float64))
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
+@pytest.fixture(scope="module")
+def crashing_model(tmp_path_factory: pytest.TempPathFactory, data) -> tuple[Path, str, pd.DataFrame]:
+    """A trusted pickle whose first prediction kills the process natively, and a table it would audit."""
+    X, binary, _, _ = data
+    frame = pd.DataFrame(X, columns=["a", "b", "c", "d"])
+    folder = tmp_path_factory.mktemp("crash")
+    path = folder / "crashes.pkl"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        path.write_bytes(pickle.dumps(SvmBuiltAtPredictTime().fit(frame, binary)))
+    table = frame.assign(label=binary)
+    table.to_csv(folder / "table.csv", index=False)
+    return path, sha256_bytes(path.read_bytes()), table
+
+
+def _crash_sentence(name: str) -> str:
+    return (rf"^The model {name} crashed a test process while predicting \(signal \d+, SIG[A-Z]+\), "
+            r"so it was not used\.$")
+
+
+def test_native_crash_in_the_first_prediction_is_a_clear_error(crashing_model, monkeypatch) -> None:
+    path, sha, table = crashing_model
+    model = load_model(path, trusted_sha256=[sha], allow_unreviewed=True)  # loading runs no prediction
+    with pytest.raises(ModelCrashError) as err:
+        probe_model(model, rows=table[["a", "b", "c", "d"]])
+    assert re.match(_crash_sentence("crashes.pkl"), str(err.value))
+    assert "SIGSEGV" in str(err.value) or "SIGBUS" in str(err.value)
+    assert err.value.exit_code == 3 and err.value.sha256 == sha
+
+    # The outcome is remembered: the same file is refused again without another child.
+    def no_child(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("probed twice")
+
+    monkeypatch.setattr(probe, "_run_child", no_child)
+    again = load_model(path, trusted_sha256=[sha], allow_unreviewed=True)
+    with pytest.raises(ModelCrashError) as second:
+        probe_model(again)
+    assert str(second.value) == str(err.value)
+
+
+def test_cli_audit_of_a_crashing_model_exits_3_with_one_sentence(crashing_model, tmp_path: Path, capsys) -> None:
+    from engine.cli import main
+
+    path, sha, _ = crashing_model
+    code = main(["audit", "--data", str(path.parent / "table.csv"), "--model", str(path), "--target", "label",
+                 "--trust-model", sha, "--allow-unreviewed", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 3
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert re.search(_crash_sentence("crashes.pkl")[1:-1], err)
+    assert not (tmp_path / "out" / "results.json").exists()
+
+
+def test_probe_predicts_the_demo_pipeline_on_rows_built_from_its_encoders(demo_paths) -> None:
+    model = load_model(demo_paths.model)
+    rows = probe_rows(model)
+    assert rows is not None and list(rows.columns) == list(model.input_columns) and len(rows) == probe.PROBE_ROWS
+    encoders = probe._learned_categories(model.estimator)
+    assert encoders, "the demo pipeline one-hot encodes its text columns"
+    for column, categories in encoders.items():
+        assert set(rows[column]) <= set(categories)
+    assert np.all(np.isfinite(model.predict(rows)))  # the built rows are valid input
+    probe_model(model)
+    assert probe._OUTCOMES[model.sha256] is None  # predicted fine in the child, and remembered
+
+
+def test_probe_rows_are_spread_over_given_rows(data) -> None:
+    X, binary, _, _ = data
+    frame = pd.DataFrame(X, columns=["a", "b", "c", "d"])
+    model = SklearnModel(_fitted(LogisticRegression(), frame, binary))
+    rows = probe_rows(model, frame)
+    assert rows is not None and len(rows) == probe.PROBE_ROWS
+    assert rows.index[0] == 0 and rows.index[-1] == len(frame) - 1
+    assert probe_rows(model, frame.head(3)).index.tolist() == [0, 1, 2]
+
+
+def _skops_model(folder: Path, data) -> Path:
+    X, binary, _, _ = data
+    path = folder / "linear.skops"
+    sio.dump(_fitted(LogisticRegression(), pd.DataFrame(X, columns=["a", "b", "c", "d"]), binary), path)
+    return path
+
+
+def test_probe_refuses_a_file_changed_after_loading(tmp_path: Path, data) -> None:
+    path = _skops_model(tmp_path, data)
+    model = load_model(path)
+    X, _, three, _ = data
+    sio.dump(_fitted(LogisticRegression(), pd.DataFrame(X, columns=["a", "b", "c", "d"]), three), path)
+    with pytest.raises(ModelError) as err:
+        probe_model(model)
+    assert str(err.value) == (
+        f"linear.skops changed after it was loaded (its SHA-256 is now {sha256_bytes(path.read_bytes())}), "
+        "so it was not used; load it again."
+    )
+
+
+def test_probe_stops_a_child_that_does_not_finish_in_time(tmp_path: Path, data) -> None:
+    model = load_model(_skops_model(tmp_path, data))
+    with pytest.raises(ModelCrashError) as err:
+        probe_model(model, timeout_s=0)  # no child starts, loads and predicts in no time
+    assert str(err.value) == (
+        "The model linear.skops did not finish loading in a test process within 0 s, so it was not used."
+    )
+    assert model.sha256 not in probe._OUTCOMES  # a slow machine is not remembered as a crash
+
+
+def test_probe_stops_its_child_when_the_job_is_cancelled(tmp_path: Path, data) -> None:
+    from engine.errors import Cancelled
+    from engine.jobs import JobContext
+
+    class AlreadyCancelled:
+        is_cancelled = True
+
+    model = load_model(_skops_model(tmp_path, data))
+    with pytest.raises(Cancelled):
+        probe_model(model, ctx=JobContext(cancel=AlreadyCancelled()))
+    assert model.sha256 not in probe._OUTCOMES
+
+
+def test_in_memory_models_are_not_probed(data, monkeypatch) -> None:
+    X, binary, _, _ = data
+    monkeypatch.setattr(probe, "_run_child", lambda *a, **k: pytest.fail("an in-memory model has no file to load"))
+    probe_model(SklearnModel(_fitted(LogisticRegression(), X, binary)))

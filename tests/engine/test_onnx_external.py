@@ -250,6 +250,15 @@ def test_verify_and_manifest_compare_the_identity_that_covers_the_data(tmp_path:
     assert len(differences) == 1 and differences[0].startswith(f"model SHA-256 differs: report has {identity}")
 
 
+def test_probe_loads_the_trusted_model_and_its_data_in_the_child(tmp_path: Path) -> None:
+    from engine.models import probe
+
+    path = _write_model(tmp_path / "model")
+    model = load_model(path, trusted_sha256=[inspect_model(path).sha256])
+    probe.probe_model(model, rows=_rows())
+    assert probe._OUTCOMES[model.sha256] is None
+
+
 def test_a_graph_may_not_read_its_own_file_as_data(tmp_path: Path) -> None:
     path = _write_model(tmp_path, location="linear.onnx", data_file=tmp_path / "unused.bin")
     with pytest.raises(ModelError) as err:

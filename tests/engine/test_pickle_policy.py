@@ -475,3 +475,17 @@ def test_skops_types_are_rated_by_the_same_policy(tmp_path: Path, fitted) -> Non
         load_model(path, trusted_sha256=[sha])
     loaded = load_model(path, trusted_sha256=[sha], allow_unreviewed=True)
     assert loaded.trust.allow_unreviewed and loaded.trust.unreviewed == ("fractions.Fraction",)
+
+
+def test_names_longer_than_any_real_name_are_refused_without_rating_them() -> None:
+    # A 160 KB dotted name once took 17 s to rate (every split, every prefix); now it is refused at once.
+    from engine.models.pickle_policy import DANGEROUS, MAX_NAME_LENGTH, classify, classify_type
+
+    huge = ".".join(["numpy"] + ["a"] * 80_000)
+    for verdict in (classify_type(huge), classify("numpy", ".".join(["a"] * 80_000))):
+        assert verdict.status == DANGEROUS
+        assert "longer than any real Python name" in verdict.reason
+        assert len(verdict.name) < 100
+    # Just below the bound, names are rated as usual.
+    long_ok = "sklearn." + "a" * (MAX_NAME_LENGTH - 20)
+    assert "longer than any" not in classify_type(long_ok).reason
