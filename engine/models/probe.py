@@ -52,7 +52,7 @@ DEFAULT_TIMEOUT_S = 180.0
 
 _POLL_S = 0.1
 _LOCK = threading.Lock()
-#: identity -> ``None`` (predicted fine) or the sentence of a crash; one probe per identity.
+#: identity -> ``None`` (predicted fine) or how the child crashed (``"while predicting (signal 11, SIGSEGV)"``).
 _OUTCOMES: dict[str, str | None] = {}
 
 
@@ -170,7 +170,7 @@ def probe_model(
         if model.sha256 in _OUTCOMES:
             crashed = _OUTCOMES[model.sha256]
             if crashed is not None:
-                raise ModelCrashError(crashed, path=model.path, sha256=model.sha256)
+                raise _crash(model, crashed)
             return
     sample = probe_rows(model, rows)
     if ctx is not None:
@@ -185,10 +185,10 @@ def probe_model(
         )
     if "done" not in report:
         how = _signal_name(-exitcode) if exitcode is not None and exitcode < 0 else f"exit code {exitcode}"
-        message = f"The model {model.name} crashed a test process while {phase} ({how}), so it was not used."
+        crashed = f"while {phase} ({how})"
         with _LOCK:
-            _OUTCOMES[model.sha256] = message
-        raise ModelCrashError(message, path=model.path, sha256=model.sha256)
+            _OUTCOMES[model.sha256] = crashed
+        raise _crash(model, crashed)
     if report.get("load_error"):
         raise ModelError(
             f"{model.name} could not be loaded again to test it in a separate process: {report['load_error']}",
@@ -207,6 +207,11 @@ def probe_model(
             _OUTCOMES[model.sha256] = None
     # A Python error on the probe rows is no crash: the model gives the same clear
     # error when it is used, and it is probed again then if it is loaded again.
+
+
+def _crash(model: Model, how: str) -> ModelCrashError:
+    return ModelCrashError(f"The model {model.name} crashed a test process {how}, so it was not used.",
+                           path=model.path, sha256=model.sha256)
 
 
 def _request(model: Model, sample: pd.DataFrame | None) -> dict[str, Any]:
