@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from gui.resources import icon
+from gui.text import plain_label
 
 __all__ = ["ErrorDialog", "CrashReporter", "write_crash_log"]
 
@@ -68,10 +69,10 @@ class ErrorDialog(QDialog):
         glyph = QLabel()
         glyph.setPixmap(icon("error").pixmap(32, 32))
         glyph.setAlignment(Qt.AlignmentFlag.AlignTop)
-        text = QLabel(message)
+        text = plain_label(message)  # error messages quote file and column names
         text.setWordWrap(True)
         text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        where = QLabel(
+        where = plain_label(
             f"The details were written to {log_path}." if log_path is not None else "The details could not be logged."
         )
         where.setObjectName("hint")

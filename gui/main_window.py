@@ -128,6 +128,7 @@ class MainWindow(QMainWindow):
         self.device_status.setToolTip("The GPU is detected in the background once the window is up.")
         bar = self.statusBar()
         for label in (self.data_status, self.model_status, self.device_status):
+            label.setTextFormat(Qt.TextFormat.PlainText)  # they name the data and model files
             bar.addPermanentWidget(label)
 
         self._probe_timer = QTimer(self)

@@ -35,9 +35,10 @@ class ModelIntake:
     """The outcome of opening a model file.
 
     ``model`` is set when it loaded.  ``refusal`` holds the
-    ``UntrustedModelError`` (a per-file trust decision is needed) or the
-    ``UnsafeModelError`` (refused always) instead; ``inspection`` describes
-    the file either way.
+    ``UntrustedModelError`` (a per-file trust decision is needed), the
+    ``UnreviewedModelError`` (trusted, but names Probity has not reviewed were
+    not acknowledged) or the ``UnsafeModelError`` (refused always) instead;
+    ``inspection`` describes the file either way.
     """
 
     path: Path
@@ -55,10 +56,15 @@ class ModelIntake:
         return "needs trust" if isinstance(self.refusal, UntrustedModelError) else "refused"
 
 
-def intake_model(path: Path, *, trusted_sha256: Iterable[str] = (), ctx: JobContext) -> ModelIntake:
-    """Inspect a model file, then load it under the given per-file trust decisions."""
+def intake_model(path: Path, *, trusted_sha256: Iterable[str] = (), allow_unreviewed: bool = False,
+                 ctx: JobContext) -> ModelIntake:
+    """Inspect a model file, then load it under the given per-file trust decisions.
+
+    ``allow_unreviewed`` is the trust dialog's second acknowledgement, passed to
+    :func:`engine.models.loading.load_model` as is.
+    """
     from engine.errors import UnsafeModelError, UntrustedModelError
-    from engine.models.loading import inspect_model, load_model
+    from engine.models.loading import UnreviewedModelError, inspect_model, load_model
     from engine.models.probe import probe_model
 
     ctx.progress(0.0, f"Inspecting {path.name}")
@@ -66,10 +72,11 @@ def intake_model(path: Path, *, trusted_sha256: Iterable[str] = (), ctx: JobCont
     ctx.check_cancelled()
     ctx.progress(0.4, f"Loading {path.name}")
     try:
-        model = load_model(path, trusted_sha256=tuple(trusted_sha256), granted_by="gui confirmation")
+        model = load_model(path, trusted_sha256=tuple(trusted_sha256), granted_by="gui confirmation",
+                           allow_unreviewed=allow_unreviewed)
         # Its first prediction in a child process: a native crash is a refusal, not a dead app.
         probe_model(model, ctx=ctx.sub(0.5, 0.95))
-    except (UntrustedModelError, UnsafeModelError) as exc:
+    except (UntrustedModelError, UnreviewedModelError, UnsafeModelError) as exc:
         ctx.progress(1.0, f"{path.name} needs a trust decision" if isinstance(exc, UntrustedModelError) else str(exc))
         return ModelIntake(path=path, inspection=inspection, model=None, refusal=exc)
     ctx.progress(1.0, f"Loaded {path.name}")

@@ -27,11 +27,13 @@ class InlineMessage(QLabel):
     """A red (error) or amber (warning) sentence inside a pane; hidden when empty.
 
     Errors a user can fix are shown here, next to what caused them, and the
-    rest of the app stays usable (no modal dialog).
+    rest of the app stays usable (no modal dialog).  The text is plain: the
+    sentences quote file, column and session names, which must never become markup.
     """
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.setTextFormat(Qt.TextFormat.PlainText)
         self.setWordWrap(True)
         self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
@@ -75,6 +77,7 @@ class ProgressRow(QWidget):
         self.bar.setTextVisible(False)
         self.bar.setFixedWidth(220)
         self.message = QLabel()
+        self.message.setTextFormat(Qt.TextFormat.PlainText)  # "Opening <file name>…"
         self.message.setObjectName("hint")
         self.cancel_button = QPushButton(icon("cancel"), "Cancel")
         self.cancel_button.clicked.connect(self.sig_cancel_clicked)
@@ -111,7 +114,10 @@ def pane_title(text: str) -> QLabel:
 
 
 def hint_label(text: str) -> QLabel:
-    label = QLabel(text)
+    """A grey explanatory line, plain text (hints name files and columns)."""
+    label = QLabel()
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    label.setText(text)
     label.setObjectName("hint")
     label.setWordWrap(True)
     return label

@@ -33,7 +33,6 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QMessageBox,
     QPlainTextEdit,
@@ -47,6 +46,7 @@ from gui.resources import icon
 from gui.runner import JobError, JobRunner, JobSpec
 from gui.session import InputsIdentity, Session
 from gui.settings import AppSettings
+from gui.text import literal, plain_label
 from gui.widgets import InlineMessage, ProgressRow, hint_label
 
 if TYPE_CHECKING:
@@ -91,6 +91,8 @@ def audit_command(request: AuditRequest, out_dir: Path) -> list[str]:
     command += ["--out", str(out_dir), "--seed", str(request.seed)]
     for sha in request.trusted_sha256:
         command += ["--trust-model", sha]
+    if request.allow_unreviewed:
+        command += ["--allow-unreviewed"]
     command += ["--n-repeats", str(request.n_repeats)]
     if request.scoring:
         command += ["--scoring", request.scoring]
@@ -301,7 +303,7 @@ class ExportReportDialog(QDialog):
         self.progress.sig_cancel_clicked.connect(self._on_progress_cancel_clicked)
         self.error = InlineMessage()
         self.open_message = InlineMessage()  # the report could not be opened: where it is
-        self.status = QLabel()
+        self.status = plain_label()  # names the folder and files written
         self.status.setObjectName("hint")
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -379,6 +381,8 @@ class ExportReportDialog(QDialog):
             features=tuple(roles.features),
             seed=self.seed_box.value(),
             trusted_sha256=(model.sha256,) if model.trust.required and model.sha256 else (),
+            # The trust dialog's second acknowledgement, so that the recorded command loads the model too.
+            allow_unreviewed=model.trust.allow_unreviewed,
             read_options=dataset.options,
             n_repeats=self.repeats_box.value(),
             analyses=AUDIT_ANALYSES,
@@ -557,8 +561,8 @@ class ExportReportDialog(QDialog):
         listed = "\n".join(f"  • {Path(p).name}" for p in existing)
         answer = QMessageBox.warning(
             self, "Replace the files?",
-            f"{folder} already holds files of an earlier export:\n\n{listed}\n\n"
-            "Replace them with this report? The earlier files cannot be recovered.",
+            literal(f"{folder} already holds files of an earlier export:\n\n{listed}\n\n"
+                    "Replace them with this report? The earlier files cannot be recovered."),
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
             QMessageBox.StandardButton.Cancel,
         )

@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFormLayout,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QSpinBox,
     QTableWidget,
@@ -32,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from gui.plots import palette
 from gui.runner import JobError, JobRunner, JobSpec
+from gui.text import literal, plain_label
 from gui.widgets import InlineMessage, hint_label
 
 if TYPE_CHECKING:
@@ -172,7 +172,7 @@ class ImportPreviewDialog(QDialog):
         form.addLayout(rows_form)
         form.addStretch(1)
 
-        self.detected_label = QLabel()
+        self.detected_label = plain_label()
         self.detected_label.setWordWrap(True)
         self.detected_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.error = InlineMessage()
@@ -343,7 +343,7 @@ class ImportPreviewDialog(QDialog):
         muted = QColor(palette.MUTED_TEXT)
         for c in range(n_cols):
             header = self.table.horizontalHeaderItem(c)
-            header.setToolTip(f"{frame.columns[c]} ({frame.dtypes.iloc[c]})")
+            header.setToolTip(literal(f"{frame.columns[c]} ({frame.dtypes.iloc[c]})"))
             values = frame.iloc[:, c].tolist()
             for r, value in enumerate(values):
                 text = _cell_text(value)

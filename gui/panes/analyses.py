@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 from gui.resources import icon
 from gui.runner import JobError, JobRunner, JobSpec
 from gui.session import Session
+from gui.text import plain_label
 from gui.widgets import InlineMessage, ProgressRow, hint_label, pane_title
 
 if TYPE_CHECKING:
@@ -299,7 +300,7 @@ class AnalysisPanel(QWidget):
         self.run_button.clicked.connect(self._on_run_clicked)
         self.progress = ProgressRow()
         self.progress.sig_cancel_clicked.connect(self._on_progress_cancel_clicked)
-        self.status = QLabel()
+        self.status = plain_label()
         self.status.setObjectName("hint")
         self.error = InlineMessage()
         self.warnings = InlineMessage()

@@ -33,6 +33,7 @@ from gui.plots import palette
 from gui.runner import JobError, JobRunner, JobSpec
 from gui.session import ROLE_NAMES, Session, role_map, roles_from_map
 from gui.settings import RoleMemory, last_folder, remember_folder
+from gui.text import literal
 from gui.widgets import InlineMessage, OpenHeader, ProgressRow, accept_file_drops, hint_label, short_hash
 
 if TYPE_CHECKING:
@@ -214,6 +215,7 @@ class DatasetPane(QWidget):
 
         # Right: the columns, their kinds and roles.
         self.roles_summary = QLabel()
+        self.roles_summary.setTextFormat(Qt.TextFormat.RichText)  # every value in it is escaped
         self.roles_summary.setWordWrap(True)
         self.schema_table = QTableWidget(0, 5)
         self.schema_table.setHorizontalHeaderLabels(["Column", "Role", "Kind", "Missing", "Distinct"])
@@ -554,7 +556,7 @@ class DatasetPane(QWidget):
         self.schema_table.setRowCount(len(columns))
         for row, info in enumerate(columns):
             name_item = QTableWidgetItem(info.name)
-            name_item.setToolTip(f"{info.name} ({info.dtype})")
+            name_item.setToolTip(literal(f"{info.name} ({info.dtype})"))
             self.schema_table.setItem(row, 0, name_item)
             combo = QComboBox()
             combo.addItems(list(ROLE_NAMES))

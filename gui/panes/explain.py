@@ -59,6 +59,7 @@ from gui.resources import icon
 from gui.runner import JobError, JobRunner, JobSpec
 from gui.selection import Selection, SelectionModel, find_rows
 from gui.session import Session, role_map
+from gui.text import literal, plain_label
 from gui.widgets import InlineMessage, ProgressRow, hint_label, pane_title
 
 if TYPE_CHECKING:
@@ -600,7 +601,7 @@ class GroupsView(QWidget):
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.gaps = QLabel()
+        self.gaps = plain_label()  # group names come from the data
         self.gaps.setWordWrap(True)
         self.gaps.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout = QVBoxLayout(self)
@@ -784,7 +785,7 @@ class ExplainPane(QWidget):
         self.readiness = hint_label("")
         self.progress = ProgressRow()
         self.progress.sig_cancel_clicked.connect(self._on_progress_cancel_clicked)
-        self.status = QLabel()
+        self.status = plain_label()  # quotes the search text and column names
         self.status.setObjectName("hint")
         self.error = InlineMessage()
         self.warnings = InlineMessage()
@@ -813,7 +814,7 @@ class ExplainPane(QWidget):
         self.lowest_button.clicked.connect(self._on_lowest_clicked)
         self.clear_selection_button = QPushButton("Clear")
         self.clear_selection_button.clicked.connect(self._on_clear_selection_clicked)
-        self.selection_label = QLabel("No rows selected.")
+        self.selection_label = plain_label("No rows selected.")
         self.selection_label.setObjectName("hint")
         picker = QGroupBox("Instances")
         picker_layout = QHBoxLayout(picker)
@@ -834,7 +835,7 @@ class ExplainPane(QWidget):
         self.picker = picker
 
         # Results and the selected rows.
-        self.placeholder = QLabel(
+        self.placeholder = plain_label(
             "No explanations yet. Choose a method, select rows if it explains rows, and press Run."
         )
         self.placeholder.setObjectName("dropHint")
@@ -1400,7 +1401,7 @@ class ExplainPane(QWidget):
             item = items.item(index)  # type: ignore[attr-defined]
             reason = self.unavailable.get(definition.name)
             item.setEnabled(reason is None)
-            item.setToolTip(f"Not available for this model: {reason}" if reason is not None else "")
+            item.setToolTip(literal(f"Not available for this model: {reason}") if reason is not None else "")
         if self.method_name in self.unavailable:
             previous = DEFINITIONS[self.method_name].title
             self.set_method(next(d.name for d in EXPLAIN_METHODS if d.name not in self.unavailable))

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from gui.plots import palette
 from gui.runner import JobRunner, JobState
+from gui.text import literal
 
 __all__ = ["JobListDock"]
 
@@ -122,7 +123,7 @@ class JobListDock(QDockWidget):
             return
         item = QTreeWidgetItem([record.title, record.state.value, "", record.message])
         item.setData(_COL_PROGRESS, _FRACTION_ROLE, 0.0)
-        item.setToolTip(_COL_TITLE, record.title)
+        item.setToolTip(_COL_TITLE, literal(record.title))  # titles name files
         self._items[job_id] = item
         self.tree.insertTopLevelItem(0, item)  # newest first
         self._refresh(job_id)
@@ -174,5 +175,5 @@ class JobListDock(QDockWidget):
         item.setData(_COL_PROGRESS, _FRACTION_ROLE, None if no_bar else shown)
         message = record.error.message if record.error is not None else record.message
         item.setText(_COL_MESSAGE, message)
-        item.setToolTip(_COL_MESSAGE, message)
+        item.setToolTip(_COL_MESSAGE, literal(message))
         self._on_tree_selection_changed()

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import html
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QColor, QGuiApplication
 from PySide6.QtWidgets import (
+    QCheckBox,
     QDialog,
     QDialogButtonBox,
     QFileDialog,
@@ -32,9 +33,10 @@ from gui.resources import icon
 from gui.runner import JobError, JobRunner, JobSpec
 from gui.session import Session
 from gui.settings import last_folder, remember_folder
+from gui.text import escape, literal, plain_label
 from gui.widgets import InlineMessage, OpenHeader, ProgressRow, accept_file_drops, hint_label, human_size, short_hash
 
-__all__ = ["ModelPane", "TrustDialog", "MODEL_FILE_FILTER", "MODEL_SUFFIXES"]
+__all__ = ["ModelPane", "TrustDialog", "MODEL_FILE_FILTER", "MODEL_SUFFIXES", "ACKNOWLEDGE_TEXT"]
 
 _SCAN_TITLE = "Safety scan (what the file imports when loaded)"
 
@@ -46,57 +48,128 @@ _VERDICTS = {
     "refused": "Refused",
     "needs-trust": "Loading runs the code of the classes below: it needs your trust",
 }
+_UNREVIEWED_VERDICT = ("Loading runs the code of the classes below: it needs your trust, and an acknowledgement of "
+                       "the names Probity has not reviewed")
+#: Item data role of the safety scan's list holding each name's status: reviewed, unreviewed or dangerous.
+SCAN_STATUS_ROLE = Qt.ItemDataRole.UserRole + 1
 MODEL_FILE_FILTER = f"Models ({' '.join('*' + s for s in MODEL_SUFFIXES)});;All files (*)"
+#: The trust dialog's second acknowledgement, needed on top of trust when a file names unreviewed names.
+ACKNOWLEDGE_TEXT = "I have reviewed the names in red and accept them"
+_DANGEROUS_TIP = "Can run commands or code: Probity never loads a file that names it."
+_UNREVIEWED_TIP = "Not on Probity's reviewed list: loading runs its code, which Probity has not checked."
 
 
 class TrustDialog(QDialog):
-    """Asks whether to load a file that can run code, showing exactly what it imports."""
+    """Asks whether to load a file that can run code, showing exactly what it imports.
+
+    Names Probity has not reviewed are listed in red and need a second, separate
+    acknowledgement (:attr:`acknowledge_box`): "Trust and load" stays disabled
+    until it is ticked.  A file with a dangerous name can never be loaded from here.
+    """
 
     def __init__(
-        self, path: Path, sha256: str, imports: tuple[str, ...], dangerous: set[str], parent: QWidget | None = None
+        self, path: Path, sha256: str, imports: tuple[str, ...], dangerous: set[str], parent: QWidget | None = None,
+        *, unreviewed: Sequence[str] = (),
     ) -> None:
         super().__init__(parent)
+        self.unreviewed = tuple(n for n in unreviewed if n not in dangerous)
+        self.dangerous = tuple(n for n in imports if n in dangerous)
         self.setWindowTitle("Trust this model file?")
         self.setMinimumWidth(560)
         glyph = QLabel()
         glyph.setPixmap(icon("shield").pixmap(40, 40))
         glyph.setAlignment(Qt.AlignmentFlag.AlignTop)
-        text = QLabel(
-            f"<b>{html.escape(path.name)}</b> is a pickle-based file. Loading it runs code named inside it, "
+        self.text = QLabel(
+            f"<b>{escape(path.name)}</b> is a pickle-based file. Loading it runs code named inside it, "
             "with your permissions. Load it only if you trust who made it and the imports below are what a "
             "model needs.<br><br>Your decision is recorded in the report as "
             "<i>gui confirmation</i> for this exact file:"
         )
-        text.setWordWrap(True)
-        digest = QLabel(sha256)
+        self.text.setTextFormat(Qt.TextFormat.RichText)
+        self.text.setWordWrap(True)
+        digest = plain_label(sha256)
         digest.setObjectName("mono")
         digest.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.imports_list = QListWidget()
+        marked = set(self.unreviewed)
         for name in imports:
-            item = QListWidgetItem(name)
+            item = QListWidgetItem(name)  # item views draw plain text
             if name in dangerous:
                 item.setForeground(QColor(palette.ERROR))
-                item.setToolTip("This import can run arbitrary code.")
+                item.setToolTip(_DANGEROUS_TIP)
+            elif name in marked:
+                item.setForeground(QColor(palette.ERROR))
+                item.setToolTip(_UNREVIEWED_TIP)
             self.imports_list.addItem(item)
         self.imports_list.setMinimumHeight(160)
+
+        # The names that need the second acknowledgement, each in red; escaped, as they come from the file.
+        self.unreviewed_label = QLabel()
+        self.unreviewed_label.setTextFormat(Qt.TextFormat.RichText)
+        self.unreviewed_label.setWordWrap(True)
+        self.unreviewed_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.acknowledge_box = QCheckBox(ACKNOWLEDGE_TEXT)
+        if self.unreviewed:
+            n = len(self.unreviewed)
+            self.unreviewed_label.setText(
+                f"<b>{n} of these name{'s are' if n != 1 else ' is'} not on Probity's reviewed list</b>: "
+                "Probity cannot say what "
+                f"{'they do' if n != 1 else 'it does'} when the file is loaded. Look "
+                f"{'them' if n != 1 else 'it'} up before you accept:<br>"
+                + "<br>".join(f"<span style='color:{palette.ERROR}'>{escape(name)}</span>" for name in self.unreviewed)
+            )
+        else:
+            self.unreviewed_label.hide()
+            self.acknowledge_box.hide()
+        self.acknowledge_box.toggled.connect(self._on_acknowledge_box_toggled)
+
         buttons = QDialogButtonBox()
         self.trust_button = buttons.addButton("Trust and load", QDialogButtonBox.ButtonRole.AcceptRole)
         self.refuse_button = buttons.addButton("Don't load", QDialogButtonBox.ButtonRole.RejectRole)
         self.refuse_button.setDefault(True)  # the safe choice is what Enter does
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
+        self._update_trust_button()
 
         top = QHBoxLayout()
         top.addWidget(glyph)
         words = QVBoxLayout()
-        words.addWidget(text)
+        words.addWidget(self.text)
         words.addWidget(digest)
         top.addLayout(words, 1)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(QLabel(f"It imports {len(imports)} name{'s' if len(imports) != 1 else ''}:"))
         layout.addWidget(self.imports_list, 1)
+        layout.addWidget(self.unreviewed_label)
+        layout.addWidget(self.acknowledge_box)
         layout.addWidget(buttons)
+
+    @property
+    def can_load(self) -> bool:
+        """Whether "Trust and load" may be pressed: no dangerous name, and unreviewed names acknowledged."""
+        return not self.dangerous and (not self.unreviewed or self.acknowledge_box.isChecked())
+
+    @property
+    def allow_unreviewed(self) -> bool:
+        """The second acknowledgement: there are unreviewed names and the box is ticked."""
+        return bool(self.unreviewed) and self.acknowledge_box.isChecked() and not self.dangerous
+
+    def accept(self) -> None:
+        # Enforced here too, not only by the disabled button: nothing accepts a decision the dialog forbids.
+        if self.can_load:
+            super().accept()
+
+    def _on_acknowledge_box_toggled(self, _checked: bool) -> None:
+        self._update_trust_button()
+
+    def _update_trust_button(self) -> None:
+        self.trust_button.setEnabled(self.can_load)
+        self.trust_button.setToolTip(
+            "" if self.can_load else
+            "This file names something that can run commands or code; Probity never loads it." if self.dangerous
+            else "Tick the box above once you have reviewed the names in red."
+        )
 
 
 class ModelPane(QWidget):
@@ -154,7 +227,7 @@ class ModelPane(QWidget):
             ("classes", "Classes"),
             ("trust", "Trust"),
         ):
-            value = QLabel()
+            value = plain_label()  # names from the file: shown as written
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             value.setWordWrap(True)
             if key == "sha256":
@@ -177,6 +250,7 @@ class ModelPane(QWidget):
         self.columns_box.setLayout(columns_layout)
 
         self.scan_verdict = QLabel()
+        self.scan_verdict.setTextFormat(Qt.TextFormat.RichText)  # every value in it is escaped
         self.scan_verdict.setWordWrap(True)
         self.scan_list = QListWidget()
         scan_layout = QVBoxLayout()
@@ -224,8 +298,13 @@ class ModelPane(QWidget):
             remember_folder(self._settings, "model", path)
             self.open_path(Path(path))
 
-    def open_path(self, path: Path | str, *, trusted_sha256: tuple[str, ...] = ()) -> int:
-        """Start inspecting and loading ``path`` (trusting the listed file digests)."""
+    def open_path(self, path: Path | str, *, trusted_sha256: tuple[str, ...] = (),
+                  allow_unreviewed: bool = False) -> int:
+        """Start inspecting and loading ``path``.
+
+        ``trusted_sha256`` lists the file digests the user trusts; ``allow_unreviewed``
+        is the second acknowledgement a trusted file naming unreviewed names needs.
+        """
         path = Path(path)
         self.error.clear_message()
         self._job = self._runner.submit(
@@ -233,7 +312,7 @@ class ModelPane(QWidget):
                 kind="load-model",
                 fn=tasks.intake_model,
                 args=(path,),
-                params={"trusted_sha256": trusted_sha256},
+                params={"trusted_sha256": trusted_sha256, "allow_unreviewed": allow_unreviewed},
                 key="load-model",
                 title=f"Open {path.name}",
             )
@@ -287,11 +366,18 @@ class ModelPane(QWidget):
             self.sig_status.emit(f"Opened model {result.path.name}.")
             return
         from engine.errors import UntrustedModelError
+        from engine.models.loading import UnreviewedModelError
 
         # Not loaded: the details keep describing the model in use; only the scan shows the file tried.
         self._show_attempt(result.path, result.inspection)
         if isinstance(result.refusal, UntrustedModelError):
             self._ask_trust(result.path, result.refusal, result.inspection)
+        elif isinstance(result.refusal, UnreviewedModelError):
+            # Trusted, but the loader met names nobody acknowledged: a refusal, said once, the model in use kept.
+            names = ", ".join(result.refusal.unreviewed)
+            self.error.show_error(
+                f"{result.path.name} was not loaded: it names {names}, which Probity has not reviewed and which "
+                f"were not acknowledged.{self._still_in_use()}")
         else:
             # The refusal is one sentence already ("… is refused: …; Probity never loads such a file …").
             self.error.show_error(f"{result.refusal}{self._still_in_use()}")
@@ -312,10 +398,10 @@ class ModelPane(QWidget):
             self._job = None
             self.progress.stop()
 
-    def _on_trust_dialog_finished(self, path: Path, sha256: str, accepted: bool) -> None:
+    def _on_trust_dialog_finished(self, path: Path, sha256: str, accepted: bool, allow_unreviewed: bool) -> None:
         self.trust_dialog = None
         if accepted:
-            self.open_path(path, trusted_sha256=(sha256,))
+            self.open_path(path, trusted_sha256=(sha256,), allow_unreviewed=allow_unreviewed)
         else:
             if self._in_use is not None:
                 self._show_inspection(*self._in_use)  # back to the model in use, scan included
@@ -351,10 +437,12 @@ class ModelPane(QWidget):
         imports = tuple(getattr(refusal, "imports", ()) or ())
         sha256 = getattr(refusal, "sha256", None) or getattr(inspection, "sha256", "")
         scan = getattr(inspection, "scan", None)
-        dangerous = set(getattr(scan, "dangerous", ()) or ())
-        dialog = TrustDialog(path, sha256, imports, dangerous, self)
+        dangerous = set(getattr(scan, "dangerous", ()) or ()) | set(getattr(refusal, "dangerous", ()) or ())
+        unreviewed = tuple(getattr(inspection, "unreviewed", ()) or ())
+        dialog = TrustDialog(path, sha256, imports, dangerous, self, unreviewed=unreviewed)
         dialog.finished.connect(
-            lambda code: self._on_trust_dialog_finished(path, sha256, code == QDialog.DialogCode.Accepted)
+            lambda code: self._on_trust_dialog_finished(
+                path, sha256, code == QDialog.DialogCode.Accepted, dialog.allow_unreviewed)
         )
         self.trust_dialog = dialog
         # open(), not exec(): no nested event loop, and the rest of the app keeps running.
@@ -365,7 +453,7 @@ class ModelPane(QWidget):
         self.body.show()
         self.details_box.setTitle(f"Model in use: {path.name}")
         self.fields["file"].setText(path.name)
-        self.fields["file"].setToolTip(str(path))
+        self.fields["file"].setToolTip(literal(str(path)))
         fmt = getattr(inspection, "format", None)
         self.fields["format"].setText(str(fmt) if fmt else "unknown")
         self.fields["size"].setText(human_size(getattr(inspection, "size_bytes", None)))
@@ -388,22 +476,36 @@ class ModelPane(QWidget):
         self.scan_box.setTitle(title)
         self.scan_box.setVisible(True)
         dangerous = set(getattr(scan, "dangerous", ()) or ())
+        unreviewed = set(getattr(scan, "unreviewed", ()) or ()) - dangerous
         verdict = str(getattr(scan, "verdict", "") or "")
         imports = tuple(getattr(scan, "imports", ()) or ())
         notes = tuple(getattr(scan, "notes", ()) or ())
         colour = palette.ERROR if verdict == "refused" or dangerous else palette.WARNING
         headline = _VERDICTS.get(verdict, verdict.capitalize() or "Scanned")
+        if verdict == "needs-trust" and unreviewed:
+            headline = _UNREVIEWED_VERDICT
         summary = f"{len(imports)} import{'s' if len(imports) != 1 else ''}"
         if dangerous:
-            summary += f", {len(dangerous)} able to run arbitrary code (in red)"
-        lines = [f"<span style='color:{colour}'><b>{html.escape(headline)}</b></span> · {summary}"]
-        lines += [html.escape(note) for note in notes]
+            summary += f", {len(dangerous)} able to run commands or code (red)"
+        if unreviewed:
+            summary += f", {len(unreviewed)} not reviewed by Probity (amber)"
+        lines = [f"<span style='color:{colour}'><b>{escape(headline)}</b></span> · {summary}"]
+        lines += [escape(note) for note in notes]
         self.scan_verdict.setText("<br>".join(lines))
         for name in imports:
-            item = QListWidgetItem(name)
+            # Each name's status in words as well as colour: reviewed, unreviewed or dangerous.
+            item = QListWidgetItem(name)  # item views draw plain text
             if name in dangerous:
                 item.setForeground(QColor(palette.ERROR))
-                item.setToolTip("This import can run arbitrary code.")
+                item.setToolTip(_DANGEROUS_TIP)
+                item.setData(SCAN_STATUS_ROLE, "dangerous")
+            elif name in unreviewed:
+                item.setForeground(QColor(palette.WARNING))
+                item.setToolTip(_UNREVIEWED_TIP)
+                item.setData(SCAN_STATUS_ROLE, "unreviewed")
+            else:
+                item.setToolTip("Reviewed by Probity: it builds data without running other code.")
+                item.setData(SCAN_STATUS_ROLE, "reviewed")
             self.scan_list.addItem(item)
 
     def _show_model(self, model: Any) -> None:
@@ -415,7 +517,10 @@ class ModelPane(QWidget):
             text = f"granted by “{trust.granted_by}” for this file"
             if trust.imports:
                 text += f" (covers {len(trust.imports)} imported name{'s' if len(trust.imports) != 1 else ''})"
-            self.fields["trust"].setToolTip("\n".join(trust.imports))
+            if trust.allow_unreviewed and trust.unreviewed:
+                n = len(trust.unreviewed)
+                text += f"; {n} unreviewed name{'s' if n != 1 else ''} acknowledged: {', '.join(trust.unreviewed)}"
+            self.fields["trust"].setToolTip(literal("\n".join(trust.imports)))
         else:
             text = "not required for this format"
         self.fields["trust"].setText(text)

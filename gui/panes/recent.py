@@ -8,6 +8,8 @@ from pathlib import Path
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QMenu, QWidget
 
+from gui.text import literal
+
 __all__ = ["RecentFiles"]
 
 
@@ -44,8 +46,8 @@ class RecentFiles:
             empty.setEnabled(False)
             return
         for path in paths:
-            action = menu.addAction(path.name)
-            action.setToolTip(str(path))
+            action = menu.addAction(path.name.replace("&", "&&"))  # a lone & would be a shortcut marker
+            action.setToolTip(literal(str(path)))
             action.setStatusTip(str(path))
             action.triggered.connect(lambda _checked=False, p=path: on_open(p))
         menu.addSeparator()

@@ -19,6 +19,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from PySide6.QtGui import QBrush, QColor, QFont
 
 from gui.plots import palette
+from gui.text import literal
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -162,7 +163,7 @@ class FrameTableModel(QAbstractTableModel):
             return None
         if role == Qt.ItemDataRole.ToolTipRole:
             text = format_value(self._columns[column][self.source_row(index.row())])
-            return text if len(text) > 40 else None
+            return literal(text) if len(text) > 40 else None  # cell text is the file's: shown as written
         return None
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -183,7 +184,7 @@ class FrameTableModel(QAbstractTableModel):
                 return f"{name} ({role_name})"
             return name
         if role == Qt.ItemDataRole.ToolTipRole:
-            return f"{name}: {role_name or 'feature'}. Right-click to change its role; click to sort."
+            return literal(f"{name}: {role_name or 'feature'}. Right-click to change its role; click to sort.")
         if role == Qt.ItemDataRole.FontRole and role_name == "target":
             return self._bold
         if role == Qt.ItemDataRole.ForegroundRole and role_name == "ignored":

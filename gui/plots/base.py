@@ -15,6 +15,7 @@ from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import QSizePolicy
 
 from gui.plots import palette
+from gui.text import escape
 
 __all__ = ["configure_pyqtgraph", "make_plot", "pen", "abbreviate_labels", "TICK_POINT_SIZE", "LABEL_STYLE"]
 
@@ -35,6 +36,16 @@ def pen(colour: str, width: float = 2.0, *, dashed: bool = False) -> object:
     return pg.mkPen(QColor(colour), width=width, style=style)
 
 
+def set_title(item: pg.PlotItem, text: str) -> None:
+    """Set a plot's title, shown as written: pyqtgraph draws titles as HTML, so ``text`` is escaped."""
+    item.setTitle(escape(text), color=palette.TEXT, size="11pt", bold=True)
+
+
+def set_axis_label(item: pg.PlotItem, axis: str, text: str, **style: str) -> None:
+    """Label an axis, shown as written (axis labels are HTML too); ``style`` defaults to :data:`LABEL_STYLE`."""
+    item.setLabel(axis, escape(text), **(style or LABEL_STYLE))
+
+
 def make_plot(title: str, *, bottom: str = "", left: str = "", interactive: bool = False) -> pg.PlotWidget:
     """A white plot with dark axes, a faint grid and the given axis labels.
 
@@ -43,7 +54,7 @@ def make_plot(title: str, *, bottom: str = "", left: str = "", interactive: bool
     """
     widget = pg.PlotWidget(background="w")
     item = widget.getPlotItem()
-    item.setTitle(title, color=palette.TEXT, size="11pt", bold=True)
+    set_title(item, title)
     tick_font = QFont()
     tick_font.setPointSize(TICK_POINT_SIZE)
     for name in ("left", "bottom"):
@@ -52,9 +63,9 @@ def make_plot(title: str, *, bottom: str = "", left: str = "", interactive: bool
         axis.setTextPen(pg.mkPen(palette.TEXT))
         axis.setTickFont(tick_font)
     if bottom:
-        item.setLabel("bottom", bottom, **LABEL_STYLE)
+        set_axis_label(item, "bottom", bottom)
     if left:
-        item.setLabel("left", left, **LABEL_STYLE)
+        set_axis_label(item, "left", left)
     item.showGrid(x=True, y=True, alpha=0.18)
     item.hideButtons()
     item.setMenuEnabled(interactive)

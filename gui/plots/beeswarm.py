@@ -19,8 +19,9 @@ from PySide6.QtGui import QColor, QCursor
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolTip, QVBoxLayout, QWidget
 
 from gui.plots import palette
-from gui.plots.base import make_plot, method_word, pen
+from gui.plots.base import make_plot, method_word, pen, set_axis_label, set_title
 from gui.plots.local import format_cell, format_number
+from gui.text import literal, plain_label
 
 __all__ = ["BeeswarmView", "swarm_offsets", "value_levels", "VALUE_RAMP"]
 
@@ -109,10 +110,10 @@ class BeeswarmView(QWidget):
         self.highlight.setZValue(10)
         self._brushes = [pg.mkBrush(c) for c in _ramp_brushes()]
         self._missing_brush = pg.mkBrush(QColor(palette.REFERENCE))
-        self.hover_label = QLabel(self.HOVER_HINT)
+        self.hover_label = plain_label(self.HOVER_HINT)
         self.hover_label.setObjectName("hint")
         self.hover_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.caption = QLabel()
+        self.caption = plain_label()
         self.caption.setObjectName("hint")
         self.caption.setWordWrap(True)
         legend = QHBoxLayout()
@@ -201,8 +202,8 @@ class BeeswarmView(QWidget):
         ticks = [(float(f - 1 - rank), names[j]) for rank, j in enumerate(self.feature_order)]
         self.plot_item.getAxis("left").setTicks([ticks])
         word = method_word(result)
-        self.plot_item.setTitle(f"{word} summary over the explained rows", color=palette.TEXT, size="11pt", bold=True)
-        self.plot_item.setLabel("bottom", f"{word} value (effect on {result.output_name})", color=palette.TEXT)
+        set_title(self.plot_item, f"{word} summary over the explained rows")
+        set_axis_label(self.plot_item, "bottom", f"{word} value (effect on {result.output_name})", color=palette.TEXT)
         finite = self.point_x[np.isfinite(self.point_x)]
         if finite.size:
             lo, hi = float(finite.min()), float(finite.max())
@@ -265,4 +266,4 @@ class BeeswarmView(QWidget):
             return
         text = self.hover_text(k)
         self.hover_label.setText(text)
-        QToolTip.showText(QCursor.pos(), text, self.plot)
+        QToolTip.showText(QCursor.pos(), literal(text), self.plot)

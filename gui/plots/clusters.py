@@ -33,8 +33,9 @@ from PySide6.QtWidgets import (
 )
 
 from gui.plots import palette
-from gui.plots.base import LABEL_STYLE, TICK_POINT_SIZE
+from gui.plots.base import TICK_POINT_SIZE, set_axis_label, set_title
 from gui.plots.local import badge_style, format_number
+from gui.text import literal, plain_label
 
 __all__ = ["BrushViewBox", "ClusterView"]
 
@@ -67,7 +68,7 @@ def _plot_with(view_box: pg.ViewBox, title: str, bottom: str, left: str) -> pg.P
     """A white plot styled as :func:`gui.plots.base.make_plot`, on the given view box, mouse enabled."""
     widget = pg.PlotWidget(background="w", viewBox=view_box)
     item = widget.getPlotItem()
-    item.setTitle(title, color=palette.TEXT, size="11pt", bold=True)
+    set_title(item, title)
     tick_font = QFont()
     tick_font.setPointSize(TICK_POINT_SIZE)
     for name in ("left", "bottom"):
@@ -76,8 +77,8 @@ def _plot_with(view_box: pg.ViewBox, title: str, bottom: str, left: str) -> pg.P
         axis.setTextPen(pg.mkPen(palette.TEXT))
         axis.setTickFont(tick_font)
         axis.enableAutoSIPrefix(False)
-    item.setLabel("bottom", bottom, **LABEL_STYLE)
-    item.setLabel("left", left, **LABEL_STYLE)
+    set_axis_label(item, "bottom", bottom)
+    set_axis_label(item, "left", left)
     item.showGrid(x=True, y=True, alpha=0.18)
     item.hideButtons()
     widget.setMinimumSize(360, 300)
@@ -144,7 +145,7 @@ class ClusterView(QWidget):
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.table.horizontalHeader().setMinimumSectionSize(40)
         self.table.cellClicked.connect(self._on_table_cell_clicked)
-        self.klime_badge = QLabel()
+        self.klime_badge = plain_label()
         self.profile = QLabel("Brush points or click a cluster to see what its rows share.")
         self.profile.setWordWrap(True)
         self.profile.setTextFormat(Qt.TextFormat.RichText)
@@ -166,10 +167,10 @@ class ClusterView(QWidget):
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
         splitter.setChildrenCollapsible(False)
-        self.hover_label = QLabel(self.HOVER_HINT)
+        self.hover_label = plain_label(self.HOVER_HINT)
         self.hover_label.setObjectName("hint")
         self.hover_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.caption = QLabel()
+        self.caption = plain_label()
         self.caption.setObjectName("hint")
         self.caption.setWordWrap(True)
         layout = QVBoxLayout(self)
@@ -222,11 +223,11 @@ class ClusterView(QWidget):
         self.roi.hide()
         if result.projection_method == "pca" and result.explained_variance is not None:
             share = np.asarray(result.explained_variance, dtype=np.float64)
-            item.setLabel("bottom", f"Principal component 1 ({share[0]:.0%} of the variance)", **LABEL_STYLE)
-            item.setLabel("left", f"Principal component 2 ({share[1]:.0%} of the variance)", **LABEL_STYLE)
+            set_axis_label(item, "bottom", f"Principal component 1 ({share[0]:.0%} of the variance)")
+            set_axis_label(item, "left", f"Principal component 2 ({share[1]:.0%} of the variance)")
         else:
-            item.setLabel("bottom", "t-SNE 1", **LABEL_STYLE)
-            item.setLabel("left", "t-SNE 2", **LABEL_STYLE)
+            set_axis_label(item, "bottom", "t-SNE 1")
+            set_axis_label(item, "left", "t-SNE 2")
         self._fill_table(result)
         self._reset_zoom()
         klime = result.klime
@@ -403,4 +404,4 @@ class ClusterView(QWidget):
             return
         text = self.hover_text(k)
         self.hover_label.setText(text)
-        QToolTip.showText(QCursor.pos(), text, self.plot)
+        QToolTip.showText(QCursor.pos(), literal(text), self.plot)

@@ -22,8 +22,9 @@ from PySide6.QtGui import QColor, QCursor
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QToolTip, QVBoxLayout, QWidget
 
 from gui.plots import palette
-from gui.plots.base import abbreviate_labels, make_plot, pen
+from gui.plots.base import abbreviate_labels, make_plot, pen, set_axis_label
 from gui.plots.local import format_cell, format_number
+from gui.text import literal, plain_label
 
 __all__ = ["DependenceView"]
 
@@ -97,7 +98,7 @@ class DependenceView(QWidget):
         self._pdp_pen = pen(palette.TEXT, 3.2)
         self.categorical = False
         self.category_labels: list[str] = []  # what the axis shows, one per category
-        self.category_key = QLabel()
+        self.category_key = plain_label()
         self.category_key.setObjectName("hint")
         self.category_key.setWordWrap(True)
         self.category_key.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -114,10 +115,10 @@ class DependenceView(QWidget):
         legend.setObjectName("hint")
         top.addStretch(1)
         top.addWidget(legend)
-        self.hover_label = QLabel(self.HOVER_HINT)
+        self.hover_label = plain_label(self.HOVER_HINT)
         self.hover_label.setObjectName("hint")
         self.hover_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.caption = QLabel()
+        self.caption = plain_label()
         self.caption.setObjectName("hint")
         self.caption.setWordWrap(True)
         layout = QVBoxLayout(self)
@@ -208,8 +209,8 @@ class DependenceView(QWidget):
             self.category_labels = []
             self.category_key.hide()
             bottom.setTicks(None)
-        item.setLabel("bottom", name, color=palette.TEXT)
-        item.setLabel("left", self.result.output_name, color=palette.TEXT)
+        set_axis_label(item, "bottom", name, color=palette.TEXT)
+        set_axis_label(item, "left", self.result.output_name, color=palette.TEXT)
         self._draw_selected()
         finite = ice[np.isfinite(ice)]
         if finite.size:
@@ -346,7 +347,7 @@ class DependenceView(QWidget):
         point = self.plot_item.vb.mapSceneToView(scene_pos)
         text = self.hover_text(point.x(), point.y())
         self.hover_label.setText(text)
-        QToolTip.showText(QCursor.pos(), text, self.plot)
+        QToolTip.showText(QCursor.pos(), literal(text), self.plot)
 
     def _on_scene_mouse_clicked(self, event: Any) -> None:
         if self.dependence is None or event.button() != Qt.MouseButton.LeftButton:

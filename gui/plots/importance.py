@@ -20,7 +20,8 @@ from PySide6.QtGui import QColor, QCursor
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QToolTip, QVBoxLayout, QWidget
 
 from gui.plots import palette
-from gui.plots.base import make_plot, pen
+from gui.plots.base import make_plot, pen, set_axis_label, set_title
+from gui.text import literal, plain_label
 
 __all__ = ["ImportanceView", "METHOD_LABELS", "importance_kind"]
 
@@ -147,10 +148,10 @@ class ImportanceView(QWidget):
         self.plot_item.getAxis("bottom").enableAutoSIPrefix(False)
         self.bars: pg.BarGraphItem | None = None
         self.whiskers: pg.ErrorBarItem | None = None
-        self.caption = QLabel()
+        self.caption = plain_label()
         self.caption.setObjectName("hint")
         self.caption.setWordWrap(True)
-        self.hover_label = QLabel("Hover a bar for its exact values.")
+        self.hover_label = plain_label("Hover a bar for its exact values.")
         self.hover_label.setObjectName("hint")
         self.hover_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout = QVBoxLayout(self)
@@ -261,7 +262,7 @@ class ImportanceView(QWidget):
         self.result = bars.result
         mean = bars.values
         n = len(mean)
-        self.plot_item.setTitle(bars.title, color=palette.TEXT, size="11pt", bold=True)
+        set_title(self.plot_item, bars.title)
         # Sort for reading; a NaN (a feature never explained) sorts last.
         self.order = np.argsort(-np.nan_to_num(mean, nan=-np.inf), kind="stable")
         ys = np.arange(n, dtype=np.float64)[::-1]  # rank 0 at the top
@@ -290,7 +291,7 @@ class ImportanceView(QWidget):
         self.plot_item.addItem(pg.InfiniteLine(pos=0.0, angle=90, pen=pen(palette.REFERENCE, 1.0)))
         names = [bars.names[i] for i in self.order]
         self.plot_item.getAxis("left").setTicks([list(zip(ys.tolist(), names))])
-        self.plot_item.setLabel("bottom", bars.axis_label, color=palette.TEXT)
+        set_axis_label(self.plot_item, "bottom", bars.axis_label, color=palette.TEXT)
         lows = np.where(has_ci, lo, m)
         highs = np.where(has_ci, hi, m)
         x_min = min(0.0, float(np.nanmin(lows))) if n else 0.0
@@ -313,4 +314,4 @@ class ImportanceView(QWidget):
             return
         text = self.hover_text(rank)
         self.hover_label.setText(text)
-        QToolTip.showText(QCursor.pos(), text, self.plot)
+        QToolTip.showText(QCursor.pos(), literal(text), self.plot)

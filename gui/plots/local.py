@@ -19,7 +19,8 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QToolTip, QVBoxLayout, QWidge
 
 from engine.explain.lime import FIDELITY_MIN_R2, FidelityVerdict, lime_fidelity
 from gui.plots import palette
-from gui.plots.base import make_plot, method_word, pen
+from gui.plots.base import make_plot, method_word, pen, set_axis_label, set_title
+from gui.text import literal, plain_label
 
 __all__ = ["LocalView", "LimeView", "WaterfallView", "format_number", "format_cell", "LOW_R2", "badge_style"]
 
@@ -95,7 +96,7 @@ class LocalView(QWidget):
         self.contributions = np.zeros(0)
         self.starts = np.zeros(0)
         self._hover_texts: list[str] = []
-        self.heading = QLabel()
+        self.heading = plain_label()
         self.heading.setObjectName("sectionTitle")
         self.heading.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.badges = QHBoxLayout()
@@ -105,13 +106,13 @@ class LocalView(QWidget):
         self.plot_item.getAxis("bottom").enableAutoSIPrefix(False)
         self.plot_item.showGrid(x=True, y=False, alpha=0.18)
         self.bars: pg.BarGraphItem | None = None
-        self.hover_label = QLabel("Hover a bar for its exact value.")
+        self.hover_label = plain_label("Hover a bar for its exact value.")
         self.hover_label.setObjectName("hint")
         self.hover_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.caption = QLabel()
+        self.caption = plain_label()
         self.caption.setObjectName("hint")
         self.caption.setWordWrap(True)
-        self.note = QLabel()
+        self.note = plain_label()
         self.note.setObjectName("hint")
         self.note.setWordWrap(True)
         self.note.hide()
@@ -217,10 +218,10 @@ class LocalView(QWidget):
                 item.widget().hide()
                 item.widget().deleteLater()
 
-    def _add_badge(self, text: str, kind: str, tooltip: str = "") -> QLabel:
-        label = QLabel(text)
+    def _add_badge(self, text: str, kind: str, tip: str = "") -> QLabel:
+        label = plain_label(text)
         label.setStyleSheet(badge_style(kind))
-        label.setToolTip(tooltip)
+        label.setToolTip(literal(tip))
         self.badges.addWidget(label)
         return label
 
@@ -265,7 +266,7 @@ class LocalView(QWidget):
             return
         text = self.hover_text(index)
         self.hover_label.setText(text)
-        QToolTip.showText(QCursor.pos(), text, self.plot)
+        QToolTip.showText(QCursor.pos(), literal(text), self.plot)
 
 
 class LimeView(LocalView):
@@ -294,7 +295,8 @@ class LimeView(LocalView):
         ]
         self.plot_item.addItem(pg.InfiniteLine(pos=0.0, angle=90, pen=pen(palette.REFERENCE, 1.0)))
         self._draw_bars(labels, np.zeros(len(order)), shown, hover)
-        self.plot_item.setLabel("bottom", f"Change in {result.output_name} (LIME coefficient)", color=palette.TEXT)
+        set_axis_label(self.plot_item, "bottom", f"Change in {result.output_name} (LIME coefficient)",
+                       color=palette.TEXT)
 
         prediction = float(result.predictions[i])
         self.heading.setText(f"Row {self.shown_row} · model {result.output_name} = {format_number(prediction)}")
@@ -397,10 +399,7 @@ class WaterfallView(LocalView):
         n = len(labels)
         ig = result.method == "ig"
         base_name = "f(baseline)" if ig else "E[f(X)]"
-        self.plot_item.setTitle(
-            f"{method_word(result)}: from the base value to this prediction", color=palette.TEXT, size="11pt",
-            bold=True,
-        )
+        set_title(self.plot_item, f"{method_word(result)}: from the base value to this prediction")
         # The base value is named below the bottom bar, the prediction above the top one.
         for x, name, anchor, y in (
             (base, base_name, (0.5, 0.0), -0.45),
@@ -413,7 +412,7 @@ class WaterfallView(LocalView):
         self.plot_item.setYRange(-1.5, n + 0.5, padding=0)
         space = result.output_space
         name = result.output_name if space in result.output_name else f"{result.output_name} ({space})"
-        self.plot_item.setLabel("bottom", name, color=palette.TEXT)
+        set_axis_label(self.plot_item, "bottom", name, color=palette.TEXT)
         self.heading.setText(
             f"Row {self.shown_row} · f(x) = {format_number(self.prediction)} · "
             f"base value {base_name} = {format_number(base)}"

@@ -13,7 +13,6 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
     QHeaderView,
-    QLabel,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -21,7 +20,8 @@ from PySide6.QtWidgets import (
 )
 
 from gui.plots import palette
-from gui.plots.base import make_plot, pen
+from gui.plots.base import make_plot, pen, set_axis_label
+from gui.text import escape, plain_label
 
 __all__ = ["PerformanceView", "METRIC_LABELS", "format_metric"]
 
@@ -61,7 +61,7 @@ class PerformanceView(QWidget):
         self.metrics_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.metrics_table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.metrics_table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.rows_label = QLabel()
+        self.rows_label = plain_label()
         self.rows_label.setObjectName("hint")
         self.rows_label.setWordWrap(True)
 
@@ -156,7 +156,7 @@ class PerformanceView(QWidget):
                 np.asarray(curve.fpr),
                 np.asarray(curve.tpr),
                 pen=pen(palette.categorical(i), 2.2),
-                name=f"class {curve.label} (AUC {curve.auc:.3f})",
+                name=escape(f"class {curve.label} (AUC {curve.auc:.3f})"),  # legend entries are HTML
             )
         item.setRange(xRange=(0, 1), yRange=(0, 1), padding=0.02)
 
@@ -164,7 +164,7 @@ class PerformanceView(QWidget):
         item = self.calibration_plot.getPlotItem()
         if calibration is None:
             return
-        item.setLabel("bottom", f"Mean predicted {calibration.predicted}", color=palette.TEXT)
+        set_axis_label(item, "bottom", f"Mean predicted {calibration.predicted}", color=palette.TEXT)
         legend = item.addLegend(offset=(10, 10), labelTextColor=palette.TEXT, brush=pg.mkBrush("#FFFFFFE6"))
         legend.setPen(pg.mkPen(palette.GRID))
         item.plot([0, 1], [0, 1], pen=pen(palette.REFERENCE, 1.2, dashed=True), name="perfectly calibrated")
