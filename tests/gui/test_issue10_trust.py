@@ -176,6 +176,37 @@ def test_unreviewed_names_need_the_box_ticked_on_top_of_trust(qtbot, window, fra
     assert f"1 unreviewed name acknowledged: {FRACTION}" in window.model_pane.fields["trust"].text()
 
 
+def test_an_exported_report_records_the_acknowledgement_and_its_command_loads_the_model(
+        qtbot, window, fraction_pickle, tmp_path, capsys):
+    from engine.cli import main
+    from gui.dialogs.export_report import audit_command
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=80), "b": rng.integers(0, 3, size=80).astype(float)})
+    frame["y"] = (frame["a"] > 0).astype(int)
+    data = tmp_path / "table.csv"
+    frame.to_csv(data, index=False)
+    window.open_data(data, target="y")
+    window.open_model(fraction_pickle)
+    dialog = _wait_dialog(qtbot, window)
+    dialog.acknowledge_box.setChecked(True)
+    dialog.accept()
+    qtbot.waitUntil(lambda: window.session.model is not None and window.session.roles is not None, timeout=WAIT_MS)
+    export = window.open_export_dialog()
+    export.folder_edit.setText(str(tmp_path / "out"))
+    request = export.build_request()
+    export.close()
+    assert request.allow_unreviewed and request.trusted_sha256 == (_sha(fraction_pickle),)
+    command = audit_command(request, tmp_path / "out")
+    assert command[command.index("--trust-model") + 2] == "--allow-unreviewed"
+    # The recorded command really loads the model again; without the acknowledgement it is refused.
+    without = [c for c in command[2:] if c != "--allow-unreviewed"]
+    assert main(["--progress", "none", "audit", *without, "--no-report"]) == 3
+    assert main(["--progress", "none", "audit", *command[2:], "--no-report", "--force"]) == 0, capsys.readouterr().err
+    trust = json.loads((tmp_path / "out" / "results.json").read_text(encoding="utf-8"))["provenance"]["model_trust"]
+    assert trust["allow_unreviewed"] is True and trust["unreviewed"] == [FRACTION]
+
+
 def test_reviewed_file_asks_only_for_trust(qtbot, window, reviewed_pickle):
     loads = _load_queued(window)
     window.open_model(reviewed_pickle)
