@@ -117,24 +117,30 @@ class _Shell:
         return (os.system, ("true",))
 
 
+def _line_of(out: str, name: str) -> str:
+    """The one line of an inspect-model listing that rates ``name`` (an indented line naming it as a word)."""
+    lines = [line for line in out.splitlines() if line.startswith("  ") and name in line.split()]
+    assert len(lines) == 1, (name, lines)
+    return lines[0]
+
+
 def test_inspect_model_states_each_names_status(unreviewed_model, tmp_path: Path, capsys) -> None:
     _, model = unreviewed_model
     code, out, _ = _run(capsys, "inspect-model", model)
     assert code == 0
-    lines = {line.split()[0]: line for line in out.splitlines() if line.startswith("  ") and "." in line.split()[0]}
-    assert "unreviewed" in lines[FRACTION]
+    assert "unreviewed" in _line_of(out, FRACTION)
     for name in (LOGISTIC, "numpy.ndarray", "numpy.dtype"):
-        assert "unreviewed" not in lines[name] and "can run" not in lines[name]
-    assert "reviewed by Probity unless marked" in out
+        line = _line_of(out, name)
+        assert "unreviewed" not in line and "can run" not in line and "dangerous" not in line
     assert f"--trust-model {_sha(model)} --allow-unreviewed" in out
 
     bad = tmp_path / "shell.pkl"
     bad.write_bytes(pickle.dumps({"model": _Shell(), "note": Fraction(1, 2)}))
     code, out, _ = _run(capsys, "inspect-model", bad)
     assert code == 0
-    lines = {line.split()[0]: line for line in out.splitlines() if line.startswith("  ") and "." in line.split()[0]}
-    system = next(name for name in lines if name.endswith(".system"))
-    assert "can run commands or code" in lines[system]
+    system = next(token for token in out.split() if token.endswith(".system"))
+    assert "can run commands or code" in _line_of(out, system)
+    assert "unreviewed" in _line_of(out, FRACTION)
     assert "refused" in out and "--allow-unreviewed" not in out
 
 
