@@ -143,7 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Check a Probity report: re-hash the data and model files, re-run every analysis from the "
                     "parameters embedded in the report and compare every number; check results.json and "
                     "manifest.json beside the report. Exit 0 when everything matches, 1 with the differences.")
-    verify.add_argument("report", type=Path, metavar="REPORT.pdf", help="the report written by probity audit")
+    verify.add_argument("report", type=Path, metavar="REPORT.pdf",
+                        help="the report written by probity audit, or the folder holding its report.pdf")
     verify.add_argument("--data", required=True, type=Path, help="the dataset the report describes")
     verify.add_argument("--model", required=True, type=Path, help="the model the report describes")
     verify.add_argument("--trust-model", action="append", default=[], metavar="SHA256",
@@ -151,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--tolerance", type=float, default=None, metavar="REL",
                         help="relative tolerance for floats that are not bit-identical (default 1e-9; 0 demands "
                              "bit-identical numbers)")
+    _add_allow_unreviewed(verify)
     _add_limit_options(verify)
     verify.set_defaults(func=_cmd_verify)
 
@@ -324,9 +326,11 @@ def _cmd_verify(args: argparse.Namespace, ctx: JobContext) -> int:
     from engine.verify import DEFAULT_REL_TOL, verify_report
 
     tolerance = DEFAULT_REL_TOL if args.tolerance is None else args.tolerance
+    report = args.report / "report.pdf" if args.report.is_dir() else args.report
     outcome = verify_report(
-        args.report, data=args.data, model=args.model,
+        report, data=args.data, model=args.model,
         trusted_sha256=tuple(s.strip().lower() for s in args.trust_model), ctx=ctx, rel_tol=tolerance,
+        allow_unreviewed=args.allow_unreviewed,
     )
     for note in outcome.notes:
         print(f"probity: note: {note}", file=sys.stderr)

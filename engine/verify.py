@@ -643,6 +643,7 @@ def verify_report(
     rel_tol: float = DEFAULT_REL_TOL,
     granted_by: str = "cli verify --trust-model",
     limits: Limits | None = None,
+    allow_unreviewed: bool = False,
 ) -> VerifyOutcome:
     """Verify a Probity report against the data and model files (see the module docstring).
 
@@ -661,6 +662,9 @@ def verify_report(
     limits:
         How large a report may be, how far its results may inflate and nest
         (:func:`read_report_results`); default :func:`engine.limits.current_limits`.
+    allow_unreviewed:
+        Also load a trusted model file naming globals Probity has not reviewed
+        (``--allow-unreviewed``), as the audit did.
 
     Raises
     ------
@@ -673,11 +677,11 @@ def verify_report(
     limits = current_limits() if limits is None else limits
     with using_limits(limits):
         return _verify_report(pdf, data=data, model=model, trusted_sha256=trusted_sha256, ctx=ctx, rel_tol=rel_tol,
-                              granted_by=granted_by, limits=limits)
+                              granted_by=granted_by, limits=limits, allow_unreviewed=allow_unreviewed)
 
 
 def _verify_report(pdf: Path, *, data: Path, model: Path, trusted_sha256: Sequence[str], ctx: JobContext | None,
-                   rel_tol: float, granted_by: str, limits: Limits) -> VerifyOutcome:
+                   rel_tol: float, granted_by: str, limits: Limits, allow_unreviewed: bool) -> VerifyOutcome:
     from engine.audit import AuditRequest, audit_document, load_inputs, run_audit
     from engine.report import results_json_bytes
 
@@ -689,7 +693,8 @@ def _verify_report(pdf: Path, *, data: Path, model: Path, trusted_sha256: Sequen
     for path, what in ((data, "data"), (model, "model")):
         if not path.is_file():
             raise ProbityError(f"The {what} file {path} does not exist.", path=path)
-    request = AuditRequest.from_document(recorded, data=data, model=model, trusted_sha256=trusted_sha256)
+    request = AuditRequest.from_document(recorded, data=data, model=model, trusted_sha256=trusted_sha256,
+                                         allow_unreviewed=allow_unreviewed)
     differences = check_input_files(recorded, data=data, model=model)
     companion_differences, checked = check_companions(pdf, recorded)
     checked = ["data and model SHA-256", *checked]
@@ -708,7 +713,7 @@ def _verify_report(pdf: Path, *, data: Path, model: Path, trusted_sha256: Sequen
                 _as_named(model, prov.get("model_file"), Path(tmp) / "model"),
                 target=request.target, sensitive=request.sensitive, features=request.features,
                 trusted_sha256=request.trusted_sha256, read_options=request.read_options, granted_by=granted_by,
-                ctx=run_ctx.sub(0.0, 0.1),
+                allow_unreviewed=request.allow_unreviewed, ctx=run_ctx.sub(0.0, 0.1),
             )
             outcome = run_audit(request, run_ctx, inputs=inputs)
     except ProbityError as exc:

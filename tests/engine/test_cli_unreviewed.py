@@ -158,3 +158,17 @@ def test_dangerous_file_is_refused_even_with_allow_unreviewed(unreviewed_model, 
                                              "--allow-unreviewed"))
     assert code == 3 and "never loads such a file" in err
     assert not marker.exists()
+
+
+def test_verify_needs_the_same_acknowledgement_as_the_audit(unreviewed_model, tmp_path: Path, capsys) -> None:
+    data, model = unreviewed_model
+    out = tmp_path / "audit"
+    trust = ("--trust-model", _sha(model))
+    code, _, err = _run(capsys, *_audit_args(data, model, out, *trust, "--allow-unreviewed", "--sections", "model"))
+    assert code == 0, err
+    verify = ["verify", out, "--data", data, "--model", model, *trust]  # the folder stands for its report.pdf
+    code, _, err = _run(capsys, *verify)
+    assert code == 3 and "add --allow-unreviewed" in err
+    code, printed, err = _run(capsys, *verify, "--allow-unreviewed")
+    assert code == 0, err
+    assert printed.startswith("verified:")
