@@ -466,6 +466,18 @@ def test_cli_audit_of_a_crashing_model_exits_3_with_one_sentence(crashing_model,
     assert not (tmp_path / "out" / "results.json").exists()
 
 
+def test_gui_model_intake_refuses_a_crashing_model(crashing_model) -> None:
+    from engine.jobs import JobContext
+    from gui.tasks import intake_model
+
+    path, sha, _ = crashing_model
+    intake = intake_model(path, trusted_sha256=[sha], allow_unreviewed=True, ctx=JobContext())
+    assert intake.model is None
+    assert isinstance(intake.refusal, ModelCrashError)
+    assert intake.job_outcome == "refused"
+    assert re.match(_crash_sentence("crashes.pkl"), str(intake.refusal))
+
+
 def test_probe_predicts_the_demo_pipeline_on_rows_built_from_its_encoders(demo_paths) -> None:
     model = load_model(demo_paths.model)
     rows = probe_rows(model)
