@@ -38,7 +38,7 @@ from engine.hashing import sha256_bytes
 from engine.models import pickle_policy
 from engine.models.base import Model, TrustDecision
 from engine.models.native_checks import validate_tree_structures
-from engine.models.pickle_policy import DANGEROUS, REVIEWED_SKOPS_TYPES, UNREVIEWED, Classification
+from engine.models.pickle_policy import DANGEROUS, REVIEWED, REVIEWED_SKOPS_TYPES, UNREVIEWED, Classification
 from engine.models.pickle_scan import PickleScan, scan_pickle_bytes
 from engine.models.sklearn_adapter import SklearnModel
 
@@ -192,14 +192,17 @@ class ModelInspection:
         acknowledge = f"--trust-model {self.sha256} --allow-unreviewed"
         if self.scan is not None:
             scan = self.scan
-            lines.append(f"Imports ({len(scan.imports)}; reviewed by Probity unless marked):")
-            dangerous, unreviewed = set(scan.dangerous), set(scan.unreviewed)
-            lines.extend(
-                f"  {name}"
-                + ("   <- can run commands or code" if name in dangerous
-                   else "   <- unreviewed" if name in unreviewed else "")
-                for name in scan.imports
-            )
+            lines.append(f"Imports ({len(scan.imports)}), each with Probity's rating:")
+            why = {name: reason for name, _status, reason in scan.reasons}
+            for name in scan.imports:
+                status = scan.status_of(name)
+                if status == DANGEROUS:
+                    note = f"   <- can run commands or code ({why.get(name, 'refused always')})"
+                elif status == UNREVIEWED:
+                    note = "   <- unreviewed" + ("" if scan.refused else ": needs --allow-unreviewed")
+                else:
+                    note = ""
+                lines.append(f"  {status:<10}  {name}{note}")
             if scan.notes:
                 lines.append("Notes:")
                 lines.extend(f"  - {note}" for note in scan.notes)
@@ -219,19 +222,20 @@ class ModelInspection:
         elif self.skops_untrusted_types is not None:
             rated = {c.name: c for c in self.skops_types}
             if self.skops_untrusted_types:
-                lines.append("Types skops does not trust by default:")
+                lines.append("Types skops does not trust by default, each with Probity's rating:")
                 for name in self.skops_untrusted_types:
-                    why = REVIEWED_SKOPS_TYPES.get(name)
+                    reviewed_why = REVIEWED_SKOPS_TYPES.get(name)
                     verdict = rated.get(name)
-                    if why:
-                        note = f"   (reviewed by Probity: {why})"
-                    elif verdict is not None and verdict.status == DANGEROUS:
-                        note = f"   <- can run commands or code ({verdict.reason})"
-                    elif verdict is not None and verdict.status == UNREVIEWED:
-                        note = "   <- unreviewed"
+                    status = verdict.status if verdict is not None else REVIEWED
+                    if reviewed_why:
+                        status, note = REVIEWED, f"   (loads without a decision: {reviewed_why})"
+                    elif status == DANGEROUS:
+                        note = f"   <- can run commands or code ({verdict.reason if verdict else 'refused always'})"
+                    elif status == UNREVIEWED:
+                        note = "   <- unreviewed" + ("" if self.refused else ": needs --allow-unreviewed")
                     else:
-                        note = "   (reviewed by Probity; loads after per-file trust)"
-                    lines.append(f"  {name}{note}")
+                        note = "   (loads after per-file trust)"
+                    lines.append(f"  {status:<10}  {name}{note}")
             else:
                 lines.append("Types skops does not trust by default: none")
             if self.refused:

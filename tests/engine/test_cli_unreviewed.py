@@ -128,9 +128,10 @@ def test_inspect_model_states_each_names_status(unreviewed_model, tmp_path: Path
     _, model = unreviewed_model
     code, out, _ = _run(capsys, "inspect-model", model)
     assert code == 0
-    assert "unreviewed" in _line_of(out, FRACTION)
+    assert _line_of(out, FRACTION).split()[0] == "unreviewed"
     for name in (LOGISTIC, "numpy.ndarray", "numpy.dtype"):
         line = _line_of(out, name)
+        assert line.split()[0] == "reviewed"
         assert "unreviewed" not in line and "can run" not in line and "dangerous" not in line
     assert f"--trust-model {_sha(model)} --allow-unreviewed" in out
 
@@ -140,6 +141,7 @@ def test_inspect_model_states_each_names_status(unreviewed_model, tmp_path: Path
     assert code == 0
     system = next(token for token in out.split() if token.endswith(".system"))
     assert "can run commands or code" in _line_of(out, system)
+    assert _line_of(out, system).split()[0] == "dangerous"
     assert "unreviewed" in _line_of(out, FRACTION)
     assert "refused" in out and "--allow-unreviewed" not in out
 

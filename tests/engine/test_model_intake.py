@@ -396,7 +396,7 @@ def test_inspect_skops_names_reviewed_types(credit_skops: Path) -> None:
     info = inspect_model(credit_skops)
     assert info.skops_untrusted_types == ("numpy.dtype", "sklearn.tree._tree.Tree")
     assert not info.needs_trust
-    assert "sklearn.tree._tree.Tree   (reviewed by Probity:" in info.to_text()
+    assert "  reviewed    sklearn.tree._tree.Tree   (loads without a decision:" in info.to_text()
     assert info.to_text().endswith("Verdict:  loads without a trust decision.\n")
 
 

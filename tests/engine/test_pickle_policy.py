@@ -374,7 +374,9 @@ def test_unreviewed_global_needs_allow_unreviewed_and_is_recorded(tmp_path: Path
     assert scan.unreviewed == ("fractions.Fraction",) and scan.needs_allow_unreviewed
     assert scan.status_of("fractions.Fraction") == UNREVIEWED
     assert scan.status_of("sklearn.linear_model._logistic.LogisticRegression") == REVIEWED
-    assert "  fractions.Fraction   <- unreviewed\n" in inspect_model(path).to_text()
+    text = inspect_model(path).to_text()
+    assert "  unreviewed  fractions.Fraction   <- unreviewed: needs --allow-unreviewed\n" in text
+    assert "  reviewed    sklearn.linear_model._logistic.LogisticRegression\n" in text
     with pytest.raises(UntrustedModelError, match="--allow-unreviewed"):
         load_model(path)
     with pytest.raises(UnreviewedModelError) as err:
