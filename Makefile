@@ -8,7 +8,7 @@ LOCK   := requirements/constraints.txt
 APP    := $(VENV)/.installed-app
 TESTS  := $(VENV)/.installed-test
 
-.PHONY: install install-test run test check bench demo lock screenshots clean
+.PHONY: install install-test run test check bench demo lock screenshots clean installer installer-test wheelhouse
 
 install: $(APP)
 
@@ -50,10 +50,26 @@ demo: install
 screenshots: install
 	QT_QPA_PLATFORM=offscreen $(PY) docs/screenshots.py
 
+# -- installers (docs/install.md) ------------------------------------------------------------------------
+# FLAVOUR=cpu (default) or cuda: which torch build the bundle carries (cuda: build where its wheels can be fetched).
+FLAVOUR ?= cpu
+
+# The one-folder bundle, the .deb and .tar.gz with install.sh, the SBOM, the licence list and SHA256SUMS, in dist/.
+installer:
+	bash installer/build.sh $(FLAVOUR)
+
+# Install what `make installer` built into scratch folders and use it with no network, under Xvfb (builds first if needed).
+installer-test:
+	bash installer/installer-test.sh $(FLAVOUR)
+
+# Every pinned wheel for Linux and Windows x86-64, CPython 3.11 and 3.12, in wheelhouse/ (for offline pip installs).
+wheelhouse:
+	bash installer/wheelhouse.sh
+
 # Re-resolve the pinned set (needs the registry); review the diff before committing.
 lock:
 	rm -rf /tmp/probity-lock && $(PYTHON) -m venv /tmp/probity-lock
-	/tmp/probity-lock/bin/pip install --quiet -e ".[test,peers]"
+	/tmp/probity-lock/bin/pip install --quiet -e ".[test,peers,packaging]"
 	{ head -n 2 $(LOCK); /tmp/probity-lock/bin/pip freeze --exclude-editable | sed 's/+cpu$$//'; } > $(LOCK).new && mv $(LOCK).new $(LOCK)
 
 clean:

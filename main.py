@@ -46,4 +46,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    if getattr(sys, "frozen", False):
+        # In the installed bundle, child processes (the model probe) start through the `probity` command;
+        # multiprocessing would have them re-run this script from __main__.__file__, which is no file there.
+        vars(sys.modules["__main__"]).pop("__file__", None)
     sys.exit(main())

@@ -326,6 +326,7 @@ class MainWindow(QMainWindow):
         from html import escape
 
         from engine import __version__, netguard
+        from engine.build_info import describe_build
 
         compute = self.device_status.text().removeprefix("Compute: ")
         QMessageBox.about(
@@ -333,7 +334,8 @@ class MainWindow(QMainWindow):
             "About Probity",
             f"<b>Probity {__version__}</b><br>An offline workstation for auditing machine-learning models:"
             " tabular data and a trained model in, explanations and a reproducible PDF report out."
-            f"<br><br>Compute: {escape(compute)}<br>{escape(netguard.status().summary)}",
+            f"<br><br>{escape(describe_build())}"
+            f"<br>Compute: {escape(compute)}<br>{escape(netguard.status().summary)}",
         )
 
     def open_export_dialog(self) -> Any:

@@ -37,7 +37,7 @@ BUNDLE="$BUNDLE_PARENT/probity"
 mkdir -p "$OUT"
 "$VENV/bin/cyclonedx-py" environment --pyproject pyproject.toml --output-reproducible --sv 1.6 \
   -o "$WORK/env-sbom.json" "$VENV"
-"$VENV/bin/python" installer/bundle_report.py --dist "$BUNDLE" --contents "$WORK/bundle-contents.json" \
+"$VENV/bin/python" installer/bundle_report.py --dist "$BUNDLE" --contents "$WORK/probity/bundle-contents.json" \
   --env-sbom "$WORK/env-sbom.json" --sbom "$OUT/probity-$VERSION$suffix.cdx.json" \
   --sizes "$WORK/sizes.md"
 cp "$BUNDLE/THIRD-PARTY-LICENSES.txt" "$OUT/probity-$VERSION$suffix-THIRD-PARTY-LICENSES.txt"

@@ -18,6 +18,7 @@ A bundled file that no component accounts for stops the run: the lists must be c
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import re
@@ -118,6 +119,7 @@ def _distribution_index() -> tuple[dict[str, metadata.Distribution], dict[str, l
 
 
 # -- system files ---------------------------------------------------------------------------------------
+@functools.cache
 def _debian_package(path: str) -> tuple[str, str] | None:
     real = os.path.realpath(path)
     for candidate in dict.fromkeys((path, real, "/usr" + real if not real.startswith("/usr/") else real)):
@@ -182,10 +184,17 @@ def collect(dist_dir: Path, contents: dict) -> tuple[dict[str, Component], dict[
         sizes[top] += size
         if dest.startswith(OWN_PREFIXES) or dest.endswith(".dist-info") or ".dist-info/" in dest:
             continue
+        if not os.path.isabs(src):  # a link PyInstaller made to a file listed on its own
+            continue
         real = os.path.realpath(src)
         dist = by_file.get(real)
+        top_name = dest.split("/", 1)[0].removesuffix(".pyc")
+        if dist is None and dest.endswith(".pyc") and top_name in top_level:  # compiled by PyInstaller
+            dist = metadata.distribution(top_level[top_name][0])
         if dist is not None:
             component = add_python(dist)
+        elif dest.endswith(".pyc") and top_name in sys.stdlib_module_names:
+            component = components.setdefault("cpython", runtime)
         elif real.startswith(stdlib) or (libpython_dir and real.startswith(libpython_dir) and "libpython" in real):
             component = components.setdefault("cpython", runtime)
         elif dest.startswith("resources/fonts/"):

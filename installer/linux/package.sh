@@ -56,7 +56,7 @@ if command -v dpkg >/dev/null 2>&1; then
   done
   # The newest glibc symbol version any bundled file asks for.
   glibc_needed=$(find "$DIST" -type f \( -name '*.so*' -o -perm -u+x \) -print0 | xargs -0 -r objdump -T 2>/dev/null \
-    | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -n 1)
+    | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -n 1 || true)
 fi
 depends="libc6 (>= ${glibc_needed:-2.17})"
 for pkg in $(echo "$xcb_packages $system_packages" | tr ' ' '\n' | grep -v '^$' | grep -v '^libc6$' | sort -u); do

@@ -76,7 +76,7 @@ Section "Probity" SecMain
   File "${BUNDLE_DIR}\probity.exe"
   File "${BUNDLE_DIR}\probity-gui.exe"
   File /r "${BUNDLE_DIR}\_internal"
-  File /nonfatal "${BUNDLE_DIR}\THIRD-PARTY-LICENSES.txt"
+  File "${BUNDLE_DIR}\THIRD-PARTY-LICENSES.txt"
   WriteUninstaller "$INSTDIR\uninstall.exe"
 
   ; Start menu: the app, and a console where `probity` runs by name.
