@@ -41,6 +41,8 @@ from engine.explain.surrogate import SurrogateResult
 from engine.report import charts
 from engine.report import style as st
 from engine.report.inputs import SECTION_TITLES, ReportInput
+from engine.report.names import RULE as LONG_NAME_RULE
+from engine.report.names import shorten_in, shortened, verbatim
 from engine.report.pdfa import ATTACHMENT_NAME, parse_timestamp
 from engine.results import Result
 
@@ -245,7 +247,8 @@ _MAX_CELL_CHARS = 600  # a table cell cannot split across pages, so long values 
 
 
 def _clip(text: str, limit: int = _MAX_CELL_CHARS) -> str:
-    """``text`` cut to ``limit`` characters, saying how much was left out."""
+    """``text`` cut to ``limit`` characters, saying how much was left out (long names shortened first)."""
+    text = shorten_in(text)
     if len(text) <= limit:
         return text
     return f"{text[:limit]}… ({len(text) - limit:,} more characters in results.json)"
@@ -891,6 +894,8 @@ def data_summary(facts: Facts, number: int) -> list[Flowable]:
     source = ("the columns the model file names as its inputs" if facts.inputs_named_by_model()
               else "the columns chosen as features (the model file does not name its inputs)")
     out.append(_caption(f"Role “feature” marks the model's inputs: {source}."))
+    if shortened():
+        out.append(_caption(LONG_NAME_RULE))
     options = facts.provenance.get("data_options") or {}
     if options:
         shown = ", ".join(f"{k.replace('_', ' ')} {json.dumps(v, ensure_ascii=False)}"
@@ -1548,7 +1553,8 @@ def reproducibility(facts: Facts, number: int, attachment_sha256: str) -> list[F
     command = facts.report.command or "not recorded"
     out.append(_p("Run in a folder holding the data and model files named above (identified by their SHA-256), "
                   "this command recomputes every number of this report; --out DIR chooses where it writes:"))
-    out.append(_p(command, "mono"))
+    with verbatim():  # a reader copies this command: every name in it stays whole
+        out.append(_p(command, "mono"))
     out.append(_p(
         f"The results behind this report are attached to this PDF as {ATTACHMENT_NAME}; its SHA-256 above lets "
         "a reader confirm that a recomputed results.json is identical.",

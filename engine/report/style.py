@@ -20,6 +20,7 @@ from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 
 from engine.report.errors import ReportError
+from engine.report.names import shorten_in
 
 __all__ = [
     "RESOURCES_DIR",
@@ -156,8 +157,10 @@ def printable(text: str) -> str:
     """``text`` with every character the bundled fonts cannot draw replaced by U+FFFD.
 
     A missing glyph would otherwise be drawn as the font's ``.notdef`` glyph,
-    which PDF/A forbids and which readers show as an empty box at best.
+    which PDF/A forbids and which readers show as an empty box at best.  Long
+    names of the report being built are shortened first (:mod:`engine.report.names`).
     """
+    text = shorten_in(text)
     covered = _covered()
     if all(ord(ch) in covered or ch in "\n\t" for ch in text):
         return text

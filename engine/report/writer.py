@@ -27,6 +27,7 @@ from engine.files import json_bytes, write_bytes_atomic
 from engine.report import style as st
 from engine.report.errors import ReportError
 from engine.report.inputs import ReportInput
+from engine.report.names import shortening
 from engine.report.pdfa import (
     ATTACHMENT_NAME,
     DocumentInfo,
@@ -157,15 +158,28 @@ def _layout(
 ) -> tuple[bytes, _ReportTemplate]:
     st.register_fonts()
     width = A4[0] - 2 * st.PAGE_MARGIN
-    facts = Facts.gather(report, width)
-    info = _document_info(report, facts)
-    story = build_story(facts, attachment_sha256=hashlib.sha256(attachment).hexdigest(),
-                        pages=first_pass.heading_pages if first_pass else None)
-    buffer = io.BytesIO()
-    template = _ReportTemplate(buffer, facts=facts, info=info,
-                               total_pages=first_pass.pages_seen if first_pass else None)
-    template.build(story, canvasmaker=make_canvas_class(info, _icc_profile(), attachment))
+    with shortening(_names_of(report.document)):
+        facts = Facts.gather(report, width)
+        info = _document_info(report, facts)
+        story = build_story(facts, attachment_sha256=hashlib.sha256(attachment).hexdigest(),
+                            pages=first_pass.heading_pages if first_pass else None)
+        buffer = io.BytesIO()
+        template = _ReportTemplate(buffer, facts=facts, info=info,
+                                   total_pages=first_pass.pages_seen if first_pass else None)
+        template.build(story, canvasmaker=make_canvas_class(info, _icc_profile(), attachment))
     return buffer.getvalue(), template
+
+
+def _names_of(document: Mapping[str, Any]) -> list[object]:
+    """Every column, input and class name the document records (the ones the report may print)."""
+    data, model = document.get("data") or {}, document.get("model") or {}
+    schema = data.get("schema") or []
+    names: list[object] = [c.get("name") for c in schema if isinstance(c, Mapping)]
+    names += list(model.get("input_columns") or []) + list(model.get("classes") or [])
+    roles = (document.get("provenance") or {}).get("roles") or {}
+    for value in roles.values() if isinstance(roles, Mapping) else ():
+        names += list(value) if isinstance(value, list) else [value]
+    return names
 
 
 def render_report(document: ReportInput) -> bytes:
