@@ -219,6 +219,7 @@ def test_autosave_is_written_after_a_finished_job(qtbot, make_window, copied_dem
 
 def test_recovery_is_offered_only_when_the_last_run_did_not_exit_cleanly(qtbot, make_window, copied_demo,
                                                                          data_dir):
+    from engine.session_store import read_session
     from gui.sessionfile import CLEAN_EXIT_NAME, recovery_candidate
 
     data, model = copied_demo
@@ -227,6 +228,8 @@ def test_recovery_is_offered_only_when_the_last_run_did_not_exit_cleanly(qtbot, 
     with qtbot.waitSignal(crashed.session_keeper.sig_autosaved, timeout=WAIT_MS):
         performance = _run(qtbot, crashed, "performance")
     autosave = data_dir / "autosave.probity"
+    # The signal may be an earlier autosave's (opening the inputs); wait for the one holding the result.
+    qtbot.waitUntil(lambda: autosave.exists() and "performance" in read_session(autosave).results, timeout=WAIT_MS)
     assert not (data_dir / CLEAN_EXIT_NAME).exists()  # killed now: no clean exit was recorded
     assert recovery_candidate(data_dir) == autosave
 
