@@ -139,7 +139,8 @@ class ModelInspection:
     scan: the pickle scan (pickle/joblib only).
     skops_untrusted_types: types skops does not trust by default (skops only).
     summary: further human-readable lines (ONNX graph facts, skops review status ...).
-    skops_types: the policy's rating of each of ``skops_untrusted_types`` (skops only).
+    skops_types: the policy's rating of every type a skops file names: those its schema declares
+        and those skops reports as untrusted (skops only).
     onnx_external: the locations of the files an ONNX graph reads tensor data from (ONNX only).
     """
 
@@ -167,7 +168,7 @@ class ModelInspection:
             return ()
         if self.scan is not None:
             return self.scan.unreviewed
-        return tuple(c.name for c in self.skops_types if c.status == UNREVIEWED)
+        return tuple(c.name for c in self.skops_types if c.status == UNREVIEWED and c.name not in REVIEWED_SKOPS_TYPES)
 
     @property
     def needs_trust(self) -> bool:
@@ -177,7 +178,7 @@ class ModelInspection:
         if self.scan is not None or self.onnx_external:
             return True
         if self.skops_untrusted_types is not None:
-            return any(t not in REVIEWED_SKOPS_TYPES for t in self.skops_untrusted_types)
+            return bool(self.unreviewed) or any(t not in REVIEWED_SKOPS_TYPES for t in self.skops_untrusted_types)
         return False
 
     def to_text(self) -> str:
@@ -220,24 +221,22 @@ class ModelInspection:
                     f"trust its source, with --trust-model {self.sha256}"
                 )
         elif self.skops_untrusted_types is not None:
-            rated = {c.name: c for c in self.skops_types}
-            if self.skops_untrusted_types:
-                lines.append("Types skops does not trust by default, each with Probity's rating:")
-                for name in self.skops_untrusted_types:
-                    reviewed_why = REVIEWED_SKOPS_TYPES.get(name)
-                    verdict = rated.get(name)
-                    status = verdict.status if verdict is not None else REVIEWED
-                    if reviewed_why:
-                        status, note = REVIEWED, f"   (loads without a decision: {reviewed_why})"
-                    elif status == DANGEROUS:
-                        note = f"   <- can run commands or code ({verdict.reason if verdict else 'refused always'})"
-                    elif status == UNREVIEWED:
-                        note = "   <- unreviewed" + ("" if self.refused else ": needs --allow-unreviewed")
-                    else:
-                        note = "   (loads after per-file trust)"
-                    lines.append(f"  {status:<10}  {name}{note}")
-            else:
-                lines.append("Types skops does not trust by default: none")
+            untrusted = set(self.skops_untrusted_types)
+            lines.append(f"Types the file declares ({len(self.skops_types)}), each with Probity's rating:")
+            for verdict in self.skops_types:
+                name, status = verdict.name, verdict.status
+                reviewed_why = REVIEWED_SKOPS_TYPES.get(name)
+                if reviewed_why:
+                    status, note = REVIEWED, f"   (loads without a decision: {reviewed_why})"
+                elif status == DANGEROUS:
+                    note = f"   <- can run commands or code ({verdict.reason})"
+                elif status == UNREVIEWED:
+                    note = "   <- unreviewed" + ("" if self.refused else ": needs --allow-unreviewed")
+                elif name in untrusted:
+                    note = "   (skops does not trust it by default: loads after per-file trust)"
+                else:
+                    note = ""
+                lines.append(f"  {status:<10}  {name}{note}")
             if self.refused:
                 lines.append("Verdict:  refused - Probity never loads this file, whatever is trusted.")
             elif self.unreviewed:
@@ -277,6 +276,46 @@ def _skops_untrusted(data: bytes, path: Path) -> list[str]:
         raise ModelError(f"{path.name} is not a valid skops file ({type(exc).__name__}).", path=path) from exc
 
 
+def _skops_declared(data: bytes, path: Path) -> tuple[tuple[str, str], ...]:
+    """Every ``(module, name)`` a skops file's schema declares, whether skops trusts it by default or not.
+
+    Object and type nodes name a class (``__module__``, ``__class__``); function
+    nodes name a function (``module_path``, ``function``).  Read from
+    ``schema.json`` with a loop, not recursion; call after the archive's limits
+    were checked (:func:`_skops_untrusted`).
+    """
+    import zipfile
+
+    from engine.files import JSONNestingError, loads_json
+    from engine.limits import current_limits
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            raw = archive.read("schema.json")
+        schema = loads_json(raw, max_depth=current_limits().max_json_depth)
+    except JSONNestingError as exc:
+        raise ModelError(exc.sentence(f"The skops schema of {path.name}"), path=path) from None
+    except (zipfile.BadZipFile, KeyError, ValueError, UnicodeDecodeError) as exc:
+        raise ModelError(f"{path.name} is not a valid skops file ({type(exc).__name__}).", path=path) from None
+    found: set[tuple[str, str]] = set()
+    todo: list[Any] = [schema]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, dict):
+            module, name = node.get("__module__"), node.get("__class__")
+            if isinstance(module, str) and isinstance(name, str):
+                found.add((module, name))
+            content = node.get("content")
+            if node.get("__loader__") == "FunctionNode" and isinstance(content, dict):
+                module, name = content.get("module_path"), content.get("function")
+                if isinstance(module, str) and isinstance(name, str):
+                    found.add((module, name))
+            todo.extend(node.values())
+        elif isinstance(node, list):
+            todo.extend(node)
+    return tuple(sorted(found))
+
+
 def inspect_model(path: str | Path) -> ModelInspection:
     """Describe a model file without loading or unpickling anything.
 
@@ -301,7 +340,7 @@ def inspect_model(path: str | Path) -> ModelInspection:
     if fmt == "skops":
         untrusted = _skops_untrusted(data, path)
         return ModelInspection(path, "skops", len(data), sha, skops_untrusted_types=tuple(untrusted),
-                               skops_types=_rate_skops_types(untrusted))
+                               skops_types=_rate_skops_types(untrusted, _skops_declared(data, path)))
     if fmt == "onnx":
         from engine.models.onnx_adapter import read_onnx_files, read_onnx_graph
 
@@ -401,8 +440,27 @@ def _unreviewed_error(path: Path, sha256: str, imports: tuple[str, ...],
     )
 
 
-def _rate_skops_types(untrusted: Iterable[str]) -> tuple[Classification, ...]:
-    return tuple(pickle_policy.classify_type(name) for name in untrusted)
+_SEVERITY = {REVIEWED: 0, UNREVIEWED: 1, DANGEROUS: 2}
+
+
+def _rate_skops_types(untrusted: Iterable[str],
+                      declared: Iterable[tuple[str, str]] = ()) -> tuple[Classification, ...]:
+    """The policy's rating of every type a skops file names, sorted by name.
+
+    ``declared`` pairs (from the schema) are rated exactly as written; the names
+    skops reports as untrusted are also rated by every module/name split, and
+    where both apply the worse rating stands.
+    """
+    rated: dict[str, Classification] = {}
+    for module, name in declared:
+        verdict = pickle_policy.classify(module, name)
+        rated[verdict.name] = verdict
+    for full in untrusted:
+        verdict = pickle_policy.classify_type(full)
+        known = rated.get(full)
+        if known is None or _SEVERITY[verdict.status] > _SEVERITY[known.status]:
+            rated[full] = verdict
+    return tuple(rated[name] for name in sorted(rated))
 
 
 def _load_skops(data: bytes, *, path: Path, sha256: str, trusted: frozenset[str], granted_by: str,
@@ -412,7 +470,7 @@ def _load_skops(data: bytes, *, path: Path, sha256: str, trusted: frozenset[str]
     sio = skops_io()
 
     untrusted = _skops_untrusted(data, path)
-    rated = _rate_skops_types(untrusted)
+    rated = _rate_skops_types(untrusted, _skops_declared(data, path))
     dangerous = tuple(c.name for c in rated if c.status == DANGEROUS)
     if dangerous:
         raise UnsafeModelError(
@@ -420,8 +478,9 @@ def _load_skops(data: bytes, *, path: Path, sha256: str, trusted: frozenset[str]
             "Probity never loads such a file, even when trusted.",
             path=path, sha256=sha256, imports=tuple(untrusted), dangerous=dangerous,
         )
-    needs_trust = [t for t in untrusted if t not in REVIEWED_SKOPS_TYPES]
     unreviewed = tuple(c.name for c in rated if c.status == UNREVIEWED and c.name not in REVIEWED_SKOPS_TYPES)
+    # Types skops itself does not trust, and any type Probity has not reviewed even where skops does.
+    needs_trust = sorted({t for t in untrusted if t not in REVIEWED_SKOPS_TYPES} | set(unreviewed))
     if needs_trust and sha256 not in trusted:
         also = " and --allow-unreviewed for the types Probity has not reviewed" if unreviewed else ""
         raise UntrustedModelError(
@@ -445,11 +504,12 @@ def _load_skops(data: bytes, *, path: Path, sha256: str, trusted: frozenset[str]
             raise ModelError(f"{path.name} is a damaged or unsupported skops file: {first}.", path=path) from exc
     _raise_for_version_warnings(caught, path)
     acknowledged = bool(unreviewed) and allow_unreviewed
-    if not untrusted:
-        trust = TrustDecision(required=False, granted_by="not required", sha256=sha256)
-    elif needs_trust:
-        trust = TrustDecision(required=True, granted_by=granted_by, sha256=sha256, imports=tuple(untrusted),
+    if needs_trust:
+        trust = TrustDecision(required=True, granted_by=granted_by, sha256=sha256,
+                              imports=tuple(sorted({*untrusted, *unreviewed})),
                               allow_unreviewed=acknowledged, unreviewed=unreviewed)
+    elif not untrusted:
+        trust = TrustDecision(required=False, granted_by="not required", sha256=sha256)
     else:
         trust = TrustDecision(required=True, granted_by=_GRANTED_BY_REVIEW, sha256=sha256, imports=tuple(untrusted))
     return SklearnModel(estimator, path=path, sha256=sha256, size_bytes=len(data), format="skops", trust=trust)

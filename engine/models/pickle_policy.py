@@ -354,6 +354,7 @@ _PY2_MODULES: Final = types.MappingProxyType({"__builtin__": "builtins", "copy_r
 #: Longest name rated at all, in characters and in dotted parts.  Real Python names are far
 #: shorter; rating a longer one would cost time that grows with the square of its length.
 MAX_NAME_LENGTH: Final = 1024
+_UFUNC_PACKAGES: Final = frozenset({"numpy", "scipy"})
 MAX_NAME_PARTS: Final = 64
 _DOTTED: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
 
@@ -505,6 +506,13 @@ def _rate_object(written: str, obj: Any) -> Classification:
     if isinstance(obj, types.ModuleType):
         return Classification(written, DANGEROUS, "it is a module object, through which a file could read or "
                                                    "change anything in it", str(vars(obj).get("__name__")))
+    numpy = sys.modules.get("numpy")
+    if numpy is not None and isinstance(obj, numpy.ufunc) and written.partition(".")[0] in _UFUNC_PACKAGES:
+        # A universal function that numpy or scipy defines in its own namespace (np.log1p, scipy.special.expit
+        # …), reached there by the name as written: element-wise arithmetic on arrays, written in C, that a
+        # FunctionTransformer commonly holds.  A ufunc a file could build (np.frompyfunc) lives nowhere there.
+        return Classification(written, REVIEWED, "a numpy or scipy universal function: element-wise arithmetic",
+                              written)
     canon = _canonical(obj)
     if canon is None:
         return Classification(written, UNREVIEWED, "it is not a class or function that names itself")

@@ -491,3 +491,65 @@ def test_names_longer_than_any_real_name_are_refused_without_rating_them() -> No
     # Just below the bound, names are rated as usual.
     long_ok = "sklearn." + "a" * (MAX_NAME_LENGTH - 20)
     assert "longer than any" not in classify_type(long_ok).reason
+
+
+# -- skops: every type the file declares is rated, not only those skops distrusts -------------------------
+
+
+def _fitted_logistic() -> tuple[LogisticRegression, np.ndarray]:
+    X = np.abs(np.random.default_rng(3).normal(size=(60, 3)))  # positive, for log1p
+    return LogisticRegression().fit(X, (X[:, 0] > 0.7).astype(int)), X
+
+
+def test_a_type_skops_trusts_but_probity_has_not_reviewed_needs_trust_and_acknowledgement(tmp_path: Path) -> None:
+    model, _ = _fitted_logistic()
+    model.note_ = np.longlong(5)  # skops trusts numpy.longlong by default; Probity has not reviewed it
+    path = tmp_path / "longlong.skops"
+    sio.dump(model, path)
+    assert sio.get_untrusted_types(file=path) == []  # skops alone would load it without a question
+    sha = sha256_bytes(path.read_bytes())
+    info = inspect_model(path)
+    assert info.unreviewed == ("numpy.longlong",) and info.needs_trust and not info.refused
+    text = info.to_text()
+    assert "  unreviewed  numpy.longlong   <- unreviewed: needs --allow-unreviewed\n" in text
+    assert "  reviewed    sklearn.linear_model._logistic.LogisticRegression\n" in text
+    with pytest.raises(UntrustedModelError, match="--allow-unreviewed"):
+        load_model(path)
+    with pytest.raises(UnreviewedModelError):
+        load_model(path, trusted_sha256=[sha])
+    loaded = load_model(path, trusted_sha256=[sha], allow_unreviewed=True)
+    assert loaded.trust.allow_unreviewed and loaded.trust.unreviewed == ("numpy.longlong",)
+
+
+def test_inspecting_a_skops_file_lists_every_declared_type(demo_paths) -> None:
+    info = inspect_model(demo_paths.model)
+    names = {c.name: c.status for c in info.skops_types}
+    # The pipeline and its steps are types skops trusts by default; they are listed and rated all the same.
+    assert names["sklearn.pipeline.Pipeline"] == REVIEWED
+    assert names["sklearn.ensemble._gb.GradientBoostingClassifier"] == REVIEWED
+    assert set(info.skops_untrusted_types or ()) < set(names)
+    assert "  reviewed    sklearn.pipeline.Pipeline\n" in info.to_text()
+
+
+@pytest.mark.parametrize("func", [np.log1p, pytest.param("expit", id="scipy.special.expit")])
+def test_ufuncs_of_numpy_and_scipy_are_reviewed_in_pickles_and_skops(func, tmp_path: Path) -> None:
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    if func == "expit":
+        import scipy.special
+
+        func = scipy.special.expit
+    _, X = _fitted_logistic()
+    model = make_pipeline(FunctionTransformer(func), LogisticRegression()).fit(X, (X[:, 0] > 0.7).astype(int))
+    skops_path = tmp_path / "ufunc.skops"
+    sio.dump(model, skops_path)
+    assert not inspect_model(skops_path).needs_trust
+    assert load_model(skops_path).trust.unreviewed == ()
+    pickle_path = tmp_path / "ufunc.pkl"
+    pickle_path.write_bytes(pickle.dumps(model, protocol=5))
+    scan = scan_pickle_bytes(pickle_path.read_bytes())
+    assert scan.unreviewed == () and scan.dangerous == ()
+    load_model(pickle_path, trusted_sha256=[sha256_bytes(pickle_path.read_bytes())])
+    # A ufunc a file could build from Python code is no such thing.
+    assert classify("numpy", "frompyfunc").status == UNREVIEWED
