@@ -63,8 +63,8 @@ installer-test:
 	bash installer/installer-test.sh $(FLAVOUR)
 
 # Every pinned wheel for Linux and Windows x86-64, CPython 3.11 and 3.12, in wheelhouse/ (for offline pip installs).
-wheelhouse:
-	bash installer/wheelhouse.sh
+wheelhouse: install
+	$(PY) installer/wheelhouse.py
 
 # Re-resolve the pinned set (needs the registry); review the diff before committing.
 lock:
