@@ -44,23 +44,27 @@ else
 fi
 
 
+# The torch just installed matches the flavour (read from torch/version.py: torch's own dependencies
+# are not installed yet, so it cannot be imported).
+"$VENV/bin/python" - "$FLAVOUR" <<'PYEOF'
+import importlib.util
+import pathlib
+import sys
+
+flavour = sys.argv[1]
+spec = importlib.util.find_spec("torch")
+version: dict = {}
+exec(pathlib.Path(spec.submodule_search_locations[0], "version.py").read_text(encoding="utf-8"), version)
+cuda = version.get("cuda")
+if flavour == "cpu" and cuda is not None:
+    sys.exit(f"The installed torch {version['__version__']} is a CUDA {cuda} build; FLAVOUR=cpu needs the CPU build "
+             "(set TORCH_WHEEL to a CPU wheel or TORCH_INDEX_CPU to an index that has one).")
+if flavour == "cuda" and cuda is None:
+    sys.exit(f"The installed torch {version['__version__']} is a CPU build; FLAVOUR=cuda needs a CUDA build "
+             "(set TORCH_WHEEL to a CUDA wheel or TORCH_INDEX_CUDA to an index that has one).")
+print(f"torch {version['__version__']} ({'CUDA ' + cuda if cuda else 'CPU'}) for FLAVOUR={flavour}")
+PYEOF
+
 # The app and the build tools, resolved against the pins (torch is already there and pinned).
 "${pip[@]}" install --quiet -c "$LOCK" -e ".[packaging]"
 "${pip[@]}" check
-
-# The torch that was installed matches the flavour.
-"$VENV/bin/python" - "$FLAVOUR" <<'PYEOF'
-import sys
-
-import torch
-
-flavour = sys.argv[1]
-cuda = torch.version.cuda
-if flavour == "cpu" and cuda is not None:
-    sys.exit(f"The installed torch {torch.__version__} is a CUDA {cuda} build; FLAVOUR=cpu needs the CPU build "
-             "(set TORCH_WHEEL to a CPU wheel or TORCH_INDEX_CPU to an index that has one).")
-if flavour == "cuda" and cuda is None:
-    sys.exit(f"The installed torch {torch.__version__} is a CPU build; FLAVOUR=cuda needs a CUDA build "
-             "(set TORCH_WHEEL to a CUDA wheel or TORCH_INDEX_CUDA to an index that has one).")
-print(f"torch {torch.__version__} ({'CUDA ' + cuda if cuda else 'CPU'}) for FLAVOUR={flavour}")
-PYEOF

@@ -84,8 +84,6 @@ Maintainer: Probity maintainers <probity@localhost>
 Installed-Size: $size_kb
 Depends: $depends
 Provides: probity-$FLAVOUR
-Conflicts: probity-cpu, probity-cuda
-Replaces: probity-cpu, probity-cuda
 Description: offline workstation for auditing machine-learning models ($FLAVOUR build)
  Probity reads a tabular dataset and a trained model and gives explanations
  (SHAP, LIME, integrated gradients), fairness checks across groups and a
