@@ -59,6 +59,17 @@ esac
   done
 } > "$OUT/sizes-$FLAVOUR.md"
 
+# The budget for the CPU flavour (docs/install.md): 1.5 GB installed, 600 MB for each compressed installer.
+if [ "$FLAVOUR" = cpu ]; then
+  installed=$(du -sb --apparent-size "$BUNDLE" | cut -f1)
+  [ "$installed" -le 1500000000 ] || { echo "installer/build.sh: the bundle is $((installed / 1000000)) MB, over the 1,500 MB budget." >&2; exit 1; }
+  for f in "$OUT"/*"$VERSION"*.deb "$OUT"/*"$VERSION"*-cpu.tar.gz; do
+    [ -f "$f" ] || continue
+    size=$(stat -c %s "$f")
+    [ "$size" -le 600000000 ] || { echo "installer/build.sh: $(basename "$f") is $((size / 1000000)) MB, over the 600 MB budget." >&2; exit 1; }
+  done
+fi
+
 (cd "$OUT" && find . -maxdepth 1 -type f ! -name SHA256SUMS ! -name '*.md' -printf '%f\n' | sort \
   | xargs -r sha256sum > SHA256SUMS)
 echo "installer/build.sh: artefacts in $OUT/:"
