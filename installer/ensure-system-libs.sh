@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Make sure the system tools the suite needs headless are present (Debian/Ubuntu),
 # or with --gui what a real window needs:
-# the libraries Qt needs offscreen, and poppler's pdftotext/pdftoppm for the
-# report tests.  Installs with apt-get when something is missing and we are root;
+# the libraries Qt needs offscreen, poppler's pdftotext/pdftoppm for the
+# report tests, and desktop-file-validate and makensis for the installer tests.
+# Installs with apt-get when something is missing and we are root;
 # otherwise prints the command to run.  Does nothing when all is present.
 set -uo pipefail
 PY="${PY:-.venv/bin/python}"
@@ -30,14 +31,17 @@ fi
 qt_ok=1
 qt_starts || { qt_ok=0; missing="$missing libegl1 libgl1 libxkbcommon0 libfontconfig1 libglib2.0-0 libdbus-1-3"; }
 command -v pdftotext >/dev/null 2>&1 && command -v pdftoppm >/dev/null 2>&1 || missing="$missing poppler-utils"
+# The installer tests validate the desktop entry and compile the NSIS script with these (they skip without).
+command -v desktop-file-validate >/dev/null 2>&1 || missing="$missing desktop-file-utils"
+command -v makensis >/dev/null 2>&1 || missing="$missing nsis"
 [ -z "$missing" ] && exit 0
 
 if [ "$(uname -s)" = "Linux" ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then
   echo "Installing system packages the tests need:$missing"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null || exit 1
 elif [ "$qt_ok" = 1 ]; then
-  # Only poppler is missing: the report's text-extraction tests skip and say why.
-  echo "Note: poppler (pdftotext) is not installed; the PDF text tests will be skipped." >&2
+  # Only optional tools are missing: the tests that need them skip and say why.
+  echo "Note:$missing not installed; the tests that need them will be skipped." >&2
   exit 0
 else
   echo "Qt cannot start offscreen; install its libraries (Debian/Ubuntu: sudo apt-get install$missing) and rerun." >&2
