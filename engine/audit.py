@@ -153,8 +153,13 @@ class AuditRequest:
     explain_rows:
         Row spec (:func:`engine.explain.rows.parse_rows`) of the instances LIME
         and SHAP explain for the report's local-explanations section.
+    n_repeats:
+        Permutation repeats per feature; ``None``: permutation importance's own
+        default (its descriptor's).
     lime_samples:
-        Perturbed samples per LIME explanation.
+        Perturbed samples per LIME explanation; ``None``: LIME's own default (its
+        descriptor's).  :meth:`resolved` fills both in, and provenance records the
+        numbers used.
     cluster_rows:
         Row spec of the rows whose SHAP values are clustered (SHAP also covers them).
     dependence_features:
@@ -177,30 +182,41 @@ class AuditRequest:
     trusted_sha256: tuple[str, ...] = ()
     allow_unreviewed: bool = False
     read_options: ReadOptions = field(default_factory=ReadOptions)
-    n_repeats: int = 10
+    n_repeats: int | None = None
     scoring: str | None = None
     analyses: tuple[str, ...] = CORE_ANALYSES
     explain_rows: str = "first:5"
-    lime_samples: int = 2000
+    lime_samples: int | None = None
     cluster_rows: str = "random:300"
     dependence_features: int = 3
     timestamp: str | None = None
     measure_times: bool = True
     report: ReportOptions | None = None
 
+    def resolved(self) -> AuditRequest:
+        """This request with every option left to a method's default replaced by that default (its descriptor's)."""
+        changes: dict[str, Any] = {}
+        if self.n_repeats is None:
+            changes["n_repeats"] = get_method("permutation").defaults["n_repeats"]
+        if self.lime_samples is None:
+            changes["lime_samples"] = get_method("lime").defaults["num_samples"]
+        return dataclasses.replace(self, **changes) if changes else self
+
     def parameters(self) -> dict[str, Any]:
+        """The audit's settings as provenance records them (method defaults filled in)."""
+        r = self.resolved()
         return {
-            "target": self.target,
-            "sensitive": list(self.sensitive),
-            "features": None if self.features is None else list(self.features),
-            "seed": self.seed,
-            "read_options": self.read_options.to_dict(),
-            "permutation": {"n_repeats": self.n_repeats, "scoring": self.scoring},
-            "analyses": list(self.analyses),
-            "explain_rows": self.explain_rows,
-            "lime": {"num_samples": self.lime_samples},
-            "clusters": {"rows": self.cluster_rows},
-            "dependence": {"top_features": self.dependence_features},
+            "target": r.target,
+            "sensitive": list(r.sensitive),
+            "features": None if r.features is None else list(r.features),
+            "seed": r.seed,
+            "read_options": r.read_options.to_dict(),
+            "permutation": {"n_repeats": r.n_repeats, "scoring": r.scoring},
+            "analyses": list(r.analyses),
+            "explain_rows": r.explain_rows,
+            "lime": {"num_samples": r.lime_samples},
+            "clusters": {"rows": r.cluster_rows},
+            "dependence": {"top_features": r.dependence_features},
         }
 
     @classmethod
@@ -239,11 +255,12 @@ class AuditRequest:
             trusted_sha256=tuple(trusted_sha256),
             allow_unreviewed=allow_unreviewed,
             read_options=ReadOptions.from_dict(params.get("read_options") or {}),
-            n_repeats=int(perm.get("n_repeats", defaults.n_repeats)),
+            n_repeats=int(perm["n_repeats"]) if perm.get("n_repeats") is not None else defaults.n_repeats,
             scoring=perm.get("scoring"),
             analyses=tuple(params.get("analyses") or CORE_ANALYSES),
             explain_rows=str(params.get("explain_rows", defaults.explain_rows)),
-            lime_samples=int((params.get("lime") or {}).get("num_samples", defaults.lime_samples)),
+            lime_samples=(int((params.get("lime") or {})["num_samples"])
+                          if (params.get("lime") or {}).get("num_samples") is not None else defaults.lime_samples),
             cluster_rows=str((params.get("clusters") or {}).get("rows", defaults.cluster_rows)),
             dependence_features=int((params.get("dependence") or {}).get("top_features",
                                                                          defaults.dependence_features)),
@@ -404,6 +421,7 @@ def run_audit(
     """
     from engine.hardware import describe_hardware
 
+    request = request.resolved()
     unknown = [a for a in request.analyses if a not in AUDIT_ANALYSES]
     if unknown:
         raise AnalysisError(f"Unknown audit analysis {unknown[0]!r}; choose from {', '.join(AUDIT_ANALYSES)}.")

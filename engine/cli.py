@@ -12,15 +12,16 @@ import shlex
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from engine import __version__
 from engine.device import DEVICE_CHOICES
 from engine.errors import Cancelled, OutputExistsError, ProbityError
 
 if TYPE_CHECKING:  # numpy and pandas load when a command runs, so `probity --version` stays instant
+    from engine.explain.base import AuditInputs, Method
     from engine.jobs import JobContext
     from engine.limits import Limits
     from engine.schema import ReadOptions
@@ -30,6 +31,39 @@ __all__ = ["main", "build_parser"]
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_REFUSED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 # `probity verify` found differences; shares 1 with internal errors, which print "internal error".
 EXIT_DIFFERENT = 1
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose help may be completed from the method descriptors when it is printed.
+
+    The descriptors live beside the analyses, whose modules load pandas and
+    scipy; reading them only when help is asked for keeps ``probity --version``
+    and every other command's start instant.  ``before_help(parser, namespace)``
+    fills in text (``namespace`` holds what was parsed before ``--help``).
+    """
+
+    before_help: Callable[[argparse.ArgumentParser, argparse.Namespace | None], None] | None = None
+    help_namespace: argparse.Namespace | None = None
+
+    def format_help(self) -> str:
+        if self.before_help is not None:
+            self.before_help(self, self.help_namespace)
+        return super().format_help()
+
+
+class _HelpAction(argparse.Action):
+    """``-h/--help`` that lets the help see what was parsed before it (``probity explain lime --help``)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **kwargs: object) -> None:
+        super().__init__(option_strings, dest=dest, default=argparse.SUPPRESS, nargs=0,
+                         help="show this help (after a METHOD: also that method's parameters) and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:
+        if isinstance(parser, _Parser):
+            parser.help_namespace = namespace
+        parser.print_help()
+        parser.exit()
 
 
 def _add_read_options(parser: argparse.ArgumentParser) -> None:
@@ -94,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"probity {__version__}")
     parser.add_argument("--progress", choices=["auto", "bar", "lines", "none"], default="auto",
                         help="progress on stderr: a bar on a terminal (auto), log lines, or nothing")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     audit = sub.add_parser("audit", help="run the audit and write DIR/report.pdf, results.json and manifest.json")
     audit.add_argument("--data", required=True, type=Path, help="the dataset (CSV/TSV, Parquet, Feather, Excel)")
@@ -112,7 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="trust this exact pickle/joblib/skops file (its SHA-256) after reviewing its imports")
     _add_allow_unreviewed(audit)
     _add_limit_options(audit)
-    audit.add_argument("--n-repeats", type=int, default=10, help="permutation repeats per feature (default 10)")
+    audit.add_argument("--n-repeats", type=int, metavar="N",
+                       help="permutation repeats per feature (default: permutation importance's own)")
     audit.add_argument("--scoring", help="permutation scoring (default: accuracy or r2)")
     report = audit.add_argument_group("the report")
     report.add_argument("--sections", nargs="+", metavar="NAME",
@@ -131,12 +166,14 @@ def build_parser() -> argparse.ArgumentParser:
                              "analysis's start and end are measured); fixing it measures no times and makes a "
                              "re-run byte-identical")
     advanced = audit.add_argument_group("sample sizes (advanced)")
-    advanced.add_argument("--lime-samples", type=int, default=2000, metavar="N",
-                          help="perturbed samples per LIME explanation (default 2000)")
+    advanced.add_argument("--lime-samples", type=int, metavar="N",
+                          help="perturbed samples per LIME explanation (default: LIME's own)")
     advanced.add_argument("--cluster-rows", default="random:300", metavar="SPEC",
                           help="rows whose SHAP values are clustered (default random:300)")
     _add_read_options(audit)
     audit.set_defaults(func=_cmd_audit, _parser=audit)
+    assert isinstance(audit, _Parser)
+    audit.before_help = _describe_audit_defaults
 
     verify = sub.add_parser(
         "verify", help="re-run the audit a report records and check every number",
@@ -156,20 +193,25 @@ def build_parser() -> argparse.ArgumentParser:
     _add_limit_options(verify)
     verify.set_defaults(func=_cmd_verify)
 
-    explain = sub.add_parser("explain", help="run one explanation method and write its JSON",
-                             description="Run one explanation method. --samples means: " + ", ".join(
-                                 f"{m}: {p}" for m, p in SAMPLES_PARAM.items()) + ".")
-    explain.add_argument("method", choices=EXPLAIN_METHODS, metavar="METHOD",
-                         help="one of " + ", ".join(EXPLAIN_METHODS))
+    explain = sub.add_parser(
+        "explain", help="run one analysis and write its JSON", add_help=False,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Run one analysis (any registered method) and write its result as JSON. "
+                    "'probity explain METHOD --help' and 'probity methods' list each method's parameters.")
+    explain.add_argument("-h", "--help", action=_HelpAction)
+    explain.add_argument("method", metavar="METHOD", help="the method (listed below)")
     explain.add_argument("--data", required=True, type=Path, help="the dataset")
     explain.add_argument("--model", required=True, type=Path, help="the model")
     explain.add_argument("--target", required=True, help="the target column")
     explain.add_argument("--features", nargs="+", action="extend", metavar="COL",
                          help="model input columns, when the model file does not name them")
+    explain.add_argument("--sensitive", nargs="+", action="extend", default=[], metavar="COL",
+                         help="sensitive attribute columns (group metrics compare their groups)")
     explain.add_argument("--rows", metavar="SPEC",
-                         help="rows to explain: '0-99', '3,17', 'first:N', 'random:N', 'all' (default first:100; "
-                              "clusters: random:500)")
-    explain.add_argument("--samples", type=int, metavar="N", help="the method's sample budget (see above)")
+                         help="rows to explain: '0-99', '3,17', 'first:N', 'random:N', 'all' (default: the method's "
+                              "own, listed below)")
+    explain.add_argument("--samples", type=int, metavar="N",
+                         help="the method's sample budget: the parameter listed below as its --samples")
     explain.add_argument("--class", dest="klass", metavar="LABEL",
                          help="class to explain (default: the positive class of a binary model)")
     explain.add_argument("--seed", type=int, default=0, help="seed every random choice flows from (default 0)")
@@ -182,9 +224,40 @@ def build_parser() -> argparse.ArgumentParser:
     _add_allow_unreviewed(explain)
     _add_limit_options(explain)
     explain.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                         help="any other parameter of the method (value parsed as JSON when possible)")
+                         help="any parameter of the method, by its name (VALUE read as JSON when it parses: "
+                              "5000, true, null, [\"a\", \"b\"]; else as text)")
     _add_read_options(explain)
     explain.set_defaults(func=_cmd_explain)
+    assert isinstance(explain, _Parser)
+    explain.before_help = _describe_methods_for_explain
+
+    methods = sub.add_parser(
+        "methods", help="list every analysis with its parameters and defaults",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="List every analysis probity explain runs: what it shows, what it needs, the rows it explains "
+                    "by default, its --samples parameter and each parameter with its default.")
+    methods.add_argument("names", nargs="*", metavar="METHOD", help="only these methods (default: all)")
+    methods.set_defaults(func=_cmd_methods)
+
+    rerun = sub.add_parser(
+        "rerun", help="re-run one recorded result from its provenance and check every number",
+        description="Make one result again from the call its provenance records (method, every parameter, seed, "
+                    "random stream, columns) on the data and model given now, and compare every number as "
+                    "probity verify does. Exit 0 when it matches, 1 with the differences, 2 for bad input, "
+                    "3 for a model refused as unsafe or not trusted.")
+    rerun.add_argument("source", type=Path, metavar="RESULT.json",
+                       help="a results.json written by probity audit, or the JSON of probity explain --out")
+    rerun.add_argument("--result", metavar="KEY", help="which result of an audit's results.json (e.g. lime, shap)")
+    rerun.add_argument("--data", required=True, type=Path, help="the dataset the result describes")
+    rerun.add_argument("--model", required=True, type=Path, help="the model the result describes")
+    rerun.add_argument("--trust-model", action="append", default=[], metavar="SHA256",
+                       help="trust this exact pickle/joblib/skops file (its SHA-256) after reviewing its imports")
+    rerun.add_argument("--tolerance", type=float, default=None, metavar="REL",
+                       help="relative tolerance for floats that are not bit-identical (default 1e-9; 0 demands "
+                            "bit-identical numbers)")
+    _add_allow_unreviewed(rerun)
+    _add_limit_options(rerun)
+    rerun.set_defaults(func=_cmd_rerun)
 
     inspect = sub.add_parser("inspect-model", help="describe a model file without loading it")
     inspect.add_argument("path", type=Path)
@@ -210,9 +283,9 @@ def _cmd_audit(args: argparse.Namespace, ctx: JobContext) -> int:
     )
     from engine.results import utc_now
 
-    if args.n_repeats < 2:
+    if args.n_repeats is not None and args.n_repeats < 2:
         raise ProbityError(f"--n-repeats must be at least 2 to estimate a spread, got {args.n_repeats}.")
-    if args.lime_samples < 10:
+    if args.lime_samples is not None and args.lime_samples < 10:
         raise ProbityError(f"--lime-samples must be at least 10, got {args.lime_samples}.")
     sections = _check_sections(args.sections)
     notes = _read_notes(args.notes_file)
@@ -339,40 +412,158 @@ def _cmd_verify(args: argparse.Namespace, ctx: JobContext) -> int:
     return EXIT_OK if outcome.ok else EXIT_DIFFERENT
 
 
-EXPLAIN_METHODS = (
-    "lime", "shap", "kernelshap", "treeshap", "linearshap", "ig", "saliency", "input_x_gradient", "smoothgrad",
-    "permutation", "pdp", "surrogate", "clusters", "native",
-)
-# What --samples sets for each method.
-SAMPLES_PARAM = {
-    "lime": "num_samples",
-    "shap": "n_coalitions",
-    "kernelshap": "n_coalitions",
-    "treeshap": "background_size",
-    "linearshap": "background_size",
-    "ig": "n_steps",
-    "smoothgrad": "n_samples",
-    "permutation": "n_repeats",
-    "pdp": "ice_rows",
-    "surrogate": "max_rows",
-}
-_ROW_METHODS = {"lime", "shap", "kernelshap", "treeshap", "linearshap", "ig", "saliency", "input_x_gradient",
-                "smoothgrad"}
+# -- the method descriptors, as the command line shows and takes them -------------------------------
 
 
-def _parse_params(pairs: Sequence[str]) -> dict[str, object]:
-    import json
+def _wrap(text: str, indent: str, width: int = 100) -> list[str]:
+    import textwrap
 
-    params: dict[str, object] = {}
+    return textwrap.wrap(text, width=width, initial_indent=indent, subsequent_indent=indent) or [indent]
+
+
+def _method_lines(method: Method, *, parameters: bool = True) -> list[str]:
+    """A method as ``probity methods`` and ``probity explain METHOD --help`` list it."""
+    from engine.explain.base import NEEDS
+
+    lines = [f"{method.name} — {method.title}"]
+    lines += _wrap(method.summary or method.description, "    ")
+    facts = []
+    if method.takes_rows:
+        facts.append(f"explains chosen rows (--rows, default {method.rows_default})")
+    else:
+        facts.append("uses the whole table (no --rows)")
+    if method.samples is not None:
+        facts.append(f"--samples sets {method.samples}")
+    for name, source in method.builds_on.items():
+        facts.append(f"its {name} are computed first by {source} on the same rows")
+    needs = [NEEDS[n] for n in sorted(method.needs) if n != "rows"]
+    if needs:
+        facts.append("needs " + ", ".join(needs))
+    lines += _wrap("; ".join(facts) + ".", "    ")
+    if parameters:
+        shown = [p for p in method.params if not p.provided]
+        if shown:
+            lines.append("    parameters (--param NAME=VALUE):")
+        for p in shown:
+            flag = {"klass": " (--class)", "device": " (--device)"}.get(p.name, "")
+            if p.name == method.samples:
+                flag = " (--samples)"
+            lines.append(f"      {p.name} = {p.default_text()}{flag}")
+            detail = (p.help + " " if p.help else "") + f"Must be {p.requirement()}."
+            lines += _wrap(detail, "          ")
+    return lines
+
+
+def _describe_methods_for_explain(parser: argparse.ArgumentParser, namespace: argparse.Namespace | None) -> None:
+    from engine.explain.registry import METHODS
+
+    chosen = getattr(namespace, "method", None) if namespace is not None else None
+    lines = ["methods (probity methods lists them with their parameters):"]
+    lines += [f"  {m.name:<17} {m.title}" + (f" (rows: {m.rows_default})" if m.takes_rows else "")
+              for m in METHODS.values()]
+    if chosen in METHODS:
+        lines += ["", *_method_lines(METHODS[chosen])]
+    parser.epilog = "\n".join(lines)
+
+
+def _describe_audit_defaults(parser: argparse.ArgumentParser, namespace: argparse.Namespace | None) -> None:
+    from engine.explain.registry import get_method
+
+    defaults = {"--lime-samples": ("LIME's own", get_method("lime").defaults["num_samples"]),
+                "--n-repeats": ("permutation importance's own", get_method("permutation").defaults["n_repeats"])}
+    for action in parser._actions:
+        for option, (whose, value) in defaults.items():
+            if option in action.option_strings and action.help and "(default:" in action.help:
+                action.help = action.help.split("(default:")[0] + f"(default {value}, {whose})"
+
+
+def _cmd_methods(args: argparse.Namespace, ctx: JobContext) -> int:
+    from engine.explain.registry import METHODS, get_method
+
+    names = list(args.names) or list(METHODS)
+    blocks = [_method_lines(get_method(name)) for name in names]
+    print("\n\n".join("\n".join(block) for block in blocks))
+    return EXIT_OK
+
+
+def _parse_params(pairs: Sequence[str], method: Method) -> dict[str, Any]:
+    """``--param KEY=VALUE`` pairs as the method's parameters, each read by its :class:`Param` spec."""
+    params: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
+        key = key.strip()
+        if not sep or not key:
             raise ProbityError(f"The parameter {pair!r} is not of the form KEY=VALUE.")
-        try:
-            params[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            params[key.strip()] = value
+        spec = method.param(key)
+        if spec.provided:
+            flag = "--rows" if spec.kind == "rows" else f"the {', '.join(method.builds_on.values())} it builds on"
+            raise ProbityError(f"The parameter {key} of {method.name} is given by {flag}, not --param.")
+        params[key] = spec.parse_text(value)
     return params
+
+
+def _explain_params(args: argparse.Namespace, method: Method) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The parameters the command line sets for ``method`` and for the methods it builds on.
+
+    ``--class`` of a method that takes no class (clusters) goes to what it builds on (the SHAP values).
+    """
+    from engine.explain.registry import get_method
+
+    params = _parse_params(args.param, method)
+    base: dict[str, Any] = {}
+    if args.samples is not None:
+        if method.samples is None:
+            raise ProbityError(f"--samples does not apply to {method.name}, which has no sample budget.")
+        params[method.samples] = args.samples
+    if args.klass is not None:
+        if "klass" in method.param_names:
+            params["klass"] = args.klass
+        elif any("klass" in get_method(source).param_names for source in method.builds_on.values()):
+            base["klass"] = args.klass
+        else:
+            raise ProbityError(f"--class does not apply to {method.name}, which explains no class.")
+    if args.device is not None:
+        if "device" not in method.param_names:
+            raise ProbityError(f"--device does not apply to {method.name}, which runs on the processor.")
+        params["device"] = args.device
+    method.validate(params)  # a bad value is refused before the data and model are read
+    for source in method.builds_on.values():
+        get_method(source).validate({k: v for k, v in base.items() if k in get_method(source).param_names})
+    return params, base
+
+
+def run_explain_call(inputs: AuditInputs, method: Method, params: dict[str, Any], rows: list[int] | None,
+                     ctx: JobContext, base: dict[str, Any] | None = None) -> Any:
+    """What ``probity explain`` computes: the results ``method`` builds on, the method, then faithfulness.
+
+    ``params`` are the method's, ``base`` those of the methods it builds on (their class), ``rows``
+    the rows explained (given to what the method builds on when it takes none itself).
+
+    ``ctx`` is the command's context for this method; the random streams are
+    ``ctx``'s path for the method and the path plus the built-on method's name
+    for what it builds on (clusters: ``("clusters", "shap")``), so the calls the
+    result records can be made again exactly (``probity rerun``).
+    """
+    from engine.explain.attribution import AttributionResult
+    from engine.explain.quality import with_faithfulness
+    from engine.explain.registry import get_method
+
+    work = ctx
+    if method.builds_on:
+        share = 0.8
+        for name, source in method.builds_on.items():
+            before = get_method(source)
+            before_params = {k: v for k, v in (base or {}).items() if k in before.param_names}
+            if rows is not None and "rows" in before.param_names:
+                before_params["rows"] = rows
+            params[name] = before(inputs, ctx=work.sub(0.0, share, source), **before_params)
+        work = work.sub(share, 1.0)
+    elif rows is not None:
+        params["rows"] = rows
+    result = method(inputs, ctx=work.sub(0.0, 0.9), **params)
+    if isinstance(result, AttributionResult):
+        result = with_faithfulness(inputs, result, ctx=work.sub(0.9, 1.0, "faithfulness"))
+    return result
 
 
 def _cmd_explain(args: argparse.Namespace, ctx: JobContext) -> int:
@@ -384,43 +575,23 @@ def _cmd_explain(args: argparse.Namespace, ctx: JobContext) -> int:
     from engine.explain.registry import get_method
     from engine.explain.rows import parse_rows
 
+    method = get_method(args.method)
+    params, base = _explain_params(args, method)
+    if args.rows is not None and not method.takes_rows:
+        raise ProbityError(f"--rows does not apply to {method.name}, which uses every labelled row.")
     inputs = load_inputs(
-        args.data, args.model, target=args.target, features=tuple(args.features) if args.features else None,
+        args.data, args.model, target=args.target, sensitive=tuple(args.sensitive),
+        features=tuple(args.features) if args.features else None,
         trusted_sha256=tuple(s.strip().lower() for s in args.trust_model), read_options=_read_options(args),
         allow_unreviewed=args.allow_unreviewed, ctx=ctx.sub(0.0, 0.1),
     )
-    method = get_method(args.method)
-    params = _parse_params(args.param)
-    if args.samples is not None:
-        if args.method not in SAMPLES_PARAM:
-            raise ProbityError(f"--samples does not apply to {args.method}.")
-        params[SAMPLES_PARAM[args.method]] = args.samples
-    if args.klass is not None:
-        params["klass"] = args.klass
-    if args.device is not None:
-        if "device" not in method.defaults:
-            raise ProbityError(f"--device does not apply to {args.method}, which runs on the processor.")
-        params["device"] = args.device
-    work = ctx.sub(0.1, 1.0, args.method)
+    rows = None
+    if method.takes_rows:
+        rows = parse_rows(args.rows, len(inputs.frame), ctx=ctx, default=method.rows_default or "all").tolist()
     started = time.perf_counter()
-    if args.method in _ROW_METHODS:
-        params["rows"] = parse_rows(args.rows, len(inputs.frame), ctx=ctx).tolist()
-    elif args.method == "clusters":
-        rows = parse_rows(args.rows, len(inputs.frame), ctx=ctx, default="random:500").tolist()
-        shap_params = {"klass": params["klass"]} if "klass" in params else {}
-        params["attributions"] = get_method("shap")(inputs, ctx=work.sub(0.0, 0.8, "shap"), rows=rows, **shap_params)
-        work = work.sub(0.8, 1.0)
-    elif args.rows is not None:
-        raise ProbityError(f"--rows does not apply to {args.method}, which uses every labelled row.")
-    from engine.explain.attribution import AttributionResult
-
-    if isinstance(result := method(inputs, ctx=work.sub(0.0, 0.9), **params), AttributionResult):
-        from engine.explain.quality import attach_quality, faithfulness
-
-        figures = faithfulness(inputs, result, ctx=work.sub(0.9, 1.0, "faithfulness")).figures()
-        result = attach_quality(result, **figures)
+    result = run_explain_call(inputs, method, params, rows, ctx.sub(0.1, 1.0, method.name), base)
     compute_seconds = time.perf_counter() - started
-    document = explain_document(result, method=args.method, compute_seconds=compute_seconds)
+    document = explain_document(result, method=method.name, compute_seconds=compute_seconds)
     if args.out is None:
         json.dump(document, sys.stdout, indent=2, allow_nan=False)
         sys.stdout.write("\n")
@@ -428,6 +599,21 @@ def _cmd_explain(args: argparse.Namespace, ctx: JobContext) -> int:
         write_json_atomic(args.out, document)
         print(f"Wrote {args.out}", file=sys.stderr)
     return EXIT_OK
+
+
+def _cmd_rerun(args: argparse.Namespace, ctx: JobContext) -> int:
+    from engine.rerun import rerun_result
+
+    outcome = rerun_result(
+        args.source, data=args.data, model=args.model, key=args.result,
+        trusted_sha256=tuple(s.strip().lower() for s in args.trust_model), allow_unreviewed=args.allow_unreviewed,
+        ctx=ctx, rel_tol=args.tolerance,
+    )
+    for note in outcome.notes:
+        print(f"probity: note: {note}", file=sys.stderr)
+    for line in outcome.lines():
+        print(line)
+    return EXIT_OK if outcome.ok else EXIT_DIFFERENT
 
 
 def _cmd_inspect_model(args: argparse.Namespace, ctx: JobContext) -> int:

@@ -87,6 +87,15 @@ class Provenance:
     the result (for example a class with no examples in the evaluation data).
     ``started_at``/``finished_at`` are ISO 8601 wall-clock times, or ``None`` when
     they were deliberately not measured (an audit with a fixed timestamp).
+
+    ``parameters`` are the facts the analysis reports about itself (the
+    estimator, the tree count, an automatic choice and its reason, the class
+    it resolved).  ``call`` is the call that made the result, exactly:
+    ``{"method", "parameters", "stream", "roles"}`` with every parameter after
+    validation and defaults (see :meth:`engine.explain.base.Method.call_record`),
+    from which ``probity rerun`` makes it again.  ``None`` for a result made
+    without a registered method's call, or written before calls were recorded;
+    it is then left out of the JSON form, so such files read and write as before.
     """
 
     method: str
@@ -102,6 +111,7 @@ class Provenance:
     data_options: Mapping[str, Any] = field(default_factory=dict)
     model_trust: Mapping[str, Any] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    call: Mapping[str, Any] | None = field(default=None, metadata={"omit_if_none": True})
 
     def to_dict(self) -> dict[str, Any]:
         return to_jsonable(self)
@@ -187,9 +197,11 @@ def _float_or_none(x: float) -> float | None:
 
 
 def to_jsonable(obj: Any) -> Any:
-    """Convert dataclasses, arrays, numpy scalars, enums and mappings to JSON types."""
+    """Convert dataclasses, arrays, numpy scalars, enums, mappings and sequences to JSON types."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        # A field marked "omit_if_none" appears only when set, so files written before it existed round-trip.
+        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)
+                if not (f.metadata.get("omit_if_none") and getattr(obj, f.name) is None)}
     if isinstance(obj, np.ndarray):
         if obj.dtype.kind == "f":
             return to_jsonable(obj.tolist())

@@ -60,6 +60,7 @@ __all__ = [
     "check_companions",
     "check_pages",
     "read_report_results",
+    "as_named",
     "verify_report",
 ]
 
@@ -126,7 +127,8 @@ def _compared(path: Path_) -> bool:
         return False
     if len(path) >= 4 and path[0] == "results" and path[2] == "provenance" and path[3] in _NOT_COMPARED:
         return False
-    if path[:1] == ("results",) and path[2:] == ("provenance", "parameters", "device"):
+    if path[:1] == ("results",) and path[2:] in (("provenance", "parameters", "device"),
+                                                 ("provenance", "call", "parameters", "device")):
         return False  # where it ran, like the hardware: a GPU-made report verifies on a laptop (noted)
     # When it ran (noted): the audit's finished_at and each result's times and duration.  The audit's
     # started_at is its recorded timestamp, which the re-run takes over, so it is compared.
@@ -137,6 +139,15 @@ def _compared(path: Path_) -> bool:
     if len(path) == 3 and path[0] == "results" and path[2] == "compute_seconds":
         return False
     return True
+
+
+def _recorded_later(path: Path_) -> bool:
+    """Whether ``path`` is something only newer versions record, so a report written before lacks it.
+
+    A result's call (``results.NAME.provenance.call``) has been recorded since the
+    descriptors; a report from before has none, and the re-run's is not a difference.
+    """
+    return len(path) == 4 and path[0] == "results" and path[2:] == ("provenance", "call")
 
 
 def _is_number(value: Any) -> bool:
@@ -161,7 +172,7 @@ class _Walker:
                 else:
                     self.walk(a[key], b[key], path + (key,))
             for key in b:
-                if key not in a and _compared(path + (key,)):
+                if key not in a and _compared(path + (key,)) and not _recorded_later(path + (key,)):
                     self.differences.append(f"{_where(path + (key,))}: produced by the re-run but not in the report.")
             return
         if isinstance(a, list) and isinstance(b, list):
@@ -375,7 +386,7 @@ def check_pages(pdf: Path, document: Mapping[str, Any]) -> tuple[list[str], str 
     return [], _PAGES
 
 
-def _as_named(path: Path, recorded: Any, folder: Path) -> Path:
+def as_named(path: Path, recorded: Any, folder: Path) -> Path:
     """``path``, or a symbolic link to it in ``folder`` carrying the recorded file name when that differs."""
     name = Path(str(recorded or "")).name
     # The suffix decides how a file is read, so only a same-format file takes the recorded name.
@@ -709,8 +720,8 @@ def _verify_report(pdf: Path, *, data: Path, model: Path, trusted_sha256: Sequen
             # Results name the files in their messages ("… in credit.csv"); a copy kept under another
             # name must not read as a difference, so the re-run sees the recorded names.
             inputs = load_inputs(
-                _as_named(data, prov.get("data_file"), Path(tmp) / "data"),
-                _as_named(model, prov.get("model_file"), Path(tmp) / "model"),
+                as_named(data, prov.get("data_file"), Path(tmp) / "data"),
+                as_named(model, prov.get("model_file"), Path(tmp) / "model"),
                 target=request.target, sensitive=request.sensitive, features=request.features,
                 trusted_sha256=request.trusted_sha256, read_options=request.read_options, granted_by=granted_by,
                 allow_unreviewed=request.allow_unreviewed, ctx=run_ctx.sub(0.0, 0.1),

@@ -45,6 +45,7 @@ import pandas as pd
 from engine.errors import AnalysisError
 from engine.explain.attribution import AttributionResult
 from engine.explain.base import AuditInputs, Method
+from engine.explain.params import Param
 from engine.explain.pdp import column_kinds, explained_output, is_categorical_column, source_name
 from engine.explain.surrogate import encode_raw, format_number
 from engine.jobs import JobContext
@@ -769,10 +770,40 @@ def run(
 
 METHOD = Method(
     name="clusters",
-    title="Explanation clusters",
+    title="Explanation clusters (SHAP + K-LIME)",
+    short_title="Explanation clusters and K-LIME",
     run=run,
-    description=(
+    summary=(
         "Rows grouped by why the model scored them (k-means on SHAP or LIME values, k by silhouette), drawn "
         "in 2-D, profiled in the data's terms, with a local linear surrogate (K-LIME) per cluster."
     ),
+    description=(
+        "Rows are clustered with k-means on their attribution vectors, so rows that are explained alike fall "
+        "together, and the number of clusters is chosen by silhouette. K-LIME then fits one ridge surrogate "
+        "per cluster and reports its R²."
+    ),
+    params=(
+        Param("attributions", "result", None, label="Attributions",
+              help="The attributions clustered: the SHAP values of the chosen rows, computed first."),
+        Param("k", "int", None, label="Clusters", minimum=2, none="chosen by silhouette", basic=True,
+              help="The number of clusters."),
+        Param("k_range", "pair", (2, 8), label="Cluster numbers tried", item="int", minimum=2,
+              help="Smallest and largest number of clusters tried when k is chosen by silhouette."),
+        Param("standardize", "bool", False, label="Standardise attributions",
+              help="Scale each feature's attributions to unit variance before clustering."),
+        Param("projection", "choice", "pca", label="Projection", choices=PROJECTIONS, basic=True,
+              help="How rows are drawn in two dimensions."),
+        Param("n_init", "int", 4, label="k-means runs", minimum=1, help="k-means runs per k (the best is kept)."),
+        Param("silhouette_rows", "int", 2000, label="Rows for the silhouette", minimum=10, unit="rows",
+              help="Most rows the silhouette is computed on."),
+        Param("klime_alpha", "float", 1e-3, label="K-LIME ridge penalty", minimum=0.0, exclusive=True,
+              help="Ridge penalty per row of the K-LIME surrogates, on standardised features."),
+        Param("max_categories", "int", 20, label="Most categories per column", minimum=1,
+              help="Most indicator columns per categorical column in K-LIME."),
+    ),
+    result=ExplanationClustersResult,
+    needs=frozenset({"rows"}),
+    builds_on={"attributions": "shap"},
+    rows_default="random:500",
+    view="clusters",
 )

@@ -65,10 +65,11 @@ def explain_document(result: Result, *, method: str, compute_seconds: float) -> 
             summary={"scoring": perm.scoring, "baseline_score": to_jsonable(perm.baseline_score)},
         )
     else:
+        # Only data fields count: a result may have a method of that name (group metrics' rows(attribute)).
         names = getattr(result, "feature_names", None)
-        if names is not None:
+        if isinstance(names, (tuple, list)):
             doc["feature_names"] = list(names)
         rows = getattr(result, "rows", None)
-        if rows is not None:
+        if isinstance(rows, (np.ndarray, tuple, list)):
             doc["rows"] = to_jsonable(rows)
     return doc

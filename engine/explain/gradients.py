@@ -76,6 +76,7 @@ from engine.device import choose_device, free_cores
 from engine.errors import AnalysisError
 from engine.explain.attribution import AttributionResult, resolve_output
 from engine.explain.base import AuditInputs, Method
+from engine.explain.params import Param, class_param, device_param, rows_param
 from engine.jobs import JobContext
 from engine.models.base import Task
 from engine.models.differentiable import (
@@ -977,36 +978,143 @@ def run_smoothgrad(
 
 # -- registration ----------------------------------------------------------------------
 
+def _output_param() -> Param:
+    return Param("output", "choice", "logit", label="Output explained", choices=OUTPUTS,
+                 help="logit (the class logit, or a regressor's value) or probability.")
+
+
+def _batch_param(default: int) -> Param:
+    return Param("batch_rows", "int", default, label="Rows per pass", minimum=1, unit="rows",
+                 help="Most rows in one forward and backward pass.")
+
+
+def _dtype_param() -> Param:
+    return Param("dtype", "choice", "float32", label="Precision", choices=DTYPES,
+                 help="float32, or float64 for exact arithmetic in checks.")
+
+
+_NEEDS = frozenset({"rows", "differentiable model"})
+
 IG_METHOD = Method(
     name="ig",
-    title="Integrated Gradients",
+    title="Integrated Gradients (MLP, linear and torch models)",
+    short_title="Integrated Gradients",
     run=run_ig,
-    description=(
+    summary=(
         "Per-row attributions of a differentiable model's class logit (or probability) — a torch model, or a "
         "scikit-learn MLP or linear model rebuilt exactly in torch — that add up to f(x) - f(baseline), "
         "integrated with Gauss-Legendre quadrature in one batched pass per chunk; the completeness gap is reported."
     ),
+    description=(
+        "Integrated Gradients integrates the gradient of the explained output along a straight path from a "
+        "baseline to the row. The attributions add up to the difference between the output at the row and at "
+        "the baseline."
+    ),
+    params=(
+        rows_param(),
+        Param("baseline", "baseline", "zeros", label="Baseline", choices=BASELINES, basic=True,
+              help="Where the path starts: zeros, the columns' mean or median, one number per input column, "
+                   "or a mapping column → number."),
+        Param("n_steps", "int", 50, label="Integration steps", minimum=1, basic=True,
+              help="Quadrature nodes along the path (gradient evaluations per row)."),
+        Param("method", "choice", "gausslegendre", label="Integration rule", choices=INTEGRATION_METHODS,
+              help="The quadrature rule along the path."),
+        class_param(),
+        _output_param(),
+        _batch_param(256),
+        device_param(),
+        _dtype_param(),
+    ),
+    result=AttributionResult,
+    needs=_NEEDS,
+    rows_default="first:20",
+    view="shap",
+    samples="n_steps",
+    random=False,
 )
 SALIENCY_METHOD = Method(
     name="saliency",
     title="Saliency (gradients)",
+    short_title="Saliency",
     run=run_saliency,
-    description=(
+    summary=(
         "The absolute (or signed) gradient of a differentiable model's output with respect to each input column."
     ),
+    description=(
+        "Saliency is the absolute gradient of the explained output with respect to each input. It measures "
+        "local sensitivity, not contribution."
+    ),
+    params=(
+        rows_param(),
+        Param("absolute", "bool", True, label="Absolute gradients", basic=True,
+              help="|∂f/∂x|, the classic saliency map; off: the signed gradient."),
+        class_param(),
+        _output_param(),
+        _batch_param(4096),
+        device_param(),
+        _dtype_param(),
+    ),
+    result=AttributionResult,
+    needs=_NEEDS,
+    rows_default="random:500",
+    view="shap",
+    random=False,
 )
 INPUT_X_GRADIENT_METHOD = Method(
     name="input_x_gradient",
     title="Input × gradient",
     run=run_input_x_gradient,
-    description="Each input value times the gradient of a differentiable model's output with respect to it.",
+    summary="Each input value times the gradient of a differentiable model's output with respect to it.",
+    description=(
+        "Input × gradient multiplies each input by the gradient of the output with respect to it. For a linear "
+        "model it equals each feature's contribution relative to a zero baseline."
+    ),
+    params=(
+        rows_param(),
+        class_param(),
+        _output_param(),
+        _batch_param(4096),
+        device_param(),
+        _dtype_param(),
+    ),
+    result=AttributionResult,
+    needs=_NEEDS,
+    rows_default="random:500",
+    view="shap",
+    random=False,
 )
 SMOOTHGRAD_METHOD = Method(
     name="smoothgrad",
-    title="SmoothGrad",
+    title="SmoothGrad (noisy gradients)",
+    short_title="SmoothGrad",
     run=run_smoothgrad,
-    description=(
+    summary=(
         "The gradient of a differentiable model's output averaged over seeded Gaussian noise around each row, "
         "with noise scaled to each column's spread."
     ),
+    description=(
+        "SmoothGrad averages gradients over noisy copies of each row, which reduces the noise of plain "
+        "gradients. The noise level is set relative to each feature's spread."
+    ),
+    params=(
+        rows_param(),
+        Param("n_samples", "int", 50, label="Noisy copies per row", minimum=1, basic=True,
+              help="Noisy copies of each row whose gradients are averaged."),
+        Param("noise_level", "float", 0.15, label="Noise level", minimum=0.0, basic=True,
+              help="The noise's standard deviation as a fraction of each column's spread."),
+        Param("noise_basis", "choice", "std", label="Spread measured by", choices=NOISE_BASES,
+              help="The spread the noise level scales: the column's standard deviation or its range."),
+        Param("absolute", "bool", False, label="Absolute gradients",
+              help="Average |∂f/∂x| (captum's NoiseTunnel over saliency); off: the signed gradient, as published."),
+        class_param(),
+        _output_param(),
+        _batch_param(256),
+        device_param(),
+        _dtype_param(),
+    ),
+    result=AttributionResult,
+    needs=_NEEDS,
+    rows_default="first:20",
+    view="shap",
+    samples="n_samples",
 )

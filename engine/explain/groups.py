@@ -27,6 +27,7 @@ import pandas as pd
 from engine.errors import AnalysisError
 from engine.explain.attribution import resolve_output
 from engine.explain.base import AuditInputs, Method
+from engine.explain.params import Param, class_param
 from engine.explain.performance import class_indices, normalise_probabilities
 from engine.jobs import JobContext
 from engine.models.base import Task
@@ -559,11 +560,33 @@ def _differences(
 
 METHOD = Method(
     name="groups",
-    title="Group metrics",
+    title="Outcomes by sensitive group",
+    short_title="Group metrics",
     run=run,
-    description=(
+    summary=(
         "Per group of each sensitive attribute: share of rows, base rate, selection rate, accuracy, true and false "
         "positive rates, precision (or mean prediction and MAE for regressors), with the demographic parity, "
         "equalised odds and accuracy gaps between groups."
     ),
+    description=(
+        "Rows are split by the values of each sensitive attribute and the model's outcomes and errors are "
+        "measured in each group. The gaps the executive summary names compare only groups with at least "
+        f"{HEADLINE_MIN_GROUP_SIZE} rows, because a rate measured on fewer rows is dominated by chance; smaller "
+        "groups are named there as not compared, with their size."
+    ),
+    params=(
+        Param("sensitive", "columns", None, label="Sensitive columns", basic=True,
+              none="the sensitive columns chosen in the roles",
+              help="The columns whose groups are compared (they need not be model inputs)."),
+        class_param(help="The class counted as positive (classifiers; null for a regressor).",
+                    none="the second class of a binary model, else the first"),
+        Param("threshold", "float", 0.5, label="Decision threshold", minimum=0.0, maximum=1.0, basic=True,
+              help="A binary model predicts positive when P(class) exceeds it (multiclass models ignore it)."),
+        Param("min_group_size", "int", 20, label="Smallest group reported", minimum=0, unit="rows",
+              help="Groups with fewer evaluated rows are named in a warning (and kept)."),
+    ),
+    result=GroupMetricsResult,
+    needs=frozenset({"sensitive"}),
+    view="groups",
+    random=False,
 )

@@ -71,6 +71,7 @@ from engine.errors import AnalysisError
 from engine.explain._background import Background, single_thread_if_small, summarise_background
 from engine.explain.attribution import AttributionResult, resolve_output
 from engine.explain.base import AuditInputs, Method
+from engine.explain.params import Param, class_param, rows_param
 from engine.jobs import JobContext
 from engine.models.base import Model, Task
 from engine.parallel import chunk_workers, even_spans, map_chunks
@@ -829,12 +830,38 @@ def run(
 
 METHOD = Method(
     name="kernelshap",
-    title="KernelSHAP",
+    title="KernelSHAP (any model)",
+    short_title="Kernel SHAP",
     run=run,
-    description=(
+    summary=(
         "Model-agnostic Shapley values of each raw input column: the model is averaged over a weighted "
         "background with coalitions of columns taken from the explained row, and a Shapley-kernel "
         "weighted regression (exact when all coalitions fit the budget) splits the prediction's "
         "difference from the average exactly among the columns, with bootstrap standard errors."
     ),
+    description=(
+        "Kernel SHAP estimates Shapley values by evaluating the model on coalitions of features, filling "
+        "absent features from background rows, and solving a weighted least-squares problem. Its standard "
+        "errors measure the sampling uncertainty of each value."
+    ),
+    params=(
+        rows_param(),
+        Param("n_coalitions", "int_or_auto", "auto", label="Coalitions per row", minimum=2, basic=True,
+              auto="2 × features + 2048",
+              help="Coalition budget per row; every coalition is enumerated when they all fit."),
+        Param("background_size", "int", 100, label="Background rows", minimum=1, basic=True, unit="rows",
+              help="The data summarised by weighted k-means to this many background rows."),
+        class_param(),
+        Param("l1_reg", "bool", False, label="L1 feature selection", hidden=True,
+              help="Only false is supported (no feature selection)."),
+        Param("link", "choice", "identity", label="Link", choices=LINKS,
+              help="identity (probabilities or values) or logit (log-odds; classifiers only)."),
+        Param("chunk_rows", "int", 1_000_000, label="Rows per model call", minimum=1, unit="rows",
+              help="Most rows in one model call."),
+    ),
+    result=AttributionResult,
+    needs=frozenset({"rows", "background"}),
+    rows_default="first:20",
+    view="shap",
+    samples="n_coalitions",
 )

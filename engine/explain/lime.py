@@ -100,6 +100,7 @@ from scipy.special import ndtr, ndtri
 from engine.errors import AnalysisError
 from engine.explain.attribution import AttributionResult, resolve_output
 from engine.explain.base import AuditInputs, Method
+from engine.explain.params import Param, class_param, rows_param
 from engine.jobs import JobContext
 from engine.models.base import Model, Task
 from engine.parallel import chunk_workers, even_spans, map_chunks
@@ -1362,10 +1363,45 @@ def run(
 
 METHOD = Method(
     name="lime",
-    title="LIME (tabular)",
+    title="LIME (local surrogates)",
+    short_title="LIME",
     run=run,
-    description=(
+    summary=(
         "Local surrogate explanations with lime's tabular semantics (quartile bins, exponential kernel, "
         "weighted ridge), fitted for every row at once, with seed-to-seed stability figures."
     ),
+    description=(
+        "LIME fits a weighted linear surrogate to the model's output on perturbed samples around each row, "
+        "weighting samples by their closeness to it. The weighted R² says how well that local surrogate fits, "
+        "and reruns with fresh samples measure how stable its top features are."
+    ),
+    params=(
+        rows_param(),
+        Param("num_samples", "int", 5000, label="Samples per row", minimum=2, basic=True, unit="samples",
+              help="Perturbed samples in each row's neighbourhood, the row itself included."),
+        Param("discretize_continuous", "bool", True, label="Discretise numeric columns",
+              help="Bin numeric columns (lime's default); off: Gaussian perturbation in standardised units."),
+        Param("discretizer", "choice", "quartile", label="Bins", choices=tuple(DISCRETIZERS),
+              help="The bins of numeric columns when they are discretised."),
+        Param("sampling", "choice", "shared", label="Sampling design", choices=SAMPLING_DESIGNS,
+              help="shared: one perturbation design for every row; independent: fresh draws per row."),
+        Param("kernel_width", "float", None, label="Kernel width", minimum=0.0, exclusive=True,
+              none="0.75 × √(number of features)",
+              help="Width of the exponential kernel that weights samples by their closeness to the row."),
+        Param("num_features", "int", None, label="Features per surrogate", minimum=1, none="every feature",
+              help="Most features each local surrogate may use; the others get coefficient 0."),
+        Param("feature_selection", "choice", "auto", label="Feature selection", choices=FEATURE_SELECTIONS,
+              help="lime's rule for choosing the features a surrogate uses."),
+        class_param(help="The class whose probability is explained (classifiers; null for a regressor)."),
+        Param("stability_runs", "int", 5, label="Stability re-runs", minimum=0, basic=True,
+              help="Extra runs with fresh samples that measure how stable each row's top features are; "
+                   "0 turns them off, otherwise at least 2."),
+        Param("chunk_rows", "int", 200_000, label="Rows per model call", minimum=1, unit="rows",
+              help="Most rows in one model call."),
+    ),
+    result=AttributionResult,
+    needs=frozenset({"rows"}),
+    rows_default="first:10",
+    view="lime",
+    samples="num_samples",
 )

@@ -20,6 +20,7 @@ from engine.errors import AnalysisError
 from engine.explain._pipeline import encoded_view, model_output, row_positions
 from engine.explain.attribution import AttributionResult, resolve_output
 from engine.explain.base import AuditInputs, Method
+from engine.explain.params import Param, class_param, rows_param
 from engine.jobs import JobContext
 from engine.results import utc_now
 
@@ -219,10 +220,26 @@ def run(
 
 METHOD = Method(
     name="linearshap",
-    title="Linear SHAP (exact)",
+    title="Linear SHAP (exact, linear models)",
+    short_title="Linear SHAP",
     run=run,
-    description=(
+    summary=(
         "Exact Shapley values of scikit-learn linear models with independent features: "
         "coefficient times the distance from the background mean, summed into raw input columns."
     ),
+    description=(
+        "For a linear model the Shapley value of a feature is its coefficient times the feature's deviation "
+        "from the background mean. The values are exact and add up, with the base value, to the model's output."
+    ),
+    params=(
+        rows_param(),
+        Param("background_size", "int", None, label="Background rows", minimum=1, none="every row", unit="rows",
+              help="Rows whose mean is the reference, drawn from the data."),
+        class_param(),
+    ),
+    result=AttributionResult,
+    needs=frozenset({"rows", "linear model"}),
+    rows_default="random:500",
+    view="shap",
+    samples="background_size",
 )

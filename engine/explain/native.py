@@ -45,6 +45,7 @@ from engine.errors import AnalysisError
 from engine.explain._pipeline import EncodedView, encoded_view, split_pipeline
 from engine.explain.attribution import AttributionResult, resolve_output
 from engine.explain.base import AuditInputs, Method
+from engine.explain.params import class_param
 from engine.jobs import JobContext
 from engine.models.base import Model, Task
 from engine.results import Result, utc_now
@@ -415,9 +416,23 @@ def run(inputs: AuditInputs, *, ctx: JobContext, klass: Any | None = None) -> Na
 METHOD = Method(
     name="native",
     title="Model's own importance",
+    short_title="Native importance",
     run=run,
-    description=(
+    summary=(
         "The importance a model carries itself: coefficient times standard deviation for linear models, "
         "impurity importance for trees and ensembles, summed back to the raw input columns."
     ),
+    description=(
+        "The model's own importance: the impurity decrease for tree ensembles, or coefficient times feature "
+        "standard deviation for linear models. It costs nothing to compute but is not comparable across model "
+        "types."
+    ),
+    params=(
+        class_param(help="For a multiclass linear model, the class whose coefficients are used; trees ignore it.",
+                    none="the first class"),
+    ),
+    result=NativeImportanceResult,
+    needs=frozenset({"estimator"}),
+    view="importance",
+    random=False,
 )

@@ -39,6 +39,7 @@ import pandas as pd
 from engine.errors import AnalysisError
 from engine.explain.attribution import resolve_output
 from engine.explain.base import AuditInputs, Method
+from engine.explain.params import Param, class_param
 from engine.jobs import JobContext
 from engine.models.base import Model
 from engine.results import Result, frozen_array, plain_scalar, utc_now
@@ -541,10 +542,33 @@ def run(
 
 METHOD = Method(
     name="pdp",
-    title="Partial dependence",
+    title="Partial dependence and ICE",
     run=run,
-    description=(
+    summary=(
         "How the model's output changes, on average (PDP) and row by row (ICE), as one raw feature or a pair "
         "of features is moved across its range with everything else held fixed."
     ),
+    description=(
+        "Partial dependence sets one feature to each value of a grid for every row and averages the model's "
+        "output; ICE curves show the same for individual rows. The average assumes the feature can vary "
+        "independently of the others."
+    ),
+    params=(
+        Param("features", "columns", None, label="Features", none="every input column", basic=True,
+              help="The input columns with one-way curves."),
+        Param("grid_resolution", "int", 20, label="Grid points", minimum=2, basic=True,
+              help="Most grid points of a numeric column."),
+        Param("percentiles", "pair", (0.05, 0.95), label="Grid percentiles", item="float", minimum=0.0, maximum=1.0,
+              help="Quantile levels that bound a numeric column's grid."),
+        Param("ice_rows", "int", 200, label="Rows with ICE curves", minimum=1, none="every row", basic=True,
+              unit="rows", help="Rows with ICE curves, sampled; the PDP is their mean."),
+        Param("pair", "pair", None, label="Two-way pair", item="column", none="no two-way plot",
+              help="Two input columns for a two-way partial dependence."),
+        class_param(),
+        Param("max_categories", "int", 30, label="Most categories per column", minimum=1,
+              help="Most categories on a categorical column's grid (the most frequent)."),
+    ),
+    result=PartialDependenceResult,
+    view="dependence",
+    samples="ice_rows",
 )

@@ -20,6 +20,7 @@ import pandas as pd
 
 from engine.errors import AnalysisError
 from engine.explain.base import AuditInputs, Method
+from engine.explain.params import Param
 from engine.jobs import JobContext
 from engine.models.base import Model, Task
 from engine.results import Result, frozen_array, utc_now
@@ -412,9 +413,23 @@ def run(inputs: AuditInputs, *, ctx: JobContext, n_bins: int = 10) -> Performanc
 METHOD = Method(
     name="performance",
     title="Performance",
+    short_title="Predictive performance",
     run=run,
-    description=(
+    summary=(
         "Accuracy, balanced accuracy, ROC and PR AUC, log loss, Brier score, confusion matrix, calibration "
         "and ROC curves for classifiers; R², MAE and RMSE for regressors; computed on rows with a target."
     ),
+    description=(
+        "Metrics are computed with scikit-learn on every row whose target is present, comparing the model's "
+        "predictions with the recorded labels. Calibration groups rows by predicted probability and compares "
+        "the mean prediction in each bin with the observed frequency."
+    ),
+    params=(
+        Param("n_bins", "int", 10, label="Calibration bins", minimum=1, basic=True,
+              help="Equal-width bins on [0, 1] of the calibration curve (classifiers)."),
+    ),
+    result=PerformanceResult,
+    needs=frozenset({"target"}),
+    view="performance",
+    random=False,
 )

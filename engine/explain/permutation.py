@@ -24,6 +24,7 @@ import pandas as pd
 
 from engine.errors import AnalysisError
 from engine.explain.base import AuditInputs, Method
+from engine.explain.params import Param
 from engine.explain.performance import check_classes, class_indices, normalise_probabilities
 from engine.jobs import JobContext
 from engine.models.base import Task
@@ -377,8 +378,29 @@ METHOD = Method(
     name="permutation",
     title="Permutation importance",
     run=run,
-    description=(
+    summary=(
         "How much the model's score drops when each raw input column is shuffled, with the spread over "
         "repeats and a confidence interval on the mean."
     ),
+    description=(
+        "Each feature column is shuffled across rows, which breaks its link with the target but keeps its "
+        "distribution, and the resulting drop in the score is recorded. Repeating the shuffle gives a mean "
+        "drop and a Student-t confidence interval for it."
+    ),
+    params=(
+        Param("n_repeats", "int", 10, label="Shuffles per column", minimum=1, basic=True, unit="shuffles",
+              help="How many times each column is shuffled; the spread over them gives the interval."),
+        Param("scoring", "choice", None, label="Score", basic=True,
+              task_choices={task.value: tuple(n for n, (t, _) in SCORINGS.items() if t is task) for task in Task},
+              none="accuracy for a classifier, r2 for a regressor",
+              help="The score whose drop is measured (higher is better for every one)."),
+        Param("max_rows", "int", None, label="Rows used", minimum=1, none="every labelled row", unit="rows",
+              help="Score on a random sample of this many labelled rows."),
+        Param("confidence", "float", 0.95, label="Confidence level", minimum=0.0, maximum=1.0, exclusive=True,
+              help="Level of the Student-t interval on each mean drop."),
+    ),
+    result=PermutationImportanceResult,
+    needs=frozenset({"target"}),
+    view="permutation",
+    samples="n_repeats",
 )

@@ -84,7 +84,7 @@ from engine.explain.base import AuditInputs
 from engine.explain.permutation import PermutationImportanceResult
 from engine.jobs import JobContext
 from engine.models.base import Model, Task
-from engine.results import Provenance, Result, package_versions, utc_now  # noqa: F401
+from engine.results import Provenance, Result, package_versions, to_jsonable, utc_now  # noqa: F401
 
 __all__ = [
     "ORDERS",
@@ -101,6 +101,7 @@ __all__ = [
     "permutation_ranking",
     "global_ranking",
     "attach_quality",
+    "with_faithfulness",
 ]
 
 ORDERS = ("signed", "absolute")
@@ -807,3 +808,28 @@ def attach_quality(result: AttributionResult, **figures: Any) -> AttributionResu
                 f"got shape {arr.shape} of dtype {arr.dtype}"
             )
     return dataclasses.replace(result, quality=quality, summary=summary)
+
+
+def with_faithfulness(
+    inputs: AuditInputs,
+    result: AttributionResult,
+    *,
+    ctx: JobContext,
+    n_random: int = 5,
+    max_rows: int | None = None,
+    order: str = "signed",
+) -> AttributionResult:
+    """``result`` with its deletion and insertion figures attached, and that step recorded in its call.
+
+    The figures are :func:`faithfulness`'s (per row and their medians, see
+    :meth:`FaithfulnessResult.figures`) under ``ctx``; when the result records
+    its call, the call gains ``"faithfulness": {"stream", "n_random", "max_rows",
+    "order"}`` so that a re-run attaches exactly the same figures.
+    """
+    figures = faithfulness(inputs, result, ctx=ctx, n_random=n_random, max_rows=max_rows, order=order).figures()
+    out = attach_quality(result, **figures)
+    call = out.provenance.call
+    if call is None:
+        return out
+    step = {"stream": to_jsonable(list(ctx.path)), "n_random": n_random, "max_rows": max_rows, "order": order}
+    return dataclasses.replace(out, provenance=dataclasses.replace(out.provenance, call={**call, "faithfulness": step}))

@@ -18,6 +18,7 @@ from engine.explain._pipeline import split_pipeline
 from engine.explain._trees import is_tree_estimator
 from engine.explain.attribution import AttributionResult
 from engine.explain.base import AuditInputs, Method
+from engine.explain.params import Param, class_param, device_param, rows_param
 from engine.jobs import JobContext
 
 __all__ = ["choose", "run", "METHOD"]
@@ -78,7 +79,29 @@ def run(
 
 METHOD = Method(
     name="shap",
-    title="SHAP (automatic)",
+    title="SHAP (automatic choice)",
+    short_title="SHAP",
     run=run,
-    description="Exact TreeSHAP for tree ensembles, exact linear SHAP for linear models, KernelSHAP otherwise.",
+    summary="Exact TreeSHAP for tree ensembles, exact linear SHAP for linear models, KernelSHAP otherwise.",
+    description=(
+        "Shapley values by the exact algorithm the model allows: TreeSHAP for tree ensembles, linear SHAP for "
+        "linear models and Kernel SHAP for any other model. The algorithm chosen and the reason are recorded "
+        "with the values."
+    ),
+    params=(
+        rows_param(),
+        class_param(),
+        Param("background_size", "int", 100, label="Background rows", minimum=1, unit="rows",
+              help="Background rows of KernelSHAP and of interventional TreeSHAP."),
+        Param("n_coalitions", "int_or_auto", "auto", label="Coalitions per row", minimum=2,
+              auto="2 × features + 2048", help="KernelSHAP's coalition budget per row."),
+        Param("variant", "choice", "path_dependent", label="TreeSHAP variant", choices=treeshap.VARIANTS,
+              help="TreeSHAP's expectation: path_dependent (training covers) or interventional (background rows)."),
+        device_param(),
+    ),
+    result=AttributionResult,
+    needs=frozenset({"rows"}),
+    rows_default="random:500",
+    view="shap",
+    samples="n_coalitions",
 )

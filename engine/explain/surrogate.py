@@ -38,6 +38,7 @@ import pandas as pd
 from engine.errors import AnalysisError
 from engine.explain.attribution import resolve_output
 from engine.explain.base import AuditInputs, Method
+from engine.explain.params import Param, class_param
 from engine.explain.pdp import column_kinds, explained_output, is_categorical_column, source_name
 from engine.jobs import JobContext
 from engine.models.base import Task
@@ -671,10 +672,33 @@ def run(
 
 METHOD = Method(
     name="surrogate",
-    title="Global surrogate models",
+    title="Global surrogates (tree and linear)",
+    short_title="Global surrogates",
     run=run,
-    description=(
+    summary=(
         "A shallow decision tree with readable rules and a sparse linear model fitted to the model's own "
         "output, each with its fidelity (R² and agreement) on held-out rows."
     ),
+    description=(
+        "A shallow decision tree and a sparse linear model are fitted to the model's output, not to the labels, "
+        "on a training split of the rows. Their fidelity is the R² against the model's output on held-out rows."
+    ),
+    params=(
+        class_param(help="The class whose probability is imitated (classifiers; null for a regressor)."),
+        Param("max_depth", "int", 3, label="Tree depth", minimum=1, basic=True,
+              help="Depth of the tree surrogate (at most 2^depth rules)."),
+        Param("max_terms", "int", 8, label="Linear terms", minimum=1, basic=True,
+              help="Most terms of the sparse linear surrogate."),
+        Param("holdout_fraction", "float", 0.25, label="Held-out share", minimum=0.0, maximum=1.0, exclusive=True,
+              help="Share of the rows held out to measure fidelity."),
+        Param("min_samples_leaf", "int", 1, label="Smallest leaf", minimum=1, unit="rows",
+              help="Fewest training rows in a leaf of the tree."),
+        Param("max_categories", "int", 20, label="Most categories per column", minimum=1,
+              help="Most indicator columns per categorical column."),
+        Param("max_rows", "int", 50_000, label="Rows used", minimum=10, none="every row", unit="rows",
+              help="Fit on a random sample of this many rows."),
+    ),
+    result=SurrogateResult,
+    view="surrogate",
+    samples="max_rows",
 )

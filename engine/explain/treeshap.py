@@ -74,6 +74,7 @@ from engine.explain._trees import (
 )
 from engine.explain.attribution import AttributionResult, resolve_output
 from engine.explain.base import AuditInputs, Method
+from engine.explain.params import Param, class_param, device_param, rows_param
 from engine.jobs import JobContext
 from engine.results import utc_now
 
@@ -773,10 +774,29 @@ def run(
 
 METHOD = Method(
     name="treeshap",
-    title="TreeSHAP (exact)",
+    title="TreeSHAP (exact, tree models)",
+    short_title="TreeSHAP",
     run=run,
-    description=(
+    summary=(
         "Exact Shapley values of scikit-learn decision trees, random forests, extra trees and "
         "(histogram) gradient boosting, path-dependent or interventional, in raw input columns."
     ),
+    description=(
+        "TreeSHAP computes exact Shapley values for tree ensembles by following every path through every tree. "
+        "For each row the values plus the base value add up to the model's output."
+    ),
+    params=(
+        rows_param(),
+        Param("variant", "choice", "path_dependent", label="Variant", choices=VARIANTS, basic=True,
+              help="path_dependent (training covers, no background) or interventional (background rows)."),
+        Param("background_size", "int", 100, label="Background rows", minimum=1, unit="rows",
+              help="Background rows of the interventional variant, drawn from the data."),
+        class_param(),
+        device_param(),
+    ),
+    result=AttributionResult,
+    needs=frozenset({"rows", "tree model"}),
+    rows_default="random:500",
+    view="shap",
+    samples="background_size",
 )

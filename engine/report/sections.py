@@ -37,6 +37,7 @@ from engine.explain.native import NativeImportanceResult
 from engine.explain.pdp import PartialDependenceResult
 from engine.explain.performance import PerformanceResult
 from engine.explain.permutation import PermutationImportanceResult
+from engine.explain.registry import METHODS
 from engine.explain.surrogate import SurrogateResult
 from engine.report import charts
 from engine.report import style as st
@@ -59,97 +60,11 @@ _MAX_ICE = 40
 _LOW_FIDELITY = 0.5  # R² below this is flagged in the executive summary
 _SMALL_GROUPS_NAMED = 5  # groups too small to compare that a summary sentence names one by one
 
-METHOD_TITLES: dict[str, str] = {
-    "performance": "Predictive performance",
-    "permutation": "Permutation importance",
-    "treeshap": "TreeSHAP",
-    "linearshap": "Linear SHAP",
-    "kernelshap": "Kernel SHAP",
-    "lime": "LIME",
-    "native": "Native importance",
-    "pdp": "Partial dependence and ICE",
-    "surrogate": "Global surrogates",
-    "clusters": "Explanation clusters and K-LIME",
-    "ig": "Integrated Gradients",
-    "saliency": "Saliency",
-    "input_x_gradient": "Input × gradient",
-    "smoothgrad": "SmoothGrad",
-    "groups": "Group metrics",
-    "method_agreement": "Agreement between methods",
-}
-
-METHOD_DESCRIPTIONS: dict[str, str] = {
-    "performance": (
-        "Metrics are computed with scikit-learn on every row whose target is present, comparing the model's "
-        "predictions with the recorded labels. Calibration groups rows by predicted probability and compares "
-        "the mean prediction in each bin with the observed frequency."
-    ),
-    "permutation": (
-        "Each feature column is shuffled across rows, which breaks its link with the target but keeps its "
-        "distribution, and the resulting drop in the score is recorded. Repeating the shuffle gives a mean "
-        "drop and a Student-t confidence interval for it."
-    ),
-    "treeshap": (
-        "TreeSHAP computes exact Shapley values for tree ensembles by following every path through every tree. "
-        "For each row the values plus the base value add up to the model's output."
-    ),
-    "linearshap": (
-        "For a linear model the Shapley value of a feature is its coefficient times the feature's deviation "
-        "from the background mean. The values are exact and add up, with the base value, to the model's output."
-    ),
-    "kernelshap": (
-        "Kernel SHAP estimates Shapley values by evaluating the model on coalitions of features, filling "
-        "absent features from background rows, and solving a weighted least-squares problem. Its standard "
-        "errors measure the sampling uncertainty of each value."
-    ),
-    "lime": (
-        "LIME fits a weighted linear surrogate to the model's output on perturbed samples around each row, "
-        "weighting samples by their closeness to it. The weighted R² says how well that local surrogate fits, "
-        "and reruns with fresh samples measure how stable its top features are."
-    ),
-    "native": (
-        "The model's own importance: the impurity decrease for tree ensembles, or coefficient times feature "
-        "standard deviation for linear models. It costs nothing to compute but is not comparable across model "
-        "types."
-    ),
-    "pdp": (
-        "Partial dependence sets one feature to each value of a grid for every row and averages the model's "
-        "output; ICE curves show the same for individual rows. The average assumes the feature can vary "
-        "independently of the others."
-    ),
-    "surrogate": (
-        "A shallow decision tree and a sparse linear model are fitted to the model's output, not to the labels, "
-        "on a training split of the rows. Their fidelity is the R² against the model's output on held-out rows."
-    ),
-    "clusters": (
-        "Rows are clustered with k-means on their attribution vectors, so rows that are explained alike fall "
-        "together, and the number of clusters is chosen by silhouette. K-LIME then fits one ridge surrogate "
-        "per cluster and reports its R²."
-    ),
-    "ig": (
-        "Integrated Gradients integrates the gradient of the explained output along a straight path from a "
-        "baseline to the row. The attributions add up to the difference between the output at the row and at "
-        "the baseline."
-    ),
-    "saliency": (
-        "Saliency is the absolute gradient of the explained output with respect to each input. It measures "
-        "local sensitivity, not contribution."
-    ),
-    "input_x_gradient": (
-        "Input × gradient multiplies each input by the gradient of the output with respect to it. For a linear "
-        "model it equals each feature's contribution relative to a zero baseline."
-    ),
-    "smoothgrad": (
-        "SmoothGrad averages gradients over noisy copies of each row, which reduces the noise of plain "
-        "gradients. The noise level is set relative to each feature's spread."
-    ),
-    "groups": (
-        "Rows are split by the values of each sensitive attribute and the model's outcomes and errors are "
-        "measured in each group. The gaps the executive summary names compare only groups with at least "
-        f"{HEADLINE_MIN_GROUP_SIZE} rows, because a rate measured on fewer rows is dominated by chance; smaller "
-        "groups are named there as not compared, with their size."
-    ),
-}
+# The report's name and methodology paragraph of each analysis come from its descriptor
+# (engine.explain.base.Method: short_title, description); only results derived from others have none.
+_DERIVED_TITLES: dict[str, str] = {"method_agreement": "Agreement between methods"}
+METHOD_TITLES: dict[str, str] = {**{m.name: m.report_title for m in METHODS.values()}, **_DERIVED_TITLES}
+METHOD_DESCRIPTIONS: dict[str, str] = {m.name: m.description for m in METHODS.values() if m.description}
 
 _METRIC_TEXT: dict[str, tuple[str, str]] = {
     "accuracy": ("Accuracy", "Share of rows whose most probable class is the true class."),

@@ -355,7 +355,7 @@ class AnalysisPanel(QWidget):
         from engine.explain.registry import get_method
 
         self.method = get_method(self.definition.name)
-        self.description.setText(self.method.description)
+        self.description.setText(self.method.summary)
         self.form = ParamForm(self.definition, self.method)
         self.form.update_choices(self._session.model)
         self._form_slot.addWidget(self.form)

@@ -1193,7 +1193,7 @@ class ExplainPane(QWidget):
             basic.setVisible(form_name == name)
             advanced.setVisible(form_name == name)
         method = self.methods.get(name)
-        self.description.setText(method.description if method is not None else "")
+        self.description.setText(method.summary if method is not None else "")
         self.rows_form.setVisible(definition.rows is not None)
         # The rows of the result on screen for this method, else the method's default.
         used = self.rows_used.get(name)

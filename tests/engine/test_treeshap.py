@@ -540,7 +540,9 @@ def test_method_is_registered_by_name_with_its_parameters() -> None:
         "device": "auto",
     }
     frame, pipe, features = _frame_pipeline(seed=17)
-    with pytest.raises(AnalysisError, match="TreeSHAP has no variant 'exact'"):
+    # The descriptor refuses it before the run does, naming the method, the parameter and the choices.
+    with pytest.raises(AnalysisError, match=r"^TreeSHAP's parameter variant must be one of 'path_dependent', "
+                                            r"'interventional', not 'exact'\.$"):
         METHOD(_inputs(frame, pipe, features), ctx=JobContext(), variant="exact")
 
 

@@ -156,8 +156,9 @@ def test_gradient_and_tree_methods_are_offered_only_where_they_apply(qtbot, win)
 
 
 def test_clusters_reuse_the_shap_values_just_computed_and_match_a_fresh_computation(qtbot, win, monkeypatch):
+    import dataclasses
+
     from engine.explain import registry
-    from engine.explain.base import Method
     from engine.jobs import JobContext
     from gui.panes.explain import run_explanation
 
@@ -169,8 +170,7 @@ def test_clusters_reuse_the_shap_values_just_computed_and_match_a_fresh_computat
         calls.append(tuple(params.get("rows") or ()))
         return original.run(inputs, ctx=ctx, **params)
 
-    monkeypatch.setitem(registry.METHODS, "shap", Method(name="shap", title=original.title, run=counted,
-                                                         description=original.description))
+    monkeypatch.setitem(registry.METHODS, "shap", dataclasses.replace(original, run=counted))
     pane = win.explain_pane
     _run(qtbot, pane, "shap", rows="random:60", seed=11)
     shap = pane.results["shap"]
