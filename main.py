@@ -1,49 +1,12 @@
 """Start the Probity desktop app: build the QApplication and hand over to gui.app.
 
-A ``.probity`` session file named on the command line is opened once the window is built: that is
-how the installed desktop entry (``probity-gui %f``) opens a session the user double-clicked.
+A ``.probity`` session file named on the command line is opened once the window is built
+(:func:`gui.app.parse_args`): that is how the installed desktop entry opens a double-clicked session.
 """
 
-from __future__ import annotations
-
 import sys
-from collections.abc import Sequence
-from pathlib import Path
 
-SESSION_SUFFIX = ".probity"
-
-
-def split_session_argument(argv: Sequence[str]) -> tuple[Path | None, list[str]]:
-    """The first ``*.probity`` argument (not an option) and the other arguments, in their order."""
-    session: Path | None = None
-    rest: list[str] = []
-    for argument in argv:
-        if session is None and not argument.startswith("-") and argument.lower().endswith(SESSION_SUFFIX):
-            session = Path(argument)
-        else:
-            rest.append(argument)
-    return session, rest
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    import gui.app
-
-    session, rest = split_session_argument(list(sys.argv[1:] if argv is None else argv))
-    if session is None:
-        return gui.app.main(rest)
-    build_window = gui.app.build_window
-
-    def build_window_opening_session(args, **kwargs):  # type: ignore[no-untyped-def]
-        window = build_window(args, **kwargs)
-        window.session_keeper.open(session)
-        return window
-
-    gui.app.build_window = build_window_opening_session
-    try:
-        return gui.app.main(rest)
-    finally:
-        gui.app.build_window = build_window
-
+from gui.app import main
 
 if __name__ == "__main__":
     if getattr(sys, "frozen", False):

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from gui.main_window import MainWindow
 
-__all__ = ["main", "parse_args", "build_window", "configure_application"]
+__all__ = ["main", "parse_args", "build_window", "configure_application", "split_session_argument"]
 
 APP_NAME = "Probity"
 ORG_NAME = "Probity"
@@ -32,9 +32,34 @@ def _version() -> str:
     return __version__
 
 
+SESSION_SUFFIX = ".probity"
+
+
+def split_session_argument(argv: Sequence[str]) -> tuple[Path | None, list[str]]:
+    """The first ``*.probity`` argument (not an option) and the other arguments, in their order.
+
+    Taken out before argparse sees the rest, so a Qt option's value (``-platform xcb``) is never
+    mistaken for a session file.
+    """
+    session: Path | None = None
+    rest: list[str] = []
+    for argument in argv:
+        if session is None and not argument.startswith("-") and argument.lower().endswith(SESSION_SUFFIX):
+            session = Path(argument)
+        else:
+            rest.append(argument)
+    return session, rest
+
+
 def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, list[str]]:
-    """Probity's options and the remaining arguments (handed to Qt, e.g. ``-platform``)."""
-    parser = argparse.ArgumentParser(prog="probity-gui", description="Probity: audit a machine-learning model.")
+    """Probity's options and the remaining arguments (handed to Qt, e.g. ``-platform``).
+
+    A ``.probity`` session file named anywhere among the arguments is ``args.session``: that is how
+    the installed desktop entry (``probity-gui %f``) opens a session the user double-clicked.
+    """
+    session, argv = split_session_argument(list(sys.argv[1:] if argv is None else argv))
+    parser = argparse.ArgumentParser(prog="probity-gui", description="Probity: audit a machine-learning model.",
+                                     usage="%(prog)s [SESSION.probity] [options]")
     parser.add_argument("--data", type=Path, metavar="PATH", help="open this data table")
     parser.add_argument("--model", type=Path, metavar="PATH", help="open this model file")
     parser.add_argument("--target", metavar="COLUMN", help="the target column of --data")
@@ -42,7 +67,8 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, l
         "--demo", action="store_true", help="open the built-in credit demo (data, model, target and sensitive column)"
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
-    args, rest = parser.parse_known_args(list(sys.argv[1:] if argv is None else argv))
+    args, rest = parser.parse_known_args(argv)
+    args.session = session
     return args, rest
 
 
@@ -65,7 +91,9 @@ def build_window(args: argparse.Namespace, **kwargs: object) -> MainWindow:
     from gui.main_window import MainWindow
 
     window = MainWindow(**kwargs)  # type: ignore[arg-type]
-    if args.demo:
+    if getattr(args, "session", None) is not None:
+        window.session_keeper.open(args.session)
+    elif args.demo:
         window.open_demo()
     else:
         if args.data is not None:
@@ -75,6 +103,27 @@ def build_window(args: argparse.Namespace, **kwargs: object) -> MainWindow:
             if args.data is None:
                 window.tabs.setCurrentWidget(window.model_pane)
     return window
+
+
+def _session_file_opener(window: MainWindow) -> object:
+    """An application event filter that opens a ``.probity`` file the system asks the app to open.
+
+    On macOS a double-click on a session does not start the app with the path as an argument;
+    Qt delivers a ``QFileOpenEvent`` to the application instead.
+    """
+    from PySide6.QtCore import QEvent, QObject
+    from PySide6.QtGui import QFileOpenEvent
+
+    class _Opener(QObject):
+        def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
+            if event.type() == QEvent.Type.FileOpen and isinstance(event, QFileOpenEvent):
+                path = Path(event.file())
+                if path.suffix.lower() == SESSION_SUFFIX:
+                    window.session_keeper.open(path)
+                    return True
+            return False
+
+    return _Opener(window)
 
 
 def _quiet_qt_messages() -> object:
@@ -184,6 +233,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             _show_startup_failure(exc)
             return 1
         window.show()
+        opener = _session_file_opener(window)  # macOS hands a double-clicked session over as an event
+        app.installEventFilter(opener)
         QTimer.singleShot(DEVICE_PROBE_DELAY_MS, window.start_device_probe)
         # After a crash or kill, the autosaved session is offered back once the window is up.
         QTimer.singleShot(0, window.offer_recovery)

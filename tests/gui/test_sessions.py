@@ -288,3 +288,39 @@ def test_settings_persist_across_settings_instances_and_fill_new_forms(qtbot, tm
     finally:
         win.close()
         win.deleteLater()
+
+
+def test_a_session_named_on_the_command_line_or_handed_over_by_the_system_opens(qtbot, make_window, copied_demo,
+                                                                                 tmp_path, settings, data_dir):
+    from PySide6.QtGui import QFileOpenEvent
+    from PySide6.QtWidgets import QApplication
+
+    from gui.app import _session_file_opener, build_window, parse_args
+
+    data, model = copied_demo
+    first = make_window()
+    _open_inputs(qtbot, first, data, model)
+    path = tmp_path / "saved audit.probity"
+    with qtbot.waitSignal(first.session_keeper.sig_saved, timeout=WAIT_MS):
+        first.session_keeper.save(path)
+    first.close()
+
+    # The desktop entry runs `probity-gui %f`: the session is an argument among Qt's own.
+    args, qt_args = parse_args(["-platform", "offscreen", str(path)])
+    assert qt_args == ["-platform", "offscreen"]
+    opened = build_window(args, settings=settings, data_dir=data_dir)
+    qtbot.addWidget(opened)
+    qtbot.waitUntil(lambda: opened.session.model is not None and opened.session.dataset is not None,
+                    timeout=WAIT_MS)
+    assert opened.session.dataset.name == "credit.csv"
+
+    # macOS delivers a double-clicked file as a QFileOpenEvent to the application.
+    other = make_window()
+    opener = _session_file_opener(other)
+    QApplication.instance().installEventFilter(opener)
+    try:
+        with qtbot.waitSignal(other.session_keeper.sig_opened, timeout=WAIT_MS):
+            QApplication.sendEvent(QApplication.instance(), QFileOpenEvent(str(path)))
+    finally:
+        QApplication.instance().removeEventFilter(opener)
+    qtbot.waitUntil(lambda: other.session.model is not None, timeout=WAIT_MS)

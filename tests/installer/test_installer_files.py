@@ -243,16 +243,15 @@ def test_nsis_script_compiles_against_a_stand_in_bundle(tmp_path):
 
 # -- the app's side --------------------------------------------------------------------------------------
 def test_main_hands_a_session_to_the_window_and_the_rest_to_qt():
-    sys.path.insert(0, str(ROOT))
-    try:
-        from main import split_session_argument
-    finally:
-        sys.path.remove(str(ROOT))
+    from gui.app import parse_args, split_session_argument
+
     session, rest = split_session_argument(["-platform", "xcb", "/home/a/Q3 audit.PROBITY", "--data", "x.csv"])
     assert session == Path("/home/a/Q3 audit.PROBITY") and rest == ["-platform", "xcb", "--data", "x.csv"]
     assert split_session_argument(["--demo"]) == (None, ["--demo"])
     first, rest = split_session_argument(["a.probity", "b.probity"])
     assert first == Path("a.probity") and rest == ["b.probity"]
+    args, qt_args = parse_args(["-platform", "xcb", "saved.probity", "--demo"])
+    assert args.session == Path("saved.probity") and args.demo and qt_args == ["-platform", "xcb"]
 
 
 def test_build_info_reads_the_flavour_baked_into_a_bundle(tmp_path):
