@@ -48,6 +48,7 @@ from engine.schema import Dataset, ReadOptions, Roles, assign_roles
 
 __all__ = [
     "AUDIT_ANALYSES",
+    "AUDIT_METHODS",
     "CORE_ANALYSES",
     "ReportOptions",
     "AuditRequest",
@@ -70,6 +71,9 @@ __all__ = [
 AUDIT_ANALYSES: tuple[str, ...] = (
     "performance", "permutation", "native", "lime", "shap", "dependence", "surrogate", "clusters", "groups",
 )
+#: The registered method behind each of :data:`AUDIT_ANALYSES` (its descriptor gives the defaults the
+#: audit does not set itself: the audit's own choices are the named fields of :class:`AuditRequest`).
+AUDIT_METHODS: dict[str, str] = {name: "pdp" if name == "dependence" else name for name in AUDIT_ANALYSES}
 #: What :func:`run_audit` runs unless asked for more (the GUI's quick audit).
 CORE_ANALYSES: tuple[str, ...] = ("performance", "permutation")
 

@@ -138,8 +138,9 @@ class MainWindow(QMainWindow):
 
         self.app_settings = AppSettings.load(self.settings)
         self.app_settings.apply_to_process()
-        self.form_defaults = FormDefaults(self.analyses_pane.panels.values(), self.app_settings, self,
-                                          method_panes=(self.explain_pane,))
+        self.form_defaults = FormDefaults((), self.app_settings, self, method_panes=(self.explain_pane,))
+        # The Analyses panels are made from the descriptors when the area is first shown.
+        self.analyses_pane.sig_panels_ready.connect(self.form_defaults.add_panels)
         self.session_keeper = SessionKeeper(self, data_dir=data_dir)
         self.session.sig_results_restored.connect(lambda results: show_restored_results(self, results))
         self._build_menus()

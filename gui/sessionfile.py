@@ -583,6 +583,7 @@ class SessionKeeper(QObject):
         return out
 
     def _put_form_parameters(self, parameters: Any, results: Mapping[str, Any] | None = None) -> None:
+        self._window.analyses_pane.ensure_ready()
         panels = self._window.analyses_pane.panels
         explain = getattr(self._window, "explain_pane", None)
         saved_explain = parameters.get(EXPLAIN_PARAMETERS)
@@ -626,16 +627,17 @@ class SessionKeeper(QObject):
 def show_restored_results(window: MainWindow, results: Any) -> None:
     """Show reopened results in the panes that draw them (the Analyses panels and the Explain area)."""
     explain_pane = getattr(window, "explain_pane", None)
+    window.analyses_pane.ensure_ready()
     for name, result in results.items():
         panel = window.analyses_pane.panels.get(name)
         if panel is not None:
             panel.show_result(result)
             panel.status.setText("Reopened from the saved session (not recomputed).")
         elif name.startswith(EXPLAIN_PREFIX) and not name.endswith(ATTRIBUTIONS_SUFFIX) and explain_pane is not None:
-            from gui.panes.explain import DEFINITIONS, ExplainOutcome
+            from gui.panes.explain import ExplainOutcome, explain_methods
 
             method = name[len(EXPLAIN_PREFIX):]
-            if method not in DEFINITIONS:
+            if method not in explain_methods():
                 continue
             explain_pane.ensure_ready()
             explain_pane.show_outcome(
@@ -651,17 +653,18 @@ def _rows_used(saved: Any, results: Mapping[str, Any] | None) -> dict[str, dict[
     saved without one (an older session file) gets its own rows written out,
     so the form never disagrees with the result on screen.
     """
-    from gui.panes.explain import DEFINITIONS
+    from gui.panes.explain import explain_methods
 
+    methods = explain_methods()
     out: dict[str, dict[str, Any]] = {}
     if isinstance(saved, dict):
         for name, used in saved.items():
-            if name in DEFINITIONS and isinstance(used, dict) and isinstance(used.get("rows_spec"), str):
+            if name in methods and isinstance(used, dict) and isinstance(used.get("rows_spec"), str):
                 out[name] = {"rows_spec": used["rows_spec"], "include_selected": bool(used.get("include_selected"))}
     for kind, result in (results or {}).items():
         name = kind[len(EXPLAIN_PREFIX):] if kind.startswith(EXPLAIN_PREFIX) else ""
         rows = getattr(result, "rows", None)
-        if name in DEFINITIONS and DEFINITIONS[name].rows is not None and name not in out and rows is not None:
+        if name in methods and methods[name].takes_rows and name not in out and rows is not None:
             out[name] = {"rows_spec": rows_spec_text(np.asarray(rows, dtype=np.int64)), "include_selected": False}
     return out
 

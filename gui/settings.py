@@ -2,15 +2,18 @@
 
 :class:`AppSettings` is a frozen value read from and written to QSettings:
 the seed new analyses start from, the number of compute threads, the torch
-device, and default sample counts (LIME samples, KernelSHAP coalitions,
-permutation repeats).  New jobs take them in three ways:
+device, and sample counts (LIME samples, KernelSHAP coalitions, permutation
+repeats) that replace the methods' own defaults when set (0, the default,
+leaves each method its descriptor's default: a default is written once, in the
+engine).  New jobs take them in three ways:
 
 * process-wide: :meth:`AppSettings.apply_to_process` sets ``PROBITY_THREADS``
   (read by ``engine.parallel`` at every parallel map) and, once torch is
   imported, torch's thread count;
 * per analysis: :meth:`AppSettings.method_defaults` gives the parameter
-  values a form starts from (the seed, sample counts, the device, and the
-  interactive chunk size, see :data:`INTERACTIVE_CHUNK_ROWS`);
+  values a form starts from where they differ from the descriptor's (sample
+  counts that were set, the device, and the interactive chunk size, see
+  :data:`INTERACTIVE_CHUNK_ROWS`);
 * :class:`FormDefaults` fills each analysis form once it is built (forms are
   built lazily, the first time a panel is shown) and again when the settings
   change.
@@ -37,6 +40,7 @@ from PySide6.QtCore import QEvent, QObject, QSettings, QTimer
 __all__ = [
     "AppSettings",
     "DEVICE_CHOICES",
+    "method_default",
     "INTERACTIVE_CHUNK_ROWS",
     "FormDefaults",
     "RememberedRoles",
@@ -60,6 +64,18 @@ INTERACTIVE_CHUNK_ROWS = 8_192
 _ENV_THREADS = os.environ.get("PROBITY_THREADS")
 
 
+def _at_least(value: int, low: int) -> int:
+    """``value`` raised to ``low``, except 0, which stands for the method's own default."""
+    return value if value == 0 else max(value, low)
+
+
+def method_default(method: str, parameter: str) -> Any:
+    """The default of ``parameter`` of ``method`` in its descriptor (imports the registry: call it lazily)."""
+    from engine.explain.registry import get_method
+
+    return get_method(method).defaults[parameter]
+
+
 def _int(value: Any, default: int, *, low: int, high: int) -> int:
     """An int from QSettings (INI files hand back strings), clamped; ``default`` when unreadable."""
     try:
@@ -78,17 +94,18 @@ class AppSettings:
     seed: the seed new analyses and reports start from.
     threads: compute threads for parallel model calls and torch; 0 = automatic (the engine's choice).
     device: torch device for gradient methods: ``"auto"``, ``"cpu"`` or ``"cuda"``.
-    lime_samples: perturbed samples per LIME explanation.
-    kernelshap_coalitions: KernelSHAP coalitions per explanation; 0 = automatic.
-    permutation_repeats: shuffles per column in permutation importance (at least 2).
+    lime_samples: perturbed samples per LIME explanation; 0 = LIME's own default.
+    kernelshap_coalitions: KernelSHAP coalitions per explanation; 0 = automatic (its own default).
+    permutation_repeats: shuffles per column in permutation importance (at least 2);
+        0 = permutation importance's own default.
     """
 
     seed: int = 0
     threads: int = 0
     device: str = "auto"
-    lime_samples: int = 5000
+    lime_samples: int = 0
     kernelshap_coalitions: int = 0
-    permutation_repeats: int = 10
+    permutation_repeats: int = 0
 
     # -- persistence ----------------------------------------------------------------
     @classmethod
@@ -102,11 +119,12 @@ class AppSettings:
                 seed=_int(settings.value("seed"), d.seed, low=0, high=2_147_483_647),
                 threads=_int(settings.value("threads"), d.threads, low=0, high=1024),
                 device=device if device in DEVICE_CHOICES else d.device,
-                lime_samples=_int(settings.value("lime_samples"), d.lime_samples, low=10, high=10_000_000),
+                lime_samples=_at_least(_int(settings.value("lime_samples"), d.lime_samples, low=0, high=10_000_000),
+                                       10),
                 kernelshap_coalitions=_int(settings.value("kernelshap_coalitions"), d.kernelshap_coalitions,
                                            low=0, high=10_000_000),
-                permutation_repeats=_int(settings.value("permutation_repeats"), d.permutation_repeats,
-                                         low=2, high=100_000),
+                permutation_repeats=_at_least(_int(settings.value("permutation_repeats"), d.permutation_repeats,
+                                                   low=0, high=100_000), 2),
             )
         finally:
             settings.endGroup()
@@ -131,11 +149,12 @@ class AppSettings:
             A registry name (``"lime"``, ``"kernelshap"``, ``"permutation"``, ``"ig"`` …).
         """
         wanted: dict[str, Any] = {}
-        if method == "lime":
+        # A count left at 0 is the method's own default, which the form already shows.
+        if method == "lime" and self.lime_samples:
             wanted["num_samples"] = self.lime_samples
-        elif method in ("kernelshap", "shap"):
-            wanted["n_coalitions"] = self.kernelshap_coalitions or "auto"
-        elif method == "permutation":
+        elif method in ("kernelshap", "shap") and self.kernelshap_coalitions:
+            wanted["n_coalitions"] = self.kernelshap_coalitions
+        elif method == "permutation" and self.permutation_repeats:
             wanted["n_repeats"] = self.permutation_repeats
         wanted["device"] = self.device
         wanted["chunk_rows"] = INTERACTIVE_CHUNK_ROWS
@@ -172,8 +191,8 @@ class AppSettings:
 class FormDefaults(QObject):
     """Fills analysis forms with the settings' defaults: once when built, and on every change.
 
-    ``panels`` are objects with ``definition.name``, ``form`` (``None`` until
-    built) and ``ensure_ready()``; a form has ``values()`` and
+    ``panels`` are objects with ``method.name``, ``form`` (``None`` until
+    built) and ``ensure_ready()`` (more come through :meth:`add_panels`); a form has ``values()`` and
     ``set_values(values, seed=...)`` (see ``gui.panes.analyses``).
     ``method_panes`` hold several methods' forms: ``forms`` maps a method name
     to its forms (empty until built) and ``seed_box`` is their shared seed (see
@@ -196,6 +215,13 @@ class FormDefaults(QObject):
         self._filled: set[int] = set()
         for widget in (*self._panels, *self._method_panes):
             widget.installEventFilter(self)
+
+    def add_panels(self, panels: Iterable[Any]) -> None:
+        """Panels made after this object (the Analyses area makes its own when first shown): fill them too."""
+        for panel in panels:
+            if panel not in self._panels:
+                self._panels.append(panel)
+                panel.installEventFilter(self)
 
     def set_settings(self, settings: AppSettings) -> None:
         """New preferences: refill every form that exists (new jobs use them)."""
@@ -230,7 +256,7 @@ class FormDefaults(QObject):
         if form is None or id(form) in self._filled:
             return False
         current = form.values()
-        values = {k: v for k, v in self._settings.method_defaults(panel.definition.name).items() if k in current}
+        values = {k: v for k, v in self._settings.method_defaults(panel.method.name).items() if k in current}
         form.set_values(values, seed=self._settings.seed)
         self._filled.add(id(form))
         return True

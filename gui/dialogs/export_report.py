@@ -45,7 +45,7 @@ from PySide6.QtWidgets import (
 from gui.resources import icon
 from gui.runner import JobError, JobRunner, JobSpec
 from gui.session import InputsIdentity, Session
-from gui.settings import AppSettings
+from gui.settings import AppSettings, method_default
 from gui.text import literal, plain_label
 from gui.widgets import InlineMessage, ProgressRow, hint_label
 
@@ -276,11 +276,12 @@ class ExportReportDialog(QDialog):
         self.seed_box.setValue(app_settings.seed)
         self.repeats_box = QSpinBox()
         self.repeats_box.setRange(2, 100_000)
-        self.repeats_box.setValue(app_settings.permutation_repeats)
+        # The settings' counts, else the methods' own defaults (their descriptors').
+        self.repeats_box.setValue(app_settings.permutation_repeats or method_default("permutation", "n_repeats"))
         self.lime_box = QSpinBox()
         self.lime_box.setRange(10, 10_000_000)
         self.lime_box.setGroupSeparatorShown(True)
-        self.lime_box.setValue(app_settings.lime_samples)
+        self.lime_box.setValue(app_settings.lime_samples or method_default("lime", "num_samples"))
         self.cluster_edit = QLineEdit("random:300")
         self.cluster_edit.setToolTip("Rows whose SHAP values are clustered.")
         compute = QFormLayout()

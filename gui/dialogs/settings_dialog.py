@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui.settings import DEVICE_CHOICES, AppSettings
+from gui.settings import DEVICE_CHOICES, AppSettings, method_default
 from gui.widgets import hint_label
 
 __all__ = ["SettingsDialog"]
@@ -57,9 +57,12 @@ class SettingsDialog(QDialog):
         compute_box = QGroupBox("Computation")
         compute_box.setLayout(compute)
 
-        self.lime_box = _spin(10, 10_000_000, settings.lime_samples)
+        # At 0 each count is the method's own default, which its descriptor states.
+        lime = method_default("lime", "num_samples")
+        repeats = method_default("permutation", "n_repeats")
+        self.lime_box = _spin(0, 10_000_000, settings.lime_samples, special=f"LIME's default ({lime:,})")
         self.kernelshap_box = _spin(0, 10_000_000, settings.kernelshap_coalitions, special="automatic")
-        self.permutation_box = _spin(2, 100_000, settings.permutation_repeats)
+        self.permutation_box = _spin(0, 100_000, settings.permutation_repeats, special=f"default ({repeats:,})")
         samples = QFormLayout()
         samples.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
         samples.addRow("LIME samples:", self.lime_box)
@@ -90,9 +93,10 @@ class SettingsDialog(QDialog):
             seed=self.seed_box.value(),
             threads=self.threads_box.value(),
             device=self.device_combo.currentText(),
-            lime_samples=self.lime_box.value(),
+            # A count typed below a method's smallest sensible one is raised to it (0 stays "default").
+            lime_samples=0 if self.lime_box.value() == 0 else max(self.lime_box.value(), 10),
             kernelshap_coalitions=self.kernelshap_box.value(),
-            permutation_repeats=self.permutation_box.value(),
+            permutation_repeats=0 if self.permutation_box.value() == 0 else max(self.permutation_box.value(), 2),
         )
 
     def set_value(self, settings: AppSettings) -> None:

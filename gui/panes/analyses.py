@@ -1,16 +1,17 @@
-"""The Analyses area: one panel per registered analysis, each run through the job runner.
+"""The Analyses area: one panel per analysis of the model as a whole, each run through the job runner.
 
-A panel's parameter form is built from the analysis function's keyword-only
-parameters and defaults (``Method.defaults``), so adding an analysis to the
-engine's registry needs only a line in :data:`ANALYSES` here.
+Which analyses appear here, their titles, texts and parameter forms come from
+the method descriptors (``engine.explain.base.Method``): a registered method
+whose view is one of :data:`VIEWS` gets a panel, built the first time the area
+is shown (the registry loads pandas, which start-up does not).  A form is
+built from the method's typed parameters (:class:`ParamForm`), so a new
+analysis needs no line here unless it brings a new view.
 """
 
 from __future__ import annotations
 
 import math
-import typing
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, Signal
@@ -40,15 +41,9 @@ from gui.widgets import InlineMessage, ProgressRow, hint_label, pane_title
 
 if TYPE_CHECKING:
     from engine.explain.base import Method
-    from engine.models.base import Model
+    from engine.explain.params import Param
 
-__all__ = ["AnalysisDef", "ANALYSES", "AnalysisPanel", "AnalysesPane", "ParamForm"]
-
-
-def _permutation_scorings(model: Model | None) -> list[str]:
-    from engine.explain.permutation import SCORINGS
-
-    return [name for name, (task, _) in SCORINGS.items() if model is None or task is model.task]
+__all__ = ["VIEWS", "analysis_methods", "AnalysisPanel", "AnalysesPane", "ParamForm", "NumberBox"]
 
 
 def _performance_view() -> QWidget:
@@ -63,68 +58,19 @@ def _importance_view() -> QWidget:
     return ImportanceView()
 
 
-@dataclass(frozen=True)
-class AnalysisDef:
-    """How the GUI presents one registered analysis.
-
-    Attributes
-    ----------
-    name: the registry name (``engine.explain.registry.get_method``).
-    title: the list entry.
-    view: builds the result widget (imports pyqtgraph lazily); it has
-        ``set_result(result)`` and ``clear()``.
-    uses_seed: show a seed box (the analysis draws random numbers).
-    labels: parameter -> label shown in the form.
-    choices: parameter -> function of the model giving the allowed strings
-        (the form adds "default" for a parameter whose default is ``None``).
-    """
-
-    name: str
-    title: str
-    view: Callable[[], QWidget]
-    uses_seed: bool = False
-    labels: Mapping[str, str] = field(default_factory=dict)
-    choices: Mapping[str, Callable[[Any], Sequence[str]]] = field(default_factory=dict)
+#: The views this area draws, by the view key a method's descriptor names; each builds a widget
+#: with ``set_result(result)`` and ``clear()`` (importing pyqtgraph lazily).
+VIEWS: dict[str, Callable[[], QWidget]] = {
+    "performance": _performance_view,
+    "permutation": _importance_view,
+}
 
 
-ANALYSES: tuple[AnalysisDef, ...] = (
-    AnalysisDef(
-        name="performance",
-        title="Performance",
-        view=_performance_view,
-        labels={"n_bins": "Calibration bins"},
-    ),
-    AnalysisDef(
-        name="permutation",
-        title="Permutation importance",
-        view=_importance_view,
-        uses_seed=True,
-        labels={
-            "n_repeats": "Shuffles per column",
-            "scoring": "Score",
-            "max_rows": "Rows used (0 = all)",
-            "confidence": "Confidence level",
-        },
-        choices={"scoring": _permutation_scorings},
-    ),
-)
+def analysis_methods() -> tuple[Method, ...]:
+    """The registered methods this area shows (their view is one of :data:`VIEWS`), in registry order."""
+    from engine.explain.registry import METHODS
 
-
-def _param_types(method: Method) -> dict[str, Any]:
-    try:
-        return typing.get_type_hints(method.run)
-    except Exception:  # unresolvable annotations: fall back to the defaults' types
-        return {}
-
-
-def _optional_of(hint: Any) -> Any:
-    """``X`` for ``X | None``, else ``None``."""
-    args = typing.get_args(hint)
-    if type(None) in args:
-        rest = [a for a in args if a is not type(None)]
-        if len(rest) == 1:
-            return rest[0]
-    return None
+    return tuple(m for m in METHODS.values() if m.view in VIEWS)
 
 
 class NumberBox(QDoubleSpinBox):
@@ -142,6 +88,8 @@ class NumberBox(QDoubleSpinBox):
         magnitude = abs(value)
         self.setSingleStep(10.0 ** math.floor(math.log10(magnitude)) if magnitude > 0 else 0.1)
         self.setValue(value)
+        # Qt sizes a spin box by its range's end points, which for [0, 1] ("0", "1") leaves no room for 0.95.
+        self.setMinimumWidth(self.fontMetrics().horizontalAdvance("-0.000001e-05") + 32)
 
     def textFromValue(self, value: float) -> str:  # noqa: N802 (Qt's name)
         return f"{value:.6g}"
@@ -165,99 +113,182 @@ class NumberBox(QDoubleSpinBox):
         return QValidator.State.Acceptable
 
 
-class ParamForm(QWidget):
-    """Widgets for an analysis's keyword-only parameters, typed by annotation and default."""
+def _none_word(param: Param) -> str:
+    """The short word a box shows for ``None`` (the tooltip says in full what it means)."""
+    meaning = param.none.lower()
+    if meaning.startswith(("every", "all")):
+        return "all"
+    if "chosen" in meaning or "auto" in meaning:
+        return "auto"
+    return "default"
 
-    def __init__(self, definition: AnalysisDef, method: Method, parent: QWidget | None = None) -> None:
+
+_INT_MAX = 1_000_000_000
+
+
+class ParamForm(QWidget):
+    """Widgets for a method's typed parameters (:class:`engine.explain.params.Param`).
+
+    Each parameter the user may set gets the widget its kind calls for, its
+    label, its help as tooltip and its descriptor's default; those the front end
+    supplies (rows, an earlier result) and hidden ones get none.  ``values()``
+    gives what the form holds, ``None`` where a box stands at "all", "auto" or
+    "default"; the method's own check (:meth:`Method.validate`) judges them.
+    """
+
+    def __init__(self, params: Sequence[Param], *, uses_seed: bool = False, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._definition = definition
+        self.params = {p.name: p for p in params}
         self._getters: dict[str, Callable[[], Any]] = {}
         self._setters: dict[str, Callable[[Any], None]] = {}
-        self._choice_boxes: dict[str, tuple[QComboBox, bool]] = {}
-        hints = _param_types(method)
+        self._choice_boxes: dict[str, tuple[QComboBox, Param]] = {}
         layout = QFormLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
         layout.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.FieldsStayAtSizeHint)
-        for name, default in method.defaults.items():
-            label = definition.labels.get(name, name.replace("_", " ").capitalize())
-            widget = self._make_widget(name, default, hints.get(name))
-            if widget is not None:
-                layout.addRow(f"{label}:", widget)
+        for param in params:
+            if param.provided or param.hidden:
+                continue
+            widget = self._make_widget(param)
+            tip = param.help + (f" Left at {_none_word(param)}: {param.none}." if param.none else "")
+            widget.setToolTip(tip)
+            layout.addRow(f"{param.title}:", widget)
         self.seed_box: QSpinBox | None = None
-        if definition.uses_seed:
+        if uses_seed:
             self.seed_box = QSpinBox()
             self.seed_box.setRange(0, 2_147_483_647)
             self.seed_box.setToolTip("Every random choice follows from this number; the report records it.")
             layout.addRow("Seed:", self.seed_box)
 
-    def _make_widget(self, name: str, default: Any, hint: Any) -> QWidget | None:
-        inner = _optional_of(hint)
-        if name in self._definition.choices:
-            box = QComboBox()
-            nullable = default is None
-            self._choice_boxes[name] = (box, nullable)
-            self.update_choices(None)
-            if not nullable:
-                box.setCurrentText(str(default))
-
-            def get_choice(b: QComboBox = box, n: bool = nullable) -> Any:
-                return None if n and b.currentIndex() == 0 else b.currentText()
-
-            def set_choice(value: Any, b: QComboBox = box, n: bool = nullable) -> None:
-                b.setCurrentIndex(0 if n and value is None else max(b.findText(str(value)), 0))
-
-            self._getters[name] = get_choice
-            self._setters[name] = set_choice
-            return box
-        if isinstance(default, bool) or hint is bool:
+    def _make_widget(self, param: Param) -> QWidget:
+        kind, default = param.kind, param.default
+        if kind in ("choice", "class", "baseline"):
+            return self._choice(param)
+        if kind == "bool":
             check = QCheckBox()
             check.setChecked(bool(default))
-            self._getters[name] = check.isChecked
-            self._setters[name] = lambda v, c=check: c.setChecked(bool(v))
+            self._getters[param.name] = check.isChecked
+            self._setters[param.name] = lambda v, c=check: c.setChecked(bool(v))
             return check
-        if isinstance(default, int) or hint is int or inner is int:
-            spin = QSpinBox()
-            # 0 is a real value for some counts (no stability re-runs); the engine refuses it where it is not.
-            spin.setRange(0, 1_000_000_000)
-            spin.setGroupSeparatorShown(True)
-            if default is None:
-                # 0 stands for None ("all", "no limit"): spin boxes cannot be empty.
-                spin.setSpecialValueText("all")
-                spin.setValue(0)
-                self._getters[name] = lambda s=spin: None if s.value() == 0 else s.value()
-            else:
-                spin.setValue(int(default))
-                self._getters[name] = spin.value
-            self._setters[name] = lambda v, s=spin: s.setValue(0 if v is None else int(v))
+        if kind in ("int", "int_or_auto"):
+            return self._whole(param)
+        if kind == "float":
+            return self._number(param)
+        return self._text(param)
+
+    def _choice(self, param: Param) -> QComboBox:
+        box = QComboBox()
+        self._choice_boxes[param.name] = (box, param)
+        self._fill(box, param, None)
+        if param.default is not None:
+            box.setCurrentText(str(param.default))
+        nullable = param.allows_none
+
+        def get_choice(b: QComboBox = box, n: bool = nullable) -> Any:
+            return None if n and b.currentIndex() == 0 else b.currentText()
+
+        def set_choice(value: Any, b: QComboBox = box, n: bool = nullable) -> None:
+            b.setCurrentIndex(0 if n and value is None else max(b.findText(str(value)), 0))
+
+        self._getters[param.name] = get_choice
+        self._setters[param.name] = set_choice
+        return box
+
+    def _whole(self, param: Param) -> QSpinBox:
+        spin = QSpinBox()
+        spin.setGroupSeparatorShown(True)
+        low = int(param.minimum) if param.minimum is not None else 0
+        high = int(min(param.maximum, _INT_MAX)) if param.maximum is not None else _INT_MAX
+        special: Any = None
+        if param.kind == "int_or_auto":
+            special = "auto"
+        elif param.allows_none:
+            special = None
+        if param.kind == "int_or_auto" or param.allows_none:
+            # One below the smallest value stands for "auto" / None: spin boxes cannot be empty.
+            low -= 1
+            spin.setSpecialValueText("auto" if param.kind == "int_or_auto" else _none_word(param))
+        spin.setRange(low, high)
+        at_special = param.kind == "int_or_auto" or param.allows_none
+        start = param.default
+        spin.setValue(low if at_special and start in (None, "auto") else int(start))
+
+        def get(s: QSpinBox = spin, lo: int = low, sp: bool = at_special, value: Any = special) -> Any:
+            return value if sp and s.value() == lo else s.value()
+
+        def put(v: Any, s: QSpinBox = spin, lo: int = low) -> None:
+            s.setValue(lo if v in (None, "auto") else int(v))
+
+        self._getters[param.name] = get
+        self._setters[param.name] = put
+        return spin
+
+    def _number(self, param: Param) -> QDoubleSpinBox:
+        if param.allows_none:
+            # 0 (at the bottom) stands for None, as lime's default kernel width.
+            spin = QDoubleSpinBox()
+            spin.setRange(param.minimum if param.minimum is not None else 0.0, 1e6)
+            spin.setDecimals(3)
+            spin.setSpecialValueText(_none_word(param))
+            spin.setValue(spin.minimum() if param.default is None else float(param.default))
+            self._getters[param.name] = lambda s=spin: None if s.value() == s.minimum() else s.value()
+            self._setters[param.name] = lambda v, s=spin: s.setValue(s.minimum() if v is None else float(v))
             return spin
-        if isinstance(default, float) or hint is float or inner is float:
-            spin_f = NumberBox(float(default or 0.0))
-            self._getters[name] = spin_f.value
-            self._setters[name] = lambda v, s=spin_f: s.setValue(float(v))
-            return spin_f
-        if isinstance(default, str) or hint is str or inner is str:
-            edit = QLineEdit("" if default is None else str(default))
-            if default is None:
-                edit.setPlaceholderText("default")
-            self._getters[name] = lambda e=edit, d=default: (e.text().strip() or None) if d is None else e.text()
-            self._setters[name] = lambda v, e=edit: e.setText("" if v is None else str(v))
-            return edit
-        # A parameter the form cannot represent keeps its default.
-        return None
+        box = NumberBox(float(param.default),
+                        minimum=param.minimum if param.minimum is not None else -1e12,
+                        maximum=param.maximum if param.maximum is not None else 1e12)
+        self._getters[param.name] = box.value
+        self._setters[param.name] = lambda v, s=box: s.setValue(float(v))
+        return box
+
+    def _text(self, param: Param) -> QLineEdit:
+        """Text, column lists and pairs: written as ``a, b``; empty stands for None."""
+        def text_of(value: Any) -> str:
+            if value is None:
+                return ""
+            if isinstance(value, (list, tuple)):
+                return ", ".join(str(v) for v in value)
+            return str(value)
+
+        edit = QLineEdit(text_of(param.default))
+        edit.setMinimumWidth(220)
+        if param.allows_none:
+            edit.setPlaceholderText(param.none or "default")
+
+        def get(e: QLineEdit = edit, p: Param = param) -> Any:
+            text = e.text().strip()
+            if not text and p.allows_none:
+                return None
+            if p.kind in ("columns", "pair"):
+                value = p.parse_text(text)
+                return [value] if p.kind == "columns" and isinstance(value, str) else value
+            return text
+
+        self._getters[param.name] = get
+        self._setters[param.name] = lambda v, e=edit: e.setText(text_of(v))
+        return edit
+
+    @staticmethod
+    def _fill(box: QComboBox, param: Param, model: Any) -> None:
+        if param.allows_none:
+            box.addItem("default")
+        box.addItems(list(param.choices_for(model)))
 
     def update_choices(self, model: Any) -> None:
-        """Refill choice boxes for ``model`` (e.g. scorings that fit its task)."""
-        for name, (box, nullable) in self._choice_boxes.items():
+        """Refill choice boxes for ``model`` (its classes, the scorings that fit its task)."""
+        for box, param in self._choice_boxes.values():
             current = box.currentText()
             box.blockSignals(True)
             box.clear()
-            if nullable:
-                box.addItem("default")
-            box.addItems(list(self._definition.choices[name](model)))
+            self._fill(box, param, model)
             index = box.findText(current)
             box.setCurrentIndex(max(index, 0))
             box.blockSignals(False)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The parameters this form shows."""
+        return tuple(self._getters)
 
     def values(self) -> dict[str, Any]:
         return {name: get() for name, get in self._getters.items()}
@@ -279,21 +310,18 @@ class AnalysisPanel(QWidget):
 
     sig_result_shown = Signal(str)  # analysis name
 
-    def __init__(
-        self, definition: AnalysisDef, session: Session, runner: JobRunner, parent: QWidget | None = None
-    ) -> None:
+    def __init__(self, method: Method, session: Session, runner: JobRunner, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.definition = definition
+        self.method = method
         self._session = session
         self._runner = runner
         self._job: int | None = None
-        self.method: Method | None = None
         self.form: ParamForm | None = None
         self.view: QWidget | None = None
         self.result: Any | None = None
 
-        self.title = pane_title(definition.title)
-        self.description = hint_label("")
+        self.title = pane_title(method.title)
+        self.description = hint_label(method.summary)
         self.readiness = hint_label("")
         self.run_button = QPushButton(icon("run"), "Run")
         self.run_button.setObjectName("primary")
@@ -348,15 +376,15 @@ class AnalysisPanel(QWidget):
         self._refresh_readiness()
 
     # -- public API -----------------------------------------------------------------------
-    def ensure_ready(self) -> None:
-        """Import the analysis and build its form (deferred so start-up skips the import)."""
-        if self.method is not None:
-            return
-        from engine.explain.registry import get_method
+    @property
+    def name(self) -> str:
+        return self.method.name
 
-        self.method = get_method(self.definition.name)
-        self.description.setText(self.method.summary)
-        self.form = ParamForm(self.definition, self.method)
+    def ensure_ready(self) -> None:
+        """Build the parameter form (on first show)."""
+        if self.form is not None:
+            return
+        self.form = ParamForm(self.method.params, uses_seed=self.method.random)
         self.form.update_choices(self._session.model)
         self._form_slot.addWidget(self.form)
 
@@ -365,7 +393,7 @@ class AnalysisPanel(QWidget):
         from engine.errors import ProbityError
 
         self.ensure_ready()
-        assert self.method is not None and self.form is not None
+        assert self.form is not None
         self.error.clear_message()
         try:
             inputs = self._session.audit_inputs()
@@ -375,17 +403,17 @@ class AnalysisPanel(QWidget):
         dataset = self._session.dataset
         self._job = self._runner.submit(
             JobSpec(
-                kind=self.definition.name,
+                kind=self.method.name,
                 fn=self.method,
                 args=(inputs,),
                 params=self.form.values(),
-                key=f"analysis:{self.definition.name}",
-                title=f"{self.definition.title} · {dataset.name if dataset else ''}",
+                key=f"analysis:{self.method.name}",
+                title=f"{self.method.title} · {dataset.name if dataset else ''}",
                 seed=self.form.seed,
             )
         )
         self.run_button.setEnabled(False)
-        self.progress.start(f"Running {self.definition.title.lower()}…")
+        self.progress.start(f"Running {self.method.title.lower()}…")
         self.status.setText("")
         return self._job
 
@@ -461,7 +489,7 @@ class AnalysisPanel(QWidget):
     # -- helpers ---------------------------------------------------------------------------------
     def show_result(self, result: Any) -> None:
         if self.view is None:
-            self.view = self.definition.view()
+            self.view = VIEWS[self.method.view]()
             self._content.addWidget(self.view, 1)
         self.result = result
         self.placeholder.hide()
@@ -472,7 +500,7 @@ class AnalysisPanel(QWidget):
             self.warnings.show_warning("\n".join(warnings))
         else:
             self.warnings.clear_message()
-        self.sig_result_shown.emit(self.definition.name)
+        self.sig_result_shown.emit(self.method.name)
 
     def _stop(self) -> None:
         self.progress.stop()
@@ -489,32 +517,54 @@ class AnalysisPanel(QWidget):
 
 
 class AnalysesPane(QWidget):
-    """A list of analyses on the left and the chosen one's panel on the right."""
+    """A list of analyses on the left and the chosen one's panel on the right.
+
+    The panels are made from the descriptors the first time the area is shown
+    or asked for one (:meth:`ensure_ready`); ``sig_panels_ready`` then hands
+    them out, and ``sig_result_shown`` tells which analysis drew a result.
+    """
+
+    sig_panels_ready = Signal(list)  # the AnalysisPanels, once made
+    sig_result_shown = Signal(str)  # analysis name
 
     def __init__(self, session: Session, runner: JobRunner, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self._session = session
+        self._runner = runner
         self.list = QListWidget()
         self.list.setObjectName("analysisList")
         self.list.setFixedWidth(210)
         self.stack = QStackedWidget()
         self.panels: dict[str, AnalysisPanel] = {}
-        for definition in ANALYSES:
-            panel = AnalysisPanel(definition, session, runner)
-            self.panels[definition.name] = panel
-            self.stack.addWidget(panel)
-            self.list.addItem(definition.title)
         self.list.currentRowChanged.connect(self._on_list_current_row_changed)
-        self.list.setCurrentRow(0)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         layout.addWidget(self.list)
         layout.addWidget(self.stack, 1)
 
+    def ensure_ready(self) -> None:
+        """Make one panel per analysis this area shows (once; imports the registry)."""
+        if self.panels:
+            return
+        for method in analysis_methods():
+            panel = AnalysisPanel(method, self._session, self._runner)
+            panel.sig_result_shown.connect(self.sig_result_shown)
+            self.panels[method.name] = panel
+            self.stack.addWidget(panel)
+            self.list.addItem(method.title)
+        self.list.setCurrentRow(0)
+        self.sig_panels_ready.emit(list(self.panels.values()))
+
     def show_panel(self, name: str) -> AnalysisPanel:
+        self.ensure_ready()
         panel = self.panels[name]
         self.list.setCurrentRow(list(self.panels).index(name))
         return panel
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        self.ensure_ready()
+        super().showEvent(event)
 
     def _on_list_current_row_changed(self, row: int) -> None:
         if row >= 0:

@@ -1,9 +1,12 @@
 """The Explain workspace: run any explanation method, pick instances, read linked plots.
 
-A method is chosen from a box; its parameter form is built from the engine
-function's keyword-only defaults (as in the Analyses area), the everyday ones
-shown and the rest folded under "Advanced options".  Methods that explain rows
-(LIME, SHAP, clusters) take a row spec (``first:20``, ``random:500``,
+A method is chosen from a box listing every registered method whose view is
+one of this area's (:data:`VIEW_TITLES`); the box, the parameter forms (the
+descriptor's basic parameters shown, the rest folded under "Advanced
+options"), the default rows and the texts all come from the method
+descriptors, read the first time the area is needed (the registry loads
+pandas, which start-up does not).  Methods that explain rows (LIME, SHAP,
+gradients, clusters) take a row spec (``first:20``, ``random:500``,
 ``3,17,42``: 0-based positions, as in the report and the CLI) plus, when
 ticked, the rows selected anywhere in the window.
 
@@ -19,11 +22,9 @@ wires and displays.
 
 from __future__ import annotations
 
-import importlib
 import math
-import typing
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -32,7 +33,6 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -53,7 +53,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui.panes.analyses import AnalysisDef, ParamForm
+from gui.panes.analyses import ParamForm
 from gui.panes.table_model import FrameTableModel
 from gui.resources import icon
 from gui.runner import JobError, JobRunner, JobSpec
@@ -63,19 +63,17 @@ from gui.text import literal, plain_label
 from gui.widgets import InlineMessage, ProgressRow, hint_label, pane_title
 
 if TYPE_CHECKING:
-    from engine.explain.base import AuditInputs
+    from engine.explain.base import AuditInputs, Method
     from engine.jobs import JobContext
     from gui.panes.analyses import AnalysesPane
 
 __all__ = [
-    "ExplainDef",
-    "EXPLAIN_METHODS",
+    "explain_methods",
     "ExplainOutcome",
     "attribution_key",
     "PredictionScan",
     "run_explanation",
     "scan_predictions",
-    "ExplainParamForm",
     "CollapsibleSection",
     "SurrogateView",
     "GroupsView",
@@ -87,186 +85,14 @@ __all__ = [
 # -- what can be run ---------------------------------------------------------------------------------
 
 
-def _class_choices(model: Any) -> list[str]:
-    classes = getattr(model, "classes", None) if model is not None else None
-    return [str(c) for c in classes] if classes else []
+def explain_methods() -> dict[str, Method]:
+    """The registered methods this area offers (their view is one of :data:`VIEW_TITLES`), in registry order."""
+    from engine.explain.registry import METHODS
+
+    return {name: m for name, m in METHODS.items() if m.view in VIEW_TITLES}
 
 
-def _listed(module: str, name: str) -> Callable[[Any], list[str]]:
-    """A choices function giving the strings of ``module.name`` (imported on first use, not at start-up)."""
-
-    def choices(_model: Any) -> list[str]:
-        return list(getattr(importlib.import_module(module), name))
-
-    return choices
-
-
-_lime_discretizers = _listed("engine.explain.lime", "DISCRETIZERS")
-_lime_samplings = _listed("engine.explain.lime", "SAMPLING_DESIGNS")
-_lime_selections = _listed("engine.explain.lime", "FEATURE_SELECTIONS")
-_tree_variants = _listed("engine.explain.treeshap", "VARIANTS")
-_kernel_links = _listed("engine.explain.kernelshap", "LINKS")
-_gradient_baselines = _listed("engine.explain.gradients", "BASELINES")
-_integration_rules = _listed("engine.explain.gradients", "INTEGRATION_METHODS")
-_gradient_outputs = _listed("engine.explain.gradients", "OUTPUTS")
-_gradient_dtypes = _listed("engine.explain.gradients", "DTYPES")
-_devices = _listed("engine.device", "DEVICE_CHOICES")
-_projections = _listed("engine.explain.clusters", "PROJECTIONS")
-
-
-_COMMON_LABELS = {
-    "klass": "Class explained",
-    "background_size": "Background rows",
-    "n_coalitions": "Coalitions per row",
-    "chunk_rows": "Rows per model call",
-    "max_categories": "Most categories per column",
-}
-
-
-@dataclass(frozen=True)
-class ExplainDef:
-    """How the workspace presents one registered method.
-
-    Attributes
-    ----------
-    name: the registry name (``engine.explain.registry.get_method``).
-    title: the method box's entry.
-    view: the result tab: ``"lime"``, ``"shap"``, ``"clusters"``, ``"dependence"``,
-        ``"importance"``, ``"surrogate"`` or ``"groups"``.
-    rows: the default row spec for a method that explains chosen rows, or
-        ``None`` for one that uses the whole table.
-    basic: parameters shown at once; the rest go under "Advanced options".
-    labels: parameter -> label.
-    choices: parameter -> function of the model giving the allowed strings.
-    hidden: parameters never shown (their defaults are used).
-    """
-
-    name: str
-    title: str
-    view: str
-    rows: str | None = None
-    basic: tuple[str, ...] = ()
-    hidden: tuple[str, ...] = ()
-    labels: Mapping[str, str] = field(default_factory=dict)
-    choices: Mapping[str, Callable[[Any], Sequence[str]]] = field(default_factory=dict)
-
-
-EXPLAIN_METHODS: tuple[ExplainDef, ...] = (
-    ExplainDef(
-        name="lime",
-        title="LIME (local surrogates)",
-        view="lime",
-        rows="first:10",
-        basic=("num_samples", "stability_runs", "klass"),
-        labels={
-            "num_samples": "Samples per row",
-            "stability_runs": "Stability re-runs",
-            "num_features": "Features per surrogate (all)",
-            "kernel_width": "Kernel width",
-        },
-        choices={
-            "klass": _class_choices,
-            "discretizer": _lime_discretizers,
-            "sampling": _lime_samplings,
-            "feature_selection": _lime_selections,
-        },
-    ),
-    ExplainDef(
-        name="shap",
-        title="SHAP (automatic choice)",
-        view="shap",
-        rows="random:500",
-        basic=("klass",),
-        choices={"klass": _class_choices, "variant": _tree_variants, "device": _devices},
-    ),
-    ExplainDef(
-        name="treeshap",
-        title="TreeSHAP (exact, tree models)",
-        view="shap",
-        rows="random:500",
-        basic=("variant", "klass"),
-        choices={"klass": _class_choices, "variant": _tree_variants, "device": _devices},
-    ),
-    ExplainDef(
-        name="kernelshap",
-        title="KernelSHAP (any model)",
-        view="shap",
-        rows="first:20",
-        basic=("n_coalitions", "background_size", "klass"),
-        hidden=("l1_reg",),  # the engine supports only False
-        choices={"klass": _class_choices, "link": _kernel_links},
-    ),
-    ExplainDef(
-        name="ig",
-        title="Integrated Gradients (MLP, linear and torch models)",
-        view="shap",
-        rows="first:20",
-        basic=("baseline", "n_steps", "klass"),
-        labels={
-            "baseline": "Baseline",
-            "n_steps": "Integration steps",
-            "method": "Integration rule",
-            "output": "Output explained",
-            "batch_rows": "Rows per pass",
-        },
-        choices={
-            "klass": _class_choices,
-            "baseline": _gradient_baselines,
-            "method": _integration_rules,
-            "output": _gradient_outputs,
-            "device": _devices,
-            "dtype": _gradient_dtypes,
-        },
-    ),
-    ExplainDef(
-        name="clusters",
-        title="Explanation clusters (SHAP + K-LIME)",
-        view="clusters",
-        rows="random:500",
-        basic=("k", "projection"),
-        labels={
-            "k": "Clusters",
-            "standardize": "Standardise attributions",
-            "n_init": "k-means runs",
-            "silhouette_rows": "Rows for the silhouette",
-            "klime_alpha": "K-LIME ridge penalty",
-        },
-        choices={"projection": _projections},
-    ),
-    ExplainDef(
-        name="pdp",
-        title="Partial dependence and ICE",
-        view="dependence",
-        basic=("ice_rows", "grid_resolution", "klass"),
-        labels={"ice_rows": "Rows with ICE curves", "grid_resolution": "Grid points"},
-        choices={"klass": _class_choices},
-    ),
-    ExplainDef(
-        name="native",
-        title="Model's own importance",
-        view="importance",
-        basic=("klass",),
-        choices={"klass": _class_choices},
-    ),
-    ExplainDef(
-        name="surrogate",
-        title="Global surrogates (tree and linear)",
-        view="surrogate",
-        basic=("max_depth", "max_terms", "klass"),
-        labels={"max_depth": "Tree depth", "max_terms": "Linear terms", "max_rows": "Rows used"},
-        choices={"klass": _class_choices},
-    ),
-    ExplainDef(
-        name="groups",
-        title="Outcomes by sensitive group",
-        view="groups",
-        basic=("threshold", "klass"),
-        labels={"threshold": "Decision threshold", "min_group_size": "Smallest group reported"},
-        choices={"klass": _class_choices},
-    ),
-)
-DEFINITIONS: dict[str, ExplainDef] = {d.name: d for d in EXPLAIN_METHODS}
-
+#: The result tabs of this area, by the view key a method's descriptor names, in their order.
 VIEW_TITLES: dict[str, str] = {
     "lime": "LIME",
     "shap": "SHAP / IG",
@@ -340,8 +166,8 @@ def run_explanation(
     Parameters
     ----------
     inputs: data, roles and model.
-    method: a name from :data:`EXPLAIN_METHODS`.
-    params: the method's keyword parameters (``rows`` and ``attributions`` are set here).
+    method: a name from :func:`explain_methods`.
+    params: the method's keyword parameters (``rows`` and the results it builds on are set here).
     rows_spec: for row methods, a :func:`engine.explain.rows.parse_rows` spec
         (0-based positions); ``""`` means only ``extra_rows``.
     extra_rows: positions explained as well (the window's selection).
@@ -353,10 +179,10 @@ def run_explanation(
     from engine.explain.registry import get_method
     from engine.explain.rows import parse_rows
 
-    definition = DEFINITIONS[method]
+    definition = get_method(method)
     kwargs = dict(params)
     rows: list[int] | None = None
-    if definition.rows is not None:
+    if definition.takes_rows:
         n = len(inputs.frame)
         picked = parse_rows(rows_spec, n, ctx=ctx) if rows_spec.strip() else np.zeros(0, dtype=np.int64)
         extra = np.asarray(list(extra_rows), dtype=np.int64)
@@ -366,24 +192,26 @@ def run_explanation(
         if merged.size == 0:
             raise AnalysisError("Choose the rows to explain: select rows, or write a row spec such as first:20.")
         rows = merged.tolist()
-    if method == "clusters":
+    if definition.builds_on:
         assert rows is not None
-        # The SHAP values clustered are exactly what the SHAP method with its defaults gives on these rows
-        # and seed (same random streams), so an earlier such run is reused rather than recomputed.
-        key = attribution_key(inputs, method="shap", params={}, rows=rows, seed=ctx.seed)
+        # What it builds on (clusters: the SHAP values) is exactly what that method with its defaults gives on
+        # these rows and seed (same random streams), so an earlier such run is reused rather than recomputed.
+        (name, source), = definition.builds_on.items()
+        key = attribution_key(inputs, method=source, params={}, rows=rows, seed=ctx.seed)
         shap = (reuse or {}).get(key) if key is not None else None
         reused = shap is not None
         if shap is None:
-            shap = get_method("shap")(inputs, ctx=ctx.sub(0.0, 0.8), rows=rows)
+            shap = get_method(source)(inputs, ctx=ctx.sub(0.0, 0.8), rows=rows)
         else:
-            ctx.progress(0.8, "Reusing the SHAP values computed on these rows")
-        result = get_method("clusters")(inputs, ctx=ctx.sub(0.8, 1.0, "clusters"), attributions=shap, **kwargs)
+            ctx.progress(0.8, f"Reusing the {get_method(source).report_title} values computed on these rows")
+        kwargs[name] = shap
+        result = definition(inputs, ctx=ctx.sub(0.8, 1.0, method), **kwargs)
         if reused:
             result = _note_reused(result, shap)
         return ExplainOutcome(method=method, result=result, attributions=shap, shap_key=key, shap_reused=reused)
     if rows is not None:
         kwargs["rows"] = rows
-    result = get_method(method)(inputs, ctx=ctx, **kwargs)
+    result = definition(inputs, ctx=ctx, **kwargs)
     key = None
     if method == "shap" and rows is not None:
         key = attribution_key(inputs, method="shap", params=params, rows=rows, seed=ctx.seed)
@@ -444,65 +272,6 @@ def scan_predictions(inputs: AuditInputs, *, ctx: JobContext) -> PredictionScan:
 
 
 # -- widgets -------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _ParamSubset:
-    """A method seen through a subset of its parameters (what :class:`ParamForm` reads)."""
-
-    run: Callable[..., Any]
-    defaults: dict[str, Any]
-
-
-def _args_of(hint: Any) -> tuple[Any, ...]:
-    return typing.get_args(hint)
-
-
-class ExplainParamForm(ParamForm):
-    """:class:`ParamForm` plus two shapes the explain methods use.
-
-    A float that defaults to ``None`` (LIME's kernel width) is a spin box whose
-    0 reads "default"; an ``int | str`` defaulting to ``"auto"`` (KernelSHAP's
-    coalitions) is a spin box whose 0 reads "auto".
-    """
-
-    # What 0 stands for in a whole-number box whose default is None.
-    NONE_TEXT = {"k": "auto", "num_features": "all", "ice_rows": "all", "max_rows": "all"}
-
-    def _make_widget(self, name: str, default: Any, hint: Any) -> QWidget | None:
-        args = _args_of(hint)
-        if name not in self._definition.choices and default is None and int in args and name in self.NONE_TEXT:
-            whole = QSpinBox()
-            whole.setRange(0, 1_000_000_000)
-            whole.setGroupSeparatorShown(True)
-            whole.setSpecialValueText(self.NONE_TEXT[name])
-            whole.setValue(0)
-            self._getters[name] = lambda s=whole: None if s.value() == 0 else s.value()
-            self._setters[name] = lambda v, s=whole: s.setValue(0 if v is None else int(v))
-            return whole
-        if name not in self._definition.choices and default is None and float in args:
-            spin = QDoubleSpinBox()
-            spin.setRange(0.0, 1e6)
-            spin.setDecimals(3)
-            spin.setSpecialValueText("default")
-            spin.setValue(0.0)
-            self._getters[name] = lambda s=spin: None if s.value() == 0.0 else s.value()
-            self._setters[name] = lambda v, s=spin: s.setValue(0.0 if v is None else float(v))
-            return spin
-        if default == "auto" and int in args and str in args:
-            box = QSpinBox()
-            box.setRange(0, 1_000_000_000)
-            box.setGroupSeparatorShown(True)
-            box.setSpecialValueText("auto")
-            box.setValue(0)
-            self._getters[name] = lambda s=box: "auto" if s.value() == 0 else s.value()
-            self._setters[name] = lambda v, s=box: s.setValue(0 if v in (None, "auto") else int(v))
-            return box
-        return super()._make_widget(name, default, hint)
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        return tuple(self._getters)
 
 
 class CollapsibleSection(QWidget):
@@ -705,8 +474,8 @@ class ExplainPane(QWidget):
         self._predict_job: int | None = None
         self._pending_pick: str | None = None  # "highest"/"lowest" once predictions arrive
         self.predictions: PredictionScan | None = None
-        self.methods: dict[str, Any] = {}
-        self.forms: dict[str, tuple[ExplainParamForm, ExplainParamForm]] = {}
+        self.methods: dict[str, Method] = {}  # filled from the descriptors by ensure_ready
+        self.forms: dict[str, tuple[ParamForm, ParamForm]] = {}
         self.results: dict[str, Any] = {}
         self.views: dict[str, QWidget] = {}
         # SHAP results by attribution_key, for clusters to reuse (cleared when the inputs change).
@@ -730,9 +499,7 @@ class ExplainPane(QWidget):
 
     # -- layout ------------------------------------------------------------------------------
     def _build(self) -> None:
-        self.method_box = QComboBox()
-        for definition in EXPLAIN_METHODS:
-            self.method_box.addItem(definition.title, definition.name)
+        self.method_box = QComboBox()  # filled from the descriptors by ensure_ready
         self.method_box.currentIndexChanged.connect(self._on_method_box_index_changed)
         self.description = hint_label("")
         top = QHBoxLayout()
@@ -884,11 +651,15 @@ class ExplainPane(QWidget):
     # -- public API ------------------------------------------------------------------------
     @property
     def method_name(self) -> str:
-        return str(self.method_box.currentData())
+        """The chosen method's name (``""`` before the methods are read)."""
+        data = self.method_box.currentData()
+        return "" if data is None else str(data)
 
     @property
-    def definition(self) -> ExplainDef:
-        return DEFINITIONS[self.method_name]
+    def definition(self) -> Method:
+        """The chosen method's descriptor."""
+        self.ensure_ready()
+        return self.methods[self.method_name]
 
     @property
     def job_id(self) -> int | None:
@@ -896,42 +667,35 @@ class ExplainPane(QWidget):
 
     def set_method(self, name: str) -> None:
         """Choose method ``name`` and show its form and rows (also when it is already chosen)."""
-        index = list(DEFINITIONS).index(name)
+        self.ensure_ready()
+        index = list(self.methods).index(name)
         if index == self.method_box.currentIndex():
             self._on_method_box_index_changed(index)
         else:
             self.method_box.setCurrentIndex(index)
 
     def ensure_ready(self) -> None:
-        """Import the methods and build their forms (deferred so start-up skips the engine import)."""
+        """Read the method descriptors, fill the method box and build the forms (deferred so start-up skips it)."""
         if self.forms:
             return
-        from engine.explain.registry import get_method
-
-        for definition in EXPLAIN_METHODS:
-            method = get_method(definition.name)
-            self.methods[definition.name] = method
-            defaults = {k: v for k, v in method.defaults.items() if k not in definition.hidden}
-            basic = {k: v for k, v in defaults.items() if k in definition.basic}
-            advanced = {k: v for k, v in defaults.items() if k not in definition.basic}
+        self.methods = explain_methods()
+        self.method_box.blockSignals(True)
+        for method in self.methods.values():
+            self.method_box.addItem(method.title, method.name)
+        self.method_box.blockSignals(False)
+        for method in self.methods.values():
+            shown = [p for p in method.params if not p.provided and not p.hidden]
             forms = []
-            for subset in (basic, advanced):
-                form_def = AnalysisDef(
-                    name=definition.name,
-                    title=definition.title,
-                    view=QWidget,
-                    labels={**_COMMON_LABELS, **definition.labels},
-                    choices=definition.choices,
-                )
-                subset_method = _ParamSubset(run=method.run, defaults=subset)
-                form = ExplainParamForm(form_def, subset_method)  # type: ignore[arg-type]
+            for subset in ([p for p in shown if p.basic], [p for p in shown if not p.basic]):
+                form = ParamForm(subset)
                 form.update_choices(self._session.model)
                 form.hide()
                 forms.append(form)
             self._basic_slot.addWidget(forms[0])
             self.advanced.content_layout.addWidget(forms[1])
-            self.forms[definition.name] = (forms[0], forms[1])
+            self.forms[method.name] = (forms[0], forms[1])
         self._on_method_box_index_changed(self.method_box.currentIndex())
+        self.refresh_availability()
 
     def form_values(self) -> dict[str, Any]:
         """The chosen method's parameters from both forms."""
@@ -963,11 +727,11 @@ class ExplainPane(QWidget):
             self.error.show_error(reason)
             return None
         extra: tuple[int, ...] = ()
-        if definition.rows is not None and self.include_selected.isChecked():
+        if definition.takes_rows and self.include_selected.isChecked():
             extra = tuple(int(r) for r in self.selection.rows)
         dataset = self._session.dataset
         self._job_method = definition.name
-        self._job_rows = None if definition.rows is None else {
+        self._job_rows = None if not definition.takes_rows else {
             "rows_spec": self.rows_edit.text().strip(), "include_selected": self.include_selected.isChecked()
         }
         self._job = self._runner.submit(
@@ -978,9 +742,9 @@ class ExplainPane(QWidget):
                 params={
                     "method": definition.name,
                     "params": self.form_values(),
-                    "rows_spec": self.rows_edit.text().strip() if definition.rows is not None else "",
+                    "rows_spec": self.rows_edit.text().strip() if definition.takes_rows else "",
                     "extra_rows": extra,
-                    "reuse": dict(self.shap_cache) if definition.name == "clusters" else None,
+                    "reuse": dict(self.shap_cache) if definition.builds_on else None,
                 },
                 key="explain",
                 title=f"{definition.title} · {dataset.name if dataset else ''}",
@@ -1122,7 +886,7 @@ class ExplainPane(QWidget):
 
     def show_outcome(self, outcome: ExplainOutcome) -> None:
         """Display what an explain job returned, in its view, linked to the current selection."""
-        definition = DEFINITIONS[outcome.method]
+        definition = self.methods.get(outcome.method) or explain_methods()[outcome.method]
         result = outcome.result
         frame = self._session.dataset.frame if self._session.dataset is not None else None
         current = self.selection.current
@@ -1165,9 +929,7 @@ class ExplainPane(QWidget):
 
     def follow_analyses(self, analyses: AnalysesPane) -> None:
         """Mirror the Analyses area's permutation importance in the Importance tab's method switcher."""
-        panel = analyses.panels.get("permutation")
-        if panel is not None:
-            panel.sig_result_shown.connect(lambda _name, p=panel: self._on_analysis_result_shown(p))
+        analyses.sig_result_shown.connect(lambda name: self._on_analysis_result_shown(analyses.panels[name]))
 
     def clear_results(self, message: str) -> None:
         self.results.clear()
@@ -1188,16 +950,18 @@ class ExplainPane(QWidget):
 
     def _on_method_box_index_changed(self, _index: int) -> None:
         name = self.method_name
-        definition = DEFINITIONS[name]
+        if name not in self.methods:  # the methods are read when the area is first needed
+            self.rows_form.setVisible(False)
+            return
+        definition = self.methods[name]
         for form_name, (basic, advanced) in self.forms.items():
             basic.setVisible(form_name == name)
             advanced.setVisible(form_name == name)
-        method = self.methods.get(name)
-        self.description.setText(method.summary if method is not None else "")
-        self.rows_form.setVisible(definition.rows is not None)
+        self.description.setText(definition.summary)
+        self.rows_form.setVisible(definition.takes_rows)
         # The rows of the result on screen for this method, else the method's default.
         used = self.rows_used.get(name)
-        self.rows_edit.setText(used["rows_spec"] if used is not None else definition.rows or "")
+        self.rows_edit.setText(used["rows_spec"] if used is not None else definition.rows_default or "")
         if used is not None:
             self.include_selected.setChecked(bool(used["include_selected"]))
         # An error belongs to the method that raised it.
@@ -1237,7 +1001,8 @@ class ExplainPane(QWidget):
         self.selection.set_rows(rows, current=current, source="plot")
 
     def _on_analysis_result_shown(self, panel: Any) -> None:
-        if panel.result is not None:
+        # Global importances (the "permutation" view) join the Importance tab's switcher.
+        if panel.result is not None and panel.method.view == "permutation":
             self.importance_view.set_result(panel.result)
             if self.result_tabs.indexOf(self.importance_view) < 0:
                 self.show_view("importance")
@@ -1308,9 +1073,10 @@ class ExplainPane(QWidget):
             assert isinstance(result, ExplainOutcome)
             if self._job_rows is not None:
                 self.rows_used[result.method] = self._job_rows
-                if DEFINITIONS[result.method].view == "shap" or result.method == "clusters":
+                finished = self.methods[result.method]
+                if finished.view == "shap" or finished.builds_on:
                     # One SHAP / IG tab: its rows are those of the last result it shows.
-                    for name, definition in DEFINITIONS.items():
+                    for name, definition in self.methods.items():
                         if definition.view == "shap" and name != result.method:
                             self.rows_used.pop(name, None)
             self._job_rows = None
@@ -1320,8 +1086,9 @@ class ExplainPane(QWidget):
                 f" in {record.finished_at - record.submitted_at:.1f} s"
             )
             rows = getattr(result.result, "rows", None)
-            counted = f" on {len(rows):,} rows" if rows is not None and DEFINITIONS[result.method].rows else ""
-            self.status.setText(f"{DEFINITIONS[result.method].title} finished{counted}{seconds}.")
+            shown = self.methods[result.method]
+            counted = f" on {len(rows):,} rows" if rows is not None and shown.takes_rows else ""
+            self.status.setText(f"{shown.title} finished{counted}{seconds}.")
         elif job_id == self._find_job:
             self._find_job = None
             rows = np.asarray(result, dtype=np.int64)
@@ -1387,24 +1154,26 @@ class ExplainPane(QWidget):
         """Grey out the methods the engine says cannot explain the open model, with its reason as tooltip."""
         model = self._session.model
         self.unavailable = {}
+        if not self.methods:
+            return  # read with the descriptors (ensure_ready calls this again)
         if model is not None:
             from engine.explain.registry import refusal
 
             roles = self._session.roles
             features = tuple(roles.features) if roles is not None else ()
-            for definition in EXPLAIN_METHODS:
-                reason = refusal(definition.name, model, feature_names=features)
+            for name in self.methods:
+                reason = refusal(name, model, feature_names=features)
                 if reason is not None:
-                    self.unavailable[definition.name] = reason
+                    self.unavailable[name] = reason
         items = self.method_box.model()
-        for index, definition in enumerate(EXPLAIN_METHODS):
+        for index, name in enumerate(self.methods):
             item = items.item(index)  # type: ignore[attr-defined]
-            reason = self.unavailable.get(definition.name)
+            reason = self.unavailable.get(name)
             item.setEnabled(reason is None)
             item.setToolTip(literal(f"Not available for this model: {reason}") if reason is not None else "")
         if self.method_name in self.unavailable:
-            previous = DEFINITIONS[self.method_name].title
-            self.set_method(next(d.name for d in EXPLAIN_METHODS if d.name not in self.unavailable))
+            previous = self.methods[self.method_name].title
+            self.set_method(next(name for name in self.methods if name not in self.unavailable))
             self.status.setText(f"{previous} cannot explain this model; {self.definition.title} is chosen instead.")
 
     def _show_shap(self, result: Any, frame: Any, current: int | None) -> None:

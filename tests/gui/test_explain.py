@@ -360,15 +360,12 @@ def _badge_texts(view) -> str:
 def test_method_forms_take_zero_counts_and_small_or_large_numbers(qtbot):
     """No value the engine accepts is clamped by the form: 0 stability re-runs, 1e-05, 250.0."""
     from PySide6.QtCore import Qt as _Qt
-    from PySide6.QtWidgets import QWidget
 
     from engine.explain.registry import get_method
-    from gui.panes.analyses import AnalysisDef, NumberBox
-    from gui.panes.explain import ExplainParamForm
+    from gui.panes.analyses import NumberBox, ParamForm
 
     for method, values in (("lime", {"stability_runs": 0, "num_samples": 300}), ("clusters", {"klime_alpha": 1e-5})):
-        definition = AnalysisDef(name=method, title=method, view=QWidget)
-        form = ExplainParamForm(definition, get_method(method))
+        form = ParamForm(get_method(method).params)
         qtbot.addWidget(form)
         form.set_values(values)
         assert {k: form.values()[k] for k in values} == values
