@@ -138,3 +138,25 @@ def test_linear_shap_and_the_gradient_methods_run_in_the_explain_area(qtbot, win
         shown = pane.results["shap"]
         assert shown.method == name and tuple(shown.rows) == (0, 1, 2, 3, 4)
         assert shown.provenance.call["method"] == name
+
+
+def test_a_session_saved_before_calls_were_recorded_reopens_as_it_was(qtbot, window, tmp_path) -> None:
+    """tests/fixtures/before_calls/session.probity, saved by the app at commit 83f3dae, shows its results again."""
+    import json
+
+    folder = Path(shutil.copytree(FIXTURE, tmp_path / "old"))
+    saved = json.loads((folder / "session.probity").read_text(encoding="utf-8"))
+    started: list[str] = []
+    window.runner.sig_job_queued.connect(lambda job_id: started.append(window.runner.record(job_id).spec.kind))
+    with qtbot.waitSignal(window.session_keeper.sig_opened, timeout=WAIT_MS):
+        window.session_keeper.open(folder / "session.probity")
+    qtbot.waitUntil(lambda: window.session.model is not None, timeout=WAIT_MS)
+    assert not [kind for kind in started if kind.startswith("explain") or kind in METHODS], started
+    pane = window.explain_pane
+    assert {"lime", "shap", "clusters", "pdp"} <= set(pane.results)
+    assert pane.results["lime"].to_dict() == saved["results"]["explain-lime"]
+    assert pane.results["clusters"].to_dict() == saved["results"]["explain-clusters"]
+    assert window.analyses_pane.panels["permutation"].result.to_dict() == saved["results"]["permutation"]
+    assert pane.method_name == "pdp" and pane.form_values()["ice_rows"] == 20  # the forms are back as saved
+    assert pane.forms["lime"][0].values()["num_samples"] == 300
+    assert pane.rows_used["lime"]["rows_spec"] == "0-2"
