@@ -264,9 +264,13 @@ class Param:
             raise self.refuse(owner, shown_as)
 
     def _rows(self, value: Any, owner: str) -> list[int]:
-        tolist = getattr(value, "tolist", None)
-        if tolist is not None and type(value).__module__ == "numpy":
-            value = tolist()
+        if type(value).__module__ == "numpy" and getattr(value, "ndim", 0) == 1:
+            # An integer array is checked as a whole (a million row positions in milliseconds).
+            if value.dtype.kind in "iu" and (value.size == 0 or int(value.min()) >= 0):
+                return [int(v) for v in value.tolist()]
+            raise self.refuse(owner, value)
+        if isinstance(value, list) and all(type(v) is int and v >= 0 for v in value):
+            return value[:]
         if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Sequence):
             raise self.refuse(owner, value)
         out: list[int] = []
