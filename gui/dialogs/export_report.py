@@ -82,6 +82,7 @@ def audit_command(request: AuditRequest, out_dir: Path) -> list[str]:
     Reviewer notes are not on it (they have no command-line form but a file);
     they are in results.json's ``provenance.report``.
     """
+    request = request.resolved()  # the numbers a method's default stands for, as the results record them
     command = ["probity", "audit", "--data", str(request.data), "--model", str(request.model),
                "--target", request.target]
     if request.sensitive:
