@@ -441,18 +441,9 @@ def _lookup(doc: Any, value: Any, keys: Sequence[str], pdf: Path) -> Any:
     return value
 
 
-def _pdf_text(raw: Any) -> str:
-    if isinstance(raw, str):
-        return raw
-    if not isinstance(raw, bytes):
-        return ""
-    if raw.startswith(b"\xfe\xff"):
-        return raw[2:].decode("utf-16-be", errors="replace")
-    return raw.decode("latin-1")
-
-
 def _attachment_stream(doc: Any, name: str, pdf: Path) -> Any:
     """The stream of the embedded file ``name``: the name tree walked without recursion, each node once."""
+    from engine.report.pdfa import pdf_text
     from engine.report.pdfread import Stream
 
     catalog = _resolve(doc, doc.trailer.get("Root"), pdf)
@@ -470,7 +461,7 @@ def _attachment_stream(doc: Any, name: str, pdf: Path) -> Any:
         names = _resolve(doc, node.get("Names"), pdf)
         if isinstance(names, list):
             for key, spec in zip(names[0::2], names[1::2]):
-                if _pdf_text(_resolve(doc, key, pdf)) == name:
+                if pdf_text(_resolve(doc, key, pdf)) == name:
                     stream = _lookup(doc, spec, ("EF", "UF"), pdf) or _lookup(doc, spec, ("EF", "F"), pdf)
                     if isinstance(stream, Stream):
                         return stream

@@ -39,6 +39,7 @@ from engine.report.errors import ReportError
 from engine.report.pdfread import PdfFile, Stream, decode_stream
 
 __all__ = [
+    "pdf_text",
     "PDFA_PART",
     "PDFA_CONFORMANCE",
     "ATTACHMENT_NAME",
@@ -355,7 +356,7 @@ def read_attachment(pdf: PdfFile, name: str = ATTACHMENT_NAME) -> bytes | None:
     """The decoded bytes of the embedded file called ``name``, or ``None`` if there is none."""
     tree = pdf.get(pdf.catalog, "Names", "EmbeddedFiles")
     for key, spec in pdf.name_tree(tree).items():
-        if _pdf_text(key) != name:
+        if pdf_text(key) != name:
             continue
         stream = pdf.get(spec, "EF", "UF") or pdf.get(spec, "EF", "F")
         if isinstance(stream, Stream):
@@ -363,7 +364,7 @@ def read_attachment(pdf: PdfFile, name: str = ATTACHMENT_NAME) -> bytes | None:
     return None
 
 
-def _pdf_text(raw: Any) -> str:
+def pdf_text(raw: Any) -> str:
     """A PDF text string (PDFDocEncoding or UTF-16BE with a byte-order mark) as str."""
     if isinstance(raw, str):
         return raw
@@ -377,7 +378,7 @@ def _pdf_text(raw: Any) -> str:
 def attachment_names(pdf: PdfFile) -> Sequence[str]:
     """Names of every embedded file, in name-tree order."""
     tree = pdf.get(pdf.catalog, "Names", "EmbeddedFiles")
-    return [_pdf_text(k) for k in pdf.name_tree(tree)]
+    return [pdf_text(k) for k in pdf.name_tree(tree)]
 
 
 def read_icc_profile(path: Path) -> bytes:
