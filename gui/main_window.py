@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QIcon, QKeySequence
-from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QScrollArea, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDialog, QLabel, QMainWindow, QMessageBox, QScrollArea, QTabWidget, QVBoxLayout, QWidget
 
 from gui import tasks
 from gui.crash import CrashReporter
@@ -20,9 +21,12 @@ from gui.resources import icon
 from gui.runner import JobError, JobRunner, JobSpec
 from gui.selection import SelectionModel, TableSelectionSync, group_rows
 from gui.session import Session
-from gui.sessionfile import SessionBanner, SessionKeeper, show_restored_results
+from gui.sessionfile import SessionBanner, SessionKeeper, SessionPane
 from gui.settings import AppSettings, FormDefaults
 from gui.widgets import accept_file_drops
+
+if TYPE_CHECKING:
+    from engine.schema import ReadOptions
 
 __all__ = ["MainWindow", "PaneTabs"]
 
@@ -141,8 +145,10 @@ class MainWindow(QMainWindow):
         self.form_defaults = FormDefaults((), self.app_settings, self, method_panes=(self.explain_pane,))
         # The Analyses panels are made from the descriptors when the area is first shown.
         self.analyses_pane.sig_panels_ready.connect(self.form_defaults.add_panels)
-        self.session_keeper = SessionKeeper(self, data_dir=data_dir)
-        self.session.sig_results_restored.connect(lambda results: show_restored_results(self, results))
+        self.explain_pane.defaults_filler = self.form_defaults.fill_methods
+        # The window is the keeper's SessionHost (gui.sessionfile); the keeper never sees the window's class.
+        self.session_keeper = SessionKeeper(self, parent=self, data_dir=data_dir)
+        self.session.sig_results_restored.connect(self._on_session_results_restored)
         self._build_menus()
         accept_file_drops(self, self._on_window_file_dropped)
         for pane in (self.dataset_pane, self.model_pane, self.explain_pane):
@@ -195,8 +201,10 @@ class MainWindow(QMainWindow):
         help_menu.addAction(about)
 
     # -- public API ------------------------------------------------------------------------
-    def open_data(self, path: Path | str, *, target: str | None = None, sensitive: tuple[str, ...] = ()) -> int:
-        return self.dataset_pane.open_path(path, target=target, sensitive=sensitive)
+    def open_data(self, path: Path | str, *, target: str | None = None, sensitive: Sequence[str] = (),
+                  options: ReadOptions | None = None) -> int:
+        """Start loading a data file (``options``: how to read it, ``None`` to detect); the job id."""
+        return self.dataset_pane.open_path(path, target=target, sensitive=sensitive, options=options)
 
     def open_model(self, path: Path | str) -> int:
         return self.model_pane.open_path(path)
@@ -207,6 +215,17 @@ class MainWindow(QMainWindow):
             JobSpec(kind="demo", fn=tasks.ensure_demo_files, key="demo", title="Prepare the demo")
         )
         return self._demo_job
+
+    def session_panes(self) -> Sequence[SessionPane]:
+        """The panes whose state a session keeps, in the order they save and restore it."""
+        return (self.analyses_pane, self.explain_pane)
+
+    def model_trust_dialog(self) -> QDialog | None:
+        """The trust question the Model area is asking now, if any."""
+        return self.model_pane.trust_dialog
+
+    def show_status(self, text: str, timeout_ms: int) -> None:
+        self.statusBar().showMessage(text, timeout_ms)
 
     def start_device_probe(self) -> None:
         """Describe the compute device; torch is imported on a worker, never on the GUI thread.
@@ -246,6 +265,13 @@ class MainWindow(QMainWindow):
 
     def _on_pane_status(self, text: str) -> None:
         self.statusBar().showMessage(text, 6000)
+
+    def _on_session_results_restored(self, results: Mapping[str, Any]) -> None:
+        """Show reopened results in the panes that draw them, in the order they were saved."""
+        self.analyses_pane.ensure_ready()
+        for name, result in results.items():
+            if not self.analyses_pane.show_restored_result(name, result):
+                self.explain_pane.show_restored_result(name, result, results)
 
     def _on_session_dataset_changed(self, dataset: Any) -> None:
         if dataset is None:

@@ -11,6 +11,11 @@ the results stay viewable.  A pickle that needs trust asks again (the
 recorded decision covered that exact file only, and a session file is not
 proof anyone reviewed it).
 
+The keeper knows the window only as a :class:`SessionHost` (the session, the
+runner, the banner, opening data and a model, the status line) and the panes
+only as :class:`SessionPane` objects that save and restore their own part of
+the session's ``parameters``; it never imports ``gui.main_window``.
+
 After every finished job the session is autosaved to the user data folder;
 a clean exit writes a marker acknowledging that autosave, so at the next
 start an autosave the marker does not acknowledge means Probity was killed,
@@ -23,24 +28,23 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QDialog, QFileDialog, QHBoxLayout, QToolButton, QWidget
 
-from gui.runner import JobError, JobSpec
-from gui.session import InputsIdentity
+from gui.runner import JobError, JobRunner, JobSpec
+from gui.session import InputsIdentity, Session
 from gui.widgets import InlineMessage
 
 if TYPE_CHECKING:
     from engine.jobs import JobContext
+    from engine.schema import ReadOptions
     from engine.session_store import FileCheck, SessionState
     from gui.dialogs.recover import RecoverSessionDialog
-    from gui.main_window import MainWindow
 
 __all__ = [
     "AUTOSAVE_NAME",
@@ -48,11 +52,12 @@ __all__ = [
     "SESSION_FILE_FILTER",
     "OpenedSession",
     "SessionBanner",
+    "SessionHost",
     "SessionKeeper",
+    "SessionPane",
     "user_data_dir",
     "recovery_candidate",
     "describe_session_file",
-    "show_restored_results",
 ]
 
 _log = logging.getLogger("probity.gui.sessions")
@@ -194,6 +199,58 @@ class SessionBanner(QWidget):
         self.hide()
 
 
+class SessionPane(Protocol):
+    """A pane that keeps its own part of a session: its forms, seeds and choices, as plain JSON values.
+
+    :meth:`save_state` returns entries of the session's ``parameters`` (each
+    pane its own keys); :meth:`restore_state` puts them back from a reopened
+    session, ignoring entries that are not its own and values it no longer
+    knows, with the session's saved ``results`` at hand.
+    """
+
+    def save_state(self) -> dict[str, dict[str, Any]]: ...
+
+    def restore_state(self, parameters: Mapping[str, Any], results: Mapping[str, Any]) -> None: ...
+
+
+class SessionHost(Protocol):
+    """What the session keeper needs from the window that hosts it, and nothing more."""
+
+    @property
+    def session(self) -> Session: ...
+
+    @property
+    def runner(self) -> JobRunner: ...
+
+    @property
+    def session_banner(self) -> SessionBanner: ...
+
+    def session_panes(self) -> Sequence[SessionPane]:
+        """The panes whose state a session keeps, in the order they save and restore it."""
+        ...
+
+    def open_data(self, path: Path | str, *, target: str | None = None, sensitive: Sequence[str] = (),
+                  options: ReadOptions | None = None) -> int:
+        """Start loading a data file (with its roles and read options); the job id."""
+        ...
+
+    def open_model(self, path: Path | str) -> int:
+        """Start loading a model file; the job id."""
+        ...
+
+    def model_trust_dialog(self) -> QDialog | None:
+        """The trust question the model pane is asking now, if any."""
+        ...
+
+    def show_status(self, text: str, timeout_ms: int) -> None:
+        """Say ``text`` in the status line for ``timeout_ms`` milliseconds."""
+        ...
+
+    def apply_settings_to_process(self) -> None:
+        """Apply the app's settings to this process again (after a job may have changed them)."""
+        ...
+
+
 @dataclass
 class _Restore:
     """An open session being put back: which loads are still awaited."""
@@ -224,13 +281,15 @@ class SessionKeeper(QObject):
     sig_opened = Signal(object)
     sig_autosaved = Signal(object)
 
-    def __init__(self, window: MainWindow, *, data_dir: Path | None = None) -> None:
-        super().__init__(window)
-        self._window = window
-        self._session = window.session
-        self._runner = window.runner
+    def __init__(self, host: SessionHost, *, parent: QWidget | None = None, data_dir: Path | None = None) -> None:
+        """``parent`` owns the keeper and its dialogs (the window); ``host`` is what the keeper works through."""
+        super().__init__(parent)
+        self._host = host
+        self._parent_widget = parent
+        self._session = host.session
+        self._runner = host.runner
         self.data_dir = Path(data_dir) if data_dir is not None else user_data_dir()
-        self.banner: SessionBanner = window.session_banner
+        self.banner: SessionBanner = host.session_banner
         self.results: dict[str, Any] = {}
         self._notes = ""
         # The data and model open when the notes were written (None: no notes, or not known).
@@ -322,7 +381,7 @@ class SessionKeeper(QObject):
 
     def save_dialog(self) -> None:
         start = str(self.path) if self.path is not None else str(Path.home() / "audit.probity")
-        path, _ = QFileDialog.getSaveFileName(self._window, "Save session", start, SESSION_FILE_FILTER)
+        path, _ = QFileDialog.getSaveFileName(self._parent_widget, "Save session", start, SESSION_FILE_FILTER)
         if path:
             self.save(Path(path))
 
@@ -338,7 +397,7 @@ class SessionKeeper(QObject):
 
     def open_dialog(self) -> None:
         start = str(self.path.parent) if self.path is not None else ""
-        path, _ = QFileDialog.getOpenFileName(self._window, "Open session", start, SESSION_FILE_FILTER)
+        path, _ = QFileDialog.getOpenFileName(self._parent_widget, "Open session", start, SESSION_FILE_FILTER)
         if path:
             self.open(Path(path))
 
@@ -358,7 +417,7 @@ class SessionKeeper(QObject):
         from gui.dialogs.recover import RecoverSessionDialog
 
         self._recovery_pending = True  # nothing may overwrite the autosave before the answer
-        dialog = RecoverSessionDialog(candidate, describe_session_file(candidate), self._window)
+        dialog = RecoverSessionDialog(candidate, describe_session_file(candidate), self._parent_widget)
         dialog.finished.connect(lambda code: self._on_recovery_dialog_finished(candidate, code))
         self.recovery_dialog = dialog
         dialog.open()
@@ -386,7 +445,7 @@ class SessionKeeper(QObject):
             self.open(autosave)  # read before any new autosave can replace it: the job is queued first
         else:
             acknowledge(self.data_dir)
-            self._window.statusBar().showMessage("The autosaved session was discarded.", 6000)
+            self._host.show_status("The autosaved session was discarded.", 6000)
 
     def _on_session_inputs_changed(self, _value: object) -> None:
         # Results of other inputs no longer describe what is open (the panes clear theirs too).
@@ -419,7 +478,7 @@ class SessionKeeper(QObject):
                 restore.data_loaded = True
             else:
                 restore.model_job = None
-                trust = getattr(self._window.model_pane, "trust_dialog", None)
+                trust = self._host.model_trust_dialog()
                 if trust is not None and getattr(result, "model", None) is None:
                     # The model pane asks about trust again; the restore waits for the answer.
                     restore.awaiting_trust = True
@@ -441,11 +500,11 @@ class SessionKeeper(QObject):
             if autosave:
                 _log.warning("autosave failed: %s", error.message)
             else:
-                self._window.statusBar().showMessage(error.message, 10000)
+                self._host.show_status(error.message, 10000)
             return
         if job_id == self._open_job:
             self._open_job = None
-            self._window.statusBar().showMessage(error.message, 10000)
+            self._host.show_status(error.message, 10000)
             self.banner.show_messages([error.message])
             return
         self._on_restore_load_ended(job_id)
@@ -471,7 +530,7 @@ class SessionKeeper(QObject):
             self.sig_autosaved.emit(path)
             return
         self.path = path
-        self._window.statusBar().showMessage(f"Saved the session to {path}.", 6000)
+        self._host.show_status(f"Saved the session to {path}.", 6000)
         self.sig_saved.emit(path)
 
     def _on_restore_load_ended(self, job_id: int) -> None:
@@ -495,14 +554,14 @@ class SessionKeeper(QObject):
         found = {check.role: check.found for check in opened.checks}
         if found.get("data") is not None:
             roles = state.roles
-            restore.data_job = self._window.dataset_pane.open_path(
+            restore.data_job = self._host.open_data(
                 found["data"],
                 target=roles.target if roles is not None else None,
                 sensitive=roles.sensitive if roles is not None else (),
                 options=state.read_options,
             )
         if found.get("model") is not None:
-            restore.model_job = self._window.model_pane.open_path(found["model"])
+            restore.model_job = self._host.open_model(found["model"])
         self.banner.show_messages(restore.notes)
         self._finish_restore_if_ready()
 
@@ -540,7 +599,7 @@ class SessionKeeper(QObject):
         self.banner.show_messages(restore.notes)
         # No job runs for these: the panes draw the saved results as they are.
         self._session.restore_results(dict(state.results))
-        self._window.statusBar().showMessage(
+        self._host.show_status(
             f"Reopened {restore.opened.path.name}: {len(state.results)} saved "
             f"result{'s' if len(state.results) != 1 else ''}.", 8000)
         self.sig_opened.emit(restore.opened.path)
@@ -561,119 +620,22 @@ class SessionKeeper(QObject):
                 self.results.pop(kind + ATTRIBUTIONS_SUFFIX, None)
 
     def _form_parameters(self) -> dict[str, dict[str, Any]]:
+        """Every pane's own state, merged into the session's ``parameters``."""
         out: dict[str, dict[str, Any]] = {}
-        for name, panel in self._window.analyses_pane.panels.items():
-            form = panel.form
-            if form is not None:
-                out[name] = {"params": form.values(), "seed": form.seed}
-        explain = getattr(self._window, "explain_pane", None)
-        if explain is not None and explain.forms:
-            out[EXPLAIN_PARAMETERS] = {
-                "method": explain.method_name,
-                "seed": explain.seed_box.value(),
-                "params": {name: {k: v for form in forms for k, v in form.values().items()}
-                           for name, forms in explain.forms.items()},
-                # The rows each shown result was computed on, and the window's selection.
-                "rows": {name: dict(used) for name, used in explain.rows_used.items()},
-                "selection": {
-                    "rows": [int(r) for r in explain.selection.rows],
-                    "current": explain.selection.current,
-                },
-            }
+        for pane in self._host.session_panes():
+            out.update(pane.save_state())
         return out
 
-    def _put_form_parameters(self, parameters: Any, results: Mapping[str, Any] | None = None) -> None:
-        self._window.analyses_pane.ensure_ready()
-        panels = self._window.analyses_pane.panels
-        explain = getattr(self._window, "explain_pane", None)
-        saved_explain = parameters.get(EXPLAIN_PARAMETERS)
-        if explain is not None and isinstance(saved_explain, dict):
-            explain.ensure_ready()
-            self._window.form_defaults.fill_methods(explain)  # the defaults first, so the saved values win
-            for name, values in (saved_explain.get("params") or {}).items():
-                for form in explain.forms.get(name, ()):
-                    known = form.values()
-                    form.set_values({k: v for k, v in values.items() if k in known})
-            if isinstance(saved_explain.get("seed"), int):
-                explain.seed_box.setValue(saved_explain["seed"])
-            explain.rows_used = _rows_used(saved_explain.get("rows"), results)
-            saved_selection = saved_explain.get("selection")
-            if isinstance(saved_selection, dict) and self._session.dataset is not None:
-                rows = [int(r) for r in saved_selection.get("rows") or () if isinstance(r, int)]
-                current = saved_selection.get("current")
-                explain.selection.set_rows(rows, current=current if isinstance(current, int) else None,
-                                           source="session")
-            explain.set_method(saved_explain["method"] if saved_explain.get("method") in explain.forms
-                               else explain.method_name)
-        for name, saved in parameters.items():
-            panel = panels.get(name)
-            if panel is None or not isinstance(saved, dict):
-                continue
-            panel.ensure_ready()
-            known = panel.form.values()
-            values = {k: v for k, v in (saved.get("params") or {}).items() if k in known}
-            seed = saved.get("seed")
-            panel.form.set_values(values, seed=int(seed) if isinstance(seed, int) else None)
+    def _put_form_parameters(self, parameters: Mapping[str, Any], results: Mapping[str, Any]) -> None:
+        """Hand the saved ``parameters`` to every pane, which takes back its own."""
+        for pane in self._host.session_panes():
+            pane.restore_state(parameters, results)
 
     def _is_empty(self) -> bool:
         return self._session.dataset is None and self._session.model is None and not self.results
 
     def _apply_settings_after_job(self) -> None:
-        apply = getattr(self._window, "apply_settings_to_process", None)
-        if apply is not None:
-            apply()
-
-
-def show_restored_results(window: MainWindow, results: Any) -> None:
-    """Show reopened results in the panes that draw them (the Analyses panels and the Explain area)."""
-    explain_pane = getattr(window, "explain_pane", None)
-    window.analyses_pane.ensure_ready()
-    for name, result in results.items():
-        panel = window.analyses_pane.panels.get(name)
-        if panel is not None:
-            panel.show_result(result)
-            panel.status.setText("Reopened from the saved session (not recomputed).")
-        elif name.startswith(EXPLAIN_PREFIX) and not name.endswith(ATTRIBUTIONS_SUFFIX) and explain_pane is not None:
-            from gui.panes.explain import ExplainOutcome, explain_methods
-
-            method = name[len(EXPLAIN_PREFIX):]
-            if method not in explain_methods():
-                continue
-            explain_pane.ensure_ready()
-            explain_pane.show_outcome(
-                ExplainOutcome(method=method, result=result, attributions=results.get(name + ATTRIBUTIONS_SUFFIX))
-            )
-            explain_pane.status.setText("Reopened from the saved session (not recomputed).")
-
-
-def _rows_used(saved: Any, results: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
-    """Method -> the rows spec its restored result was computed on.
-
-    Saved specs are used as they are (the seed is restored with them); a result
-    saved without one (an older session file) gets its own rows written out,
-    so the form never disagrees with the result on screen.
-    """
-    from gui.panes.explain import explain_methods
-
-    methods = explain_methods()
-    out: dict[str, dict[str, Any]] = {}
-    if isinstance(saved, dict):
-        for name, used in saved.items():
-            if name in methods and isinstance(used, dict) and isinstance(used.get("rows_spec"), str):
-                out[name] = {"rows_spec": used["rows_spec"], "include_selected": bool(used.get("include_selected"))}
-    for kind, result in (results or {}).items():
-        name = kind[len(EXPLAIN_PREFIX):] if kind.startswith(EXPLAIN_PREFIX) else ""
-        rows = getattr(result, "rows", None)
-        if name in methods and methods[name].takes_rows and name not in out and rows is not None:
-            out[name] = {"rows_spec": rows_spec_text(np.asarray(rows, dtype=np.int64)), "include_selected": False}
-    return out
-
-
-def rows_spec_text(rows: np.ndarray) -> str:
-    """A row spec naming exactly ``rows`` (0-based), with runs written as ranges: ``0-9,17,40-41``."""
-    from gui.selection import row_ranges
-
-    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in row_ranges(np.unique(rows)))
+        self._host.apply_settings_to_process()
 
 
 def _is_result(value: object) -> bool:

@@ -566,6 +566,36 @@ class AnalysesPane(QWidget):
         self.ensure_ready()
         super().showEvent(event)
 
+    # -- session state (see gui.sessionfile.SessionPane) ---------------------------------------
+    def save_state(self) -> dict[str, dict[str, Any]]:
+        """Each built panel's parameters and seed, under the analysis name."""
+        return {name: {"params": panel.form.values(), "seed": panel.form.seed}
+                for name, panel in self.panels.items() if panel.form is not None}
+
+    def restore_state(self, parameters: Mapping[str, Any], results: Mapping[str, Any]) -> None:
+        """Put back the saved parameters and seed of every panel named in ``parameters``."""
+        self.ensure_ready()
+        for name, saved in parameters.items():
+            panel = self.panels.get(name)
+            if panel is None or not isinstance(saved, dict):
+                continue
+            panel.ensure_ready()
+            assert panel.form is not None
+            known = panel.form.values()
+            values = {k: v for k, v in (saved.get("params") or {}).items() if k in known}
+            seed = saved.get("seed")
+            panel.form.set_values(values, seed=int(seed) if isinstance(seed, int) else None)
+
+    def show_restored_result(self, name: str, result: Any) -> bool:
+        """Draw a reopened result in its panel (not recomputed); False when no panel draws ``name``."""
+        self.ensure_ready()
+        panel = self.panels.get(name)
+        if panel is None:
+            return False
+        panel.show_result(result)
+        panel.status.setText("Reopened from the saved session (not recomputed).")
+        return True
+
     def _on_list_current_row_changed(self, row: int) -> None:
         if row >= 0:
             self.stack.setCurrentIndex(row)

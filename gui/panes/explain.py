@@ -23,7 +23,7 @@ wires and displays.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -57,8 +57,9 @@ from gui.panes.analyses import ParamForm
 from gui.panes.table_model import FrameTableModel
 from gui.resources import icon
 from gui.runner import JobError, JobRunner, JobSpec
-from gui.selection import Selection, SelectionModel, find_rows
+from gui.selection import Selection, SelectionModel, find_rows, row_ranges
 from gui.session import Session, role_map
+from gui.sessionfile import ATTRIBUTIONS_SUFFIX, EXPLAIN_PARAMETERS, EXPLAIN_PREFIX
 from gui.text import literal, plain_label
 from gui.widgets import InlineMessage, ProgressRow, hint_label, pane_title
 
@@ -455,6 +456,32 @@ class _ShapTab(QWidget):
         self.beeswarm.clear()
 
 
+def _rows_used(saved: Any, results: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """Method -> the rows spec its restored result was computed on.
+
+    Saved specs are used as they are (the seed is restored with them); a result
+    saved without one (an older session file) gets its own rows written out,
+    so the form never disagrees with the result on screen.
+    """
+    methods = explain_methods()
+    out: dict[str, dict[str, Any]] = {}
+    if isinstance(saved, dict):
+        for name, used in saved.items():
+            if name in methods and isinstance(used, dict) and isinstance(used.get("rows_spec"), str):
+                out[name] = {"rows_spec": used["rows_spec"], "include_selected": bool(used.get("include_selected"))}
+    for kind, result in (results or {}).items():
+        name = kind[len(EXPLAIN_PREFIX):] if kind.startswith(EXPLAIN_PREFIX) else ""
+        rows = getattr(result, "rows", None)
+        if name in methods and methods[name].takes_rows and name not in out and rows is not None:
+            out[name] = {"rows_spec": rows_spec_text(np.asarray(rows, dtype=np.int64)), "include_selected": False}
+    return out
+
+
+def rows_spec_text(rows: np.ndarray) -> str:
+    """A row spec naming exactly ``rows`` (0-based), with runs written as ranges: ``0-9,17,40-41``."""
+    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in row_ranges(np.unique(rows)))
+
+
 class ExplainPane(QWidget):
     """Method, parameters, Run/Cancel, the instance picker, linked result views and the selected rows."""
 
@@ -485,6 +512,9 @@ class ExplainPane(QWidget):
         # Method -> the rows its shown result was computed on: {"rows_spec", "include_selected"}.
         self.rows_used: dict[str, dict[str, Any]] = {}
         self._job_rows: dict[str, Any] | None = None
+        # Fills the forms with the settings' defaults (the window's FormDefaults.fill_methods); a restored
+        # session calls it before putting its own values back, so the saved values win.
+        self.defaults_filler: Callable[[ExplainPane], object] | None = None
         self._build()
         session.sig_dataset_changed.connect(self._on_session_dataset_changed)
         session.sig_roles_changed.connect(self._on_session_inputs_changed)
@@ -930,6 +960,62 @@ class ExplainPane(QWidget):
     def follow_analyses(self, analyses: AnalysesPane) -> None:
         """Mirror the Analyses area's permutation importance in the Importance tab's method switcher."""
         analyses.sig_result_shown.connect(lambda name: self._on_analysis_result_shown(analyses.panels[name]))
+
+    # -- session state (see gui.sessionfile.SessionPane) ---------------------------------------
+    def save_state(self) -> dict[str, dict[str, Any]]:
+        """The chosen method, the seed, every method's parameters, the rows each shown result used, the selection."""
+        if not self.forms:
+            return {}
+        return {EXPLAIN_PARAMETERS: {
+            "method": self.method_name,
+            "seed": self.seed_box.value(),
+            "params": {name: {k: v for form in forms for k, v in form.values().items()}
+                       for name, forms in self.forms.items()},
+            # The rows each shown result was computed on, and the window's selection.
+            "rows": {name: dict(used) for name, used in self.rows_used.items()},
+            "selection": {
+                "rows": [int(r) for r in self.selection.rows],
+                "current": self.selection.current,
+            },
+        }}
+
+    def restore_state(self, parameters: Mapping[str, Any], results: Mapping[str, Any]) -> None:
+        """Put back the saved method, seed, parameters, rows and selection (when the session has them)."""
+        saved = parameters.get(EXPLAIN_PARAMETERS)
+        if not isinstance(saved, dict):
+            return
+        self.ensure_ready()
+        if self.defaults_filler is not None:
+            self.defaults_filler(self)  # the defaults first, so the saved values win
+        for name, values in (saved.get("params") or {}).items():
+            for form in self.forms.get(name, ()):
+                known = form.values()
+                form.set_values({k: v for k, v in values.items() if k in known})
+        if isinstance(saved.get("seed"), int):
+            self.seed_box.setValue(saved["seed"])
+        self.rows_used = _rows_used(saved.get("rows"), results)
+        saved_selection = saved.get("selection")
+        if isinstance(saved_selection, dict) and self._session.dataset is not None:
+            rows = [int(r) for r in saved_selection.get("rows") or () if isinstance(r, int)]
+            current = saved_selection.get("current")
+            self.selection.set_rows(rows, current=current if isinstance(current, int) else None, source="session")
+        self.set_method(saved["method"] if saved.get("method") in self.forms else self.method_name)
+
+    def show_restored_result(self, name: str, result: Any, results: Mapping[str, Any]) -> bool:
+        """Draw a reopened ``explain-<method>`` result (not recomputed); False when it is not one this area shows.
+
+        ``results`` are all the reopened results: a cluster result's SHAP values are kept beside it.
+        """
+        if not name.startswith(EXPLAIN_PREFIX) or name.endswith(ATTRIBUTIONS_SUFFIX):
+            return False
+        method = name[len(EXPLAIN_PREFIX):]
+        if method not in explain_methods():
+            return False
+        self.ensure_ready()
+        self.show_outcome(ExplainOutcome(method=method, result=result,
+                                         attributions=results.get(name + ATTRIBUTIONS_SUFFIX)))
+        self.status.setText("Reopened from the saved session (not recomputed).")
+        return True
 
     def clear_results(self, message: str) -> None:
         self.results.clear()
