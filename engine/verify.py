@@ -44,7 +44,7 @@ from typing import Any
 
 from engine import __version__
 from engine.errors import ProbityError
-from engine.files import JSONNestingError, loads_json
+from engine.files import JSONNestingError
 from engine.hashing import sha256_file
 from engine.jobs import JobContext
 from engine.limits import Limits, current_limits, format_bytes, raise_hint, using_limits
@@ -575,16 +575,9 @@ def read_report_results(pdf: Path, *, limits: Limits | None = None) -> dict[str,
     except (ValueError, IndexError, KeyError, TypeError, AssertionError, zlib.error) as exc:
         # The reader is written for Probity's own output; damage surfaces as these.
         raise _report_error(pdf, f"it is damaged ({type(exc).__name__})") from None
-    try:
-        document = loads_json(raw.decode("utf-8"), max_depth=limits.max_json_depth)
-    except JSONNestingError as exc:
-        raise ReportError(exc.sentence(f"The {ATTACHMENT_NAME} attached to {pdf.name}"), path=pdf) from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ReportError(f"The {ATTACHMENT_NAME} attached to {pdf.name} is not valid JSON: {exc}.",
-                          path=pdf) from None
-    if not isinstance(document, dict):
-        raise ReportError(f"The {ATTACHMENT_NAME} attached to {pdf.name} is not a JSON object.", path=pdf)
-    return document
+    from engine.report.writer import decode_attached_results
+
+    return decode_attached_results(raw, pdf, max_depth=limits.max_json_depth)
 
 
 @dataclass(frozen=True)

@@ -241,11 +241,30 @@ def extract_embedded_results(pdf_path: Path) -> dict[str, Any]:
     if data is None:
         raise ReportError(f"{pdf_path.name} has no attached {ATTACHMENT_NAME}, so it is not a Probity report.",
                           path=pdf_path)
+    from engine.limits import current_limits
+
+    return decode_attached_results(data, pdf_path, max_depth=current_limits().max_json_depth)
+
+
+def decode_attached_results(data: bytes, pdf_path: Path, *, max_depth: int) -> dict[str, Any]:
+    """The ``results.json`` attachment's bytes as a JSON object nesting at most ``max_depth`` levels.
+
+    Raises
+    ------
+    ReportError
+        One sentence naming the report when the bytes are not UTF-8 JSON, nest too deeply or are
+        not an object.
+    """
+    from engine.files import JSONNestingError, loads_json
+
     try:
-        document = json.loads(data.decode("utf-8"))
+        document = loads_json(data.decode("utf-8"), max_depth=max_depth)
+    except JSONNestingError as exc:
+        raise ReportError(exc.sentence(f"The {ATTACHMENT_NAME} attached to {pdf_path.name}"),
+                          path=pdf_path) from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ReportError(f"The {ATTACHMENT_NAME} attached to {pdf_path.name} is not valid JSON: {exc}.",
-                          path=pdf_path) from exc
+                          path=pdf_path) from None
     if not isinstance(document, dict):
         raise ReportError(f"The {ATTACHMENT_NAME} attached to {pdf_path.name} is not a JSON object.", path=pdf_path)
     return document
