@@ -52,7 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from engine.demo import ensure_demo
 
     demo = Path(ensure_demo().data).parent
-    env = {**os.environ, "PROBITY_LOG_DIR": tempfile.mkdtemp(prefix="probity-bench-")}
+    # As installed: compiled modules are cached (pip and the bundle write them), whatever this shell says.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PROBITY_LOG_DIR"] = tempfile.mkdtemp(prefix="probity-bench-")
     print(f"load average at start: {os.getloadavg()[0]:.2f}")
     print("| command | median s (min–max) | target | torch imported |")
     print("| --- | --- | --- | --- |")

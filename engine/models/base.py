@@ -11,12 +11,14 @@ import abc
 import enum
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from engine.errors import ModelInputError
+
+if TYPE_CHECKING:  # pandas costs a fifth of a second; inspecting a model file needs none of it
+    import pandas as pd
 
 __all__ = ["Task", "TrustDecision", "Model"]
 

@@ -284,23 +284,29 @@ def _skops_declared(data: bytes, path: Path) -> tuple[tuple[str, str], ...]:
     ``schema.json`` with a loop, not recursion; call after the archive's limits
     were checked (:func:`_skops_untrusted`).
     """
+    import json
     import zipfile
 
-    from engine.files import JSONNestingError, loads_json
+    from engine.files import JSONNestingError
     from engine.limits import current_limits
 
+    max_depth = current_limits().max_json_depth
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             raw = archive.read("schema.json")
-        schema = loads_json(raw, max_depth=current_limits().max_json_depth)
-    except JSONNestingError as exc:
-        raise ModelError(exc.sentence(f"The skops schema of {path.name}"), path=path) from None
+        schema = json.loads(raw)
+    except RecursionError:
+        raise ModelError(JSONNestingError(max_depth).sentence(f"The skops schema of {path.name}"),
+                         path=path) from None
     except (zipfile.BadZipFile, KeyError, ValueError, UnicodeDecodeError) as exc:
         raise ModelError(f"{path.name} is not a valid skops file ({type(exc).__name__}).", path=path) from None
+    # One pass over the containers: the nesting limit (as engine.files.loads_json applies it) and the names.
     found: set[tuple[str, str]] = set()
-    todo: list[Any] = [schema]
+    todo: list[tuple[Any, int]] = [(schema, 1)]
     while todo:
-        node = todo.pop()
+        node, depth = todo.pop()
+        if depth > max_depth:
+            raise ModelError(JSONNestingError(max_depth).sentence(f"The skops schema of {path.name}"), path=path)
         if isinstance(node, dict):
             module, name = node.get("__module__"), node.get("__class__")
             if isinstance(module, str) and isinstance(name, str):
@@ -310,9 +316,10 @@ def _skops_declared(data: bytes, path: Path) -> tuple[tuple[str, str], ...]:
                 module, name = content.get("module_path"), content.get("function")
                 if isinstance(module, str) and isinstance(name, str):
                     found.add((module, name))
-            todo.extend(node.values())
-        elif isinstance(node, list):
-            todo.extend(node)
+            children = node.values()
+        else:
+            children = node
+        todo.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
     return tuple(sorted(found))
 
 

@@ -28,13 +28,15 @@ import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from engine.errors import ModelError, ModelInputError, UnsafeModelError, UntrustedModelError
 from engine.models.base import Model, Task, TrustDecision
+
+if TYPE_CHECKING:  # imported where used: inspecting a model file needs no pandas
+    import pandas as pd
 
 __all__ = [
     "OnnxModel",
@@ -661,6 +663,8 @@ class OnnxModel(Model):
             return np.asarray(result, dtype=np.float64)
         if self._proba_is_map:
             assert self.classes is not None
+            import pandas as pd
+
             # ZipMap returns one dict per row; from_records builds the matrix in one go.
             frame = pd.DataFrame.from_records(result, columns=list(self.classes))
             return frame.to_numpy(dtype=np.float64)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from engine.errors import ModelError, ModelInputError
 from engine.models.base import Model, Task, TrustDecision
 from engine.models.native_checks import validate_native_structures
+
+if TYPE_CHECKING:  # imported where used: inspecting a model file needs no pandas
+    import pandas as pd
 
 __all__ = ["SklearnModel"]
 

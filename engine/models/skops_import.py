@@ -13,13 +13,21 @@ estimator list does not change (the adapter holds no estimator), and nothing is
 cached: every import of torch after this one, by Probity or by scikit-learn's
 array-API helpers, works as usual; other threads are never affected.  When torch is already imported (a torch
 model is open) the import runs as it is.
+
+The walk itself costs about half a second more.  While the installed scikit-learn is
+the version :mod:`engine.models.sklearn_estimators` was taken from, skops is handed
+that committed list (the same names, checked by ``tests/engine/test_startup.py``)
+instead of walking the packages; the real ``all_estimators`` is put back as soon as
+skops has its list.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.abc
 import sys
 import threading
+from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
@@ -53,7 +61,35 @@ def skops_io() -> ModuleType:
         finder = _TorchUnavailable()
         sys.meta_path.insert(0, finder)
         try:
-            import skops.io
+            with _known_estimators():
+                import skops.io
         finally:
             sys.meta_path.remove(finder)
         return skops.io
+
+
+@contextlib.contextmanager
+def _known_estimators() -> Iterator[None]:
+    """``sklearn.utils.all_estimators`` answers from the committed list while skops imports, if versions match."""
+    import sklearn
+    import sklearn.utils
+
+    from engine.models.sklearn_estimators import ESTIMATORS, SKLEARN_VERSION
+
+    if sklearn.__version__ != SKLEARN_VERSION:
+        yield
+        return
+    # Stand-ins carry exactly what skops reads of each class: its module and its name.
+    listed = [(name, type(name, (), {"__module__": module})) for module, name in ESTIMATORS]
+    walk = sklearn.utils.all_estimators
+
+    def committed(type_filter: Any = None) -> list[tuple[str, type]]:
+        if type_filter is not None:  # skops asks for every estimator; anything else gets the real walk
+            return walk(type_filter=type_filter)
+        return list(listed)
+
+    sklearn.utils.all_estimators = committed
+    try:
+        yield
+    finally:
+        sklearn.utils.all_estimators = walk

@@ -14,6 +14,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+from engine.models.sklearn_estimators import ESTIMATORS
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -67,3 +69,44 @@ def test_skops_knows_every_estimator_without_torch(tmp_path: Path) -> None:
     plain = _modules_after(code.format(prefix="import skops.io"), tmp_path)
     assert guarded["torch"] is False and plain["torch"] is True
     assert guarded["names"] == plain["names"] and len(plain["names"]) > 150
+
+
+def test_committed_estimator_list_is_the_walk_of_the_installed_scikit_learn(tmp_path: Path) -> None:
+    # skops_io() hands skops this list instead of walking scikit-learn; it must be exactly the walk.
+    out = _modules_after("""
+        import json, sklearn
+        from sklearn.utils import all_estimators
+        from engine.models import sklearn_estimators
+        walk = sorted([c.__module__, c.__name__] for _, c in all_estimators())
+        print(json.dumps({"walk": walk, "committed": [list(p) for p in sklearn_estimators.ESTIMATORS],
+                          "version": sklearn.__version__, "for": sklearn_estimators.SKLEARN_VERSION,
+                          "file_is_current": sklearn_estimators.render() == open(sklearn_estimators.__file__).read()}))
+    """, tmp_path)
+    regenerate = "regenerate with: python -m engine.models.sklearn_estimators --write"
+    assert out["for"] == out["version"], regenerate
+    assert out["committed"] == out["walk"], regenerate
+    assert out["file_is_current"], regenerate
+
+
+def test_the_committed_list_is_used_only_for_its_own_version(tmp_path: Path) -> None:
+    code = """
+        import json, sys
+        import sklearn.utils
+        walk = sklearn.utils.all_estimators
+        calls = []
+        def counting(type_filter=None):
+            calls.append(type_filter)
+            return walk(type_filter=type_filter)
+        sklearn.utils.all_estimators = counting
+        from engine.models import sklearn_estimators
+        {patch}
+        from engine.models.skops_import import skops_io
+        skops_io()
+        from skops.io._trusted_types import SKLEARN_ESTIMATOR_TYPE_NAMES
+        print(json.dumps({{"walked": len(calls), "restored": sklearn.utils.all_estimators is counting,
+                          "names": len(SKLEARN_ESTIMATOR_TYPE_NAMES)}}))
+    """
+    same = _modules_after(code.format(patch=""), tmp_path)
+    other = _modules_after(code.format(patch="sklearn_estimators.SKLEARN_VERSION = '0.0'"), tmp_path)
+    assert same == {"walked": 0, "restored": True, "names": len(ESTIMATORS)}
+    assert other == {"walked": 1, "restored": True, "names": len(ESTIMATORS)}
