@@ -37,6 +37,7 @@ test: check
 # Lint, types and layers (import-linter contracts in pyproject.toml); part of `make test`.
 check: install-test
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

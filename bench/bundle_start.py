@@ -42,7 +42,9 @@ def _start_xvfb(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
     read_fd, write_fd = os.pipe()
     xvfb = subprocess.Popen(
         ["Xvfb", "-displayfd", str(write_fd), "-nolisten", "tcp", "-screen", "0", "1366x768x24"],
-        pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=open(workdir / "xvfb.log", "wb"),
+        pass_fds=(write_fd,),
+        stdout=subprocess.DEVNULL,
+        stderr=open(workdir / "xvfb.log", "wb"),
     )
     os.close(write_fd)
     with os.fdopen(read_fd) as pipe:
@@ -54,8 +56,13 @@ def _start_xvfb(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
 
 
 def _visible(env: dict[str, str]) -> bool:
-    found = subprocess.run(["xdotool", "search", "--onlyvisible", "--name", "^Probity"], env=env,
-                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, check=False)
+    found = subprocess.run(
+        ["xdotool", "search", "--onlyvisible", "--name", "^Probity"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        check=False,
+    )
     return found.returncode == 0 and bool(found.stdout.strip())
 
 
@@ -88,8 +95,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     missing = [tool for tool in ("Xvfb", "xdotool") if shutil.which(tool) is None]
     if missing:
-        print(f"bench.bundle_start: needs {' and '.join(missing)} (Debian: apt-get install xvfb xdotool).",
-              file=sys.stderr)
+        print(
+            f"bench.bundle_start: needs {' and '.join(missing)} (Debian: apt-get install xvfb xdotool).",
+            file=sys.stderr,
+        )
         return 2
     with tempfile.TemporaryDirectory(prefix="probity-bench-") as tmp:
         workdir = Path(tmp)
@@ -97,8 +106,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         home = workdir / "home"
         home.mkdir()
         env = {k: v for k, v in os.environ.items() if k not in ("WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
-        env.update(DISPLAY=display, QT_QPA_PLATFORM="xcb", HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"),
-                   XDG_STATE_HOME=str(home / ".local/state"), XDG_DATA_HOME=str(home / ".local/share"))
+        env.update(
+            DISPLAY=display,
+            QT_QPA_PLATFORM="xcb",
+            HOME=str(home),
+            XDG_CONFIG_HOME=str(home / ".config"),
+            XDG_STATE_HOME=str(home / ".local/state"),
+            XDG_DATA_HOME=str(home / ".local/share"),
+        )
         try:
             times = [launch_once(gui, env, args.timeout) for _ in range(args.runs)]
         finally:
@@ -108,8 +123,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"bundle {args.bundle} ({os.cpu_count()} CPUs, load average {load:.2f})")
     print("runs (s): " + ", ".join(f"{t:.2f}" for t in times))
-    print(f"window visible: median {median:.2f} s (min {min(times):.2f}, max {max(times):.2f});"
-          f" limit {args.limit:.1f} s")
+    print(
+        f"window visible: median {median:.2f} s (min {min(times):.2f}, max {max(times):.2f}); limit {args.limit:.1f} s"
+    )
     return 0 if median <= args.limit else 1
 
 

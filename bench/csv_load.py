@@ -88,10 +88,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         start = time.perf_counter()
         write_csv(path, rows=args.rows, cols=args.cols, seed=args.seed)
         size_mb = path.stat().st_size / 1e6
-        print(f"wrote {args.rows:,} rows x {args.cols} columns ({size_mb:.0f} MB) in "
-              f"{time.perf_counter() - start:.1f} s", flush=True)
-        print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-              f"pandas {pd.__version__}", flush=True)
+        print(
+            f"wrote {args.rows:,} rows x {args.cols} columns ({size_mb:.0f} MB) in {time.perf_counter() - start:.1f} s",
+            flush=True,
+        )
+        print(
+            f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+            f"pandas {pd.__version__}",
+            flush=True,
+        )
 
         readers: dict[str, Callable[[], object]] = {
             "load_table": lambda: load_table(path),
@@ -115,8 +120,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     medians = {name: float(np.median(values)) for name, values in times.items()}
     print(f"\n{'reader':<18}{'median s':>10}{'min–max s':>16}{'median CPU s':>15}")
     for name, values in times.items():
-        print(f"{name:<18}{medians[name]:>10.3f}{min(values):>9.3f}–{max(values):.3f}"
-              f"{float(np.median(cpu[name])):>12.3f}")
+        print(
+            f"{name:<18}{medians[name]:>10.3f}{min(values):>9.3f}–{max(values):.3f}{float(np.median(cpu[name])):>12.3f}"
+        )
     ratio = medians["pandas.read_csv"] / medians["load_table"]
     print(f"\nload_table is {ratio:.2f}x the speed of pandas.read_csv (median ratio)")
     ok = medians["load_table"] <= args.limit

@@ -105,8 +105,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def ours() -> np.ndarray:
         result = run_ig(
-            inputs, ctx=JobContext(seed=0), n_steps=args.steps, baseline="zeros", method="gausslegendre",
-            klass=1, dtype="float64", device=device, batch_rows=args.batch_rows,
+            inputs,
+            ctx=JobContext(seed=0),
+            n_steps=args.steps,
+            baseline="zeros",
+            method="gausslegendre",
+            klass=1,
+            dtype="float64",
+            device=device,
+            batch_rows=args.batch_rows,
         )
         return np.asarray(result.values)
 
@@ -128,9 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ratio = med["captum IntegratedGradients"] / med["probity run_ig"]
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
 
-    print(
-        f"## Integrated Gradients, {args.rows} rows x {args.steps} steps, MLP {args.features}-64-64-2 (float64)\n"
-    )
+    print(f"## Integrated Gradients, {args.rows} rows x {args.steps} steps, MLP {args.features}-64-64-2 (float64)\n")
     print(
         f"Device: {device_description(device)}; torch {torch.__version__}; "
         f"captum {_version('captum')}; Python {platform.python_version()}; "
@@ -141,10 +146,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, t in times.items():
         print(f"| {name} | {med[name]:.4f} | {min(t):.4f}–{max(t):.4f} | {args.rows / med[name]:,.0f} |")
     print()
-    print(f"Speed-up (captum median / Probity median): **{ratio:.1f}x** (target ≥ {TARGET_SPEEDUP:.0f}x: "
-          f"{'met' if ratio >= TARGET_SPEEDUP else 'NOT met'}).")
-    print(f"Max |difference| of attributions: {diff:.2e} (tolerance {TOLERANCE:.0e}: "
-          f"{'ok' if diff <= TOLERANCE else 'FAILED'}).")
+    print(
+        f"Speed-up (captum median / Probity median): **{ratio:.1f}x** (target ≥ {TARGET_SPEEDUP:.0f}x: "
+        f"{'met' if ratio >= TARGET_SPEEDUP else 'NOT met'})."
+    )
+    print(
+        f"Max |difference| of attributions: {diff:.2e} (tolerance {TOLERANCE:.0e}: "
+        f"{'ok' if diff <= TOLERANCE else 'FAILED'})."
+    )
     return 0 if diff <= TOLERANCE else 1
 
 

@@ -26,22 +26,52 @@ def _cases(demo: Path, out: Path) -> list[tuple[str, list[str], float | None]]:
     return [
         ("probity --version", ["--version"], 0.3),
         ("probity inspect-model (skops)", ["inspect-model", model], 1.5),
-        ("probity explain lime, 5 rows (skops)",
-         ["--progress", "none", "explain", "lime", "--data", data, "--model", model, "--target", "approved",
-          "--rows", "first:5", "--out", str(out / "lime.json")], None),
+        (
+            "probity explain lime, 5 rows (skops)",
+            [
+                "--progress",
+                "none",
+                "explain",
+                "lime",
+                "--data",
+                data,
+                "--model",
+                model,
+                "--target",
+                "approved",
+                "--rows",
+                "first:5",
+                "--out",
+                str(out / "lime.json"),
+            ],
+            None,
+        ),
     ]
 
 
 def _run(args: list[str], env: dict[str, str]) -> float:
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "engine.cli", *args], check=True, env=env, cwd=ROOT,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "engine.cli", *args],
+        check=True,
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     return time.perf_counter() - start
 
 
 def _imports_torch(args: list[str], env: dict[str, str]) -> bool:
-    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "engine.cli", *args], env=env, cwd=ROOT,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "engine.cli", *args],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        check=True,
+    )
     return any(line.rstrip().endswith("| torch") for line in proc.stderr.splitlines())
 
 

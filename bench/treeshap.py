@@ -138,8 +138,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows-b", type=int, default=1000, help="rows explained in case (b) (default 1000)")
     parser.add_argument("--cases", default="ab", help="which cases to run: a, b or ab (default ab)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the data and the forests")
-    parser.add_argument("--device", default="cpu",
-                        help="where Probity's path-dependent sweeps run: cpu (numpy, default) or cuda (torch)")
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        help="where Probity's path-dependent sweeps run: cpu (numpy, default) or cuda (torch)",
+    )
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")

@@ -119,8 +119,12 @@ def _shoot_explain(app: object, window: object, shoot: Callable[..., None]) -> N
     points = view.points
     lo_x, hi_x = float(points[:, 0].min()), float(points[:, 0].max())
     lo_y, hi_y = float(points[:, 1].min()), float(points[:, 1].max())
-    view.brush(QRectF(QPointF(lo_x + 0.72 * (hi_x - lo_x), lo_y + 0.15 * (hi_y - lo_y)),
-                      QPointF(hi_x + 0.01, lo_y + 0.75 * (hi_y - lo_y))))
+    view.brush(
+        QRectF(
+            QPointF(lo_x + 0.72 * (hi_x - lo_x), lo_y + 0.15 * (hi_y - lo_y)),
+            QPointF(hi_x + 0.01, lo_y + 0.75 * (hi_y - lo_y)),
+        )
+    )
     pane.show_view("clusters")
     shoot("explain-clusters")
 
@@ -170,8 +174,14 @@ def _demo_mlp(folder: Path) -> Path:
 def _shoot_gradients(app: object, window: object, shoot: Callable[..., None], scratch: Path) -> None:
     """Integrated Gradients of a scikit-learn MLP: the waterfall from f(baseline) to f(x)."""
     window.model_pane.open_path(_demo_mlp(scratch))  # type: ignore[attr-defined]
-    _wait(app, lambda: window.session.model is not None  # type: ignore[attr-defined]
-          and window.session.model.name == "credit_mlp.skops", "the MLP")  # type: ignore[attr-defined]
+    _wait(
+        app,
+        lambda: (
+            window.session.model is not None  # type: ignore[attr-defined]
+            and window.session.model.name == "credit_mlp.skops"
+        ),
+        "the MLP",
+    )  # type: ignore[attr-defined]
     pane = window.explain_pane  # type: ignore[attr-defined]
     window.tabs.setCurrentWidget(pane)  # type: ignore[attr-defined]
     window.jobs_dock.hide()  # type: ignore[attr-defined]

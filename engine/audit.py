@@ -69,7 +69,15 @@ __all__ = [
 #: What ``probity audit`` runs, in order.  "shap" and "groups" run only when
 #: registered (and "groups" only with sensitive columns); "clusters" needs SHAP.
 AUDIT_ANALYSES: tuple[str, ...] = (
-    "performance", "permutation", "native", "lime", "shap", "dependence", "surrogate", "clusters", "groups",
+    "performance",
+    "permutation",
+    "native",
+    "lime",
+    "shap",
+    "dependence",
+    "surrogate",
+    "clusters",
+    "groups",
 )
 #: The registered method behind each of :data:`AUDIT_ANALYSES` (its descriptor gives the defaults the
 #: audit does not set itself: the audit's own choices are the named fields of :class:`AuditRequest`).
@@ -225,7 +233,12 @@ class AuditRequest:
 
     @classmethod
     def from_document(
-        cls, document: Mapping[str, Any], *, data: Path, model: Path, trusted_sha256: Sequence[str] = (),
+        cls,
+        document: Mapping[str, Any],
+        *,
+        data: Path,
+        model: Path,
+        trusted_sha256: Sequence[str] = (),
         allow_unreviewed: bool = False,
     ) -> AuditRequest:
         """The request that reproduces the audit recorded in a ``results.json`` document.
@@ -263,11 +276,13 @@ class AuditRequest:
             scoring=perm.get("scoring"),
             analyses=tuple(params.get("analyses") or CORE_ANALYSES),
             explain_rows=str(params.get("explain_rows", defaults.explain_rows)),
-            lime_samples=(int((params.get("lime") or {})["num_samples"])
-                          if (params.get("lime") or {}).get("num_samples") is not None else defaults.lime_samples),
+            lime_samples=(
+                int((params.get("lime") or {})["num_samples"])
+                if (params.get("lime") or {}).get("num_samples") is not None
+                else defaults.lime_samples
+            ),
             cluster_rows=str((params.get("clusters") or {}).get("rows", defaults.cluster_rows)),
-            dependence_features=int((params.get("dependence") or {}).get("top_features",
-                                                                         defaults.dependence_features)),
+            dependence_features=int((params.get("dependence") or {}).get("top_features", defaults.dependence_features)),
             timestamp=prov.get("started_at"),
             measure_times=False,
             report=ReportOptions.from_dict(report) if isinstance(report, Mapping) else None,
@@ -342,8 +357,7 @@ def load_inputs(
     dataset = load_table(data, read_options)
     ctx.check_cancelled()
     ctx.progress(0.5, f"Loading model {model.name}")
-    loaded = load_model(model, trusted_sha256=trusted_sha256, granted_by=granted_by,
-                        allow_unreviewed=allow_unreviewed)
+    loaded = load_model(model, trusted_sha256=trusted_sha256, granted_by=granted_by, allow_unreviewed=allow_unreviewed)
     if target is None:
         roles = assign_roles(dataset, target=None, features=features or loaded.input_columns, sensitive=sensitive)
     else:
@@ -395,9 +409,7 @@ def _method_agreement(results: Mapping[str, Result], shap: Result | None) -> Res
     return method_agreement(rankings) if len(rankings) >= 2 else None
 
 
-def run_audit(
-    request: AuditRequest, ctx: JobContext, *, inputs: AuditInputs | None = None
-) -> AuditOutcome:
+def run_audit(request: AuditRequest, ctx: JobContext, *, inputs: AuditInputs | None = None) -> AuditOutcome:
     """Load the inputs and run the requested analyses.
 
     Progress: loading 0–10 %, then each analysis its slice (permutation
@@ -474,55 +486,73 @@ def run_audit(
         results["performance"] = timed(lambda: get_method("performance")(inputs, ctx=step("performance")))
     perm: Any = None
     if "permutation" in wanted:
-        results["permutation"] = perm = timed(lambda: get_method("permutation")(
-            inputs, ctx=step("permutation"), n_repeats=request.n_repeats, scoring=request.scoring
-        ))
+        results["permutation"] = perm = timed(
+            lambda: get_method("permutation")(
+                inputs, ctx=step("permutation"), n_repeats=request.n_repeats, scoring=request.scoring
+            )
+        )
 
     explain = np.zeros(0, dtype=np.int64)
     if wanted & {"lime", "shap", "clusters"}:
-        explain = parse_rows(request.explain_rows, len(inputs.frame), ctx=ctx.sub(0.0, 0.0, "explain_rows"),
-                             default="first:5")
+        explain = parse_rows(
+            request.explain_rows, len(inputs.frame), ctx=ctx.sub(0.0, 0.0, "explain_rows"), default="first:5"
+        )
     optional("native", "Native importance", lambda c: get_method("native")(inputs, ctx=c))
-    optional("lime", "LIME", lambda c: get_method("lime")(
-        inputs, ctx=c, rows=explain.tolist(), num_samples=request.lime_samples))
+    optional(
+        "lime",
+        "LIME",
+        lambda c: get_method("lime")(inputs, ctx=c, rows=explain.tolist(), num_samples=request.lime_samples),
+    )
     shap = None
     if wanted & {"shap", "clusters"}:
         if "shap" not in METHODS:
             warnings.append("SHAP was skipped: no SHAP method is available in this installation.")
         else:
             shap_rows = _shap_rows(explain, inputs, request, ctx)
-            shap = optional("shap", "SHAP", lambda c: get_method("shap")(inputs, ctx=c, rows=shap_rows.tolist()),
-                            needed=True)
+            shap = optional(
+                "shap", "SHAP", lambda c: get_method("shap")(inputs, ctx=c, rows=shap_rows.tolist()), needed=True
+            )
     if "dependence" in wanted:
         if perm is None:
-            warnings.append("Partial dependence was skipped: it plots the features permutation importance ranks "
-                            "highest, and permutation importance was not run.")
+            warnings.append(
+                "Partial dependence was skipped: it plots the features permutation importance ranks "
+                "highest, and permutation importance was not run."
+            )
         else:
             top = list(perm.ranking()[: max(1, request.dependence_features)])
             optional("dependence", "Partial dependence", lambda c: get_method("pdp")(inputs, ctx=c, features=top))
     optional("surrogate", "Surrogate models", lambda c: get_method("surrogate")(inputs, ctx=c))
     if "clusters" in wanted:
         if shap is None:
-            warnings.append("Cluster analysis was skipped: it groups rows by their SHAP values, and none were "
-                            "computed.")
+            warnings.append(
+                "Cluster analysis was skipped: it groups rows by their SHAP values, and none were computed."
+            )
         else:
-            optional("clusters", "Cluster analysis", lambda c: get_method("clusters")(inputs, ctx=c,
-                                                                                        attributions=shap))
+            optional("clusters", "Cluster analysis", lambda c: get_method("clusters")(inputs, ctx=c, attributions=shap))
     if "groups" in wanted and request.sensitive:
         if "groups" not in METHODS:
-            warnings.append("Group metrics were skipped: no group-metrics analysis is available in this "
-                            "installation.")
+            warnings.append("Group metrics were skipped: no group-metrics analysis is available in this installation.")
         else:
-            optional("groups", "Group metrics", lambda c: get_method("groups")(
-                inputs, ctx=c, sensitive=list(request.sensitive)))
+            optional(
+                "groups",
+                "Group metrics",
+                lambda c: get_method("groups")(inputs, ctx=c, sensitive=list(request.sensitive)),
+            )
     agreement_started = _clock() if measure else None
     agreement = _method_agreement(results, shap)
     if agreement is not None:
         # Derived from this audit's seeded results, so it carries their seed and inputs.
-        provenance = dataclasses.replace(agreement.provenance, seed=request.seed, data_sha256=dataset.sha256,
-                                         model_sha256=model.sha256, data_file=dataset.name, model_file=model.name)
-        results["agreement"] = _stamped(dataclasses.replace(agreement, provenance=provenance),
-                                        agreement_started, _clock() if measure else None)
+        provenance = dataclasses.replace(
+            agreement.provenance,
+            seed=request.seed,
+            data_sha256=dataset.sha256,
+            model_sha256=model.sha256,
+            data_file=dataset.name,
+            model_file=model.name,
+        )
+        results["agreement"] = _stamped(
+            dataclasses.replace(agreement, provenance=provenance), agreement_started, _clock() if measure else None
+        )
     ctx.progress(1.0, "Done")
     return AuditOutcome(
         request=request,
@@ -656,7 +686,9 @@ def audit_document(outcome: AuditOutcome, *, command: Sequence[str] | None = Non
                     "ci_high": to_jsonable(perm.ci_high[i]),
                 }
                 for i, name in enumerate(perm.feature_names)
-            ] if perm is not None else []
+            ]
+            if perm is not None
+            else []
         },
         "warnings": warnings,
         "results": full,
@@ -782,7 +814,10 @@ def write_audit_outputs(
     if existing and not force:
         raise OutputExistsError(
             f"{describe_existing(out_dir, existing)}; choose another folder or confirm overwriting "
-            f"{'it' if len(existing) == 1 else 'them'}.", path=out_dir, existing=tuple(existing))
+            f"{'it' if len(existing) == 1 else 'them'}.",
+            path=out_dir,
+            existing=tuple(existing),
+        )
     document = audit_document(outcome, command=command)
     contents: dict[str, tuple[str, bytes]] = {}
     if report_options is not None:
@@ -790,18 +825,26 @@ def write_audit_outputs(
 
         ctx.check_cancelled()
         ctx.progress(0.0, "Writing the report")
-        contents["report"] = (OUTPUT_NAMES[0], render_report(
-            ReportInput.from_document(
-                document, auditor=report_options.auditor, organisation=report_options.organisation,
-                reviewer_notes=report_options.reviewer_notes, sections=report_options.sections,
-                local_rows=outcome.explain_rows or None,
-            )
-        ))
+        contents["report"] = (
+            OUTPUT_NAMES[0],
+            render_report(
+                ReportInput.from_document(
+                    document,
+                    auditor=report_options.auditor,
+                    organisation=report_options.organisation,
+                    reviewer_notes=report_options.reviewer_notes,
+                    sections=report_options.sections,
+                    local_rows=outcome.explain_rows or None,
+                )
+            ),
+        )
     ctx.progress(0.8, "Writing results.json and manifest.json")
     contents["results"] = (OUTPUT_NAMES[1], json_bytes(document))
-    manifest = build_manifest(outputs=contents, inputs=[("data", outcome.request.data),
-                                                        ("model", outcome.request.model)],
-                              created=outcome.started_at)
+    manifest = build_manifest(
+        outputs=contents,
+        inputs=[("data", outcome.request.data), ("model", outcome.request.model)],
+        created=outcome.started_at,
+    )
     contents["manifest"] = (MANIFEST_NAME, json_bytes(manifest))
 
     partial: dict[str, Path] = {}
@@ -818,8 +861,9 @@ def write_audit_outputs(
             del partial[role]
             outputs[role] = out_dir / name
     except OSError as exc:
-        raise ProbityError(f"The audit's files cannot be written to {out_dir}: {exc.strerror or exc}.",
-                           path=out_dir) from exc
+        raise ProbityError(
+            f"The audit's files cannot be written to {out_dir}: {exc.strerror or exc}.", path=out_dir
+        ) from exc
     finally:
         for tmp in partial.values():
             tmp.unlink(missing_ok=True)

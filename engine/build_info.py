@@ -50,6 +50,9 @@ def describe_build(info: BuildInfo | None = None) -> str:
     if not info.bundled:
         return "Running from a source checkout (not an installer build)."
     label = "CPU" if info.flavour == "cpu" else "CUDA"
-    details = ", ".join(part for part in (f"torch {info.torch}" if info.torch else "",
-                                          f"built {info.built}" if info.built else "") if part)
+    details = ", ".join(
+        part
+        for part in (f"torch {info.torch}" if info.torch else "", f"built {info.built}" if info.built else "")
+        if part
+    )
     return f"Installer build: {label} flavour" + (f" ({details})." if details else ".")

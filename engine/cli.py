@@ -55,11 +55,21 @@ class _HelpAction(argparse.Action):
     """``-h/--help`` that lets the help see what was parsed before it (``probity explain lime --help``)."""
 
     def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **kwargs: object) -> None:
-        super().__init__(option_strings, dest=dest, default=argparse.SUPPRESS, nargs=0,
-                         help="show this help (after a METHOD: also that method's parameters) and exit")
+        super().__init__(
+            option_strings,
+            dest=dest,
+            default=argparse.SUPPRESS,
+            nargs=0,
+            help="show this help (after a METHOD: also that method's parameters) and exit",
+        )
 
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
-                 option_string: str | None = None) -> None:
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
         if isinstance(parser, _Parser):
             parser.help_namespace = namespace
         parser.print_help()
@@ -72,8 +82,9 @@ def _add_read_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--encoding", help="text encoding, e.g. utf-8, latin-1")
     group.add_argument("--decimal", choices=[".", ","], help="decimal mark of numbers")
     group.add_argument("--header-row", type=int, help="0-based header line; -1 for no header")
-    group.add_argument("--na", action="append", default=[], metavar="TEXT",
-                       help="extra missing-value marker (repeatable)")
+    group.add_argument(
+        "--na", action="append", default=[], metavar="TEXT", help="extra missing-value marker (repeatable)"
+    )
     group.add_argument("--sheet", help="Excel sheet name")
 
 
@@ -94,9 +105,12 @@ def _read_options(args: argparse.Namespace) -> ReadOptions:
 
 
 def _add_allow_unreviewed(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--allow-unreviewed", action="store_true",
-                        help="also load a trusted model file whose imports include names Probity has not reviewed "
-                             "(listed by probity inspect-model); recorded in the report")
+    parser.add_argument(
+        "--allow-unreviewed",
+        action="store_true",
+        help="also load a trusted model file whose imports include names Probity has not reviewed "
+        "(listed by probity inspect-model); recorded in the report",
+    )
 
 
 def _add_limit_options(parser: argparse.ArgumentParser) -> None:
@@ -114,10 +128,15 @@ def _limits_of(args: argparse.Namespace) -> Limits:
 
     from engine.limits import DEFAULT_LIMITS, LIMIT_OPTIONS
 
-    given = {o.field: (getattr(args, f"limit_{o.field}"), o.unit) for o in LIMIT_OPTIONS
-             if getattr(args, f"limit_{o.field}", None) is not None}
-    changes = {field: value if field == "max_compression_ratio" else int(value * unit)
-               for field, (value, unit) in given.items()}
+    given = {
+        o.field: (getattr(args, f"limit_{o.field}"), o.unit)
+        for o in LIMIT_OPTIONS
+        if getattr(args, f"limit_{o.field}", None) is not None
+    }
+    changes = {
+        field: value if field == "max_compression_ratio" else int(value * unit)
+        for field, (value, unit) in given.items()
+    }
     return dataclasses.replace(DEFAULT_LIMITS, **changes)
 
 
@@ -126,135 +145,248 @@ def build_parser() -> argparse.ArgumentParser:
         prog="probity", description="Audit machine-learning models offline: explanations with provenance."
     )
     parser.add_argument("--version", action="version", version=f"probity {__version__}")
-    parser.add_argument("--progress", choices=["auto", "bar", "lines", "none"], default="auto",
-                        help="progress on stderr: a bar on a terminal (auto), log lines, or nothing")
+    parser.add_argument(
+        "--progress",
+        choices=["auto", "bar", "lines", "none"],
+        default="auto",
+        help="progress on stderr: a bar on a terminal (auto), log lines, or nothing",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     audit = sub.add_parser("audit", help="run the audit and write DIR/report.pdf, results.json and manifest.json")
     audit.add_argument("--data", required=True, type=Path, help="the dataset (CSV/TSV, Parquet, Feather, Excel)")
     audit.add_argument("--model", required=True, type=Path, help="the model (.skops, .onnx, .pkl, .joblib)")
     audit.add_argument("--target", required=True, help="the target column")
-    audit.add_argument("--sensitive", nargs="+", action="extend", default=[], metavar="COL",
-                       help="sensitive attribute columns (need not be model inputs)")
-    audit.add_argument("--features", nargs="+", action="extend", metavar="COL",
-                       help="model input columns, when the model file does not name them")
+    audit.add_argument(
+        "--sensitive",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="COL",
+        help="sensitive attribute columns (need not be model inputs)",
+    )
+    audit.add_argument(
+        "--features",
+        nargs="+",
+        action="extend",
+        metavar="COL",
+        help="model input columns, when the model file does not name them",
+    )
     audit.add_argument("--out", type=Path, default=Path("probity-audit"), help="output folder (default: probity-audit)")
-    audit.add_argument("--force", action="store_true",
-                       help="overwrite report.pdf, results.json and manifest.json already in the output folder")
+    audit.add_argument(
+        "--force",
+        action="store_true",
+        help="overwrite report.pdf, results.json and manifest.json already in the output folder",
+    )
     audit.add_argument("--seed", type=int, default=0, help="seed every random choice flows from (default 0)")
-    audit.add_argument("--trust-model", action="append", default=[], metavar="SHA256",
-                       help="trust this exact pickle/joblib/skops file (its SHA-256) after reviewing its imports")
+    audit.add_argument(
+        "--trust-model",
+        action="append",
+        default=[],
+        metavar="SHA256",
+        help="trust this exact pickle/joblib/skops file (its SHA-256) after reviewing its imports",
+    )
     _add_allow_unreviewed(audit)
     _add_limit_options(audit)
-    audit.add_argument("--n-repeats", type=int, metavar="N",
-                       help="permutation repeats per feature (default: permutation importance's own)")
+    audit.add_argument(
+        "--n-repeats",
+        type=int,
+        metavar="N",
+        help="permutation repeats per feature (default: permutation importance's own)",
+    )
     audit.add_argument("--scoring", help="permutation scoring (default: accuracy or r2)")
     report = audit.add_argument_group("the report")
-    report.add_argument("--sections", nargs="+", metavar="NAME",
-                        help="report sections to include, in any order (default: all); e.g. summary performance "
-                             "importance reproducibility (an unknown name lists the valid ones)")
-    report.add_argument("--explain-rows", default="first:5", metavar="SPEC",
-                        help="rows LIME and SHAP explain for the local-explanations section: '3,17', '0-4', "
-                             "'first:N', 'random:N' (default first:5)")
+    report.add_argument(
+        "--sections",
+        nargs="+",
+        metavar="NAME",
+        help="report sections to include, in any order (default: all); e.g. summary performance "
+        "importance reproducibility (an unknown name lists the valid ones)",
+    )
+    report.add_argument(
+        "--explain-rows",
+        default="first:5",
+        metavar="SPEC",
+        help="rows LIME and SHAP explain for the local-explanations section: '3,17', '0-4', "
+        "'first:N', 'random:N' (default first:5)",
+    )
     report.add_argument("--auditor", default="", metavar="NAME", help="who performed the audit")
     report.add_argument("--organisation", default="", metavar="NAME", help="the auditing organisation")
     report.add_argument("--notes-file", type=Path, metavar="PATH", help="reviewer notes (UTF-8 text)")
-    report.add_argument("--no-report", action="store_true",
-                        help="write results.json and manifest.json only, without the PDF (faster)")
-    report.add_argument("--timestamp", metavar="ISO",
-                        help="the audit's recorded time, e.g. 2024-05-01T12:00:00Z (default: now, and each "
-                             "analysis's start and end are measured); fixing it measures no times and makes a "
-                             "re-run byte-identical")
+    report.add_argument(
+        "--no-report", action="store_true", help="write results.json and manifest.json only, without the PDF (faster)"
+    )
+    report.add_argument(
+        "--timestamp",
+        metavar="ISO",
+        help="the audit's recorded time, e.g. 2024-05-01T12:00:00Z (default: now, and each "
+        "analysis's start and end are measured); fixing it measures no times and makes a "
+        "re-run byte-identical",
+    )
     advanced = audit.add_argument_group("sample sizes (advanced)")
-    advanced.add_argument("--lime-samples", type=int, metavar="N",
-                          help="perturbed samples per LIME explanation (default: LIME's own)")
-    advanced.add_argument("--cluster-rows", default="random:300", metavar="SPEC",
-                          help="rows whose SHAP values are clustered (default random:300)")
+    advanced.add_argument(
+        "--lime-samples", type=int, metavar="N", help="perturbed samples per LIME explanation (default: LIME's own)"
+    )
+    advanced.add_argument(
+        "--cluster-rows",
+        default="random:300",
+        metavar="SPEC",
+        help="rows whose SHAP values are clustered (default random:300)",
+    )
     _add_read_options(audit)
     audit.set_defaults(func=_cmd_audit, _parser=audit)
     assert isinstance(audit, _Parser)
     audit.before_help = _describe_audit_defaults
 
     verify = sub.add_parser(
-        "verify", help="re-run the audit a report records and check every number",
+        "verify",
+        help="re-run the audit a report records and check every number",
         description="Check a Probity report: re-hash the data and model files, re-run every analysis from the "
-                    "parameters embedded in the report and compare every number; check results.json and "
-                    "manifest.json beside the report. Exit 0 when everything matches, 1 with the differences.")
-    verify.add_argument("report", type=Path, metavar="REPORT.pdf",
-                        help="the report written by probity audit, or the folder holding its report.pdf")
+        "parameters embedded in the report and compare every number; check results.json and "
+        "manifest.json beside the report. Exit 0 when everything matches, 1 with the differences.",
+    )
+    verify.add_argument(
+        "report",
+        type=Path,
+        metavar="REPORT.pdf",
+        help="the report written by probity audit, or the folder holding its report.pdf",
+    )
     verify.add_argument("--data", required=True, type=Path, help="the dataset the report describes")
     verify.add_argument("--model", required=True, type=Path, help="the model the report describes")
-    verify.add_argument("--trust-model", action="append", default=[], metavar="SHA256",
-                        help="trust this exact pickle/joblib/skops file (its SHA-256) after reviewing its imports")
-    verify.add_argument("--tolerance", type=float, default=None, metavar="REL",
-                        help="relative tolerance for floats that are not bit-identical (default 1e-9; 0 demands "
-                             "bit-identical numbers)")
+    verify.add_argument(
+        "--trust-model",
+        action="append",
+        default=[],
+        metavar="SHA256",
+        help="trust this exact pickle/joblib/skops file (its SHA-256) after reviewing its imports",
+    )
+    verify.add_argument(
+        "--tolerance",
+        type=float,
+        default=None,
+        metavar="REL",
+        help="relative tolerance for floats that are not bit-identical (default 1e-9; 0 demands bit-identical numbers)",
+    )
     _add_allow_unreviewed(verify)
     _add_limit_options(verify)
     verify.set_defaults(func=_cmd_verify)
 
     explain = sub.add_parser(
-        "explain", help="run one analysis and write its JSON", add_help=False,
+        "explain",
+        help="run one analysis and write its JSON",
+        add_help=False,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Run one analysis (any registered method) and write its result as JSON. "
-                    "'probity explain METHOD --help' and 'probity methods' list each method's parameters.")
+        "'probity explain METHOD --help' and 'probity methods' list each method's parameters.",
+    )
     explain.add_argument("-h", "--help", action=_HelpAction)
     explain.add_argument("method", metavar="METHOD", help="the method (listed below)")
     explain.add_argument("--data", required=True, type=Path, help="the dataset")
     explain.add_argument("--model", required=True, type=Path, help="the model")
     explain.add_argument("--target", required=True, help="the target column")
-    explain.add_argument("--features", nargs="+", action="extend", metavar="COL",
-                         help="model input columns, when the model file does not name them")
-    explain.add_argument("--sensitive", nargs="+", action="extend", default=[], metavar="COL",
-                         help="sensitive attribute columns (group metrics compare their groups)")
-    explain.add_argument("--rows", metavar="SPEC",
-                         help="rows to explain: '0-99', '3,17', 'first:N', 'random:N', 'all' (default: the method's "
-                              "own, listed below)")
-    explain.add_argument("--samples", type=int, metavar="N",
-                         help="the method's sample budget: the parameter listed below as its --samples")
-    explain.add_argument("--class", dest="klass", metavar="LABEL",
-                         help="class to explain (default: the positive class of a binary model)")
+    explain.add_argument(
+        "--features",
+        nargs="+",
+        action="extend",
+        metavar="COL",
+        help="model input columns, when the model file does not name them",
+    )
+    explain.add_argument(
+        "--sensitive",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="COL",
+        help="sensitive attribute columns (group metrics compare their groups)",
+    )
+    explain.add_argument(
+        "--rows",
+        metavar="SPEC",
+        help="rows to explain: '0-99', '3,17', 'first:N', 'random:N', 'all' (default: the method's own, listed below)",
+    )
+    explain.add_argument(
+        "--samples",
+        type=int,
+        metavar="N",
+        help="the method's sample budget: the parameter listed below as its --samples",
+    )
+    explain.add_argument(
+        "--class",
+        dest="klass",
+        metavar="LABEL",
+        help="class to explain (default: the positive class of a binary model)",
+    )
     explain.add_argument("--seed", type=int, default=0, help="seed every random choice flows from (default 0)")
-    explain.add_argument("--device", choices=DEVICE_CHOICES,
-                         help="where TreeSHAP and gradient methods compute: auto (a CUDA GPU when torch sees one, "
-                              "the default), cpu or cuda")
+    explain.add_argument(
+        "--device",
+        choices=DEVICE_CHOICES,
+        help="where TreeSHAP and gradient methods compute: auto (a CUDA GPU when torch sees one, "
+        "the default), cpu or cuda",
+    )
     explain.add_argument("--out", type=Path, help="output JSON file (default: standard output)")
-    explain.add_argument("--trust-model", action="append", default=[], metavar="SHA256",
-                         help="trust this exact pickle/joblib/skops file (its SHA-256)")
+    explain.add_argument(
+        "--trust-model",
+        action="append",
+        default=[],
+        metavar="SHA256",
+        help="trust this exact pickle/joblib/skops file (its SHA-256)",
+    )
     _add_allow_unreviewed(explain)
     _add_limit_options(explain)
-    explain.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                         help="any parameter of the method, by its name (VALUE read as JSON when it parses: "
-                              "5000, true, null, [\"a\", \"b\"]; else as text)")
+    explain.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any parameter of the method, by its name (VALUE read as JSON when it parses: "
+        '5000, true, null, ["a", "b"]; else as text)',
+    )
     _add_read_options(explain)
     explain.set_defaults(func=_cmd_explain)
     assert isinstance(explain, _Parser)
     explain.before_help = _describe_methods_for_explain
 
     methods = sub.add_parser(
-        "methods", help="list every analysis with its parameters and defaults",
+        "methods",
+        help="list every analysis with its parameters and defaults",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="List every analysis probity explain runs: what it shows, what it needs, the rows it explains "
-                    "by default, its --samples parameter and each parameter with its default.")
+        "by default, its --samples parameter and each parameter with its default.",
+    )
     methods.add_argument("names", nargs="*", metavar="METHOD", help="only these methods (default: all)")
     methods.set_defaults(func=_cmd_methods)
 
     rerun = sub.add_parser(
-        "rerun", help="re-run one recorded result from its provenance and check every number",
+        "rerun",
+        help="re-run one recorded result from its provenance and check every number",
         description="Make one result again from the call its provenance records (method, every parameter, seed, "
-                    "random stream, columns) on the data and model given now, and compare every number as "
-                    "probity verify does. Exit 0 when it matches, 1 with the differences, 2 for bad input, "
-                    "3 for a model refused as unsafe or not trusted.")
-    rerun.add_argument("source", type=Path, metavar="RESULT.json",
-                       help="a results.json written by probity audit, or the JSON of probity explain --out")
+        "random stream, columns) on the data and model given now, and compare every number as "
+        "probity verify does. Exit 0 when it matches, 1 with the differences, 2 for bad input, "
+        "3 for a model refused as unsafe or not trusted.",
+    )
+    rerun.add_argument(
+        "source",
+        type=Path,
+        metavar="RESULT.json",
+        help="a results.json written by probity audit, or the JSON of probity explain --out",
+    )
     rerun.add_argument("--result", metavar="KEY", help="which result of an audit's results.json (e.g. lime, shap)")
     rerun.add_argument("--data", required=True, type=Path, help="the dataset the result describes")
     rerun.add_argument("--model", required=True, type=Path, help="the model the result describes")
-    rerun.add_argument("--trust-model", action="append", default=[], metavar="SHA256",
-                       help="trust this exact pickle/joblib/skops file (its SHA-256) after reviewing its imports")
-    rerun.add_argument("--tolerance", type=float, default=None, metavar="REL",
-                       help="relative tolerance for floats that are not bit-identical (default 1e-9; 0 demands "
-                            "bit-identical numbers)")
+    rerun.add_argument(
+        "--trust-model",
+        action="append",
+        default=[],
+        metavar="SHA256",
+        help="trust this exact pickle/joblib/skops file (its SHA-256) after reviewing its imports",
+    )
+    rerun.add_argument(
+        "--tolerance",
+        type=float,
+        default=None,
+        metavar="REL",
+        help="relative tolerance for floats that are not bit-identical (default 1e-9; 0 demands bit-identical numbers)",
+    )
     _add_allow_unreviewed(rerun)
     _add_limit_options(rerun)
     rerun.set_defaults(func=_cmd_rerun)
@@ -297,7 +429,7 @@ def _cmd_audit(args: argparse.Namespace, ctx: JobContext) -> int:
     # Recorded without the output folder and with files by name (engine.audit.portable_command),
     # so abbreviated options are spelled out in full first.
     # Options before the subcommand (--progress) only shape the terminal output.
-    after = args._argv[args._argv.index("audit") + 1:]
+    after = args._argv[args._argv.index("audit") + 1 :]
     command = ["probity", "audit", *_spelled_out(after, args._parser)]
     if args.timestamp is None:
         # The recorded command regenerates the same numbers, so it fixes the time it was run at.
@@ -324,14 +456,17 @@ def _cmd_audit(args: argparse.Namespace, ctx: JobContext) -> int:
         timestamp=timestamp,
         # A fixed --timestamp promises identical bytes, so times are measured only for an audit run "now".
         measure_times=args.timestamp is None,
-        report=None if args.no_report else ReportOptions(
+        report=None
+        if args.no_report
+        else ReportOptions(
             auditor=args.auditor, organisation=args.organisation, reviewer_notes=notes, sections=sections
         ),
     )
     outcome = run_audit(request, ctx.sub(0.0, 1.0 if args.no_report else 0.9))
     try:
-        written = write_audit_outputs(outcome, out_dir, request.report, command=command, ctx=ctx.sub(0.9, 1.0),
-                                      force=args.force)
+        written = write_audit_outputs(
+            outcome, out_dir, request.report, command=command, ctx=ctx.sub(0.9, 1.0), force=args.force
+        )
     except OutputExistsError:  # written there while the audit ran
         _refuse_overwrite(out_dir, report=not args.no_report, force=False)
         raise
@@ -367,7 +502,10 @@ def _refuse_overwrite(out_dir: Path, *, report: bool, force: bool) -> None:
     if existing and not force:
         raise OutputExistsError(
             f"{describe_existing(out_dir, existing)}; use --force to overwrite "
-            f"{'it' if len(existing) == 1 else 'them'}.", path=out_dir, existing=tuple(existing))
+            f"{'it' if len(existing) == 1 else 'them'}.",
+            path=out_dir,
+            existing=tuple(existing),
+        )
 
 
 def _check_sections(names: Sequence[str] | None) -> tuple[str, ...] | None:
@@ -401,8 +539,12 @@ def _cmd_verify(args: argparse.Namespace, ctx: JobContext) -> int:
     tolerance = DEFAULT_REL_TOL if args.tolerance is None else args.tolerance
     report = args.report / "report.pdf" if args.report.is_dir() else args.report
     outcome = verify_report(
-        report, data=args.data, model=args.model,
-        trusted_sha256=tuple(s.strip().lower() for s in args.trust_model), ctx=ctx, rel_tol=tolerance,
+        report,
+        data=args.data,
+        model=args.model,
+        trusted_sha256=tuple(s.strip().lower() for s in args.trust_model),
+        ctx=ctx,
+        rel_tol=tolerance,
         allow_unreviewed=args.allow_unreviewed,
     )
     for note in outcome.notes:
@@ -459,8 +601,9 @@ def _describe_methods_for_explain(parser: argparse.ArgumentParser, namespace: ar
 
     chosen = getattr(namespace, "method", None) if namespace is not None else None
     lines = ["methods (probity methods lists them with their parameters):"]
-    lines += [f"  {m.name:<17} {m.title}" + (f" (rows: {m.rows_default})" if m.takes_rows else "")
-              for m in METHODS.values()]
+    lines += [
+        f"  {m.name:<17} {m.title}" + (f" (rows: {m.rows_default})" if m.takes_rows else "") for m in METHODS.values()
+    ]
     if chosen in METHODS:
         lines += ["", *_method_lines(METHODS[chosen])]
     parser.epilog = "\n".join(lines)
@@ -469,8 +612,10 @@ def _describe_methods_for_explain(parser: argparse.ArgumentParser, namespace: ar
 def _describe_audit_defaults(parser: argparse.ArgumentParser, namespace: argparse.Namespace | None) -> None:
     from engine.explain.registry import get_method
 
-    defaults = {"--lime-samples": ("LIME's own", get_method("lime").defaults["num_samples"]),
-                "--n-repeats": ("permutation importance's own", get_method("permutation").defaults["n_repeats"])}
+    defaults = {
+        "--lime-samples": ("LIME's own", get_method("lime").defaults["num_samples"]),
+        "--n-repeats": ("permutation importance's own", get_method("permutation").defaults["n_repeats"]),
+    }
     for action in parser._actions:
         for option, (whose, value) in defaults.items():
             if option in action.option_strings and action.help and "(default:" in action.help:
@@ -532,8 +677,14 @@ def _explain_params(args: argparse.Namespace, method: Method) -> tuple[dict[str,
     return params, base
 
 
-def run_explain_call(inputs: AuditInputs, method: Method, params: dict[str, Any], rows: list[int] | None,
-                     ctx: JobContext, base: dict[str, Any] | None = None) -> Any:
+def run_explain_call(
+    inputs: AuditInputs,
+    method: Method,
+    params: dict[str, Any],
+    rows: list[int] | None,
+    ctx: JobContext,
+    base: dict[str, Any] | None = None,
+) -> Any:
     """What ``probity explain`` computes: the results ``method`` builds on, the method, then faithfulness.
 
     ``params`` are the method's, ``base`` those of the methods it builds on (their class), ``rows``
@@ -580,10 +731,15 @@ def _cmd_explain(args: argparse.Namespace, ctx: JobContext) -> int:
     if args.rows is not None and not method.takes_rows:
         raise ProbityError(f"--rows does not apply to {method.name}, which uses every labelled row.")
     inputs = load_inputs(
-        args.data, args.model, target=args.target, sensitive=tuple(args.sensitive),
+        args.data,
+        args.model,
+        target=args.target,
+        sensitive=tuple(args.sensitive),
         features=tuple(args.features) if args.features else None,
-        trusted_sha256=tuple(s.strip().lower() for s in args.trust_model), read_options=_read_options(args),
-        allow_unreviewed=args.allow_unreviewed, ctx=ctx.sub(0.0, 0.1),
+        trusted_sha256=tuple(s.strip().lower() for s in args.trust_model),
+        read_options=_read_options(args),
+        allow_unreviewed=args.allow_unreviewed,
+        ctx=ctx.sub(0.0, 0.1),
     )
     rows = None
     if method.takes_rows:
@@ -605,9 +761,14 @@ def _cmd_rerun(args: argparse.Namespace, ctx: JobContext) -> int:
     from engine.rerun import rerun_result
 
     outcome = rerun_result(
-        args.source, data=args.data, model=args.model, key=args.result,
-        trusted_sha256=tuple(s.strip().lower() for s in args.trust_model), allow_unreviewed=args.allow_unreviewed,
-        ctx=ctx, rel_tol=args.tolerance,
+        args.source,
+        data=args.data,
+        model=args.model,
+        key=args.result,
+        trusted_sha256=tuple(s.strip().lower() for s in args.trust_model),
+        allow_unreviewed=args.allow_unreviewed,
+        ctx=ctx,
+        rel_tol=args.tolerance,
     )
     for note in outcome.notes:
         print(f"probity: note: {note}", file=sys.stderr)
@@ -632,9 +793,11 @@ def _user_message(exc: ProbityError) -> str:
     name = exc.path.name if exc.path is not None else "The model file"
     names = list(exc.unreviewed)
     listed = ", ".join(names[:_MAX_NAMES]) + (f" and {len(names) - _MAX_NAMES} more" if len(names) > _MAX_NAMES else "")
-    return (f"{name} is trusted but names {listed}, which Probity has not reviewed; review "
-            f"{'it' if len(names) == 1 else 'them'} (probity inspect-model {shlex.quote(name)}) and, if you accept "
-            f"{'it' if len(names) == 1 else 'them'}, add --allow-unreviewed.")
+    return (
+        f"{name} is trusted but names {listed}, which Probity has not reviewed; review "
+        f"{'it' if len(names) == 1 else 'them'} (probity inspect-model {shlex.quote(name)}) and, if you accept "
+        f"{'it' if len(names) == 1 else 'them'}, add --allow-unreviewed."
+    )
 
 
 _MAX_NAMES = 25
@@ -687,8 +850,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         progress.close()
         where = log_exception(exc, context="probity " + shlex.join(argv))
-        print(f"probity: internal error ({type(exc).__name__}: {exc}); details were written to {where}.",
-              file=sys.stderr)
+        print(
+            f"probity: internal error ({type(exc).__name__}: {exc}); details were written to {where}.", file=sys.stderr
+        )
         return EXIT_INTERNAL
     finally:
         progress.close()

@@ -207,12 +207,19 @@ def load_table(
                 frame, used = _read_xlsx(path, options, limits)
         except DataError:
             raise
-        except (pa.ArrowException, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError, OSError,
-                csv.Error) as exc:
+        except (
+            pa.ArrowException,
+            pd.errors.ParserError,
+            pd.errors.EmptyDataError,
+            UnicodeError,
+            OSError,
+            csv.Error,
+        ) as exc:
             # The readers translate every failure they know; this net keeps a parser's
             # own exception from ever reaching a user.
-            raise DataError(f"The data file {path.name!r} could not be read as a table: {_reason(exc)}.",
-                            path=path) from exc
+            raise DataError(
+                f"The data file {path.name!r} could not be read as a table: {_reason(exc)}.", path=path
+            ) from exc
         _check_names(path, list(frame.columns))
         if len(frame.columns) == 0:
             raise DataError(f"The data file {path.name!r} has no columns.", path=path)
@@ -281,8 +288,9 @@ def preview_table(path: str | Path, options: ReadOptions | None = None, *, max_r
     fmt = _check_file(path)
     if fmt != "csv":
         dataset = load_table(path, options)
-        return TablePreview(frame=dataset.frame.head(max_rows), options=dataset.options, format=fmt,
-                            complete=dataset.n_rows <= max_rows)
+        return TablePreview(
+            frame=dataset.frame.head(max_rows), options=dataset.options, format=fmt, complete=dataset.n_rows <= max_rows
+        )
     head = _read_head(path, _SAMPLE_BYTES)
     whole = len(head) >= path.stat().st_size
     # Header line(s) before the rows, the rows, and one more line to tell whether the file goes on.
@@ -290,8 +298,9 @@ def preview_table(path: str | Path, options: ReadOptions | None = None, *, max_r
     cut = _after_lines(head, wanted, options.encoding)
     if whole and cut is None:  # a short file: read it all
         dataset = load_table(path, options)
-        return TablePreview(frame=dataset.frame.head(max_rows), options=dataset.options, format=fmt,
-                            complete=dataset.n_rows <= max_rows)
+        return TablePreview(
+            frame=dataset.frame.head(max_rows), options=dataset.options, format=fmt, complete=dataset.n_rows <= max_rows
+        )
     prefixes = [head[:cut]] if cut is not None else []
     if not whole:
         last = _after_lines(head, None, options.encoding)  # the whole sample, up to its last full line
@@ -311,8 +320,12 @@ def preview_table(path: str | Path, options: ReadOptions | None = None, *, max_r
                 error = exc
                 continue
             rows = dataset.n_rows
-            return TablePreview(frame=dataset.frame.head(max_rows), options=dataset.options, format=fmt,
-                                complete=whole and len(prefix) == len(head) and rows <= max_rows)
+            return TablePreview(
+                frame=dataset.frame.head(max_rows),
+                options=dataset.options,
+                format=fmt,
+                complete=whole and len(prefix) == len(head) and rows <= max_rows,
+            )
     assert error is not None
     raise DataError(error.message, path=path) from error
 
@@ -494,11 +507,13 @@ def _validate_text_options(path: Path, options: ReadOptions) -> None:
     if options.decimal is not None and options.decimal == options.delimiter:
         raise DataError(f"The decimal mark given for {name!r} cannot equal its delimiter.", path=path)
     if options.quotechar is not None and len(options.quotechar) != 1:
-        raise DataError(f"The quote character {options.quotechar!r} given for {name!r} must be one character.",
-                        path=path)
+        raise DataError(
+            f"The quote character {options.quotechar!r} given for {name!r} must be one character.", path=path
+        )
     if options.header_row is not None and (not isinstance(options.header_row, int) or options.header_row < -1):
-        raise DataError(f"The header row {options.header_row!r} given for {name!r} must be -1 or a line index.",
-                        path=path)
+        raise DataError(
+            f"The header row {options.header_row!r} given for {name!r} must be -1 or a line index.", path=path
+        )
     if options.encoding is not None:
         try:
             codecs.lookup(options.encoding)
@@ -767,7 +782,9 @@ def _read_delimited(path: Path, options: ReadOptions, limits: Limits) -> tuple[p
     if size > longest and b"\n" not in head[:longest] and b"\r" not in head[:longest]:
         raise DataError(
             f"The data file {path.name!r} has no line break in its first {format_bytes(longest)}, so its first "
-            f"line is longer than the limit on a table's rows; {raise_hint('max_text_row_bytes')}.", path=path)
+            f"line is longer than the limit on a table's rows; {raise_hint('max_text_row_bytes')}.",
+            path=path,
+        )
     complete = len(head) >= size
     _check_text_head(path, head)
     dialect = _sniff_dialect(path, options, head, complete)
@@ -865,7 +882,9 @@ def _arrow_text_table(path: Path, dialect: _Dialect, options: ReadOptions, longe
                 if block >= longest:
                     raise DataError(
                         f"A row of the data file {path.name!r} is longer than {format_bytes(longest)}, the limit "
-                        f"on a table's rows; {raise_hint('max_text_row_bytes')}.", path=path) from None
+                        f"on a table's rows; {raise_hint('max_text_row_bytes')}.",
+                        path=path,
+                    ) from None
                 block = min(block * 8, longest)  # one row is longer than a block
                 continue
             if "Expected" in message and "columns" in message and not newlines:
@@ -1070,8 +1089,9 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     except DataError:
         raise
     except (pa.ArrowException, OSError, ValueError, TypeError, KeyError) as exc:
-        raise DataError(f"The Parquet file {path.name!r} is truncated or corrupt ({_reason(exc)}).",
-                        path=path) from None
+        raise DataError(
+            f"The Parquet file {path.name!r} is truncated or corrupt ({_reason(exc)}).", path=path
+        ) from None
 
 
 def _read_feather(path: Path) -> pd.DataFrame:
@@ -1097,8 +1117,9 @@ def _read_feather(path: Path) -> pd.DataFrame:
     except DataError:
         raise
     except (pa.ArrowException, OSError, ValueError, TypeError, KeyError) as exc:
-        raise DataError(f"The Feather file {path.name!r} is truncated or corrupt ({_reason(exc)}).",
-                        path=path) from None
+        raise DataError(
+            f"The Feather file {path.name!r} is truncated or corrupt ({_reason(exc)}).", path=path
+        ) from None
 
 
 def _excel_engine() -> str:
@@ -1118,13 +1139,13 @@ def _read_xlsx(path: Path, options: ReadOptions, limits: Limits) -> tuple[pd.Dat
         check_zip_archive(path, name=f"The workbook {path.name!r}", limits=limits)
     except ArchiveProblem as exc:
         if exc.damaged:
-            raise DataError(f"The workbook {path.name!r} is corrupt or not an .xlsx file ({exc.reason}).",
-                            path=path) from None
+            raise DataError(
+                f"The workbook {path.name!r} is corrupt or not an .xlsx file ({exc.reason}).", path=path
+            ) from None
         raise DataError(exc.message, path=path) from None
     header_row = options.header_row
     if header_row is not None and (not isinstance(header_row, int) or header_row < -1):
-        raise DataError(f"The header row {header_row!r} given for {path.name!r} must be -1 or a row index.",
-                        path=path)
+        raise DataError(f"The header row {header_row!r} given for {path.name!r} must be -1 or a row index.", path=path)
     engine = _excel_engine()
     markers = list(dict.fromkeys([*MISSING_MARKERS, *options.missing_values]))
     try:
@@ -1138,13 +1159,15 @@ def _read_xlsx(path: Path, options: ReadOptions, limits: Limits) -> tuple[pd.Dat
                 raise DataError(f"The workbook {path.name!r} has no sheet {sheet!r} (it has {listed}).", path=path)
             # dtype=object keeps each cell as stored: a text cell "0001234" stays text,
             # where pandas' own inference would turn it into the number 1234.
-            raw = pd.read_excel(book, sheet_name=sheet, header=None, dtype=object, na_values=markers,
-                                keep_default_na=False)
+            raw = pd.read_excel(
+                book, sheet_name=sheet, header=None, dtype=object, na_values=markers, keep_default_na=False
+            )
     except DataError:
         raise
     except Exception as exc:  # noqa: BLE001 - zip, XML and engine errors all mean "corrupt workbook"
-        raise DataError(f"The workbook {path.name!r} is corrupt or not an .xlsx file ({_reason(exc)}).",
-                        path=path) from None
+        raise DataError(
+            f"The workbook {path.name!r} is corrupt or not an .xlsx file ({_reason(exc)}).", path=path
+        ) from None
     # Header rows count sheet rows from the top; fully empty columns are formatting left-overs.
     raw = raw.loc[:, raw.notna().any(axis=0)]
     filled = np.flatnonzero(raw.notna().any(axis=1).to_numpy())
@@ -1152,9 +1175,7 @@ def _read_xlsx(path: Path, options: ReadOptions, limits: Limits) -> tuple[pd.Dat
         raise DataError(f"The sheet {sheet!r} of {path.name!r} is empty.", path=path)
     if header_row is None:
         first = raw.iloc[filled[0]]
-        numeric = all(
-            isinstance(v, (int, float, np.number)) and not isinstance(v, bool) for v in first if pd.notna(v)
-        )
+        numeric = all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) for v in first if pd.notna(v))
         header_row = -1 if numeric else int(filled[0])
     if header_row >= 0:
         if header_row >= len(raw):
@@ -1176,7 +1197,10 @@ def _read_xlsx(path: Path, options: ReadOptions, limits: Limits) -> tuple[pd.Dat
         # objects, as pyarrow gives them for CSV); anything else left as objects mixes
         # numbers and text, and is text.  Missing cells stay missing.
         if column.dtype == object and pd.api.types.infer_dtype(column, skipna=True) not in (
-            "boolean", "datetime", "date", "empty"
+            "boolean",
+            "datetime",
+            "date",
+            "empty",
         ):
             frame[name] = column.map(lambda v: v if pd.isna(v) else str(v)).astype("str")
     used = ReadOptions(header_row=header_row, missing_values=tuple(options.missing_values), sheet=sheet)
@@ -1319,9 +1343,10 @@ def _string_info(name: str, series: pd.Series, n_missing: int) -> tuple[ColumnKi
             return ColumnKind.BOOLEAN, n_distinct
     sample = _evenly_spaced(uniques, _KIND_SAMPLE)
     ratio = n_distinct / n_present
-    if pc.all(pc.match_substring_regex(sample, r"^[0-9]+$")).as_py() and pc.any(
-        pc.match_substring_regex(sample, r"^0[0-9]")
-    ).as_py():
+    if (
+        pc.all(pc.match_substring_regex(sample, r"^[0-9]+$")).as_py()
+        and pc.any(pc.match_substring_regex(sample, r"^0[0-9]")).as_py()
+    ):
         kind = ColumnKind.IDENTIFIER if ratio >= PADDED_ID_MIN_DISTINCT_RATIO else ColumnKind.CATEGORICAL
         return kind, n_distinct
     spaced = pc.mean(pc.cast(pc.match_substring_regex(sample, r"\s"), pa.float64())).as_py() or 0.0
@@ -1342,8 +1367,11 @@ def _column_info(name: str, series: pd.Series) -> ColumnInfo:
         codes = series.cat.codes.to_numpy()
         kind, n_distinct = ColumnKind.CATEGORICAL, int(np.unique(codes[codes >= 0]).size)
     elif pd.api.types.is_datetime64_any_dtype(dtype):
-        stamps = series.dropna().to_numpy().view(np.int64) if not isinstance(dtype, pd.DatetimeTZDtype) else (
-            series.dropna().astype("int64").to_numpy())
+        stamps = (
+            series.dropna().to_numpy().view(np.int64)
+            if not isinstance(dtype, pd.DatetimeTZDtype)
+            else (series.dropna().astype("int64").to_numpy())
+        )
         kind, n_distinct = ColumnKind.DATETIME, _distinct_sorted(stamps)
     elif pd.api.types.is_timedelta64_dtype(dtype):
         kind, n_distinct = ColumnKind.NUMERIC, int(series.nunique(dropna=True))

@@ -71,9 +71,7 @@ def make_credit_frame(n_rows: int = 6000, seed: int = DEMO_SEED) -> pd.DataFrame
     hoods_a = np.array(["north", "west", "centre", "east", "south"])
     p_a = [0.30, 0.30, 0.25, 0.10, 0.05]
     p_b = [0.05, 0.05, 0.15, 0.40, 0.35]
-    neighbourhood = np.where(
-        is_b, rng.choice(hoods_a, size=n_rows, p=p_b), rng.choice(hoods_a, size=n_rows, p=p_a)
-    )
+    neighbourhood = np.where(is_b, rng.choice(hoods_a, size=n_rows, p=p_b), rng.choice(hoods_a, size=n_rows, p=p_a))
     age = np.clip(rng.normal(41, 12, n_rows), 18, 85).round().astype(int)
     employment = rng.choice(
         np.array(["salaried", "self-employed", "contract", "unemployed", "retired"]),

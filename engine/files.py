@@ -73,8 +73,10 @@ class JSONNestingError(ValueError):
 
     def sentence(self, subject: str) -> str:
         """``"<subject> nests ... deep, the limit ...; raise it with --max-json-depth ..."``."""
-        return (f"{subject} nests lists and objects more than {self.max_depth} levels deep, the limit on JSON "
-                f"nesting; {raise_hint('max_json_depth')}.")
+        return (
+            f"{subject} nests lists and objects more than {self.max_depth} levels deep, the limit on JSON "
+            f"nesting; {raise_hint('max_json_depth')}."
+        )
 
 
 def json_depth_exceeds(document: Any, max_depth: int) -> bool:
@@ -262,7 +264,10 @@ def _check(handle: BinaryIO, size: int, name: str, limits: Limits) -> None:
     def too_many(count: int) -> ArchiveProblem:
         return ArchiveProblem(
             f"{name} holds {count:,} files, more than the limit of {limits.max_archive_members:,} for an archive; "
-            f"{raise_hint('max_archive_members')}.", reason="too many members", damaged=False)
+            f"{raise_hint('max_archive_members')}.",
+            reason="too many members",
+            damaged=False,
+        )
 
     if declared > limits.max_archive_members:
         raise too_many(declared)
@@ -270,14 +275,23 @@ def _check(handle: BinaryIO, size: int, name: str, limits: Limits) -> None:
     try:
         with zipfile.ZipFile(handle) as archive:
             infos = archive.infolist()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, NotImplementedError,
-            struct.error, UnicodeDecodeError) as exc:
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        OSError,
+        ValueError,
+        EOFError,
+        NotImplementedError,
+        struct.error,
+        UnicodeDecodeError,
+    ) as exc:
         raise _damaged(name, f"{type(exc).__name__}: {exc}".rstrip(". ")) from None
     if len(infos) > limits.max_archive_members:
         raise too_many(len(infos))
     cap = limits.decompressed_cap(size)
-    refusal = ArchiveProblem(limits.decompression_refusal(name, size), reason="decompresses beyond the limit",
-                             damaged=False)
+    refusal = ArchiveProblem(
+        limits.decompression_refusal(name, size), reason="decompresses beyond the limit", damaged=False
+    )
     if sum(info.file_size for info in infos) > cap:
         raise refusal
     spans: list[tuple[int, int, zipfile.ZipInfo]] = []
@@ -295,8 +309,11 @@ def _check(handle: BinaryIO, size: int, name: str, limits: Limits) -> None:
     for (_, end, first), (begin, _, second) in zip(spans, spans[1:]):
         if begin < end:
             reason = f"its entries {first.filename!r} and {second.filename!r} share compressed data"
-            raise ArchiveProblem(f"{name} is refused: {reason}, a zip-bomb construction that no ordinary tool "
-                                 "writes.", reason=reason, damaged=False)
+            raise ArchiveProblem(
+                f"{name} is refused: {reason}, a zip-bomb construction that no ordinary tool writes.",
+                reason=reason,
+                damaged=False,
+            )
     total = 0
     for _, _, info in spans:
         try:
@@ -304,10 +321,11 @@ def _check(handle: BinaryIO, size: int, name: str, limits: Limits) -> None:
         except (ValueError, OSError, EOFError, zlib.error, struct.error) as exc:
             raise _damaged(name, str(exc)) from None
         if real > info.file_size:
-            reason = f"the entry {info.filename!r} decompresses to more than the {info.file_size:,} bytes its " \
-                     "directory states"
-            raise ArchiveProblem(f"{name} is refused: {reason}, a zip-bomb construction.", reason=reason,
-                                 damaged=False)
+            reason = (
+                f"the entry {info.filename!r} decompresses to more than the {info.file_size:,} bytes its "
+                "directory states"
+            )
+            raise ArchiveProblem(f"{name} is refused: {reason}, a zip-bomb construction.", reason=reason, damaged=False)
         total += real
         if total > cap:
             raise refusal

@@ -85,11 +85,15 @@ class Limits:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
                 raise ProbityError(f"The limit {_describe(f.name)} must be a positive number, not {value!r}.")
         if self.max_compression_ratio < 1:
-            raise ProbityError(f"The limit {_describe('max_compression_ratio')} must be at least 1, "
-                               f"not {self.max_compression_ratio!r}.")
+            raise ProbityError(
+                f"The limit {_describe('max_compression_ratio')} must be at least 1, "
+                f"not {self.max_compression_ratio!r}."
+            )
         if self.max_text_row_bytes > _GIB:
-            raise ProbityError(f"The limit {_describe('max_text_row_bytes')} can be at most 1024 MiB "
-                               "(the largest block the CSV parser reads).")
+            raise ProbityError(
+                f"The limit {_describe('max_text_row_bytes')} can be at most 1024 MiB "
+                "(the largest block the CSV parser reads)."
+            )
 
     def decompressed_cap(self, compressed_size: int) -> int:
         """The most bytes an input of ``compressed_size`` bytes may decompress to (both limits applied)."""
@@ -100,11 +104,15 @@ class Limits:
         """The sentence for an input of ``compressed_size`` bytes that ``what`` beyond :meth:`decompressed_cap`."""
         cap = self.decompressed_cap(compressed_size)
         if cap == self.max_decompressed_bytes:
-            return (f"{name} {what} to more than {format_bytes(cap)}, the limit on decompressed size; "
-                    f"{raise_hint('max_decompressed_bytes')}.")
-        return (f"{name} {what} to more than {format_bytes(cap)}, over {self.max_compression_ratio:g} times its "
-                f"size of {format_bytes(compressed_size)} (the limit on compression ratio, a zip-bomb guard); "
-                f"{raise_hint('max_compression_ratio')}.")
+            return (
+                f"{name} {what} to more than {format_bytes(cap)}, the limit on decompressed size; "
+                f"{raise_hint('max_decompressed_bytes')}."
+            )
+        return (
+            f"{name} {what} to more than {format_bytes(cap)}, over {self.max_compression_ratio:g} times its "
+            f"size of {format_bytes(compressed_size)} (the limit on compression ratio, a zip-bomb guard); "
+            f"{raise_hint('max_compression_ratio')}."
+        )
 
 
 @dataclass(frozen=True)
@@ -119,20 +127,39 @@ class LimitOption:
 
 #: The command-line option of every limit a user may raise (the one table the CLI and messages use).
 LIMIT_OPTIONS: tuple[LimitOption, ...] = (
-    LimitOption("max_decompressed_bytes", "--max-decompressed-mb", _MIB,
-                "most a compressed model, workbook or report may decompress to, in MiB (default 4096)"),
-    LimitOption("max_compression_ratio", "--max-compression-ratio", 1,
-                "most an input may decompress to as a multiple of its size, checked above 64 MiB (default 100)"),
-    LimitOption("max_archive_members", "--max-archive-members", 1,
-                "most files a skops or xlsx archive may hold (default 65536)"),
-    LimitOption("max_pickle_scan_steps", "--max-pickle-scan-steps", 1,
-                "most steps the pickle safety scan may take on one file (default 200000000)"),
-    LimitOption("max_report_bytes", "--max-report-mb", _MIB,
-                "largest report PDF probity verify reads, in MiB (default 512)"),
-    LimitOption("max_json_depth", "--max-json-depth", 1,
-                "deepest nesting of lists and objects in session, results or manifest JSON (default 100)"),
-    LimitOption("max_text_row_bytes", "--max-row-mb", _MIB,
-                "longest line of a CSV/TSV table, in MiB (default 16, at most 1024)"),
+    LimitOption(
+        "max_decompressed_bytes",
+        "--max-decompressed-mb",
+        _MIB,
+        "most a compressed model, workbook or report may decompress to, in MiB (default 4096)",
+    ),
+    LimitOption(
+        "max_compression_ratio",
+        "--max-compression-ratio",
+        1,
+        "most an input may decompress to as a multiple of its size, checked above 64 MiB (default 100)",
+    ),
+    LimitOption(
+        "max_archive_members", "--max-archive-members", 1, "most files a skops or xlsx archive may hold (default 65536)"
+    ),
+    LimitOption(
+        "max_pickle_scan_steps",
+        "--max-pickle-scan-steps",
+        1,
+        "most steps the pickle safety scan may take on one file (default 200000000)",
+    ),
+    LimitOption(
+        "max_report_bytes", "--max-report-mb", _MIB, "largest report PDF probity verify reads, in MiB (default 512)"
+    ),
+    LimitOption(
+        "max_json_depth",
+        "--max-json-depth",
+        1,
+        "deepest nesting of lists and objects in session, results or manifest JSON (default 100)",
+    ),
+    LimitOption(
+        "max_text_row_bytes", "--max-row-mb", _MIB, "longest line of a CSV/TSV table, in MiB (default 16, at most 1024)"
+    ),
 )
 _OPTION_OF = {o.field: o for o in LIMIT_OPTIONS}
 

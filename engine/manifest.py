@@ -32,7 +32,13 @@ from engine.errors import ProbityError
 from engine.hashing import sha256_file
 
 __all__ = [
-    "MANIFEST_NAME", "MANIFEST_VERSION", "file_entry", "build_manifest", "read_manifest", "entries", "check_outputs",
+    "MANIFEST_NAME",
+    "MANIFEST_VERSION",
+    "file_entry",
+    "build_manifest",
+    "read_manifest",
+    "entries",
+    "check_outputs",
 ]
 
 MANIFEST_NAME = "manifest.json"
@@ -80,8 +86,9 @@ def build_manifest(
     for role, output in outputs.items():
         if isinstance(output, tuple):
             name, content = output
-            files.append({"role": role, "path": name, "sha256": hashlib.sha256(content).hexdigest(),
-                          "size_bytes": len(content)})
+            files.append(
+                {"role": role, "path": name, "sha256": hashlib.sha256(content).hexdigest(), "size_bytes": len(content)}
+            )
         else:
             files.append(file_entry(role, output, shown=Path(output).name))
     files += [file_entry(role, path) for role, path in inputs]
@@ -130,6 +137,8 @@ def check_outputs(manifest: Mapping[str, Any], folder: Path) -> list[str]:
                 continue
             actual = sha256_file(path)
             if actual != entry.get("sha256"):
-                out.append(f"{path.name} SHA-256 differs from {MANIFEST_NAME}: manifest has "
-                           f"{entry.get('sha256')}, file has {actual}.")
+                out.append(
+                    f"{path.name} SHA-256 differs from {MANIFEST_NAME}: manifest has "
+                    f"{entry.get('sha256')}, file has {actual}."
+                )
     return out

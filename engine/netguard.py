@@ -150,6 +150,7 @@ def allow_host(host: str, addresses: Iterable[str] = ()) -> None:
 # The hook
 # ---------------------------------------------------------------------------
 
+
 def _hook(event: str, args: tuple[Any, ...]) -> None:
     if event not in _EVENT_NAMES:
         return

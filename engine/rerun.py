@@ -76,14 +76,18 @@ class RerunOutcome:
             if self.n_within_tolerance == 0:
                 out.append("  every number bit-identical")
             else:
-                out.append(f"  {self.n_numbers - self.n_within_tolerance} bit-identical, {self.n_within_tolerance} "
-                           f"within the relative tolerance {self.rel_tol:g}")
+                out.append(
+                    f"  {self.n_numbers - self.n_within_tolerance} bit-identical, {self.n_within_tolerance} "
+                    f"within the relative tolerance {self.rel_tol:g}"
+                )
             return out
         out = list(self.differences[:limit])
         if len(self.differences) > limit:
             out.append(f"… and {len(self.differences) - limit} more differences")
-        out.append(f"not reproduced: {len(self.differences)} difference{'s' if len(self.differences) != 1 else ''} "
-                   f"({self.n_numbers} numbers of {self.key} compared)")
+        out.append(
+            f"not reproduced: {len(self.differences)} difference{'s' if len(self.differences) != 1 else ''} "
+            f"({self.n_numbers} numbers of {self.key} compared)"
+        )
         return out
 
 
@@ -101,8 +105,11 @@ def read_results_file(path: Path, *, limits: Limits | None = None) -> dict[str, 
     if not path.is_file():
         raise ProbityError(f"The results file {path} does not exist.", path=path)
     if path.stat().st_size > limits.max_report_bytes:
-        raise ProbityError(f"The results file {path} is larger than {format_bytes(limits.max_report_bytes)}, the "
-                           f"limit on what Probity reads back; {raise_hint('max_report_bytes')}.", path=path)
+        raise ProbityError(
+            f"The results file {path} is larger than {format_bytes(limits.max_report_bytes)}, the "
+            f"limit on what Probity reads back; {raise_hint('max_report_bytes')}.",
+            path=path,
+        )
     try:
         document = loads_json(path.read_bytes(), max_depth=limits.max_json_depth)
     except JSONNestingError as exc:
@@ -111,10 +118,12 @@ def read_results_file(path: Path, *, limits: Limits | None = None) -> dict[str, 
         raise ProbityError(f"The results file {path} is not JSON.", path=path) from None
     except OSError as exc:
         raise ProbityError(f"The results file {path} cannot be read: {exc.strerror or exc}.", path=path) from None
-    if not isinstance(document, dict) or not (isinstance(document.get("results"), Mapping)
-                                              or isinstance(document.get("result"), Mapping)):
-        raise ProbityError(f"{path} is not a results file written by probity audit or probity explain --out.",
-                           path=path)
+    if not isinstance(document, dict) or not (
+        isinstance(document.get("results"), Mapping) or isinstance(document.get("result"), Mapping)
+    ):
+        raise ProbityError(
+            f"{path} is not a results file written by probity audit or probity explain --out.", path=path
+        )
     return document
 
 
@@ -137,11 +146,11 @@ def pick_result(document: Mapping[str, Any], key: str | None, source: Path) -> t
     if key is None:
         if len(names) == 1:
             return names[0], results[names[0]]
-        raise ProbityError(f"{source.name} holds {len(names)} results; choose one with --result "
-                           f"({', '.join(names)}).", path=source)
+        raise ProbityError(
+            f"{source.name} holds {len(names)} results; choose one with --result ({', '.join(names)}).", path=source
+        )
     if key not in names:
-        raise ProbityError(f"{source.name} has no result {key!r}; it holds {', '.join(names) or 'none'}.",
-                           path=source)
+        raise ProbityError(f"{source.name} has no result {key!r}; it holds {', '.join(names) or 'none'}.", path=source)
     return key, results[key]
 
 
@@ -152,7 +161,8 @@ def _call_of(result: Mapping[str, Any], key: str, source: Path) -> tuple[Mapping
         raise ProbityError(
             f"The result {key} in {source.name} records no call (it was derived from other results, or written "
             "before Probity recorded calls), so it cannot be re-run alone; probity verify checks a whole report.",
-            path=source)
+            path=source,
+        )
     assert isinstance(prov, Mapping)
     return prov, call
 
@@ -205,8 +215,14 @@ def replay(inputs: Any, call: Mapping[str, Any], *, seed: int, ctx: JobContext) 
         if not isinstance(result, AttributionResult):
             raise ProbityError(f"The call of {method.name} records faithfulness figures, which only attributions have.")
         faith_ctx = dataclasses.replace(ctx.sub(end, 1.0), seed=int(seed), path=_stream(faith.get("stream", [])))
-        result = with_faithfulness(inputs, result, ctx=faith_ctx, n_random=int(faith.get("n_random", 5)),
-                                   max_rows=faith.get("max_rows"), order=str(faith.get("order", "signed")))
+        result = with_faithfulness(
+            inputs,
+            result,
+            ctx=faith_ctx,
+            n_random=int(faith.get("n_random", 5)),
+            max_rows=faith.get("max_rows"),
+            order=str(faith.get("order", "signed")),
+        )
     return result
 
 
@@ -271,10 +287,13 @@ def rerun_result(
                 inputs = load_inputs(
                     as_named(data, prov.get("data_file"), Path(tmp) / "data"),
                     as_named(model, prov.get("model_file"), Path(tmp) / "model"),
-                    target=roles.get("target"), sensitive=tuple(roles.get("sensitive") or ()),
+                    target=roles.get("target"),
+                    sensitive=tuple(roles.get("sensitive") or ()),
                     features=tuple(roles["features"]) if roles.get("features") else None,
-                    trusted_sha256=tuple(trusted_sha256), read_options=ReadOptions.from_dict(
-                        prov.get("data_options") or {}), granted_by=granted_by, allow_unreviewed=allow_unreviewed,
+                    trusted_sha256=tuple(trusted_sha256),
+                    read_options=ReadOptions.from_dict(prov.get("data_options") or {}),
+                    granted_by=granted_by,
+                    allow_unreviewed=allow_unreviewed,
                     ctx=ctx.sub(0.0, 0.1),
                 )
                 seed = prov.get("seed")
@@ -283,9 +302,16 @@ def rerun_result(
             if exc.exit_code == 3 or not differences:
                 raise
             # Not the recorded files, and the call cannot even be made on them: that is the difference.
-            return RerunOutcome(source=source, key=key, method=str(call.get("method")),
-                                differences=(*differences, f"The call could not be made on these files: {exc.message}"),
-                                notes=(), n_numbers=0, n_within_tolerance=0, rel_tol=tolerance)
+            return RerunOutcome(
+                source=source,
+                key=key,
+                method=str(call.get("method")),
+                differences=(*differences, f"The call could not be made on these files: {exc.message}"),
+                notes=(),
+                n_numbers=0,
+                n_within_tolerance=0,
+                rel_tol=tolerance,
+            )
     again = json.loads(json_bytes(result.to_dict()))
     comparison = compare_documents(
         {"provenance": {"versions": prov.get("versions") or {}}, "results": {key: recorded}},
@@ -293,7 +319,13 @@ def rerun_result(
         rel_tol=tolerance,
     )
     ctx.progress(1.0, "Done")
-    return RerunOutcome(source=source, key=key, method=str(call.get("method")),
-                        differences=(*differences, *comparison.differences), notes=comparison.notes,
-                        n_numbers=comparison.n_numbers, n_within_tolerance=comparison.n_within_tolerance,
-                        rel_tol=tolerance)
+    return RerunOutcome(
+        source=source,
+        key=key,
+        method=str(call.get("method")),
+        differences=(*differences, *comparison.differences),
+        notes=comparison.notes,
+        n_numbers=comparison.n_numbers,
+        n_within_tolerance=comparison.n_within_tolerance,
+        rel_tol=tolerance,
+    )

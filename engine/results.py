@@ -200,8 +200,11 @@ def to_jsonable(obj: Any) -> Any:
     """Convert dataclasses, arrays, numpy scalars, enums, mappings and sequences to JSON types."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         # A field marked "omit_if_none" appears only when set, so files written before it existed round-trip.
-        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)
-                if not (f.metadata.get("omit_if_none") and getattr(obj, f.name) is None)}
+        return {
+            f.name: to_jsonable(getattr(obj, f.name))
+            for f in dataclasses.fields(obj)
+            if not (f.metadata.get("omit_if_none") and getattr(obj, f.name) is None)
+        }
     if isinstance(obj, np.ndarray):
         if obj.dtype.kind == "f":
             return to_jsonable(obj.tolist())

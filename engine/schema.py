@@ -102,8 +102,13 @@ class Schema:
 
     def to_dict(self) -> list[dict[str, Any]]:
         return [
-            {"name": c.name, "kind": c.kind.value, "dtype": c.dtype, "n_missing": c.n_missing,
-             "n_distinct": c.n_distinct}
+            {
+                "name": c.name,
+                "kind": c.kind.value,
+                "dtype": c.dtype,
+                "n_missing": c.n_missing,
+                "n_distinct": c.n_distinct,
+            }
             for c in self.columns
         ]
 
@@ -189,9 +194,7 @@ def assign_roles(
     if target is not None:
         _unknown(dataset, [target], "target")
         if dataset.frame[target].isna().all():
-            raise RoleError(
-                f"The target column {target!r} in {dataset.name} is entirely missing.", path=dataset.path
-            )
+            raise RoleError(f"The target column {target!r} in {dataset.name} is entirely missing.", path=dataset.path)
     _unknown(dataset, sensitive, "sensitive")
     _unknown(dataset, ignored, "ignored")
     if features is None:
@@ -204,6 +207,7 @@ def assign_roles(
         features = tuple(features)
         _unknown(dataset, features, "feature")
         if target is not None and target in features:
-            raise RoleError(f"The target column {target!r} in {dataset.name} cannot also be a model feature.",
-                            path=dataset.path)
+            raise RoleError(
+                f"The target column {target!r} in {dataset.name} cannot also be a model feature.", path=dataset.path
+            )
     return Roles(target=target, features=features, sensitive=sensitive, ignored=ignored)

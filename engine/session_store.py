@@ -118,8 +118,10 @@ class FileCheck:
         if self.status == "missing":
             return f"The {what} {self.record.name} is missing (it was at {self.record.path})."
         if self.status == "changed":
-            return (f"The {what} {self.record.name} has changed since the session was saved "
-                    "(its SHA-256 differs); the saved results describe the earlier file.")
+            return (
+                f"The {what} {self.record.name} has changed since the session was saved "
+                "(its SHA-256 differs); the saved results describe the earlier file."
+            )
         return ""
 
 
@@ -245,8 +247,9 @@ def _record(data: Any) -> FileRecord | None:
         return None
     sha = data.get("sha256")
     relative = data.get("relative")
-    return FileRecord(path=Path(str(data["path"])), sha256=str(sha) if sha else None,
-                      relative=str(relative) if relative else None)
+    return FileRecord(
+        path=Path(str(data["path"])), sha256=str(sha) if sha else None, relative=str(relative) if relative else None
+    )
 
 
 def _state_from_doc(doc: Mapping[str, Any], *, base: Path) -> SessionState:
@@ -263,9 +266,7 @@ def _state_from_doc(doc: Mapping[str, Any], *, base: Path) -> SessionState:
             results[str(name)] = result_from_dict(value)
         except (ValueError, TypeError, KeyError) as exc:
             problems.append(f"The saved result {name!r} could not be read ({exc}) and is not shown.")
-    parameters = {
-        str(k): dict(v) for k, v in (doc.get("parameters") or {}).items() if isinstance(v, Mapping)
-    }
+    parameters = {str(k): dict(v) for k, v in (doc.get("parameters") or {}).items() if isinstance(v, Mapping)}
     return SessionState(
         data=_record(data),
         read_options=ReadOptions.from_dict(data.get("read_options") or {}),

@@ -73,8 +73,9 @@ MAX_LISTED = 20
 
 # Provenance keys that describe the machine or the file names rather than the numbers.  The
 # input hashes are checked against the files themselves (check_input_files), once.
-_NOT_COMPARED = frozenset({"versions", "hardware", "data_file", "model_file", "model_trust", "data_sha256",
-                           "model_sha256"})
+_NOT_COMPARED = frozenset(
+    {"versions", "hardware", "data_file", "model_file", "model_trust", "data_sha256", "model_sha256"}
+)
 # Wall-clock measurements: when an analysis (or the audit) ran and how long it took, never reproducible.
 _TIMES = frozenset({"started_at", "finished_at"})
 _MAX_VALUE_CHARS = 80
@@ -114,8 +115,9 @@ def _show(value: Any, other: Any = None) -> str:
         at = next((i for i, (x, y) in enumerate(zip(value, other)) if x != y), min(len(value), len(other)))
         start = max(0, at - _MAX_VALUE_CHARS // 3)
         cut = value[start : start + _MAX_VALUE_CHARS]
-        return json.dumps(("…" if start else "") + cut + ("…" if start + _MAX_VALUE_CHARS < len(value) else ""),
-                          ensure_ascii=False)
+        return json.dumps(
+            ("…" if start else "") + cut + ("…" if start + _MAX_VALUE_CHARS < len(value) else ""), ensure_ascii=False
+        )
     text = json.dumps(value, ensure_ascii=False, allow_nan=True) if not isinstance(value, float) else repr(value)
     return text if len(text) <= _MAX_VALUE_CHARS else text[: _MAX_VALUE_CHARS - 1] + "…"
 
@@ -127,8 +129,10 @@ def _compared(path: Path_) -> bool:
         return False
     if len(path) >= 4 and path[0] == "results" and path[2] == "provenance" and path[3] in _NOT_COMPARED:
         return False
-    if path[:1] == ("results",) and path[2:] in (("provenance", "parameters", "device"),
-                                                 ("provenance", "call", "parameters", "device")):
+    if path[:1] == ("results",) and path[2:] in (
+        ("provenance", "parameters", "device"),
+        ("provenance", "call", "parameters", "device"),
+    ):
         return False  # where it ran, like the hardware: a GPU-made report verifies on a laptop (noted)
     # When it ran (noted): the audit's finished_at and each result's times and duration.  The audit's
     # started_at is its recorded timestamp, which the re-run takes over, so it is compared.
@@ -177,9 +181,7 @@ class _Walker:
             return
         if isinstance(a, list) and isinstance(b, list):
             if len(a) != len(b):
-                self.differences.append(
-                    f"{_where(path)}: report has {len(a)} values, re-run gives {len(b)}."
-                )
+                self.differences.append(f"{_where(path)}: report has {len(a)} values, re-run gives {len(b)}.")
                 return
             for i, (x, y) in enumerate(zip(a, b)):
                 self.walk(x, y, path + (i,))
@@ -190,8 +192,11 @@ class _Walker:
                 return
             if isinstance(a, float) or isinstance(b, float):
                 fa, fb = float(a), float(b)
-                if fa == fb or (math.isfinite(fa) and math.isfinite(fb)
-                                and abs(fa - fb) <= max(self.rel_tol * max(abs(fa), abs(fb)), self.abs_tol)):
+                if fa == fb or (
+                    math.isfinite(fa)
+                    and math.isfinite(fb)
+                    and abs(fa - fb) <= max(self.rel_tol * max(abs(fa), abs(fb)), self.abs_tol)
+                ):
                     self.n_close += 1
                     return
             self.differences.append(f"{_where(path)}: report has {_show(a)}, re-run gives {_show(b)}.")
@@ -213,14 +218,18 @@ def _version_notes(recorded: Mapping[str, Any], rerun: Mapping[str, Any]) -> lis
     new_hw = (rerun.get("provenance") or {}).get("hardware") or {}
     for key in sorted(set(old_hw) | set(new_hw)):
         if old_hw.get(key) != new_hw.get(key):
-            notes.append(f"The report was computed on {key} {old_hw.get(key) or 'unrecorded'}; "
-                         f"the re-run on {new_hw.get(key) or 'unrecorded'}.")
+            notes.append(
+                f"The report was computed on {key} {old_hw.get(key) or 'unrecorded'}; "
+                f"the re-run on {new_hw.get(key) or 'unrecorded'}."
+            )
     old_results = recorded.get("results") or {}
     new_results = rerun.get("results") or {}
     timed = sorted(name for name, r in old_results.items() if isinstance(r, Mapping) and _was_timed(r))
     if timed:
-        notes.append(f"The times the report records for {len(timed)} analys{'is' if len(timed) == 1 else 'es'} "
-                     "(when each started and finished) were measured when it ran and are not compared.")
+        notes.append(
+            f"The times the report records for {len(timed)} analys{'is' if len(timed) == 1 else 'es'} "
+            "(when each started and finished) were measured when it ran and are not compared."
+        )
     for name in sorted(set(old_results) & set(new_results)):
         before, after = (_device_of(r.get(name)) for r in (old_results, new_results))
         if before is not None and after is not None and before != after:
@@ -333,7 +342,9 @@ def check_companions(pdf: Path, document: Mapping[str, Any]) -> tuple[list[str],
             if manifest_path.stat().st_size > limits.max_report_bytes:
                 raise ProbityError(
                     f"The manifest {manifest_path} is larger than {format_bytes(limits.max_report_bytes)}, the limit "
-                    f"on what probity verify reads; {raise_hint('max_report_bytes')}.", path=manifest_path)
+                    f"on what probity verify reads; {raise_hint('max_report_bytes')}.",
+                    path=manifest_path,
+                )
             manifest = read_manifest(manifest_path)
         except ProbityError as exc:
             differences.append(exc.message)
@@ -349,8 +360,10 @@ def check_companions(pdf: Path, document: Mapping[str, Any]) -> tuple[list[str],
         for role in ("data", "model"):
             for entry in entries(manifest, role):
                 if entry.get("sha256") != prov.get(f"{role}_sha256"):
-                    differences.append(f"{MANIFEST_NAME} records {role} SHA-256 {entry.get('sha256')}, but the "
-                                       f"report has {prov.get(f'{role}_sha256')}.")
+                    differences.append(
+                        f"{MANIFEST_NAME} records {role} SHA-256 {entry.get('sha256')}, but the "
+                        f"report has {prov.get(f'{role}_sha256')}."
+                    )
     return differences, checked
 
 
@@ -372,17 +385,21 @@ def check_pages(pdf: Path, document: Mapping[str, Any]) -> tuple[list[str], str 
     if not isinstance(options, Mapping) or document.get("probity_version") != __version__:
         return [], None
     sections = options.get("sections")
-    rebuilt = render_report(ReportInput.from_document(
-        document,
-        auditor=str(options.get("auditor") or ""),
-        organisation=str(options.get("organisation") or ""),
-        reviewer_notes=str(options.get("reviewer_notes") or ""),
-        sections=None if sections is None else list(sections),
-        local_rows=prov.get("explain_rows") or None,
-    ))
+    rebuilt = render_report(
+        ReportInput.from_document(
+            document,
+            auditor=str(options.get("auditor") or ""),
+            organisation=str(options.get("organisation") or ""),
+            reviewer_notes=str(options.get("reviewer_notes") or ""),
+            sections=None if sections is None else list(sections),
+            local_rows=prov.get("explain_rows") or None,
+        )
+    )
     if rebuilt != Path(pdf).read_bytes():
-        return [f"The pages of {Path(pdf).name} differ from the report rebuilt from its embedded results "
-                "(edited after it was written, or built with other fonts or ReportLab)."], _PAGES
+        return [
+            f"The pages of {Path(pdf).name} differ from the report rebuilt from its embedded results "
+            "(edited after it was written, or built with other fonts or ReportLab)."
+        ], _PAGES
     return [], _PAGES
 
 
@@ -490,8 +507,9 @@ def _decoded(stream: Any, pdf: Path, limits: Limits) -> bytes:
                 while dec.unconsumed_tail and len(out) <= cap:
                     out += dec.decompress(dec.unconsumed_tail, _FLATE_OUT)
                 if len(out) > cap:
-                    raise ProbityError(limits.decompression_refusal(
-                        f"The results attached to {pdf.name}", len(stream.raw)), path=pdf)
+                    raise ProbityError(
+                        limits.decompression_refusal(f"The results attached to {pdf.name}", len(stream.raw)), path=pdf
+                    )
                 if dec.eof:
                     break
             data = bytes(out)
@@ -553,7 +571,9 @@ def read_report_results(pdf: Path, *, limits: Limits | None = None) -> dict[str,
     if size > limits.max_report_bytes:
         raise ReportError(
             f"{pdf.name} is {format_bytes(size)}, larger than {format_bytes(limits.max_report_bytes)}, the limit on "
-            f"reports probity verify reads; {raise_hint('max_report_bytes')}.", path=pdf)
+            f"reports probity verify reads; {raise_hint('max_report_bytes')}.",
+            path=pdf,
+        )
     try:
         data = pdf.read_bytes()
     except OSError as exc:
@@ -563,8 +583,7 @@ def read_report_results(pdf: Path, *, limits: Limits | None = None) -> dict[str,
         doc = PdfFile.from_bytes(data)
         stream = _attachment_stream(doc, ATTACHMENT_NAME, pdf)
         if stream is None:
-            raise ReportError(f"{pdf.name} has no attached {ATTACHMENT_NAME}, so it is not a Probity report.",
-                              path=pdf)
+            raise ReportError(f"{pdf.name} has no attached {ATTACHMENT_NAME}, so it is not a Probity report.", path=pdf)
         raw = _decoded(stream, pdf, limits)
     except ReportError as exc:
         if exc.path is not None:
@@ -615,16 +634,20 @@ class VerifyOutcome:
             if self.n_within_tolerance == 0:
                 out.append("  every number bit-identical")
             else:
-                out.append(f"  {exact} bit-identical, {self.n_within_tolerance} within the relative tolerance "
-                           f"{self.rel_tol:g} allowed for float reductions whose order depends on BLAS threading")
+                out.append(
+                    f"  {exact} bit-identical, {self.n_within_tolerance} within the relative tolerance "
+                    f"{self.rel_tol:g} allowed for float reductions whose order depends on BLAS threading"
+                )
             if self.checked:
                 out.append("  also checked: " + ", ".join(self.checked))
             return out
         out = list(self.differences[:limit])
         if len(self.differences) > limit:
             out.append(f"… and {len(self.differences) - limit} more differences")
-        out.append(f"not verified: {len(self.differences)} difference{'s' if len(self.differences) != 1 else ''} "
-                   f"({self.n_numbers} numbers compared in {self.n_results} results)")
+        out.append(
+            f"not verified: {len(self.differences)} difference{'s' if len(self.differences) != 1 else ''} "
+            f"({self.n_numbers} numbers compared in {self.n_results} results)"
+        )
         return out
 
 
@@ -671,12 +694,31 @@ def verify_report(
     pdf, data, model = Path(pdf), Path(data), Path(model)
     limits = current_limits() if limits is None else limits
     with using_limits(limits):
-        return _verify_report(pdf, data=data, model=model, trusted_sha256=trusted_sha256, ctx=ctx, rel_tol=rel_tol,
-                              granted_by=granted_by, limits=limits, allow_unreviewed=allow_unreviewed)
+        return _verify_report(
+            pdf,
+            data=data,
+            model=model,
+            trusted_sha256=trusted_sha256,
+            ctx=ctx,
+            rel_tol=rel_tol,
+            granted_by=granted_by,
+            limits=limits,
+            allow_unreviewed=allow_unreviewed,
+        )
 
 
-def _verify_report(pdf: Path, *, data: Path, model: Path, trusted_sha256: Sequence[str], ctx: JobContext | None,
-                   rel_tol: float, granted_by: str, limits: Limits, allow_unreviewed: bool) -> VerifyOutcome:
+def _verify_report(
+    pdf: Path,
+    *,
+    data: Path,
+    model: Path,
+    trusted_sha256: Sequence[str],
+    ctx: JobContext | None,
+    rel_tol: float,
+    granted_by: str,
+    limits: Limits,
+    allow_unreviewed: bool,
+) -> VerifyOutcome:
     from engine.audit import AuditRequest, audit_document, load_inputs, run_audit
     from engine.report import results_json_bytes
 
@@ -688,8 +730,9 @@ def _verify_report(pdf: Path, *, data: Path, model: Path, trusted_sha256: Sequen
     for path, what in ((data, "data"), (model, "model")):
         if not path.is_file():
             raise ProbityError(f"The {what} file {path} does not exist.", path=path)
-    request = AuditRequest.from_document(recorded, data=data, model=model, trusted_sha256=trusted_sha256,
-                                         allow_unreviewed=allow_unreviewed)
+    request = AuditRequest.from_document(
+        recorded, data=data, model=model, trusted_sha256=trusted_sha256, allow_unreviewed=allow_unreviewed
+    )
     differences = check_input_files(recorded, data=data, model=model)
     companion_differences, checked = check_companions(pdf, recorded)
     checked = ["data and model SHA-256", *checked]
@@ -706,19 +749,34 @@ def _verify_report(pdf: Path, *, data: Path, model: Path, trusted_sha256: Sequen
             inputs = load_inputs(
                 as_named(data, prov.get("data_file"), Path(tmp) / "data"),
                 as_named(model, prov.get("model_file"), Path(tmp) / "model"),
-                target=request.target, sensitive=request.sensitive, features=request.features,
-                trusted_sha256=request.trusted_sha256, read_options=request.read_options, granted_by=granted_by,
-                allow_unreviewed=request.allow_unreviewed, ctx=run_ctx.sub(0.0, 0.1),
+                target=request.target,
+                sensitive=request.sensitive,
+                features=request.features,
+                trusted_sha256=request.trusted_sha256,
+                read_options=request.read_options,
+                granted_by=granted_by,
+                allow_unreviewed=request.allow_unreviewed,
+                ctx=run_ctx.sub(0.0, 0.1),
             )
             outcome = run_audit(request, run_ctx, inputs=inputs)
     except ProbityError as exc:
         if exc.exit_code == 3 or not differences:
             raise
         # The files are not the audited ones and cannot even be audited: that is the difference.
-        return VerifyOutcome(pdf=pdf, differences=(*differences, *companion_differences,
-                                                   f"The audit could not be re-run on these files: {exc.message}"),
-                             notes=(), checked=tuple(checked), n_numbers=0,
-                             n_results=len(recorded.get("results") or {}), n_within_tolerance=0, rel_tol=rel_tol)
+        return VerifyOutcome(
+            pdf=pdf,
+            differences=(
+                *differences,
+                *companion_differences,
+                f"The audit could not be re-run on these files: {exc.message}",
+            ),
+            notes=(),
+            checked=tuple(checked),
+            n_numbers=0,
+            n_results=len(recorded.get("results") or {}),
+            n_within_tolerance=0,
+            rel_tol=rel_tol,
+        )
     rerun = json.loads(results_json_bytes(audit_document(outcome, command=command)))
     # The command is what the report says regenerates it, not a computed value; reports written before
     # commands were recorded without paths keep theirs as written.

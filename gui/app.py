@@ -58,8 +58,11 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, l
     the installed desktop entry (``probity-gui %f``) opens a session the user double-clicked.
     """
     session, argv = split_session_argument(list(sys.argv[1:] if argv is None else argv))
-    parser = argparse.ArgumentParser(prog="probity-gui", description="Probity: audit a machine-learning model.",
-                                     usage="%(prog)s [SESSION.probity] [options]")
+    parser = argparse.ArgumentParser(
+        prog="probity-gui",
+        description="Probity: audit a machine-learning model.",
+        usage="%(prog)s [SESSION.probity] [options]",
+    )
     parser.add_argument("--data", type=Path, metavar="PATH", help="open this data table")
     parser.add_argument("--model", type=Path, metavar="PATH", help="open this model file")
     parser.add_argument("--target", metavar="COLUMN", help="the target column of --data")
@@ -190,8 +193,10 @@ def missing_display_library() -> str | None:
     missing = [package for lib, package in XCB_LIBRARIES if ctypes.util.find_library(lib) is None]
     if missing:
         listed = " ".join(missing)
-        return (f"Qt needs system libraries to open a window that are not installed ({listed}); install them "
-                f"(Debian/Ubuntu: sudo apt-get install {listed}) and start Probity again.")
+        return (
+            f"Qt needs system libraries to open a window that are not installed ({listed}); install them "
+            f"(Debian/Ubuntu: sudo apt-get install {listed}) and start Probity again."
+        )
     return None
 
 

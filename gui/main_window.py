@@ -201,8 +201,14 @@ class MainWindow(QMainWindow):
         help_menu.addAction(about)
 
     # -- public API ------------------------------------------------------------------------
-    def open_data(self, path: Path | str, *, target: str | None = None, sensitive: Sequence[str] = (),
-                  options: ReadOptions | None = None) -> int:
+    def open_data(
+        self,
+        path: Path | str,
+        *,
+        target: str | None = None,
+        sensitive: Sequence[str] = (),
+        options: ReadOptions | None = None,
+    ) -> int:
         """Start loading a data file (``options``: how to read it, ``None`` to detect); the job id."""
         return self.dataset_pane.open_path(path, target=target, sensitive=sensitive, options=options)
 
@@ -369,8 +375,14 @@ class MainWindow(QMainWindow):
         """The report export dialog (non-modal); its reviewer notes are the session's."""
         from gui.dialogs.export_report import ExportReportDialog
 
-        dialog = ExportReportDialog(session=self.session, runner=self.runner, settings=self.settings,
-                                    app_settings=self.app_settings, notes=self.session_keeper.notes, parent=self)
+        dialog = ExportReportDialog(
+            session=self.session,
+            runner=self.runner,
+            settings=self.settings,
+            app_settings=self.app_settings,
+            notes=self.session_keeper.notes,
+            parent=self,
+        )
         dialog.sig_notes_changed.connect(lambda text: setattr(self.session_keeper, "notes", text))
         self.export_dialog = dialog
         dialog.open()

@@ -308,7 +308,7 @@ def parse_query(text: str, columns: Sequence[str]) -> Query:
         match = _OP_RE.match(stripped, len(name))
         if match is None:
             continue
-        value = stripped[match.end():].strip()
+        value = stripped[match.end() :].strip()
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
             value = value[1:-1]
         op = "==" if match.group(1) == "=" else match.group(1)
@@ -378,8 +378,7 @@ def find_rows(frame: pd.DataFrame, text: str, *, source: str = "the data", ctx: 
             number = float(query.value.replace(",", "").replace("_", ""))
         except ValueError:
             raise AnalysisError(
-                f"The column {query.column!r} in {source} holds numbers, so it cannot be compared with "
-                f"{query.value!r}."
+                f"The column {query.column!r} in {source} holds numbers, so it cannot be compared with {query.value!r}."
             ) from None
         if math.isnan(number):
             raise AnalysisError(f"Compare {query.column!r} with a number, not NaN; missing values never match.")

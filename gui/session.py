@@ -64,11 +64,13 @@ class InputsIdentity:
 
     def same_inputs(self, other: InputsIdentity) -> bool:
         """Whether both name the same data and model (by hash, or by name where a hash is unknown)."""
+
         def same(a_sha: str | None, b_sha: str | None, a_name: str | None, b_name: str | None) -> bool:
             return a_sha == b_sha if a_sha is not None and b_sha is not None else a_name == b_name
 
         return same(self.data_sha256, other.data_sha256, self.data_name, other.data_name) and same(
-            self.model_sha256, other.model_sha256, self.model_name, other.model_name)
+            self.model_sha256, other.model_sha256, self.model_name, other.model_name
+        )
 
     def describe(self) -> str:
         """``credit.csv and credit_model.skops`` (or what of them is known)."""

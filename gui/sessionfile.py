@@ -229,8 +229,14 @@ class SessionHost(Protocol):
         """The panes whose state a session keeps, in the order they save and restore it."""
         ...
 
-    def open_data(self, path: Path | str, *, target: str | None = None, sensitive: Sequence[str] = (),
-                  options: ReadOptions | None = None) -> int:
+    def open_data(
+        self,
+        path: Path | str,
+        *,
+        target: str | None = None,
+        sensitive: Sequence[str] = (),
+        options: ReadOptions | None = None,
+    ) -> int:
         """Start loading a data file (with its roles and read options); the job id."""
         ...
 
@@ -343,7 +349,8 @@ class SessionKeeper(QObject):
         return SessionState(
             data=None if dataset is None else FileRecord(path=Path(dataset.path).absolute(), sha256=dataset.sha256),
             read_options=dataset.options if dataset is not None else ReadOptions(),
-            model=None if model is None or model.path is None
+            model=None
+            if model is None or model.path is None
             else FileRecord(path=Path(model.path).absolute(), sha256=model.sha256),
             model_trust={} if model is None else model.trust.to_dict(),
             roles=self._session.roles,
@@ -361,8 +368,13 @@ class SessionKeeper(QObject):
         if path.suffix.lower() != SESSION_SUFFIX:
             path = path.with_name(path.name + SESSION_SUFFIX)
         job = self._runner.submit(
-            JobSpec(kind="save-session", fn=write_session_job, args=(path, self.snapshot()), key="save-session",
-                    title=f"Save {path.name}")
+            JobSpec(
+                kind="save-session",
+                fn=write_session_job,
+                args=(path, self.snapshot()),
+                key="save-session",
+                title=f"Save {path.name}",
+            )
         )
         self._save_jobs[job] = False
         return job
@@ -373,8 +385,14 @@ class SessionKeeper(QObject):
         if self._stopped or self._restore is not None or self._recovery_pending or self._is_empty():
             return None
         job = self._runner.submit(
-            JobSpec(kind="autosave", fn=write_session_job, args=(self.autosave_path, self.snapshot()),
-                    key="autosave", title="Autosave", listed=False)
+            JobSpec(
+                kind="autosave",
+                fn=write_session_job,
+                args=(self.autosave_path, self.snapshot()),
+                key="autosave",
+                title="Autosave",
+                listed=False,
+            )
         )
         self._save_jobs[job] = True
         return job
@@ -390,8 +408,9 @@ class SessionKeeper(QObject):
         """Reopen a session file; results appear once its data and model are back. Returns the job id."""
         path = Path(path)
         self._open_job = self._runner.submit(
-            JobSpec(kind="open-session", fn=read_session_job, args=(path,), key="open-session",
-                    title=f"Open {path.name}")
+            JobSpec(
+                kind="open-session", fn=read_session_job, args=(path,), key="open-session", title=f"Open {path.name}"
+            )
         )
         return self._open_job
 
@@ -578,22 +597,31 @@ class SessionKeeper(QObject):
 
             roles = state.roles
             try:
-                self._session.set_roles(assign_roles(
-                    dataset, target=roles.target, features=roles.features, sensitive=roles.sensitive,
-                    ignored=roles.ignored,
-                ))
+                self._session.set_roles(
+                    assign_roles(
+                        dataset,
+                        target=roles.target,
+                        features=roles.features,
+                        sensitive=roles.sensitive,
+                        ignored=roles.ignored,
+                    )
+                )
             except RoleError as exc:
                 restore.notes.append(f"The saved column roles do not fit {dataset.name}: {exc}")
         self._put_form_parameters(state.parameters, state.results)
         self.results = dict(state.results)
         self._notes = state.notes
         # Written for the files the session was saved with (which may since have changed).
-        self.notes_for = InputsIdentity(
-            data_name=None if state.data is None else state.data.path.name,
-            data_sha256=None if state.data is None else state.data.sha256,
-            model_name=None if state.model is None else state.model.path.name,
-            model_sha256=None if state.model is None else state.model.sha256,
-        ) if state.notes.strip() else None
+        self.notes_for = (
+            InputsIdentity(
+                data_name=None if state.data is None else state.data.path.name,
+                data_sha256=None if state.data is None else state.data.sha256,
+                model_name=None if state.model is None else state.model.path.name,
+                model_sha256=None if state.model is None else state.model.sha256,
+            )
+            if state.notes.strip()
+            else None
+        )
         self.path = restore.opened.path if restore.opened.path != self.autosave_path else None
         self._restore = None
         self.banner.show_messages(restore.notes)
@@ -601,7 +629,9 @@ class SessionKeeper(QObject):
         self._session.restore_results(dict(state.results))
         self._host.show_status(
             f"Reopened {restore.opened.path.name}: {len(state.results)} saved "
-            f"result{'s' if len(state.results) != 1 else ''}.", 8000)
+            f"result{'s' if len(state.results) != 1 else ''}.",
+            8000,
+        )
         self.sig_opened.emit(restore.opened.path)
         self._autosave_timer.start()
 

@@ -119,12 +119,15 @@ class AppSettings:
                 seed=_int(settings.value("seed"), d.seed, low=0, high=2_147_483_647),
                 threads=_int(settings.value("threads"), d.threads, low=0, high=1024),
                 device=device if device in DEVICE_CHOICES else d.device,
-                lime_samples=_at_least(_int(settings.value("lime_samples"), d.lime_samples, low=0, high=10_000_000),
-                                       10),
-                kernelshap_coalitions=_int(settings.value("kernelshap_coalitions"), d.kernelshap_coalitions,
-                                           low=0, high=10_000_000),
-                permutation_repeats=_at_least(_int(settings.value("permutation_repeats"), d.permutation_repeats,
-                                                   low=0, high=100_000), 2),
+                lime_samples=_at_least(
+                    _int(settings.value("lime_samples"), d.lime_samples, low=0, high=10_000_000), 10
+                ),
+                kernelshap_coalitions=_int(
+                    settings.value("kernelshap_coalitions"), d.kernelshap_coalitions, low=0, high=10_000_000
+                ),
+                permutation_repeats=_at_least(
+                    _int(settings.value("permutation_repeats"), d.permutation_repeats, low=0, high=100_000), 2
+                ),
             )
         finally:
             settings.endGroup()
@@ -271,7 +274,6 @@ class FormDefaults(QObject):
         return False
 
 
-
 # -- what the window remembers between runs ------------------------------------------------
 
 _FOLDERS_GROUP = "folders"
@@ -335,8 +337,9 @@ class RoleMemory:
     def remember(self, sha256: str | None, columns: Sequence[str], mapping: Mapping[str, str]) -> None:
         """Keep ``mapping`` (column -> role, every column) for this file and for this set of columns."""
         names = [str(c) for c in columns]
-        value = json.dumps({"columns": names, "roles": {c: str(mapping.get(c, "ignored")) for c in names}},
-                           ensure_ascii=False)
+        value = json.dumps(
+            {"columns": names, "roles": {c: str(mapping.get(c, "ignored")) for c in names}}, ensure_ascii=False
+        )
         keys = [f"columns-{self.columns_key(names)}"]
         if sha256:
             keys.insert(0, f"file-{sha256}")
@@ -344,7 +347,7 @@ class RoleMemory:
         for key in keys:
             self._settings.setValue(f"{self.GROUP}/{key}", value)
         order = keys + order
-        for stale in order[self._limit:]:
+        for stale in order[self._limit :]:
             self._settings.remove(f"{self.GROUP}/{stale}")
         self._settings.setValue(f"{self.GROUP}/order", json.dumps(order[: self._limit]))
         self._settings.sync()

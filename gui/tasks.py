@@ -56,8 +56,9 @@ class ModelIntake:
         return "needs trust" if isinstance(self.refusal, UntrustedModelError) else "refused"
 
 
-def intake_model(path: Path, *, trusted_sha256: Iterable[str] = (), allow_unreviewed: bool = False,
-                 ctx: JobContext) -> ModelIntake:
+def intake_model(
+    path: Path, *, trusted_sha256: Iterable[str] = (), allow_unreviewed: bool = False, ctx: JobContext
+) -> ModelIntake:
     """Inspect a model file, then load it under the given per-file trust decisions.
 
     ``allow_unreviewed`` is the trust dialog's second acknowledgement, passed to
@@ -72,8 +73,9 @@ def intake_model(path: Path, *, trusted_sha256: Iterable[str] = (), allow_unrevi
     ctx.check_cancelled()
     ctx.progress(0.4, f"Loading {path.name}")
     try:
-        model = load_model(path, trusted_sha256=tuple(trusted_sha256), granted_by="gui confirmation",
-                           allow_unreviewed=allow_unreviewed)
+        model = load_model(
+            path, trusted_sha256=tuple(trusted_sha256), granted_by="gui confirmation", allow_unreviewed=allow_unreviewed
+        )
         # Its first prediction in a child process: a native crash is a refusal, not a dead app.
         probe_model(model, ctx=ctx.sub(0.5, 0.95))
     except (UntrustedModelError, UnreviewedModelError, UnsafeModelError) as exc:

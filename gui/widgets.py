@@ -203,8 +203,9 @@ class OpenHeader(QHBoxLayout):
     ``on_recent`` fills :attr:`recent_menu` each time it is about to show.
     """
 
-    def __init__(self, title: str, icon_name: str, open_text: str, *, on_open: Callable[[], None],
-                 on_recent: Callable[[], None]) -> None:
+    def __init__(
+        self, title: str, icon_name: str, open_text: str, *, on_open: Callable[[], None], on_recent: Callable[[], None]
+    ) -> None:
         super().__init__()
         self.open_button = QPushButton(icon(icon_name), open_text)
         self.open_button.setObjectName("primary")

@@ -33,8 +33,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 LICENCE_FILE = re.compile(r"(LICEN[CS]E|COPYING|NOTICE|AUTHORS)[^/]*$", re.IGNORECASE)
 # Bundle-own files that are not third-party components.
-OWN_PREFIXES = ("engine/", "gui/", "resources/demo/", "resources/icons/", "resources/style/",
-                "resources/build-info.json", "THIRD-PARTY-LICENSES.txt", "base_library.zip")
+OWN_PREFIXES = (
+    "engine/",
+    "gui/",
+    "resources/demo/",
+    "resources/icons/",
+    "resources/style/",
+    "resources/build-info.json",
+    "THIRD-PARTY-LICENSES.txt",
+    "base_library.zip",
+)
 
 LGPL_STATEMENT = """\
 Qt and PySide6 (LGPL-3.0) in this bundle
@@ -97,16 +105,19 @@ def _licence_texts(dist: metadata.Distribution) -> list[tuple[str, str]]:
     for file in dist.files or []:
         if LICENCE_FILE.search(str(file)) and ".dist-info" in str(file):
             try:
-                texts.append((Path(str(file)).name, Path(dist.locate_file(file)).read_text(encoding="utf-8",
-                                                                                            errors="replace")))
+                texts.append(
+                    (Path(str(file)).name, Path(dist.locate_file(file)).read_text(encoding="utf-8", errors="replace"))
+                )
             except OSError:
                 continue
     text = (dist.metadata.get("License") or "").strip()
     if not texts and text and ("\n" in text or len(text) > 80):
         texts.append(("License (from the package metadata)", text))
     if not texts and "LGPL-3.0" in _licence_of(dist):  # the Qt for Python wheels ship no licence file
-        texts += [(name, (ROOT / "installer" / "licences" / name).read_text(encoding="utf-8"))
-                  for name in ("LGPL-3.0.txt", "GPL-3.0.txt")]
+        texts += [
+            (name, (ROOT / "installer" / "licences" / name).read_text(encoding="utf-8"))
+            for name in ("LGPL-3.0.txt", "GPL-3.0.txt")
+        ]
     return texts
 
 
@@ -129,8 +140,9 @@ def _debian_package(path: str) -> tuple[str, str] | None:
             return None
         if out:
             package = out.split(":", 1)[0].strip()
-            version = subprocess.run(["dpkg-query", "-W", "-f=${Version}", package], capture_output=True,
-                                     text=True, check=False).stdout.strip()
+            version = subprocess.run(
+                ["dpkg-query", "-W", "-f=${Version}", package], capture_output=True, text=True, check=False
+            ).stdout.strip()
             return package, version
     return None
 
@@ -152,8 +164,15 @@ def _python_runtime() -> Component:
         if candidate.is_file():
             texts.append(("LICENSE.txt", candidate.read_text(encoding="utf-8", errors="replace")))
             break
-    return Component("CPython", version, "PSF-2.0", "runtime", purl=f"pkg:generic/cpython@{version}", texts=texts,
-                     url="https://www.python.org/downloads/source/")
+    return Component(
+        "CPython",
+        version,
+        "PSF-2.0",
+        "runtime",
+        purl=f"pkg:generic/cpython@{version}",
+        texts=texts,
+        url="https://www.python.org/downloads/source/",
+    )
 
 
 # -- the report -----------------------------------------------------------------------------------------
@@ -171,9 +190,15 @@ def collect(dist_dir: Path, contents: dict) -> tuple[dict[str, Component], dict[
         key = name.lower().replace("_", "-")
         if key not in components:
             version = dist.version
-            components[key] = Component(name, version, _licence_of(dist), "python",
-                                        purl=f"pkg:pypi/{key}@{version}", texts=_licence_texts(dist),
-                                        url=(dist.metadata.get("Home-page") or ""))
+            components[key] = Component(
+                name,
+                version,
+                _licence_of(dist),
+                "python",
+                purl=f"pkg:pypi/{key}@{version}",
+                texts=_licence_texts(dist),
+                url=(dist.metadata.get("Home-page") or ""),
+            )
         return components[key]
 
     sizes: dict[str, int] = defaultdict(int)
@@ -198,15 +223,30 @@ def collect(dist_dir: Path, contents: dict) -> tuple[dict[str, Component], dict[
         elif real.startswith(stdlib) or (libpython_dir and real.startswith(libpython_dir) and "libpython" in real):
             component = components.setdefault("cpython", runtime)
         elif dest.startswith("resources/fonts/"):
-            component = components.setdefault("dejavu-fonts", Component(
-                "DejaVu fonts", "2.37", "Bitstream-Vera AND LicenseRef-DejaVu-public-domain", "data",
-                purl="pkg:generic/dejavu-fonts@2.37",
-                texts=[("LICENSE", (ROOT / "resources/fonts/LICENSE").read_text(encoding="utf-8"))],
-                url="https://dejavu-fonts.github.io/"))
+            component = components.setdefault(
+                "dejavu-fonts",
+                Component(
+                    "DejaVu fonts",
+                    "2.37",
+                    "Bitstream-Vera AND LicenseRef-DejaVu-public-domain",
+                    "data",
+                    purl="pkg:generic/dejavu-fonts@2.37",
+                    texts=[("LICENSE", (ROOT / "resources/fonts/LICENSE").read_text(encoding="utf-8"))],
+                    url="https://dejavu-fonts.github.io/",
+                ),
+            )
         elif dest.startswith("resources/icc/"):
-            component = components.setdefault("srgb-icc", Component(
-                "sRGB colour profile", "1", "see licence text", "data", purl="pkg:generic/srgb-icc@1",
-                texts=[("LICENSE", (ROOT / "resources/icc/LICENSE").read_text(encoding="utf-8"))]))
+            component = components.setdefault(
+                "srgb-icc",
+                Component(
+                    "sRGB colour profile",
+                    "1",
+                    "see licence text",
+                    "data",
+                    purl="pkg:generic/srgb-icc@1",
+                    texts=[("LICENSE", (ROOT / "resources/icc/LICENSE").read_text(encoding="utf-8"))],
+                ),
+            )
         else:
             found = _debian_package(src)
             if found is None:
@@ -216,9 +256,14 @@ def collect(dist_dir: Path, contents: dict) -> tuple[dict[str, Component], dict[
             key = f"deb:{package}"
             if key not in components:
                 licence, text = _debian_licence(package)
-                components[key] = Component(package, version, licence, "system",
-                                            purl=f"pkg:deb/debian/{package}@{version}?arch=amd64",
-                                            texts=[("copyright", text)] if text else [])
+                components[key] = Component(
+                    package,
+                    version,
+                    licence,
+                    "system",
+                    purl=f"pkg:deb/debian/{package}@{version}?arch=amd64",
+                    texts=[("copyright", text)] if text else [],
+                )
             component = components[key]
         component.bytes += size
         component.files += 1
@@ -254,8 +299,13 @@ def write_licences(path: Path, components: dict[str, Component], flavour: str) -
     ]
     for c in ordered:
         lines.append(f"{c.name[:40]:40} {c.version[:24]:24} {c.kind:8} {c.licence}")
-    lines += ["", LGPL_STATEMENT.format(qt_version=pyside.version if pyside else "6",
-                                        pyside_version=pyside.version if pyside else "6"), ""]
+    lines += [
+        "",
+        LGPL_STATEMENT.format(
+            qt_version=pyside.version if pyside else "6", pyside_version=pyside.version if pyside else "6"
+        ),
+        "",
+    ]
     for c in ordered:
         lines += ["", "=" * 100, f"{c.name} {c.version} ({c.licence})", "=" * 100]
         if c.url:
@@ -282,17 +332,24 @@ def write_sbom(env_sbom: Path, out: Path, components: dict[str, Component], flav
     for c in components.values():
         if c.kind == "python":
             continue
-        kept.append({
-            "type": "library" if c.kind != "data" else "data",
-            "bom-ref": c.purl,
-            "name": c.name,
-            "version": c.version,
-            "purl": c.purl,
-            "licenses": [{"license": {"name": c.licence[:200]}}],
-        } if c.kind != "data" else {
-            "type": "data", "bom-ref": c.purl, "name": c.name, "version": c.version,
-            "licenses": [{"license": {"name": c.licence[:200]}}],
-        })
+        kept.append(
+            {
+                "type": "library" if c.kind != "data" else "data",
+                "bom-ref": c.purl,
+                "name": c.name,
+                "version": c.version,
+                "purl": c.purl,
+                "licenses": [{"license": {"name": c.licence[:200]}}],
+            }
+            if c.kind != "data"
+            else {
+                "type": "data",
+                "bom-ref": c.purl,
+                "name": c.name,
+                "version": c.version,
+                "licenses": [{"license": {"name": c.licence[:200]}}],
+            }
+        )
         kept_refs.add(c.purl)
     document["components"] = kept
     root_ref = document.get("metadata", {}).get("component", {}).get("bom-ref")

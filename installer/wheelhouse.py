@@ -64,8 +64,13 @@ class Target:
 
     @property
     def pip_args(self) -> list[str]:
-        args = ["--only-binary=:all:", "--python-version", f"{self.python[0]}.{self.python[1]}",
-                "--implementation", "cp"]
+        args = [
+            "--only-binary=:all:",
+            "--python-version",
+            f"{self.python[0]}.{self.python[1]}",
+            "--implementation",
+            "cp",
+        ]
         for platform in self.platforms:
             args += ["--platform", platform]
         return args
@@ -73,8 +78,13 @@ class Target:
     def markers(self) -> dict[str, str]:
         env = dict(default_environment())
         version = f"{self.python[0]}.{self.python[1]}"
-        env.update(python_version=version, python_full_version=f"{version}.0", implementation_name="cpython",
-                   platform_python_implementation="CPython", extra="")
+        env.update(
+            python_version=version,
+            python_full_version=f"{version}.0",
+            implementation_name="cpython",
+            platform_python_implementation="CPython",
+            extra="",
+        )
         if self.system == "linux":
             env.update(sys_platform="linux", platform_system="Linux", os_name="posix", platform_machine="x86_64")
         else:
@@ -83,7 +93,8 @@ class Target:
 
     def tags(self) -> set[Tag]:
         return set(cpython_tags(self.python, platforms=self.platforms)) | set(
-            compatible_tags(self.python, interpreter=f"cp{self.python[0]}{self.python[1]}", platforms=self.platforms))
+            compatible_tags(self.python, interpreter=f"cp{self.python[0]}{self.python[1]}", platforms=self.platforms)
+        )
 
 
 def read_pins(path: Path = LOCK) -> dict[str, str]:
@@ -118,15 +129,28 @@ def find_wheel(out: Path, name: str, version: str | None, target: Target) -> Pat
 
 
 def pip_download(spec: str, target: Target, out: Path, *extra: str) -> bool:
-    command = [sys.executable, "-m", "pip", "--disable-pip-version-check", "download", "--quiet", "--no-deps",
-               *target.pip_args, "-d", str(out), *extra, spec]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "--disable-pip-version-check",
+        "download",
+        "--quiet",
+        "--no-deps",
+        *target.pip_args,
+        "-d",
+        str(out),
+        *extra,
+        spec,
+    ]
     return subprocess.run(command, check=False, stdout=subprocess.DEVNULL).returncode == 0
 
 
 def is_cuda_build(wheel: Path, target: Target) -> bool:
     env = target.markers()
-    return any(r.name.startswith("nvidia-") and (r.marker is None or r.marker.evaluate(env))
-               for r in wheel_requirements(wheel))
+    return any(
+        r.name.startswith("nvidia-") and (r.marker is None or r.marker.evaluate(env)) for r in wheel_requirements(wheel)
+    )
 
 
 def fetch_torch(spec: str, version: str, target: Target, out: Path) -> Path | None:
@@ -135,7 +159,8 @@ def fetch_torch(spec: str, version: str, target: Target, out: Path) -> Path | No
         pip_download(spec, target, out)
     else:  # a local wheel folder first, then the CPU index; PyPI (CUDA builds) never
         pip_download(spec, target, out, "--no-index") or pip_download(
-            spec, target, out, "--index-url", TORCH_INDEX_CPU, "--retries", "1", "--timeout", "20")
+            spec, target, out, "--index-url", TORCH_INDEX_CPU, "--retries", "1", "--timeout", "20"
+        )
     wheel = find_wheel(out, "torch", version, target)
     if wheel is not None and is_cuda_build(wheel, target):
         wheel.unlink()
@@ -152,25 +177,29 @@ def fill(target: Target, out: Path, probity_wheel: Path, pins: dict[str, str]) -
     while queue:
         requirement, extras = queue.pop(0)
         if requirement.marker is not None and not any(
-                requirement.marker.evaluate({**env, "extra": extra}) for extra in (extras or {""})):
+            requirement.marker.evaluate({**env, "extra": extra}) for extra in (extras or {""})
+        ):
             continue
         name = canonicalize_name(requirement.name)
         version = pins.get(name)
         if version is not None and not requirement.specifier.contains(version, prereleases=True):
-            raise SystemExit(f"wheelhouse: {requirement} (needed for {target.name}) excludes the pin "
-                             f"{name}=={version}.")
+            raise SystemExit(
+                f"wheelhouse: {requirement} (needed for {target.name}) excludes the pin {name}=={version}."
+            )
         if name in done:
             continue
         spec = f"{requirement.name}=={version}" if version else f"{requirement.name}{requirement.specifier}"
         if name == "torch":
             wheel = fetch_torch(spec, version or "", target, out)
             if wheel is None:
-                missing = (f"{target.name}: no CPU build of {spec} could be fetched here (no local wheel, "
-                           f"{TORCH_INDEX_CPU} unreachable); where that index is reachable run: pip download "
-                           "--only-binary=:all: --platform manylinux_2_28_x86_64 "
-                           f"--python-version {target.python[0]}.{target.python[1]} --index-url "
-                           "https://download.pytorch.org/whl/cpu --extra-index-url https://pypi.org/simple "
-                           f"-d wheelhouse {spec}")
+                missing = (
+                    f"{target.name}: no CPU build of {spec} could be fetched here (no local wheel, "
+                    f"{TORCH_INDEX_CPU} unreachable); where that index is reachable run: pip download "
+                    "--only-binary=:all: --platform manylinux_2_28_x86_64 "
+                    f"--python-version {target.python[0]}.{target.python[1]} --index-url "
+                    "https://download.pytorch.org/whl/cpu --extra-index-url https://pypi.org/simple "
+                    f"-d wheelhouse {spec}"
+                )
                 done[name] = Path()
                 continue
         else:
@@ -195,14 +224,31 @@ def main(argv: list[str] | None = None) -> int:
     pins = read_pins()
     for old in out.glob("probity-*.whl"):
         old.unlink()
-    subprocess.run([sys.executable, "-m", "pip", "--disable-pip-version-check", "wheel", "--quiet", "--no-deps",
-                    "-w", str(out), str(ROOT)], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--disable-pip-version-check",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "-w",
+            str(out),
+            str(ROOT),
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     (probity_wheel,) = out.glob("probity-*.whl")
     notes = []
     for target in targets:
         wheels, missing = fill(target, out, probity_wheel, pins)
-        print(f"wheelhouse: {target.name}: {len(wheels) + 1} wheels"
-              + (" (torch missing: see MISSING.txt)" if missing else ""), flush=True)
+        print(
+            f"wheelhouse: {target.name}: {len(wheels) + 1} wheels"
+            + (" (torch missing: see MISSING.txt)" if missing else ""),
+            flush=True,
+        )
         if missing:
             notes.append(missing)
     stray = sorted(p.name for p in out.glob("*.whl") if p.name.startswith(("nvidia_", "triton-")))
@@ -213,8 +259,9 @@ def main(argv: list[str] | None = None) -> int:
             sums.write(f"{hashlib.sha256(wheel.read_bytes()).hexdigest()}  {wheel.name}\n")
     (out / "MISSING.txt").unlink(missing_ok=True)
     total = sum(p.stat().st_size for p in out.glob("*.whl"))
-    print(f"wheelhouse: {len(list(out.glob('*.whl')))} wheels, {total / 1e6:,.0f} MB, in {out}"
-          " (SHA256SUMS beside them)")
+    print(
+        f"wheelhouse: {len(list(out.glob('*.whl')))} wheels, {total / 1e6:,.0f} MB, in {out} (SHA256SUMS beside them)"
+    )
     if notes:
         (out / "MISSING.txt").write_text("\n".join(notes) + "\n", encoding="utf-8")
         print("wheelhouse: incomplete:\n  " + "\n  ".join(notes), file=sys.stderr)

@@ -148,8 +148,7 @@ def _to_dense_float(out: Any) -> np.ndarray:
         return np.asarray(out, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise AnalysisError(
-            "Some columns reaching the model's final step are not numeric, so its inputs cannot be "
-            "explained exactly."
+            "Some columns reaching the model's final step are not numeric, so its inputs cannot be explained exactly."
         ) from exc
 
 

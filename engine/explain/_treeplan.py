@@ -129,8 +129,7 @@ def _plan(forest: _Forest) -> _Plan:
     N = orig.shape[0]
     level_off = np.cumsum([0] + [lv.shape[0] for lv in levels])
     internal = tuple(
-        np.flatnonzero(tree.left[orig[level_off[t] : level_off[t + 1]]] >= 0) + level_off[t]
-        for t in range(len(levels))
+        np.flatnonzero(tree.left[orig[level_off[t] : level_off[t + 1]]] >= 0) + level_off[t] for t in range(len(levels))
     )
 
     parent = np.full(N, -1, dtype=np.int64)

@@ -160,9 +160,7 @@ def _sklearn_tree(tree: Any, *, class_index: int | None, classifier: bool, scale
         right=np.asarray(tree.children_right, dtype=np.int64),
         feature=np.where(left >= 0, np.asarray(tree.feature, dtype=np.int64), -1),
         threshold=np.asarray(tree.threshold, dtype=np.float64),
-        missing_left=(
-            np.ones(left.shape[0], dtype=bool) if missing is None else np.asarray(missing, dtype=bool)
-        ),
+        missing_left=(np.ones(left.shape[0], dtype=bool) if missing is None else np.asarray(missing, dtype=bool)),
         value=out * scale,
         cover=np.asarray(tree.weighted_n_node_samples, dtype=np.float64),
     )

@@ -112,9 +112,7 @@ def _go_left(block: TorchPathBlock, X: np.ndarray, Xt: Any) -> Any:
 
         nodes = block.splits[block.categorical_pos]
         host = go_left(block.tree, X, nodes).T  # (C, b), scikit-learn's category rules
-        left[torch.as_tensor(block.categorical_pos, device=block.device)] = torch.as_tensor(
-            host, device=block.device
-        )
+        left[torch.as_tensor(block.categorical_pos, device=block.device)] = torch.as_tensor(host, device=block.device)
     return left
 
 

@@ -222,13 +222,13 @@ class Method:
 
     def __post_init__(self) -> None:
         sig = inspect.signature(self.run)
-        keywords = [p for p in sig.parameters.values() if p.kind is inspect.Parameter.KEYWORD_ONLY
-                    and p.name != "ctx"]
+        keywords = [p for p in sig.parameters.values() if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name != "ctx"]
         declared = [(p.name, p.default) for p in self.params]
         actual = [(p.name, p.default) for p in keywords]
         if declared != actual:
-            raise TypeError(f"The descriptor of {self.name} declares parameters {declared}, but its run function "
-                            f"takes {actual}.")
+            raise TypeError(
+                f"The descriptor of {self.name} declares parameters {declared}, but its run function takes {actual}."
+            )
         unknown = set(self.needs) - set(NEEDS)
         if unknown:
             raise TypeError(f"The descriptor of {self.name} needs {sorted(unknown)}, which NEEDS does not know.")
@@ -280,8 +280,10 @@ class Method:
                 f"{self.title} has no parameter {', '.join(sorted(unknown))}; "
                 f"its parameters are {', '.join(self.param_names) or 'none'}."
             )
-        return {p.name: p.check(params[p.name], owner=self.report_title) if p.name in params else p.default
-                for p in self.params}
+        return {
+            p.name: p.check(params[p.name], owner=self.report_title) if p.name in params else p.default
+            for p in self.params
+        }
 
     def call_record(self, inputs: AuditInputs, ctx: JobContext, values: Mapping[str, Any]) -> dict[str, Any]:
         """What :attr:`Provenance.call` records for a call with the validated ``values``.
@@ -302,8 +304,11 @@ class Method:
             "method": self.name,
             "parameters": parameters,
             "stream": [to_jsonable(k) for k in ctx.path],
-            "roles": {"target": inputs.roles.target, "features": list(inputs.roles.features),
-                      "sensitive": list(inputs.roles.sensitive)},
+            "roles": {
+                "target": inputs.roles.target,
+                "features": list(inputs.roles.features),
+                "sensitive": list(inputs.roles.sensitive),
+            },
         }
 
     def __call__(self, inputs: AuditInputs, *, ctx: JobContext, **params: Any) -> Result:

@@ -65,11 +65,8 @@ _KMEANS_TOL = 1e-4
 _KMEANS_MAX_ITER = 300
 
 
-
 def _frozen(a: Any, dtype: Any = np.float64) -> np.ndarray:
     return frozen_array(a, dtype)
-
-
 
 
 @dataclass(frozen=True)
@@ -155,8 +152,7 @@ class KLimeFit:
     alpha: float = math.nan
 
     def __post_init__(self) -> None:
-        for name in ("coefficients", "standardised", "intercepts", "r2", "global_coefficients",
-                     "global_standardised"):
+        for name in ("coefficients", "standardised", "intercepts", "r2", "global_coefficients", "global_standardised"):
             object.__setattr__(self, name, _frozen(getattr(self, name)))
         for name in ("global_intercept", "global_r2", "alpha"):
             value = getattr(self, name)
@@ -414,14 +410,22 @@ def _categorical_contrast(column: pd.Series, labels: np.ndarray, k: int) -> tupl
 
 
 def _highlights(
-    numeric: Sequence[str], smd: np.ndarray, categorical: Sequence[str], top: Sequence[Any],
-    share_in: np.ndarray, share_out: np.ndarray,
+    numeric: Sequence[str],
+    smd: np.ndarray,
+    categorical: Sequence[str],
+    top: Sequence[Any],
+    share_in: np.ndarray,
+    share_out: np.ndarray,
 ) -> tuple[str, ...]:
     found: list[tuple[float, str]] = []
     for name, d in zip(numeric, smd):
         if np.isfinite(d) and abs(d) >= _SMD_HIGHLIGHT:
-            found.append((abs(d) / 2.0, f"{name} is {'higher' if d > 0 else 'lower'} than in other rows "
-                                        f"(standardised difference {d:+.2f})"))
+            found.append(
+                (
+                    abs(d) / 2.0,
+                    f"{name} is {'higher' if d > 0 else 'lower'} than in other rows (standardised difference {d:+.2f})",
+                )
+            )
     for name, cat, a, b in zip(categorical, top, share_in, share_out):
         if cat is not None and np.isfinite(a) and np.isfinite(b) and a - b >= _SHARE_HIGHLIGHT:
             found.append((a - b, f"{name} = {cat} in {a:.0%} of rows (other rows: {b:.0%})"))
@@ -492,9 +496,7 @@ def _whole(value: Any, what: str, minimum: int) -> int:
 
 def _check_attributions(attributions: Any, inputs: AuditInputs, source: str) -> tuple[np.ndarray, np.ndarray]:
     if attributions is None:
-        raise AnalysisError(
-            "Explanation clusters need attributions of the rows; compute SHAP or LIME values first."
-        )
+        raise AnalysisError("Explanation clusters need attributions of the rows; compute SHAP or LIME values first.")
     if not isinstance(attributions, AttributionResult):
         raise AnalysisError(
             f"Explanation clusters need an attribution result (SHAP or LIME values), not a "
@@ -661,8 +663,14 @@ def run(
     X = inputs.frame.iloc[rows].loc[:, list(attributions.feature_names)].reset_index(drop=True)
     predictions = np.asarray(attributions.predictions, dtype=np.float64)
     if predictions.shape != (n,):
-        predictions = explained_output(inputs.model, lambda a, b: inputs.X.iloc[rows[a:b]], n,
-                                       attributions.class_index, ctx=ctx, n_columns=len(inputs.feature_names))
+        predictions = explained_output(
+            inputs.model,
+            lambda a, b: inputs.X.iloc[rows[a:b]],
+            n,
+            attributions.class_index,
+            ctx=ctx,
+            n_columns=len(inputs.feature_names),
+        )
         warn.append("The attributions carry no model outputs, so the model was called for the cluster profiles.")
     onehot = np.zeros((n, k_chosen))
     onehot[np.arange(n), labels] = 1.0
@@ -678,7 +686,8 @@ def run(
     categorical = [c for c in names if c not in numeric]
     num_values = (
         np.column_stack([X[c].to_numpy(dtype=np.float64, na_value=np.nan) for c in numeric])
-        if numeric else np.zeros((n, 0))
+        if numeric
+        else np.zeros((n, 0))
     )
     smd, mean_in, mean_out = _numeric_contrasts(num_values, onehot)
     cat_top: list[list[Any]] = []
@@ -709,8 +718,10 @@ def run(
     low = [c for c in range(k_chosen) if np.isfinite(r2[c]) and r2[c] < 0.5]
     if low:
         listed = ", ".join(f"{c} (R² {format_number(float(r2[c]), 2)})" for c in low)
-        warn.append(f"The K-LIME surrogates of clusters {listed} explain less than half of the model's variation "
-                    "there; read their coefficients with caution.")
+        warn.append(
+            f"The K-LIME surrogates of clusters {listed} explain less than half of the model's variation "
+            "there; read their coefficients with caution."
+        )
 
     profiles = tuple(
         ClusterProfile(
@@ -744,8 +755,9 @@ def run(
         "max_categories": max_cats,
     }
     result = ExplanationClustersResult(
-        provenance=inputs.provenance(method=METHOD.name, parameters=parameters, ctx=ctx, started_at=started,
-                                     warnings=warn),
+        provenance=inputs.provenance(
+            method=METHOD.name, parameters=parameters, ctx=ctx, started_at=started, warnings=warn
+        ),
         attribution_method=attributions.method,
         output_name=attributions.output_name,
         output_space=attributions.output_space,
@@ -783,23 +795,75 @@ METHOD = Method(
         "per cluster and reports its R²."
     ),
     params=(
-        Param("attributions", "result", None, label="Attributions",
-              help="The attributions clustered: the SHAP values of the chosen rows, computed first."),
-        Param("k", "int", None, label="Clusters", minimum=2, none="chosen by silhouette", basic=True,
-              help="The number of clusters."),
-        Param("k_range", "pair", (2, 8), label="Cluster numbers tried", item="int", minimum=2,
-              help="Smallest and largest number of clusters tried when k is chosen by silhouette."),
-        Param("standardize", "bool", False, label="Standardise attributions",
-              help="Scale each feature's attributions to unit variance before clustering."),
-        Param("projection", "choice", "pca", label="Projection", choices=PROJECTIONS, basic=True,
-              help="How rows are drawn in two dimensions."),
+        Param(
+            "attributions",
+            "result",
+            None,
+            label="Attributions",
+            help="The attributions clustered: the SHAP values of the chosen rows, computed first.",
+        ),
+        Param(
+            "k",
+            "int",
+            None,
+            label="Clusters",
+            minimum=2,
+            none="chosen by silhouette",
+            basic=True,
+            help="The number of clusters.",
+        ),
+        Param(
+            "k_range",
+            "pair",
+            (2, 8),
+            label="Cluster numbers tried",
+            item="int",
+            minimum=2,
+            help="Smallest and largest number of clusters tried when k is chosen by silhouette.",
+        ),
+        Param(
+            "standardize",
+            "bool",
+            False,
+            label="Standardise attributions",
+            help="Scale each feature's attributions to unit variance before clustering.",
+        ),
+        Param(
+            "projection",
+            "choice",
+            "pca",
+            label="Projection",
+            choices=PROJECTIONS,
+            basic=True,
+            help="How rows are drawn in two dimensions.",
+        ),
         Param("n_init", "int", 4, label="k-means runs", minimum=1, help="k-means runs per k (the best is kept)."),
-        Param("silhouette_rows", "int", 2000, label="Rows for the silhouette", minimum=10, unit="rows",
-              help="Most rows the silhouette is computed on."),
-        Param("klime_alpha", "float", 1e-3, label="K-LIME ridge penalty", minimum=0.0, exclusive=True,
-              help="Ridge penalty per row of the K-LIME surrogates, on standardised features."),
-        Param("max_categories", "int", 20, label="Most categories per column", minimum=1,
-              help="Most indicator columns per categorical column in K-LIME."),
+        Param(
+            "silhouette_rows",
+            "int",
+            2000,
+            label="Rows for the silhouette",
+            minimum=10,
+            unit="rows",
+            help="Most rows the silhouette is computed on.",
+        ),
+        Param(
+            "klime_alpha",
+            "float",
+            1e-3,
+            label="K-LIME ridge penalty",
+            minimum=0.0,
+            exclusive=True,
+            help="Ridge penalty per row of the K-LIME surrogates, on standardised features.",
+        ),
+        Param(
+            "max_categories",
+            "int",
+            20,
+            label="Most categories per column",
+            minimum=1,
+            help="Most indicator columns per categorical column in K-LIME.",
+        ),
     ),
     result=ExplanationClustersResult,
     needs=frozenset({"rows"}),

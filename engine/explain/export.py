@@ -52,8 +52,12 @@ def explain_document(result: Result, *, method: str, compute_seconds: float) -> 
             base_values=None if result.base_values is None else to_jsonable(result.base_values),
             quality=_per_row(dict(result.quality), len(result.rows)),
             summary=to_jsonable(dict(result.summary)),
-            output={"name": result.output_name, "space": result.output_space, "class_index": result.class_index,
-                    "predictions": to_jsonable(result.predictions)},
+            output={
+                "name": result.output_name,
+                "space": result.output_space,
+                "class_index": result.class_index,
+                "predictions": to_jsonable(result.predictions),
+            },
         )
         if result.compute_seconds > 0:
             doc["timing"]["compute_seconds"] = result.compute_seconds

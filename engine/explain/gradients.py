@@ -357,8 +357,11 @@ def _prepare(
         one = left_out.size == 1
         notes = (
             f"{left_out.size} of the {positions.size} rows asked for "
-            + ("was left out because it has a missing or infinite value" if one else
-               "were left out because they have missing or infinite values")
+            + (
+                "was left out because it has a missing or infinite value"
+                if one
+                else "were left out because they have missing or infinite values"
+            )
             + f", which gradients cannot pass through (row{'' if one else 's'} {shown}).",
         )
         positions, x = positions[complete], x[complete]
@@ -593,8 +596,15 @@ def run_saliency(
     """
     started, t0 = utc_now(), time.perf_counter()
     setup, preds, grads = _plain_gradients(
-        inputs, ctx=ctx, rows=rows, klass=klass, output=output, batch_rows=batch_rows, device=device,
-        dtype=dtype, title="Saliency",
+        inputs,
+        ctx=ctx,
+        rows=rows,
+        klass=klass,
+        output=output,
+        batch_rows=batch_rows,
+        device=device,
+        dtype=dtype,
+        title="Saliency",
     )
     return _result(
         setup,
@@ -636,8 +646,15 @@ def run_input_x_gradient(
     """
     started, t0 = utc_now(), time.perf_counter()
     setup, preds, grads = _plain_gradients(
-        inputs, ctx=ctx, rows=rows, klass=klass, output=output, batch_rows=batch_rows, device=device,
-        dtype=dtype, title="Input × gradient",
+        inputs,
+        ctx=ctx,
+        rows=rows,
+        klass=klass,
+        output=output,
+        batch_rows=batch_rows,
+        device=device,
+        dtype=dtype,
+        title="Input × gradient",
     )
     return _result(
         setup,
@@ -693,9 +710,7 @@ def _baseline_vector(baseline: Any, inputs: AuditInputs, setup: _Setup) -> tuple
                 f"The baseline must be 'zeros', 'mean', 'median' or {F} numbers, not {baseline!r}."
             ) from None
         if vec.shape != (F,):
-            raise AnalysisError(
-                f"The baseline has shape {vec.shape}, but the model takes {F} input columns."
-            )
+            raise AnalysisError(f"The baseline has shape {vec.shape}, but the model takes {F} input columns.")
     if not np.isfinite(vec).all():
         raise AnalysisError("Every baseline value must be a finite number.")
     return vec, [float(v) for v in vec]
@@ -916,8 +931,10 @@ def run_smoothgrad(
     n_samples = _whole(n_samples, "number of noise samples")
     batch_rows = _whole(batch_rows, "number of rows per batch")
     noise_basis = _choice(noise_basis, NOISE_BASES, "noise basis")
-    if isinstance(noise_level, bool) or not isinstance(noise_level, (int, float, np.number)) or not (
-        math.isfinite(noise_level) and noise_level >= 0
+    if (
+        isinstance(noise_level, bool)
+        or not isinstance(noise_level, (int, float, np.number))
+        or not (math.isfinite(noise_level) and noise_level >= 0)
     ):
         raise AnalysisError(f"The noise level must be a non-negative number, not {noise_level!r}.")
     setup = _prepare(inputs, rows=rows, klass=klass, output=output, device=device, dtype=dtype)
@@ -978,19 +995,39 @@ def run_smoothgrad(
 
 # -- registration ----------------------------------------------------------------------
 
+
 def _output_param() -> Param:
-    return Param("output", "choice", "logit", label="Output explained", choices=OUTPUTS,
-                 help="logit (the class logit, or a regressor's value) or probability.")
+    return Param(
+        "output",
+        "choice",
+        "logit",
+        label="Output explained",
+        choices=OUTPUTS,
+        help="logit (the class logit, or a regressor's value) or probability.",
+    )
 
 
 def _batch_param(default: int) -> Param:
-    return Param("batch_rows", "int", default, label="Rows per pass", minimum=1, unit="rows",
-                 help="Most rows in one forward and backward pass.")
+    return Param(
+        "batch_rows",
+        "int",
+        default,
+        label="Rows per pass",
+        minimum=1,
+        unit="rows",
+        help="Most rows in one forward and backward pass.",
+    )
 
 
 def _dtype_param() -> Param:
-    return Param("dtype", "choice", "float32", label="Precision", choices=DTYPES,
-                 help="float32, or float64 for exact arithmetic in checks.")
+    return Param(
+        "dtype",
+        "choice",
+        "float32",
+        label="Precision",
+        choices=DTYPES,
+        help="float32, or float64 for exact arithmetic in checks.",
+    )
 
 
 _NEEDS = frozenset({"rows", "differentiable model"})
@@ -1012,13 +1049,33 @@ IG_METHOD = Method(
     ),
     params=(
         rows_param(),
-        Param("baseline", "baseline", "zeros", label="Baseline", choices=BASELINES, basic=True,
-              help="Where the path starts: zeros, the columns' mean or median, one number per input column, "
-                   "or a mapping column → number."),
-        Param("n_steps", "int", 50, label="Integration steps", minimum=1, basic=True,
-              help="Quadrature nodes along the path (gradient evaluations per row)."),
-        Param("method", "choice", "gausslegendre", label="Integration rule", choices=INTEGRATION_METHODS,
-              help="The quadrature rule along the path."),
+        Param(
+            "baseline",
+            "baseline",
+            "zeros",
+            label="Baseline",
+            choices=BASELINES,
+            basic=True,
+            help="Where the path starts: zeros, the columns' mean or median, one number per input column, "
+            "or a mapping column → number.",
+        ),
+        Param(
+            "n_steps",
+            "int",
+            50,
+            label="Integration steps",
+            minimum=1,
+            basic=True,
+            help="Quadrature nodes along the path (gradient evaluations per row).",
+        ),
+        Param(
+            "method",
+            "choice",
+            "gausslegendre",
+            label="Integration rule",
+            choices=INTEGRATION_METHODS,
+            help="The quadrature rule along the path.",
+        ),
         class_param(),
         _output_param(),
         _batch_param(256),
@@ -1037,17 +1094,21 @@ SALIENCY_METHOD = Method(
     title="Saliency (gradients)",
     short_title="Saliency",
     run=run_saliency,
-    summary=(
-        "The absolute (or signed) gradient of a differentiable model's output with respect to each input column."
-    ),
+    summary=("The absolute (or signed) gradient of a differentiable model's output with respect to each input column."),
     description=(
         "Saliency is the absolute gradient of the explained output with respect to each input. It measures "
         "local sensitivity, not contribution."
     ),
     params=(
         rows_param(),
-        Param("absolute", "bool", True, label="Absolute gradients", basic=True,
-              help="|∂f/∂x|, the classic saliency map; off: the signed gradient."),
+        Param(
+            "absolute",
+            "bool",
+            True,
+            label="Absolute gradients",
+            basic=True,
+            help="|∂f/∂x|, the classic saliency map; off: the signed gradient.",
+        ),
         class_param(),
         _output_param(),
         _batch_param(4096),
@@ -1098,14 +1159,39 @@ SMOOTHGRAD_METHOD = Method(
     ),
     params=(
         rows_param(),
-        Param("n_samples", "int", 50, label="Noisy copies per row", minimum=1, basic=True,
-              help="Noisy copies of each row whose gradients are averaged."),
-        Param("noise_level", "float", 0.15, label="Noise level", minimum=0.0, basic=True,
-              help="The noise's standard deviation as a fraction of each column's spread."),
-        Param("noise_basis", "choice", "std", label="Spread measured by", choices=NOISE_BASES,
-              help="The spread the noise level scales: the column's standard deviation or its range."),
-        Param("absolute", "bool", False, label="Absolute gradients",
-              help="Average |∂f/∂x| (captum's NoiseTunnel over saliency); off: the signed gradient, as published."),
+        Param(
+            "n_samples",
+            "int",
+            50,
+            label="Noisy copies per row",
+            minimum=1,
+            basic=True,
+            help="Noisy copies of each row whose gradients are averaged.",
+        ),
+        Param(
+            "noise_level",
+            "float",
+            0.15,
+            label="Noise level",
+            minimum=0.0,
+            basic=True,
+            help="The noise's standard deviation as a fraction of each column's spread.",
+        ),
+        Param(
+            "noise_basis",
+            "choice",
+            "std",
+            label="Spread measured by",
+            choices=NOISE_BASES,
+            help="The spread the noise level scales: the column's standard deviation or its range.",
+        ),
+        Param(
+            "absolute",
+            "bool",
+            False,
+            label="Absolute gradients",
+            help="Average |∂f/∂x| (captum's NoiseTunnel over saliency); off: the signed gradient, as published.",
+        ),
         class_param(),
         _output_param(),
         _batch_param(256),

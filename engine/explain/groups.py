@@ -265,9 +265,7 @@ def _sums(codes: np.ndarray, n_groups: int, weights: np.ndarray) -> np.ndarray:
     return np.bincount(codes, weights=np.asarray(weights, dtype=np.float64), minlength=n_groups)
 
 
-def _spread(
-    values: np.ndarray, labels: Sequence[str], *, with_ratio: bool = False
-) -> tuple[float, float, str, str]:
+def _spread(values: np.ndarray, labels: Sequence[str], *, with_ratio: bool = False) -> tuple[float, float, str, str]:
     """Max minus min over the finite values, min/max, and the groups at either end."""
     finite = np.flatnonzero(np.isfinite(values))
     if finite.size < 2:
@@ -288,8 +286,10 @@ def _listed(names: Sequence[str]) -> str:
 
 
 def _validate(threshold: Any, min_group_size: Any) -> tuple[float, int]:
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.integer, np.floating)) or not (
-        0.0 <= float(threshold) <= 1.0
+    if (
+        isinstance(threshold, bool)
+        or not isinstance(threshold, (int, float, np.integer, np.floating))
+        or not (0.0 <= float(threshold) <= 1.0)
     ):
         raise AnalysisError(f"The decision threshold must be a probability between 0 and 1, not {threshold!r}.")
     if isinstance(min_group_size, bool) or not isinstance(min_group_size, (int, np.integer)) or min_group_size < 0:
@@ -575,15 +575,38 @@ METHOD = Method(
         "groups are named there as not compared, with their size."
     ),
     params=(
-        Param("sensitive", "columns", None, label="Sensitive columns", basic=True,
-              none="the sensitive columns chosen in the roles",
-              help="The columns whose groups are compared (they need not be model inputs)."),
-        class_param(help="The class counted as positive (classifiers; null for a regressor).",
-                    none="the second class of a binary model, else the first"),
-        Param("threshold", "float", 0.5, label="Decision threshold", minimum=0.0, maximum=1.0, basic=True,
-              help="A binary model predicts positive when P(class) exceeds it (multiclass models ignore it)."),
-        Param("min_group_size", "int", 20, label="Smallest group reported", minimum=0, unit="rows",
-              help="Groups with fewer evaluated rows are named in a warning (and kept)."),
+        Param(
+            "sensitive",
+            "columns",
+            None,
+            label="Sensitive columns",
+            basic=True,
+            none="the sensitive columns chosen in the roles",
+            help="The columns whose groups are compared (they need not be model inputs).",
+        ),
+        class_param(
+            help="The class counted as positive (classifiers; null for a regressor).",
+            none="the second class of a binary model, else the first",
+        ),
+        Param(
+            "threshold",
+            "float",
+            0.5,
+            label="Decision threshold",
+            minimum=0.0,
+            maximum=1.0,
+            basic=True,
+            help="A binary model predicts positive when P(class) exceeds it (multiclass models ignore it).",
+        ),
+        Param(
+            "min_group_size",
+            "int",
+            20,
+            label="Smallest group reported",
+            minimum=0,
+            unit="rows",
+            help="Groups with fewer evaluated rows are named in a warning (and kept).",
+        ),
     ),
     result=GroupMetricsResult,
     needs=frozenset({"sensitive"}),

@@ -753,9 +753,7 @@ def run(
     source = _source(inputs)
     model = inputs.model
     if l1_reg is not False:
-        raise AnalysisError(
-            f"KernelSHAP supports l1_reg=False only (no feature selection), not {l1_reg!r}."
-        )
+        raise AnalysisError(f"KernelSHAP supports l1_reg=False only (no feature selection), not {l1_reg!r}.")
     if link not in LINKS:
         raise AnalysisError(f"KernelSHAP's link must be one of {', '.join(LINKS)}, not {link!r}.")
     if link == "logit" and model.task is Task.REGRESSION:
@@ -846,18 +844,52 @@ METHOD = Method(
     ),
     params=(
         rows_param(),
-        Param("n_coalitions", "int_or_auto", "auto", label="Coalitions per row", minimum=2, basic=True,
-              auto="2 × features + 2048",
-              help="Coalition budget per row; every coalition is enumerated when they all fit."),
-        Param("background_size", "int", 100, label="Background rows", minimum=1, basic=True, unit="rows",
-              help="The data summarised by weighted k-means to this many background rows."),
+        Param(
+            "n_coalitions",
+            "int_or_auto",
+            "auto",
+            label="Coalitions per row",
+            minimum=2,
+            basic=True,
+            auto="2 × features + 2048",
+            help="Coalition budget per row; every coalition is enumerated when they all fit.",
+        ),
+        Param(
+            "background_size",
+            "int",
+            100,
+            label="Background rows",
+            minimum=1,
+            basic=True,
+            unit="rows",
+            help="The data summarised by weighted k-means to this many background rows.",
+        ),
         class_param(),
-        Param("l1_reg", "bool", False, label="L1 feature selection", hidden=True,
-              help="Only false is supported (no feature selection)."),
-        Param("link", "choice", "identity", label="Link", choices=LINKS,
-              help="identity (probabilities or values) or logit (log-odds; classifiers only)."),
-        Param("chunk_rows", "int", 1_000_000, label="Rows per model call", minimum=1, unit="rows",
-              help="Most rows in one model call."),
+        Param(
+            "l1_reg",
+            "bool",
+            False,
+            label="L1 feature selection",
+            hidden=True,
+            help="Only false is supported (no feature selection).",
+        ),
+        Param(
+            "link",
+            "choice",
+            "identity",
+            label="Link",
+            choices=LINKS,
+            help="identity (probabilities or values) or logit (log-odds; classifiers only).",
+        ),
+        Param(
+            "chunk_rows",
+            "int",
+            1_000_000,
+            label="Rows per model call",
+            minimum=1,
+            unit="rows",
+            help="Most rows in one model call.",
+        ),
     ),
     result=AttributionResult,
     needs=frozenset({"rows", "background"}),

@@ -927,7 +927,13 @@ def _judge(
         gap_poor = np.nan_to_num(scaled, nan=0.0, posinf=np.inf) > limit
         r2_poor = ~(r2 >= FIDELITY_MIN_R2)  # an unrecorded (NaN) R² cannot vouch for the surrogate
     return _Judgement(
-        r2=r2, model=model, local=local, gap=gap, scaled=scaled, r2_poor=r2_poor, gap_poor=gap_poor,
+        r2=r2,
+        model=model,
+        local=local,
+        gap=gap,
+        scaled=scaled,
+        r2_poor=r2_poor,
+        gap_poor=gap_poor,
         probability=probability,
     )
 
@@ -1014,7 +1020,8 @@ class FidelityVerdict:
         if self.r2_poor:
             reasons.append(
                 f"a weighted R² of {_fmt(self.r2)}, below {FIDELITY_MIN_R2:g}"
-                if math.isfinite(self.r2) else "no recorded weighted R²"
+                if math.isfinite(self.r2)
+                else "no recorded weighted R²"
             )
         return (
             f"LIME's surrogate is not faithful to the model at row {self.row}: it predicts "
@@ -1050,8 +1057,17 @@ def _verdict(j: _Judgement, i: int, row: int, output_name: str) -> FidelityVerdi
             else f"At row {row} the surrogate's weighted R² is not recorded, so its fit around the row is unknown."
         )
     return FidelityVerdict(
-        row=row, output_name=output_name, r2=r2, model_prediction=model, surrogate_prediction=local, gap=gap,
-        scaled_gap=scaled, gap_limit=j.limit, probability=j.probability, r2_poor=r2_poor, gap_poor=gap_poor,
+        row=row,
+        output_name=output_name,
+        r2=r2,
+        model_prediction=model,
+        surrogate_prediction=local,
+        gap=gap,
+        scaled_gap=scaled,
+        gap_limit=j.limit,
+        probability=j.probability,
+        r2_poor=r2_poor,
+        gap_poor=gap_poor,
         problems=tuple(problems),
     )
 
@@ -1377,27 +1393,86 @@ METHOD = Method(
     ),
     params=(
         rows_param(),
-        Param("num_samples", "int", 5000, label="Samples per row", minimum=2, basic=True, unit="samples",
-              help="Perturbed samples in each row's neighbourhood, the row itself included."),
-        Param("discretize_continuous", "bool", True, label="Discretise numeric columns",
-              help="Bin numeric columns (lime's default); off: Gaussian perturbation in standardised units."),
-        Param("discretizer", "choice", "quartile", label="Bins", choices=tuple(DISCRETIZERS),
-              help="The bins of numeric columns when they are discretised."),
-        Param("sampling", "choice", "shared", label="Sampling design", choices=SAMPLING_DESIGNS,
-              help="shared: one perturbation design for every row; independent: fresh draws per row."),
-        Param("kernel_width", "float", None, label="Kernel width", minimum=0.0, exclusive=True,
-              none="0.75 × √(number of features)",
-              help="Width of the exponential kernel that weights samples by their closeness to the row."),
-        Param("num_features", "int", None, label="Features per surrogate", minimum=1, none="every feature",
-              help="Most features each local surrogate may use; the others get coefficient 0."),
-        Param("feature_selection", "choice", "auto", label="Feature selection", choices=FEATURE_SELECTIONS,
-              help="lime's rule for choosing the features a surrogate uses."),
+        Param(
+            "num_samples",
+            "int",
+            5000,
+            label="Samples per row",
+            minimum=2,
+            basic=True,
+            unit="samples",
+            help="Perturbed samples in each row's neighbourhood, the row itself included.",
+        ),
+        Param(
+            "discretize_continuous",
+            "bool",
+            True,
+            label="Discretise numeric columns",
+            help="Bin numeric columns (lime's default); off: Gaussian perturbation in standardised units.",
+        ),
+        Param(
+            "discretizer",
+            "choice",
+            "quartile",
+            label="Bins",
+            choices=tuple(DISCRETIZERS),
+            help="The bins of numeric columns when they are discretised.",
+        ),
+        Param(
+            "sampling",
+            "choice",
+            "shared",
+            label="Sampling design",
+            choices=SAMPLING_DESIGNS,
+            help="shared: one perturbation design for every row; independent: fresh draws per row.",
+        ),
+        Param(
+            "kernel_width",
+            "float",
+            None,
+            label="Kernel width",
+            minimum=0.0,
+            exclusive=True,
+            none="0.75 × √(number of features)",
+            help="Width of the exponential kernel that weights samples by their closeness to the row.",
+        ),
+        Param(
+            "num_features",
+            "int",
+            None,
+            label="Features per surrogate",
+            minimum=1,
+            none="every feature",
+            help="Most features each local surrogate may use; the others get coefficient 0.",
+        ),
+        Param(
+            "feature_selection",
+            "choice",
+            "auto",
+            label="Feature selection",
+            choices=FEATURE_SELECTIONS,
+            help="lime's rule for choosing the features a surrogate uses.",
+        ),
         class_param(help="The class whose probability is explained (classifiers; null for a regressor)."),
-        Param("stability_runs", "int", 5, label="Stability re-runs", minimum=0, basic=True,
-              help="Extra runs with fresh samples that measure how stable each row's top features are; "
-                   "0 turns them off, otherwise at least 2."),
-        Param("chunk_rows", "int", 200_000, label="Rows per model call", minimum=1, unit="rows",
-              help="Most rows in one model call."),
+        Param(
+            "stability_runs",
+            "int",
+            5,
+            label="Stability re-runs",
+            minimum=0,
+            basic=True,
+            help="Extra runs with fresh samples that measure how stable each row's top features are; "
+            "0 turns them off, otherwise at least 2.",
+        ),
+        Param(
+            "chunk_rows",
+            "int",
+            200_000,
+            label="Rows per model call",
+            minimum=1,
+            unit="rows",
+            help="Most rows in one model call.",
+        ),
     ),
     result=AttributionResult,
     needs=frozenset({"rows"}),

@@ -59,9 +59,7 @@ def linear_terms(estimator: Any, *, class_index: int | None) -> tuple[np.ndarray
     from sklearn.base import is_classifier
 
     if not is_linear_estimator(estimator):
-        raise AnalysisError(
-            f"Linear SHAP explains scikit-learn linear models, not a {type(estimator).__name__}."
-        )
+        raise AnalysisError(f"Linear SHAP explains scikit-learn linear models, not a {type(estimator).__name__}.")
     coef = estimator.coef_
     if hasattr(coef, "toarray"):
         coef = coef.toarray()
@@ -233,8 +231,16 @@ METHOD = Method(
     ),
     params=(
         rows_param(),
-        Param("background_size", "int", None, label="Background rows", minimum=1, none="every row", unit="rows",
-              help="Rows whose mean is the reference, drawn from the data."),
+        Param(
+            "background_size",
+            "int",
+            None,
+            label="Background rows",
+            minimum=1,
+            none="every row",
+            unit="rows",
+            help="Rows whose mean is the reference, drawn from the data.",
+        ),
         class_param(),
     ),
     result=AttributionResult,

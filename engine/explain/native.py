@@ -393,8 +393,9 @@ def run(inputs: AuditInputs, *, ctx: JobContext, klass: Any | None = None) -> Na
 
     parameters = {"klass": klass.item() if isinstance(klass, np.generic) else klass}
     result = NativeImportanceResult(
-        provenance=inputs.provenance(method=METHOD.name, parameters=parameters, ctx=ctx, started_at=started,
-                                     warnings=warn),
+        provenance=inputs.provenance(
+            method=METHOD.name, parameters=parameters, ctx=ctx, started_at=started, warnings=warn
+        ),
         feature_names=raw,
         importance=importance,
         signed=signed,
@@ -428,8 +429,10 @@ METHOD = Method(
         "types."
     ),
     params=(
-        class_param(help="For a multiclass linear model, the class whose coefficients are used; trees ignore it.",
-                    none="the first class"),
+        class_param(
+            help="For a multiclass linear model, the class whose coefficients are used; trees ignore it.",
+            none="the first class",
+        ),
     ),
     result=NativeImportanceResult,
     needs=frozenset({"estimator"}),

@@ -161,8 +161,10 @@ class Param:
             what = {"int": "whole numbers", "float": "numbers", "column": "column names"}[self.item]
             text = f"two {what}" + self._bounds_text(each=True)
         elif kind == "baseline":
-            text = f"one of {', '.join(repr(c) for c in self.choices)}, one number per input column, " \
-                   "or a mapping column → number"
+            text = (
+                f"one of {', '.join(repr(c) for c in self.choices)}, one number per input column, "
+                "or a mapping column → number"
+            )
         else:
             text = KINDS[kind]
         if self.allows_none and kind not in ("rows", "result"):
@@ -228,8 +230,12 @@ class Param:
         if kind == "columns":
             if isinstance(value, str) and value:
                 return value
-            if isinstance(value, Sequence) and not isinstance(value, str) and value and all(
-                    isinstance(c, str) and c for c in value):
+            if (
+                isinstance(value, Sequence)
+                and not isinstance(value, str)
+                and value
+                and all(isinstance(c, str) and c for c in value)
+            ):
                 return list(value)
             raise self.refuse(owner, value)
         if kind == "pair":
@@ -357,12 +363,22 @@ _CLASS_NONE = "the positive class of a binary model, else the first class"
 
 def rows_param(none: str = "every row") -> Param:
     """``rows``: the 0-based positions explained (the front end fills it from a row spec)."""
-    return Param("rows", "rows", None, label="Rows", none=none,
-                 help="0-based positions of the rows to explain (the CLI's --rows, the GUI's row box).")
+    return Param(
+        "rows",
+        "rows",
+        None,
+        label="Rows",
+        none=none,
+        help="0-based positions of the rows to explain (the CLI's --rows, the GUI's row box).",
+    )
 
 
-def class_param(*, help: str = "The class whose output is explained (classifiers; null for a regressor).",
-                none: str = _CLASS_NONE, basic: bool = True) -> Param:
+def class_param(
+    *,
+    help: str = "The class whose output is explained (classifiers; null for a regressor).",
+    none: str = _CLASS_NONE,
+    basic: bool = True,
+) -> Param:
     """``klass``: the class explained; its choices are the open model's classes."""
     return Param("klass", "class", None, label="Class explained", help=help, none=none, basic=basic)
 
@@ -371,5 +387,12 @@ def device_param() -> Param:
     """``device``: where torch computes (``"cuda:N"`` is accepted too)."""
     from engine.device import DEVICE_CHOICES
 
-    return Param("device", "choice", "auto", label="Device", choices=tuple(DEVICE_CHOICES), open_choices=True,
-                 help="Where it computes: auto (a CUDA GPU when torch sees one), cpu, cuda or cuda:N.")
+    return Param(
+        "device",
+        "choice",
+        "auto",
+        label="Device",
+        choices=tuple(DEVICE_CHOICES),
+        open_choices=True,
+        help="Where it computes: auto (a CUDA GPU when torch sees one), cpu, cuda or cuda:N.",
+    )

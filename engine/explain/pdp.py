@@ -61,11 +61,8 @@ __all__ = [
 MAX_CELLS = 2_000_000
 
 
-
 def _frozen(a: Any, dtype: Any = np.float64) -> np.ndarray:
     return frozen_array(a, dtype)
-
-
 
 
 @dataclass(frozen=True)
@@ -464,8 +461,16 @@ def run(
     kinds = column_kinds(inputs)
 
     def grid_of(name: str) -> _Grid:
-        return _build_grid(X, name, kinds=kinds, resolution=resolution, percentiles=(lo, hi),
-                           max_categories=max_cats, source=source, warn=warn)
+        return _build_grid(
+            X,
+            name,
+            kinds=kinds,
+            resolution=resolution,
+            percentiles=(lo, hi),
+            max_categories=max_cats,
+            source=source,
+            warn=warn,
+        )
 
     ctx.check_cancelled()
     ctx.progress(0.0, "Building partial dependence grids")
@@ -493,18 +498,21 @@ def run(
     results: list[FeatureDependence] = []
     for j, grid in enumerate(grids):
         message = f"Partial dependence of {grid.feature} ({j + 1} of {len(grids)})"
-        ice = _stacked_output(model, Xr, (grid,), class_index, ctx=ctx, message=message,
-                              done=done_units, total=total_units)
-        results.append(FeatureDependence(feature=grid.feature, kind=grid.kind, grid=grid.labels,
-                                         pdp=ice.mean(axis=0), ice=ice))
+        ice = _stacked_output(
+            model, Xr, (grid,), class_index, ctx=ctx, message=message, done=done_units, total=total_units
+        )
+        results.append(
+            FeatureDependence(feature=grid.feature, kind=grid.kind, grid=grid.labels, pdp=ice.mean(axis=0), ice=ice)
+        )
         done_units += n * grid.size
 
     pair_result: PairDependence | None = None
     if pair_grids is not None:
         ga, gb = pair_grids
         message = f"Two-way partial dependence of {ga.feature} and {gb.feature}"
-        surface = _stacked_output(model, Xr, pair_grids, class_index, ctx=ctx, message=message,
-                                  done=done_units, total=total_units)
+        surface = _stacked_output(
+            model, Xr, pair_grids, class_index, ctx=ctx, message=message, done=done_units, total=total_units
+        )
         pair_result = PairDependence(
             features=(ga.feature, gb.feature),
             kinds=(ga.kind, gb.kind),
@@ -523,8 +531,9 @@ def run(
         "max_categories": max_cats,
     }
     result = PartialDependenceResult(
-        provenance=inputs.provenance(method=METHOD.name, parameters=parameters, ctx=ctx, started_at=started,
-                                     warnings=warn),
+        provenance=inputs.provenance(
+            method=METHOD.name, parameters=parameters, ctx=ctx, started_at=started, warnings=warn
+        ),
         feature_names=tuple(names),
         features=tuple(results),
         pair=pair_result,
@@ -554,19 +563,63 @@ METHOD = Method(
         "independently of the others."
     ),
     params=(
-        Param("features", "columns", None, label="Features", none="every input column", basic=True,
-              help="The input columns with one-way curves."),
-        Param("grid_resolution", "int", 20, label="Grid points", minimum=2, basic=True,
-              help="Most grid points of a numeric column."),
-        Param("percentiles", "pair", (0.05, 0.95), label="Grid percentiles", item="float", minimum=0.0, maximum=1.0,
-              help="Quantile levels that bound a numeric column's grid."),
-        Param("ice_rows", "int", 200, label="Rows with ICE curves", minimum=1, none="every row", basic=True,
-              unit="rows", help="Rows with ICE curves, sampled; the PDP is their mean."),
-        Param("pair", "pair", None, label="Two-way pair", item="column", none="no two-way plot",
-              help="Two input columns for a two-way partial dependence."),
+        Param(
+            "features",
+            "columns",
+            None,
+            label="Features",
+            none="every input column",
+            basic=True,
+            help="The input columns with one-way curves.",
+        ),
+        Param(
+            "grid_resolution",
+            "int",
+            20,
+            label="Grid points",
+            minimum=2,
+            basic=True,
+            help="Most grid points of a numeric column.",
+        ),
+        Param(
+            "percentiles",
+            "pair",
+            (0.05, 0.95),
+            label="Grid percentiles",
+            item="float",
+            minimum=0.0,
+            maximum=1.0,
+            help="Quantile levels that bound a numeric column's grid.",
+        ),
+        Param(
+            "ice_rows",
+            "int",
+            200,
+            label="Rows with ICE curves",
+            minimum=1,
+            none="every row",
+            basic=True,
+            unit="rows",
+            help="Rows with ICE curves, sampled; the PDP is their mean.",
+        ),
+        Param(
+            "pair",
+            "pair",
+            None,
+            label="Two-way pair",
+            item="column",
+            none="no two-way plot",
+            help="Two input columns for a two-way partial dependence.",
+        ),
         class_param(),
-        Param("max_categories", "int", 30, label="Most categories per column", minimum=1,
-              help="Most categories on a categorical column's grid (the most frequent)."),
+        Param(
+            "max_categories",
+            "int",
+            30,
+            label="Most categories per column",
+            minimum=1,
+            help="Most categories on a categorical column's grid (the most frequent).",
+        ),
     ),
     result=PartialDependenceResult,
     view="dependence",

@@ -45,7 +45,6 @@ REGRESSION_METRICS = ("r2", "mae", "rmse")
 _SUM_TOLERANCE = 1e-6
 
 
-
 def _frozen(a: Any, dtype: Any = None) -> np.ndarray:
     return frozen_array(a, dtype)
 
@@ -211,9 +210,7 @@ def check_classes(model: Model) -> tuple[Any, ...]:
 # -- the analysis ---------------------------------------------------------------------
 
 
-def _calibration(
-    confidence: np.ndarray, hit: np.ndarray, *, n_bins: int, predicted: str
-) -> CalibrationBins:
+def _calibration(confidence: np.ndarray, hit: np.ndarray, *, n_bins: int, predicted: str) -> CalibrationBins:
     edges = np.linspace(0.0, 1.0, n_bins + 1)
     # Right-closed bins as in sklearn.calibration.calibration_curve.
     bins = np.searchsorted(edges[1:-1], confidence)
@@ -278,9 +275,7 @@ def _classification(
     else:
         onehot = np.eye(k, dtype=np.int64)[y_idx]
         if present.all():
-            metrics["roc_auc"] = float(
-                roc_auc_score(y_idx, proba, multi_class="ovr", average="macro", labels=labels)
-            )
+            metrics["roc_auc"] = float(roc_auc_score(y_idx, proba, multi_class="ovr", average="macro", labels=labels))
             metrics["pr_auc"] = float(average_precision_score(onehot, proba, average="macro"))
         else:
             metrics["roc_auc"] = math.nan
@@ -294,9 +289,7 @@ def _classification(
         confidence = proba.max(axis=1)
         calibration = _calibration(confidence, pred == y_idx, n_bins=n_bins, predicted="top-label confidence")
         n_classes_present = int(present.sum())
-        roc = tuple(
-            _roc(classes[i], y_idx == i, proba[:, i]) for i in range(k) if present[i] and n_classes_present > 1
-        )
+        roc = tuple(_roc(classes[i], y_idx == i, proba[:, i]) for i in range(k) if present[i] and n_classes_present > 1)
     metrics["log_loss"] = float(_quiet(log_loss, y_idx, proba, labels=labels))
     confusion = confusion_matrix(y_idx, pred, labels=labels)
     ordered = {name: metrics[name] for name in CLASSIFICATION_METRICS}
@@ -425,8 +418,15 @@ METHOD = Method(
         "the mean prediction in each bin with the observed frequency."
     ),
     params=(
-        Param("n_bins", "int", 10, label="Calibration bins", minimum=1, basic=True,
-              help="Equal-width bins on [0, 1] of the calibration curve (classifiers)."),
+        Param(
+            "n_bins",
+            "int",
+            10,
+            label="Calibration bins",
+            minimum=1,
+            basic=True,
+            help="Equal-width bins on [0, 1] of the calibration curve (classifiers).",
+        ),
     ),
     result=PerformanceResult,
     needs=frozenset({"target"}),

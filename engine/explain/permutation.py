@@ -197,9 +197,7 @@ def _check_defined(scoring: str, y: np.ndarray, k: int, source: str) -> None:
         )
 
 
-def _t_interval(
-    importances: np.ndarray, confidence: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _t_interval(importances: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     from scipy import stats
 
     n_features, r = importances.shape
@@ -356,8 +354,9 @@ def run(
     mean, std, ci_low, ci_high = _t_interval(importances, float(confidence))
     parameters = {"n_repeats": n_repeats, "scoring": name, "max_rows": max_rows, "confidence": float(confidence)}
     result = PermutationImportanceResult(
-        provenance=inputs.provenance(method=METHOD.name, parameters=parameters, ctx=ctx, started_at=started,
-                                     warnings=warn),
+        provenance=inputs.provenance(
+            method=METHOD.name, parameters=parameters, ctx=ctx, started_at=started, warnings=warn
+        ),
         feature_names=tuple(features),
         importances=importances,
         mean=mean,
@@ -388,16 +387,46 @@ METHOD = Method(
         "drop and a Student-t confidence interval for it."
     ),
     params=(
-        Param("n_repeats", "int", 10, label="Shuffles per column", minimum=1, basic=True, unit="shuffles",
-              help="How many times each column is shuffled; the spread over them gives the interval."),
-        Param("scoring", "choice", None, label="Score", basic=True,
-              task_choices={task.value: tuple(n for n, (t, _) in SCORINGS.items() if t is task) for task in Task},
-              none="accuracy for a classifier, r2 for a regressor",
-              help="The score whose drop is measured (higher is better for every one)."),
-        Param("max_rows", "int", None, label="Rows used", minimum=1, none="every labelled row", unit="rows",
-              help="Score on a random sample of this many labelled rows."),
-        Param("confidence", "float", 0.95, label="Confidence level", minimum=0.0, maximum=1.0, exclusive=True,
-              help="Level of the Student-t interval on each mean drop."),
+        Param(
+            "n_repeats",
+            "int",
+            10,
+            label="Shuffles per column",
+            minimum=1,
+            basic=True,
+            unit="shuffles",
+            help="How many times each column is shuffled; the spread over them gives the interval.",
+        ),
+        Param(
+            "scoring",
+            "choice",
+            None,
+            label="Score",
+            basic=True,
+            task_choices={task.value: tuple(n for n, (t, _) in SCORINGS.items() if t is task) for task in Task},
+            none="accuracy for a classifier, r2 for a regressor",
+            help="The score whose drop is measured (higher is better for every one).",
+        ),
+        Param(
+            "max_rows",
+            "int",
+            None,
+            label="Rows used",
+            minimum=1,
+            none="every labelled row",
+            unit="rows",
+            help="Score on a random sample of this many labelled rows.",
+        ),
+        Param(
+            "confidence",
+            "float",
+            0.95,
+            label="Confidence level",
+            minimum=0.0,
+            maximum=1.0,
+            exclusive=True,
+            help="Level of the Student-t interval on each mean drop.",
+        ),
     ),
     result=PermutationImportanceResult,
     needs=frozenset({"target"}),

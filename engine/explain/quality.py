@@ -324,14 +324,12 @@ def _output_function(
 
         return raw, space, result.output_name, []
     if space == "logit" and hasattr(model, "forward_tensor") and hasattr(model, "frame_to_array"):
-
         torch_model: Any = model  # a TorchModel, by the attributes checked above
 
         def logits(frame: pd.DataFrame) -> np.ndarray:
             import torch
 
-            x = torch.as_tensor(torch_model.frame_to_array(frame), dtype=torch_model.dtype,
-                                device=torch_model.device)
+            x = torch.as_tensor(torch_model.frame_to_array(frame), dtype=torch_model.dtype, device=torch_model.device)
             with torch.inference_mode():
                 out = torch_model.forward_tensor(x)
             out = out if k is None else out[:, k]
@@ -497,7 +495,7 @@ def faithfulness(
     done = 0
     # The end points, f(x) for every row and f(reference), come from the source frame itself.
     ends = np.asarray(fn(source), dtype=np.float64).reshape(-1)
-    outputs[:n + 1] = ends
+    outputs[: n + 1] = ends
     done = n + 1
     ctx.progress((n + 1) / total, "Faithfulness: replacing features")
     flat_total = n * per_row
@@ -568,8 +566,9 @@ def faithfulness(
         "reference": "median (numeric) / most frequent value (other columns) over all rows",
     }
     faith = FaithfulnessResult(
-        provenance=inputs.provenance(method="faithfulness", parameters=parameters, ctx=ctx, started_at=started,
-                                     warnings=warn),
+        provenance=inputs.provenance(
+            method="faithfulness", parameters=parameters, ctx=ctx, started_at=started, warnings=warn
+        ),
         attribution_method=result.method,
         feature_names=features,
         rows=rows,
@@ -706,9 +705,7 @@ def method_agreement(
         names = tuple(str(c) for c in names)
         imp = np.asarray(importance, dtype=np.float64).reshape(-1)
         if imp.size != len(names):
-            raise AnalysisError(
-                f"The ranking of {method} has {len(names)} feature names but {imp.size} importances."
-            )
+            raise AnalysisError(f"The ranking of {method} has {len(names)} feature names but {imp.size} importances.")
         lookups.append(dict(zip(names, imp.tolist())))
     first_names = [str(c) for c in rankings[next(iter(rankings))][0]]
     common = tuple(c for c in first_names if all(c in lk for lk in lookups))

@@ -52,9 +52,7 @@ def get_method(name: str) -> Method:
     try:
         return METHODS[name]
     except KeyError:
-        raise AnalysisError(
-            f"Unknown analysis {name!r}; choose one of {', '.join(sorted(METHODS))}."
-        ) from None
+        raise AnalysisError(f"Unknown analysis {name!r}; choose one of {', '.join(sorted(METHODS))}.") from None
 
 
 # Methods that explain only some models, and the check each runs before it refuses (``None``: it can run).
@@ -62,8 +60,15 @@ def get_method(name: str) -> Method:
 _REFUSALS: dict[str, Callable[..., str | None]] = {
     "treeshap": treeshap.refusal,
     "native": native.refusal,
-    **{m.name: gradients.refusal for m in (gradients.IG_METHOD, gradients.SALIENCY_METHOD,
-                                           gradients.INPUT_X_GRADIENT_METHOD, gradients.SMOOTHGRAD_METHOD)},
+    **{
+        m.name: gradients.refusal
+        for m in (
+            gradients.IG_METHOD,
+            gradients.SALIENCY_METHOD,
+            gradients.INPUT_X_GRADIENT_METHOD,
+            gradients.SMOOTHGRAD_METHOD,
+        )
+    },
 }
 
 

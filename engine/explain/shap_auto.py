@@ -60,8 +60,9 @@ def run(
     result: AttributionResult | None = None
     if choice == "treeshap":
         try:
-            result = treeshap.run(inputs, ctx=ctx, rows=rows, klass=klass, variant=variant,
-                                  background_size=background_size, device=device)
+            result = treeshap.run(
+                inputs, ctx=ctx, rows=rows, klass=klass, variant=variant, background_size=background_size, device=device
+            )
         except AnalysisError as exc:
             choice, reason = "kernelshap", f"{reason}, but {exc.message[:1].lower()}{exc.message[1:-1]}; so KernelSHAP"
     elif choice == "linearshap":
@@ -70,8 +71,9 @@ def run(
         except AnalysisError as exc:
             choice, reason = "kernelshap", f"{reason}, but {exc.message[:1].lower()}{exc.message[1:-1]}; so KernelSHAP"
     if result is None:
-        result = kernelshap.run(inputs, ctx=ctx, rows=rows, klass=klass, background_size=background_size,
-                                n_coalitions=n_coalitions)
+        result = kernelshap.run(
+            inputs, ctx=ctx, rows=rows, klass=klass, background_size=background_size, n_coalitions=n_coalitions
+        )
     provenance = result.provenance
     parameters = {**provenance.parameters, "auto_choice": choice, "auto_reason": reason}
     return dataclasses.replace(result, provenance=dataclasses.replace(provenance, parameters=parameters))
@@ -91,12 +93,32 @@ METHOD = Method(
     params=(
         rows_param(),
         class_param(),
-        Param("background_size", "int", 100, label="Background rows", minimum=1, unit="rows",
-              help="Background rows of KernelSHAP and of interventional TreeSHAP."),
-        Param("n_coalitions", "int_or_auto", "auto", label="Coalitions per row", minimum=2,
-              auto="2 × features + 2048", help="KernelSHAP's coalition budget per row."),
-        Param("variant", "choice", "path_dependent", label="TreeSHAP variant", choices=treeshap.VARIANTS,
-              help="TreeSHAP's expectation: path_dependent (training covers) or interventional (background rows)."),
+        Param(
+            "background_size",
+            "int",
+            100,
+            label="Background rows",
+            minimum=1,
+            unit="rows",
+            help="Background rows of KernelSHAP and of interventional TreeSHAP.",
+        ),
+        Param(
+            "n_coalitions",
+            "int_or_auto",
+            "auto",
+            label="Coalitions per row",
+            minimum=2,
+            auto="2 × features + 2048",
+            help="KernelSHAP's coalition budget per row.",
+        ),
+        Param(
+            "variant",
+            "choice",
+            "path_dependent",
+            label="TreeSHAP variant",
+            choices=treeshap.VARIANTS,
+            help="TreeSHAP's expectation: path_dependent (training covers) or interventional (background rows).",
+        ),
         device_param(),
     ),
     result=AttributionResult,

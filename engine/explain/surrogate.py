@@ -62,7 +62,6 @@ _PATH_EPS = 1e-4
 _PATH_POINTS = 100
 
 
-
 def _frozen(a: Any, dtype: Any = np.float64) -> np.ndarray:
     return frozen_array(a, dtype)
 
@@ -154,8 +153,9 @@ def encode_raw(
     categories: list[Any] = []
     fill: list[float] = []
 
-    def add(values: np.ndarray, name: str, source: str, role: str, category: Any = None,
-            filled: float = math.nan) -> None:
+    def add(
+        values: np.ndarray, name: str, source: str, role: str, category: Any = None, filled: float = math.nan
+    ) -> None:
         columns.append(values)
         names.append(name)
         raw.append(source)
@@ -191,8 +191,14 @@ def encode_raw(
             if missing.any():
                 add(missing.astype(np.float64), f"{name} is missing", name, "missing")
     matrix = np.column_stack(columns) if columns else np.zeros((len(X), 0))
-    return RawDesign(matrix=matrix, names=tuple(names), raw=tuple(raw), roles=tuple(roles),
-                     categories=tuple(categories), fill=np.asarray(fill, dtype=np.float64))
+    return RawDesign(
+        matrix=matrix,
+        names=tuple(names),
+        raw=tuple(raw),
+        roles=tuple(roles),
+        categories=tuple(categories),
+        fill=np.asarray(fill, dtype=np.float64),
+    )
 
 
 # -- results --------------------------------------------------------------------------------------------
@@ -595,8 +601,10 @@ def run(
     cats = _whole(max_categories, "number of categories per column", 1)
     if max_rows is not None:
         _whole(max_rows, "row limit", 10)
-    if isinstance(holdout_fraction, bool) or not isinstance(holdout_fraction, (int, float)) or not (
-        0.0 < holdout_fraction < 1.0
+    if (
+        isinstance(holdout_fraction, bool)
+        or not isinstance(holdout_fraction, (int, float))
+        or not (0.0 < holdout_fraction < 1.0)
     ):
         raise AnalysisError(f"The share of rows held out must lie strictly between 0 and 1, not {holdout_fraction!r}.")
     class_index, output_name = resolve_output(model, klass)
@@ -621,8 +629,15 @@ def run(
 
     ctx.check_cancelled()
     ctx.progress(0.0, "Computing the model's output")
-    y = explained_output(model, lambda a, b: X.iloc[a:b], n, class_index, ctx=ctx, n_columns=X.shape[1],
-                         on_chunk=lambda stop: ctx.progress(0.4 * stop / n, "Computing the model's output"))
+    y = explained_output(
+        model,
+        lambda a, b: X.iloc[a:b],
+        n,
+        class_index,
+        ctx=ctx,
+        n_columns=X.shape[1],
+        on_chunk=lambda stop: ctx.progress(0.4 * stop / n, "Computing the model's output"),
+    )
     order = ctx.rng("split").permutation(n)
     hold, train = np.sort(order[:n_hold]), np.sort(order[n_hold:])
     design = encode_raw(X, kinds=column_kinds(inputs), fit_rows=train, max_categories=cats, warn=warn)
@@ -631,12 +646,22 @@ def run(
 
     ctx.check_cancelled()
     ctx.progress(0.45, "Fitting the tree surrogate")
-    tree = _fit_tree(design, y, train, hold, max_depth=depth, min_samples_leaf=leaf,
-                     seed=ctx.int_seed("tree"), output_name=output_name, classification=classification)
+    tree = _fit_tree(
+        design,
+        y,
+        train,
+        hold,
+        max_depth=depth,
+        min_samples_leaf=leaf,
+        seed=ctx.int_seed("tree"),
+        output_name=output_name,
+        classification=classification,
+    )
     ctx.check_cancelled()
     ctx.progress(0.7, "Fitting the sparse linear surrogate")
-    linear = _fit_linear(design, y, train, hold, max_terms=terms, output_name=output_name,
-                         classification=classification)
+    linear = _fit_linear(
+        design, y, train, hold, max_terms=terms, output_name=output_name, classification=classification
+    )
 
     for label, fit in (("tree", tree), ("linear", linear)):
         if math.isnan(fit.r2_holdout):
@@ -653,8 +678,9 @@ def run(
         "max_rows": max_rows,
     }
     result = SurrogateResult(
-        provenance=inputs.provenance(method=METHOD.name, parameters=parameters, ctx=ctx, started_at=started,
-                                     warnings=warn),
+        provenance=inputs.provenance(
+            method=METHOD.name, parameters=parameters, ctx=ctx, started_at=started, warnings=warn
+        ),
         output_name=output_name,
         output_space="probability" if classification else "value",
         class_index=class_index,
@@ -685,18 +711,61 @@ METHOD = Method(
     ),
     params=(
         class_param(help="The class whose probability is imitated (classifiers; null for a regressor)."),
-        Param("max_depth", "int", 3, label="Tree depth", minimum=1, basic=True,
-              help="Depth of the tree surrogate (at most 2^depth rules)."),
-        Param("max_terms", "int", 8, label="Linear terms", minimum=1, basic=True,
-              help="Most terms of the sparse linear surrogate."),
-        Param("holdout_fraction", "float", 0.25, label="Held-out share", minimum=0.0, maximum=1.0, exclusive=True,
-              help="Share of the rows held out to measure fidelity."),
-        Param("min_samples_leaf", "int", 1, label="Smallest leaf", minimum=1, unit="rows",
-              help="Fewest training rows in a leaf of the tree."),
-        Param("max_categories", "int", 20, label="Most categories per column", minimum=1,
-              help="Most indicator columns per categorical column."),
-        Param("max_rows", "int", 50_000, label="Rows used", minimum=10, none="every row", unit="rows",
-              help="Fit on a random sample of this many rows."),
+        Param(
+            "max_depth",
+            "int",
+            3,
+            label="Tree depth",
+            minimum=1,
+            basic=True,
+            help="Depth of the tree surrogate (at most 2^depth rules).",
+        ),
+        Param(
+            "max_terms",
+            "int",
+            8,
+            label="Linear terms",
+            minimum=1,
+            basic=True,
+            help="Most terms of the sparse linear surrogate.",
+        ),
+        Param(
+            "holdout_fraction",
+            "float",
+            0.25,
+            label="Held-out share",
+            minimum=0.0,
+            maximum=1.0,
+            exclusive=True,
+            help="Share of the rows held out to measure fidelity.",
+        ),
+        Param(
+            "min_samples_leaf",
+            "int",
+            1,
+            label="Smallest leaf",
+            minimum=1,
+            unit="rows",
+            help="Fewest training rows in a leaf of the tree.",
+        ),
+        Param(
+            "max_categories",
+            "int",
+            20,
+            label="Most categories per column",
+            minimum=1,
+            help="Most indicator columns per categorical column.",
+        ),
+        Param(
+            "max_rows",
+            "int",
+            50_000,
+            label="Rows used",
+            minimum=10,
+            none="every row",
+            unit="rows",
+            help="Fit on a random sample of this many rows.",
+        ),
     ),
     result=SurrogateResult,
     view="surrogate",

@@ -611,9 +611,7 @@ def internal_sources(estimator: Any) -> np.ndarray | None:
 def _tree_estimator(model: Any) -> Any:
     estimator = model.estimator
     if estimator is None:
-        raise AnalysisError(
-            f"TreeSHAP needs a scikit-learn tree model, but {model.name} is a {model.format} model."
-        )
+        raise AnalysisError(f"TreeSHAP needs a scikit-learn tree model, but {model.name} is a {model.format} model.")
     return estimator
 
 
@@ -787,10 +785,24 @@ METHOD = Method(
     ),
     params=(
         rows_param(),
-        Param("variant", "choice", "path_dependent", label="Variant", choices=VARIANTS, basic=True,
-              help="path_dependent (training covers, no background) or interventional (background rows)."),
-        Param("background_size", "int", 100, label="Background rows", minimum=1, unit="rows",
-              help="Background rows of the interventional variant, drawn from the data."),
+        Param(
+            "variant",
+            "choice",
+            "path_dependent",
+            label="Variant",
+            choices=VARIANTS,
+            basic=True,
+            help="path_dependent (training covers, no background) or interventional (background rows).",
+        ),
+        Param(
+            "background_size",
+            "int",
+            100,
+            label="Background rows",
+            minimum=1,
+            unit="rows",
+            help="Background rows of the interventional variant, drawn from the data.",
+        ),
         class_param(),
         device_param(),
     ),

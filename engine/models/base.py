@@ -143,8 +143,7 @@ class Model(abc.ABC):
                 out = np.column_stack([1.0 - out, out])
             if out.shape != expected:
                 raise ModelInputError(
-                    f"The model {self.name} returned probabilities of shape {out.shape}, "
-                    f"expected {expected}.",
+                    f"The model {self.name} returned probabilities of shape {out.shape}, expected {expected}.",
                     path=self.path,
                 )
         else:

@@ -77,8 +77,9 @@ class UnreviewedModelError(ModelError):
 
     exit_code = 3
 
-    def __init__(self, message: str, *, path: Path, sha256: str, imports: tuple[str, ...],
-                 unreviewed: tuple[str, ...]) -> None:
+    def __init__(
+        self, message: str, *, path: Path, sha256: str, imports: tuple[str, ...], unreviewed: tuple[str, ...]
+    ) -> None:
         super().__init__(message, path=path)
         self.sha256 = sha256
         self.imports = tuple(imports)
@@ -240,17 +241,22 @@ class ModelInspection:
             if self.refused:
                 lines.append("Verdict:  refused - Probity never loads this file, whatever is trusted.")
             elif self.unreviewed:
-                lines.append(f"Verdict:  needs trust and an acknowledgement - load it only if you trust its source, "
-                             f"with {acknowledge}")
+                lines.append(
+                    f"Verdict:  needs trust and an acknowledgement - load it only if you trust its source, "
+                    f"with {acknowledge}"
+                )
             elif self.needs_trust:
-                lines.append(f"Verdict:  needs trust - load it only if you trust its source, with "
-                             f"--trust-model {self.sha256}")
+                lines.append(
+                    f"Verdict:  needs trust - load it only if you trust its source, with --trust-model {self.sha256}"
+                )
             else:
                 lines.append("Verdict:  loads without a trust decision.")
         lines.extend(self.summary)
         if self.format == "onnx" and self.onnx_external:
-            lines.append("Verdict:  needs trust - the graph reads tensor data from the files listed above; load it "
-                         f"only if you trust their source, with --trust-model {self.sha256}")
+            lines.append(
+                "Verdict:  needs trust - the graph reads tensor data from the files listed above; load it "
+                f"only if you trust their source, with --trust-model {self.sha256}"
+            )
         elif self.format == "onnx":
             lines.append("Verdict:  loads without a trust decision (an ONNX graph runs no code of its own).")
         return "\n".join(lines) + "\n"
@@ -296,8 +302,7 @@ def _skops_declared(data: bytes, path: Path) -> tuple[tuple[str, str], ...]:
             raw = archive.read("schema.json")
         schema = json.loads(raw)
     except RecursionError:
-        raise ModelError(JSONNestingError(max_depth).sentence(f"The skops schema of {path.name}"),
-                         path=path) from None
+        raise ModelError(JSONNestingError(max_depth).sentence(f"The skops schema of {path.name}"), path=path) from None
     except (zipfile.BadZipFile, KeyError, ValueError, UnicodeDecodeError) as exc:
         raise ModelError(f"{path.name} is not a valid skops file ({type(exc).__name__}).", path=path) from None
     # One pass over the containers: the nesting limit (as engine.files.loads_json applies it) and the names.
@@ -346,8 +351,14 @@ def inspect_model(path: str | Path) -> ModelInspection:
     sha = sha256_bytes(data)
     if fmt == "skops":
         untrusted = _skops_untrusted(data, path)
-        return ModelInspection(path, "skops", len(data), sha, skops_untrusted_types=tuple(untrusted),
-                               skops_types=_rate_skops_types(untrusted, _skops_declared(data, path)))
+        return ModelInspection(
+            path,
+            "skops",
+            len(data),
+            sha,
+            skops_untrusted_types=tuple(untrusted),
+            skops_types=_rate_skops_types(untrusted, _skops_declared(data, path)),
+        )
     if fmt == "onnx":
         from engine.models.onnx_adapter import read_onnx_files, read_onnx_graph
 
@@ -366,8 +377,14 @@ def inspect_model(path: str | Path) -> ModelInspection:
             summary.append("Classes:  " + ", ".join(map(str, info.classlabels)))
         files = read_onnx_files(data, path=path, sha256=sha)  # external data: checked, listed, hashed
         summary.extend(files.describe())
-        return ModelInspection(path, "onnx", len(data), files.identity, summary=tuple(summary),
-                               onnx_external=tuple(e.location for e in files.external))
+        return ModelInspection(
+            path,
+            "onnx",
+            len(data),
+            files.identity,
+            summary=tuple(summary),
+            onnx_external=tuple(e.location for e in files.external),
+        )
     scan = scan_pickle_bytes(data, name=path.name, path=path)
     return ModelInspection(path, "pickle" if scan.format == "pickle" else "joblib", len(data), sha, scan=scan)
 
@@ -432,26 +449,31 @@ def load_model(
 
         return load_onnx(data, path=path, sha256=sha, trusted=trusted, granted_by=granted_by)
     if fmt == "skops":
-        return _load_skops(data, path=path, sha256=sha, trusted=trusted, granted_by=granted_by,
-                           allow_unreviewed=allow_unreviewed)
-    return _load_pickle(data, path=path, sha256=sha, trusted=trusted, granted_by=granted_by,
-                        allow_unreviewed=allow_unreviewed)
+        return _load_skops(
+            data, path=path, sha256=sha, trusted=trusted, granted_by=granted_by, allow_unreviewed=allow_unreviewed
+        )
+    return _load_pickle(
+        data, path=path, sha256=sha, trusted=trusted, granted_by=granted_by, allow_unreviewed=allow_unreviewed
+    )
 
 
-def _unreviewed_error(path: Path, sha256: str, imports: tuple[str, ...],
-                      unreviewed: tuple[str, ...]) -> UnreviewedModelError:
+def _unreviewed_error(
+    path: Path, sha256: str, imports: tuple[str, ...], unreviewed: tuple[str, ...]
+) -> UnreviewedModelError:
     return UnreviewedModelError(
         f"{path.name} names {_listing(unreviewed)}, which Probity has not reviewed; even with trust it loads "
         "only when you also acknowledge them (--allow-unreviewed), recorded in the report.",
-        path=path, sha256=sha256, imports=imports, unreviewed=unreviewed,
+        path=path,
+        sha256=sha256,
+        imports=imports,
+        unreviewed=unreviewed,
     )
 
 
 _SEVERITY = {REVIEWED: 0, UNREVIEWED: 1, DANGEROUS: 2}
 
 
-def _rate_skops_types(untrusted: Iterable[str],
-                      declared: Iterable[tuple[str, str]] = ()) -> tuple[Classification, ...]:
+def _rate_skops_types(untrusted: Iterable[str], declared: Iterable[tuple[str, str]] = ()) -> tuple[Classification, ...]:
     """The policy's rating of every type a skops file names, sorted by name.
 
     ``declared`` pairs (from the schema) are rated exactly as written; the names
@@ -470,8 +492,9 @@ def _rate_skops_types(untrusted: Iterable[str],
     return tuple(rated[name] for name in sorted(rated))
 
 
-def _load_skops(data: bytes, *, path: Path, sha256: str, trusted: frozenset[str], granted_by: str,
-                allow_unreviewed: bool) -> Model:
+def _load_skops(
+    data: bytes, *, path: Path, sha256: str, trusted: frozenset[str], granted_by: str, allow_unreviewed: bool
+) -> Model:
     from engine.models.skops_import import skops_io
 
     sio = skops_io()
@@ -483,7 +506,10 @@ def _load_skops(data: bytes, *, path: Path, sha256: str, trusted: frozenset[str]
         raise UnsafeModelError(
             f"{path.name} is refused: it declares {_listing(dangerous)}, which can run commands or code; "
             "Probity never loads such a file, even when trusted.",
-            path=path, sha256=sha256, imports=tuple(untrusted), dangerous=dangerous,
+            path=path,
+            sha256=sha256,
+            imports=tuple(untrusted),
+            dangerous=dangerous,
         )
     unreviewed = tuple(c.name for c in rated if c.status == UNREVIEWED and c.name not in REVIEWED_SKOPS_TYPES)
     # Types skops itself does not trust, and any type Probity has not reviewed even where skops does.
@@ -512,9 +538,14 @@ def _load_skops(data: bytes, *, path: Path, sha256: str, trusted: frozenset[str]
     _raise_for_version_warnings(caught, path)
     acknowledged = bool(unreviewed) and allow_unreviewed
     if needs_trust:
-        trust = TrustDecision(required=True, granted_by=granted_by, sha256=sha256,
-                              imports=tuple(sorted({*untrusted, *unreviewed})),
-                              allow_unreviewed=acknowledged, unreviewed=unreviewed)
+        trust = TrustDecision(
+            required=True,
+            granted_by=granted_by,
+            sha256=sha256,
+            imports=tuple(sorted({*untrusted, *unreviewed})),
+            allow_unreviewed=acknowledged,
+            unreviewed=unreviewed,
+        )
     elif not untrusted:
         trust = TrustDecision(required=False, granted_by="not required", sha256=sha256)
     else:
@@ -522,14 +553,13 @@ def _load_skops(data: bytes, *, path: Path, sha256: str, trusted: frozenset[str]
     return SklearnModel(estimator, path=path, sha256=sha256, size_bytes=len(data), format="skops", trust=trust)
 
 
-def _load_pickle(data: bytes, *, path: Path, sha256: str, trusted: frozenset[str], granted_by: str,
-                 allow_unreviewed: bool) -> Model:
+def _load_pickle(
+    data: bytes, *, path: Path, sha256: str, trusted: frozenset[str], granted_by: str, allow_unreviewed: bool
+) -> Model:
     scan = scan_pickle_bytes(data, name=path.name, path=path)
     if scan.refused:
         if scan.dangerous:
-            reason = (
-                f"it imports {_listing(scan.dangerous)}, which can run commands or code"
-            )
+            reason = f"it imports {_listing(scan.dangerous)}, which can run commands or code"
         else:
             reason = "; ".join(scan.notes[:1]) or "part of it cannot be checked"
         raise UnsafeModelError(
@@ -558,8 +588,14 @@ def _load_pickle(data: bytes, *, path: Path, sha256: str, trusted: frozenset[str
     if scan.unreviewed and not allow_unreviewed:
         raise _unreviewed_error(path, sha256, scan.imports, scan.unreviewed)
     obj = _unpickle(data, scan, path, sha256=sha256, allow_unreviewed=allow_unreviewed)
-    trust = TrustDecision(required=True, granted_by=granted_by, sha256=sha256, imports=scan.imports,
-                          allow_unreviewed=bool(scan.unreviewed) and allow_unreviewed, unreviewed=scan.unreviewed)
+    trust = TrustDecision(
+        required=True,
+        granted_by=granted_by,
+        sha256=sha256,
+        imports=scan.imports,
+        allow_unreviewed=bool(scan.unreviewed) and allow_unreviewed,
+        unreviewed=scan.unreviewed,
+    )
     fmt = "pickle" if scan.format == "pickle" else "joblib"
     return SklearnModel(obj, path=path, sha256=sha256, size_bytes=len(data), format=fmt, trust=trust)
 
@@ -590,16 +626,18 @@ def _guarded_dispatch(dispatch: dict[int, Any]) -> dict[int, Any]:
     for code, (how, where, index) in _MUTATING_OPCODES.items():
         original = dispatch[code[0]]
 
-        def run(self: Any, _original: Any = original, _how: str = how, _where: str = where,
-                _index: int = index) -> None:
+        def run(
+            self: Any, _original: Any = original, _how: str = how, _where: str = where, _index: int = index
+        ) -> None:
             try:
                 target = self.stack[_index] if _where == "stack" else self.metastack[-1][_index]
             except IndexError:
                 target = None  # the original opcode reports the damage
             name = self.admitted.get(id(target))
             if name is not None and name[1] is target:
-                raise pickle_policy.PolicyRefusal(Classification(
-                    name[0], DANGEROUS, f"{_how} would change {name[0]}, an object the file imports"))
+                raise pickle_policy.PolicyRefusal(
+                    Classification(name[0], DANGEROUS, f"{_how} would change {name[0]}, an object the file imports")
+                )
             _original(self)
 
         guarded[code[0]] = run
@@ -685,7 +723,10 @@ def _unpickle(data: bytes, scan: PickleScan, path: Path, *, sha256: str, allow_u
             raise UnsafeModelError(
                 f"{path.name} is refused: it imports {verdict.name}, which {verdict.reason}; "
                 "Probity never loads such a file, even when trusted.",
-                path=path, sha256=sha256, imports=scan.imports, dangerous=(verdict.name,),
+                path=path,
+                sha256=sha256,
+                imports=scan.imports,
+                dangerous=(verdict.name,),
             ) from None
         except ModuleNotFoundError as exc:
             _raise_for_version_warnings(caught, path)

@@ -104,8 +104,15 @@ def _shape(value: Any) -> str:
     return "(" + ", ".join(str(n) for n in value.shape) + (",)" if len(value.shape) == 1 else ")")
 
 
-def _array(owner: Any, field: str, *, dtype: Any = None, ndim: int | None = None, contiguous: bool = False,
-           kinds: str | None = None) -> np.ndarray:
+def _array(
+    owner: Any,
+    field: str,
+    *,
+    dtype: Any = None,
+    ndim: int | None = None,
+    contiguous: bool = False,
+    kinds: str | None = None,
+) -> np.ndarray:
     """``owner.field`` as an ndarray of the layout the compiled code takes, else :class:`_Malformed`."""
     value = vars(owner).get(field)
     if not isinstance(value, np.ndarray):
@@ -113,8 +120,15 @@ def _array(owner: Any, field: str, *, dtype: Any = None, ndim: int | None = None
     return _layout(value, field, dtype=dtype, ndim=ndim, contiguous=contiguous, kinds=kinds)
 
 
-def _layout(value: np.ndarray, field: str, *, dtype: Any = None, ndim: int | None = None, contiguous: bool = False,
-            kinds: str | None = None) -> np.ndarray:
+def _layout(
+    value: np.ndarray,
+    field: str,
+    *,
+    dtype: Any = None,
+    ndim: int | None = None,
+    contiguous: bool = False,
+    kinds: str | None = None,
+) -> np.ndarray:
     if ndim is not None and value.ndim != ndim:
         raise _Malformed(field, f"has {value.ndim} dimensions, not {ndim}")
     if dtype is not None and value.dtype != np.dtype(dtype):
@@ -163,8 +177,7 @@ def _walk(root: Any) -> Iterator[tuple[Any, _Where]]:
             continue
         seen.add(id(obj))
         yield obj, where
-        if isinstance(obj, (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType,
-                            types.MethodType)):
+        if isinstance(obj, (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.MethodType)):
             continue
 
         def sub(item: Any, step: str, _where: _Where = where) -> tuple[Any, _Where]:
@@ -218,8 +231,11 @@ def _checks() -> list[_Check]:
         (Tree, _check_tree, "component"),
         (TreePredictor, _check_predictor, "component"),
         (_binary_tree_types(), _check_binary_tree, "component"),
-        ((DistanceMetric64, DistanceMetric32), lambda obj, where: _check_metric(obj, where.field, where.n_features),
-         "component"),
+        (
+            (DistanceMetric64, DistanceMetric32),
+            lambda obj, where: _check_metric(obj, where.field, where.n_features),
+            "component",
+        ),
         ((sp.spmatrix, sp.sparray), _check_sparse, "component"),
         (BSpline, _check_bspline, "component"),
         (BaseLibSVM, own(_check_libsvm), "estimator"),
@@ -270,8 +286,9 @@ def validate_native_structures(estimator: Any, *, path: Path | None = None) -> N
             _run(lambda o, _w: _check_linear(o), obj, where, scope="estimator", name=name, path=path)
 
 
-def _run(check: Callable[[Any, _Where], None], obj: Any, where: _Where, *, scope: str, name: str,
-         path: Path | None) -> None:
+def _run(
+    check: Callable[[Any, _Where], None], obj: Any, where: _Where, *, scope: str, name: str, path: Path | None
+) -> None:
     try:
         check(obj, where)
     except _TreeInconsistent:
@@ -344,8 +361,10 @@ def _check_tree(tree: Any, where: _Where) -> None:
     # The estimator validates the data against its own n_features_in_; the tree reads
     # that many columns, so its width must be the same.
     if where.n_features is not None and width != where.n_features:
-        raise _Malformed(f"{where.field}.n_features" if where.field else "n_features",
-                         f"is {width}, but the estimator takes {where.n_features} columns")
+        raise _Malformed(
+            f"{where.field}.n_features" if where.field else "n_features",
+            f"is {width}, but the estimator takes {where.n_features} columns",
+        )
 
 
 def _check_predictor(predictor: Any, where: _Where) -> None:
@@ -353,8 +372,13 @@ def _check_predictor(predictor: Any, where: _Where) -> None:
 
     nodes = getattr(predictor, "nodes", None)
     n_features = where.n_features
-    ok = (isinstance(nodes, np.ndarray) and nodes.dtype == PREDICTOR_RECORD_DTYPE and nodes.ndim == 1
-          and len(nodes) >= 1 and n_features is not None)
+    ok = (
+        isinstance(nodes, np.ndarray)
+        and nodes.dtype == PREDICTOR_RECORD_DTYPE
+        and nodes.ndim == 1
+        and len(nodes) >= 1
+        and n_features is not None
+    )
     if ok and nodes is not None and n_features is not None:
         n = len(nodes)
         idx = np.arange(n)
@@ -416,8 +440,9 @@ def _check_bagging(bagging: Any) -> None:
             raise _Malformed(f"estimators_features_[{i}]", f"names a column outside the {n_features} inputs")
         width = _tree_width(member)
         if width is not None and width != len(cols):
-            raise _Malformed(f"estimators_[{i}].n_features_in_",
-                             f"is {width}, but the member is given {len(cols)} columns")
+            raise _Malformed(
+                f"estimators_[{i}].n_features_in_", f"is {width}, but the member is given {len(cols)} columns"
+            )
 
 
 def _check_gradient_boosting(gb: Any) -> None:
@@ -450,8 +475,9 @@ def _check_gradient_boosting(gb: Any) -> None:
         if not isinstance(tree, Tree):
             raise _Malformed(f"estimators_[{i}, {j}]", "is not a fitted regression tree")
         if _tree_width(stage) != n_features:
-            raise _Malformed(f"estimators_[{i}, {j}].n_features_in_",
-                             f"is {_tree_width(stage)}, but the model takes {n_features}")
+            raise _Malformed(
+                f"estimators_[{i}, {j}].n_features_in_", f"is {_tree_width(stage)}, but the model takes {n_features}"
+            )
         if int(tree.n_outputs) != 1 or int(tree.max_n_classes) != 1:
             raise _Malformed(f"estimators_[{i}, {j}].tree_", "is not a single-output regression tree")
 
@@ -477,10 +503,17 @@ def _check_hist_gradient_boosting(hgb: Any) -> None:
             split = (nodes["is_leaf"] == 0) & (nodes["is_categorical"] != 0)
             if not split.any():
                 continue
-            if (not isinstance(is_categorical, np.ndarray) or is_categorical.ndim != 1
-                    or is_categorical.dtype.kind not in "biu" or len(is_categorical) != n_features):
-                raise _Malformed("_bin_mapper.is_categorical_", f"does not mark which of the {n_features} inputs "
-                                 "are categorical, but the trees split on categories")
+            if (
+                not isinstance(is_categorical, np.ndarray)
+                or is_categorical.ndim != 1
+                or is_categorical.dtype.kind not in "biu"
+                or len(is_categorical) != n_features
+            ):
+                raise _Malformed(
+                    "_bin_mapper.is_categorical_",
+                    f"does not mark which of the {n_features} inputs "
+                    "are categorical, but the trees split on categories",
+                )
             features = nodes["feature_idx"][split].astype(np.int64)
             if not _in_range(features, 0, len(is_categorical)) or not bool(np.all(is_categorical[features] != 0)):
                 raise _Malformed(f"_predictors[{i}][{j}]", "splits on categories of an input that is not categorical")
@@ -645,8 +678,7 @@ def _check_neighbors(est: Any) -> None:
         for key, shape in (("w", (n_features,)), ("V", (n_features,)), ("VI", (n_features, n_features))):
             value = params.get(key)
             if value is not None and np.shape(value) != shape:
-                raise _Malformed(f"effective_metric_params_[{key!r}]",
-                                 f"has the shape {np.shape(value)}, not {shape}")
+                raise _Malformed(f"effective_metric_params_[{key!r}]", f"has the shape {np.shape(value)}, not {shape}")
 
     fit_x = attrs.get("_fit_X")
     if sp.issparse(fit_x):
@@ -735,8 +767,12 @@ def _check_binary_tree(tree: Any, where: _Where) -> None:
     _layout(idx_array, f"{field}.idx_array", dtype=np.intp, ndim=1, contiguous=True)
     if len(idx_array) != n or not _in_range(idx_array, 0, n):
         raise _Malformed(f"{field}.idx_array", f"is not a permutation of the {n} data rows")
-    if not isinstance(node_data, np.ndarray) or node_data.ndim != 1 or node_data.dtype.names is None or not {
-            "idx_start", "idx_end", "is_leaf", "radius"} <= set(node_data.dtype.names):
+    if (
+        not isinstance(node_data, np.ndarray)
+        or node_data.ndim != 1
+        or node_data.dtype.names is None
+        or not {"idx_start", "idx_end", "is_leaf", "radius"} <= set(node_data.dtype.names)
+    ):
         raise _Malformed(f"{field}.node_data", "is not an array of tree nodes")
     m = len(node_data)
     if m < 1 or not _is_int(n_nodes) or n_nodes != m:
@@ -829,8 +865,9 @@ def _check_kmeans(est: Any) -> None:
     centers = _array(est, "cluster_centers_", ndim=2, kinds="f")
     n_features = _positive_int(attrs.get("n_features_in_"))
     if centers.shape[0] < 1 or (n_features is not None and centers.shape[1] != n_features):
-        raise _Malformed("cluster_centers_",
-                         f"has the shape {_shape(centers)}, but the model takes {n_features} inputs")
+        raise _Malformed(
+            "cluster_centers_", f"has the shape {_shape(centers)}, but the model takes {n_features} inputs"
+        )
 
 
 def _check_bspline(spline: Any, where: _Where) -> None:

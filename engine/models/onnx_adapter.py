@@ -183,9 +183,7 @@ def read_onnx_graph(data: bytes) -> OnnxGraphInfo:
     """
     try:
         top = _fields(data)
-        producer = " ".join(
-            v.decode("utf-8", "replace") for n, w, v in top if n in (2, 3) and w == 2 and v
-        )
+        producer = " ".join(v.decode("utf-8", "replace") for n, w, v in top if n in (2, 3) and w == 2 and v)
         opsets: list[tuple[str, int]] = []
         graph: bytes | None = None
         for number, wire, value in top:
@@ -290,12 +288,16 @@ class OnnxFiles:
         """Lines for ``probity inspect-model``: the data files, their sizes and hashes."""
         if not self.external:
             return ()
-        lines = [f"Model file SHA-256: {self.sha256}",
-                 f"External data ({len(self.external)} file{'s' if len(self.external) != 1 else ''} from the "
-                 "model's folder, covered by the SHA-256 above):"]
+        lines = [
+            f"Model file SHA-256: {self.sha256}",
+            f"External data ({len(self.external)} file{'s' if len(self.external) != 1 else ''} from the "
+            "model's folder, covered by the SHA-256 above):",
+        ]
         for item in self.external:
-            lines.append(f"  {item.location}  {item.size_bytes:,} bytes  SHA-256 {item.sha256}  "
-                         f"({len(item.tensors)} tensor{'s' if len(item.tensors) != 1 else ''})")
+            lines.append(
+                f"  {item.location}  {item.size_bytes:,} bytes  SHA-256 {item.sha256}  "
+                f"({len(item.tensors)} tensor{'s' if len(item.tensors) != 1 else ''})"
+            )
         return tuple(lines)
 
 
@@ -395,8 +397,14 @@ def _outside(path: Path, location: str) -> UnsafeModelError:
 def _data_file(path: Path, folder: Path, location: str) -> Path:
     """The file ``location`` names, checked to lie in ``folder`` (the model's own), links resolved."""
     parts = location.split("/")
-    if (not location or "\\" in location or ":" in location or "\0" in location or location.startswith("/")
-            or ".." in parts):
+    if (
+        not location
+        or "\\" in location
+        or ":" in location
+        or "\0" in location
+        or location.startswith("/")
+        or ".." in parts
+    ):
         raise _outside(path, location)
     try:
         target = (folder / location).resolve(strict=True)
@@ -408,8 +416,9 @@ def _data_file(path: Path, folder: Path, location: str) -> Path:
     if not target.is_relative_to(folder.resolve()):
         raise _outside(path, location)
     if target == path.resolve():
-        raise ModelError(f"{path.name} reads tensor data from itself ({location!r}), which Probity does not support.",
-                         path=path)
+        raise ModelError(
+            f"{path.name} reads tensor data from itself ({location!r}), which Probity does not support.", path=path
+        )
     if not target.is_file():
         raise ModelError(f"{path.name} reads tensor data from {location!r}, which is not a file.", path=path)
     return target
@@ -425,8 +434,7 @@ def onnx_identity(model_sha256: str, external: Iterable[ExternalData]) -> str:
     items = sorted(external, key=lambda e: e.location)
     if not items:
         return model_sha256
-    text = "probity-onnx-external-data/1\n" + model_sha256 + "\n" + "".join(
-        f"{e.sha256} {e.location}\n" for e in items)
+    text = "probity-onnx-external-data/1\n" + model_sha256 + "\n" + "".join(f"{e.sha256} {e.location}\n" for e in items)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -463,8 +471,11 @@ def read_onnx_files(data: bytes, *, path: Path, sha256: str | None = None) -> On
         try:
             blob = target.read_bytes()
         except OSError as exc:
-            raise ModelError(f"{path.name} reads tensor data from {file_refs[0][1]!r}, which cannot be read "
-                             f"({exc.strerror or exc}).", path=path) from None
+            raise ModelError(
+                f"{path.name} reads tensor data from {file_refs[0][1]!r}, which cannot be read "
+                f"({exc.strerror or exc}).",
+                path=path,
+            ) from None
         for name, location, offset, length in file_refs:
             end = len(blob) if length is None else offset + length
             if offset > len(blob) or end > len(blob):
@@ -475,13 +486,17 @@ def read_onnx_files(data: bytes, *, path: Path, sha256: str | None = None) -> On
                 )
             contents[location] = blob
         external.extend(
-            ExternalData(location=location, path=target, size_bytes=len(blob), sha256=sha256_bytes(blob),
-                         tensors=tuple(r[0] for r in file_refs if r[1] == location))
+            ExternalData(
+                location=location,
+                path=target,
+                size_bytes=len(blob),
+                sha256=sha256_bytes(blob),
+                tensors=tuple(r[0] for r in file_refs if r[1] == location),
+            )
             for location in dict.fromkeys(r[1] for r in file_refs)
         )
     external.sort(key=lambda e: e.location)
-    return OnnxFiles(sha256=own, identity=onnx_identity(own, external), external=tuple(external),
-                     contents=contents)
+    return OnnxFiles(sha256=own, identity=onnx_identity(own, external), external=tuple(external), contents=contents)
 
 
 def _session_from_copies(ort: Any, options: Any, data: bytes, files: OnnxFiles, path: Path) -> Any:
@@ -564,8 +579,9 @@ class OnnxModel(Model):
         self._inputs = [(i.name, i.type, list(i.shape or [])) for i in inputs]
         for name, typ, _ in self._inputs:
             if typ not in _ELEMENT_DTYPES:
-                raise ModelError(f"The ONNX model {self.name} has the input {name!r} of unsupported type {typ}.",
-                                 path=path)
+                raise ModelError(
+                    f"The ONNX model {self.name} has the input {name!r} of unsupported type {typ}.", path=path
+                )
         if len(self._inputs) == 1:
             _, _, shape = self._inputs[0]
             self.input_columns = None
@@ -671,8 +687,9 @@ class OnnxModel(Model):
         return np.asarray(result, dtype=np.float64)
 
 
-def load_onnx(data: bytes, *, path: Path, sha256: str, trusted: Iterable[str] = (),
-              granted_by: str = "cli --trust-model") -> OnnxModel:
+def load_onnx(
+    data: bytes, *, path: Path, sha256: str, trusted: Iterable[str] = (), granted_by: str = "cli --trust-model"
+) -> OnnxModel:
     """Open ONNX bytes with onnxruntime (CPU) and wrap them as an :class:`OnnxModel`.
 
     A graph with external data loads only when its identity (:func:`onnx_identity`)
@@ -703,10 +720,16 @@ def load_onnx(data: bytes, *, path: Path, sha256: str, trusted: Iterable[str] = 
                 f"{path.name} reads tensor data from {len(locations)} other file{'s' if len(locations) != 1 else ''} "
                 f"in its folder ({listed}); trust this model and its data with --trust-model {files.identity} "
                 "only if you trust their source.",
-                path=path, sha256=files.identity, imports=tuple(f"external data: {loc}" for loc in locations),
+                path=path,
+                sha256=files.identity,
+                imports=tuple(f"external data: {loc}" for loc in locations),
             )
-        trust = TrustDecision(required=True, granted_by=granted_by, sha256=files.identity,
-                              imports=tuple(f"external data: {loc}" for loc in locations))
+        trust = TrustDecision(
+            required=True,
+            granted_by=granted_by,
+            sha256=files.identity,
+            imports=tuple(f"external data: {loc}" for loc in locations),
+        )
     try:
         import onnxruntime as ort
     except ImportError:  # pragma: no cover - a declared dependency
@@ -725,5 +748,6 @@ def load_onnx(data: bytes, *, path: Path, sha256: str, trusted: Iterable[str] = 
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelError(f"{path.name} cannot be opened by onnxruntime: {first.rstrip('.')}.", path=path) from exc
     size = len(data) + sum(e.size_bytes for e in files.external)
-    return OnnxModel(session, info, path=path, sha256=files.identity, size_bytes=size, trust=trust,
-                     external=files.external)
+    return OnnxModel(
+        session, info, path=path, sha256=files.identity, size_bytes=size, trust=trust, external=files.external
+    )

@@ -89,8 +89,11 @@ _REVIEWED_TABLE: tuple[tuple[str, str], ...] = (
     # pickle protocols 0-2 write bytes as _codecs.encode(text, 'latin1'): a codec lookup, no code of the file.
     ("_codecs", "encode"),
     # numpy: arrays, scalars, dtypes, random generators rebuilt from their state.
-    ("numpy", "ndarray dtype bool int8 int16 int32 int64 uint8 uint16 uint32 uint64 float16 float32 float64 "
-              "longdouble complex64 complex128 str_ bytes_ void datetime64 timedelta64"),
+    (
+        "numpy",
+        "ndarray dtype bool int8 int16 int32 int64 uint8 uint16 uint32 uint64 float16 float32 float64 "
+        "longdouble complex64 complex128 str_ bytes_ void datetime64 timedelta64",
+    ),
     ("numpy._core.multiarray", "_reconstruct scalar"),
     ("numpy._core.numeric", "_frombuffer"),
     ("numpy.random._pickle", "__bit_generator_ctor __generator_ctor __randomstate_ctor"),
@@ -106,8 +109,11 @@ _REVIEWED_TABLE: tuple[tuple[str, str], ...] = (
     ("scipy.sparse._csc", "csc_matrix csc_array"),
     ("scipy.sparse._coo", "coo_matrix coo_array"),
     # pandas: frames, series, indexes, blocks and the dtypes of their columns.
-    ("pandas", "DataFrame Series Index RangeIndex MultiIndex CategoricalIndex DatetimeIndex Categorical "
-               "CategoricalDtype StringDtype Timestamp Timedelta"),
+    (
+        "pandas",
+        "DataFrame Series Index RangeIndex MultiIndex CategoricalIndex DatetimeIndex Categorical "
+        "CategoricalDtype StringDtype Timestamp Timedelta",
+    ),
     ("pandas.arrays", "ArrowStringArray StringArray"),
     ("pandas._libs.arrays", "__pyx_unpickle_NDArrayBacked"),
     ("pandas._libs.internals", "_unpickle_block"),
@@ -122,16 +128,24 @@ _REVIEWED_TABLE: tuple[tuple[str, str], ...] = (
     # torch: plain value types (tensors need torch.load, which is dangerous).
     ("torch", "Size device dtype"),
     # scikit-learn internals that fitted estimators hold.
-    ("sklearn._loss._loss", "CyHalfBinomialLoss CyHalfMultinomialLoss CyHalfSquaredError CyAbsoluteError "
-                            "CyPinballLoss CyHalfPoissonLoss CyHalfGammaLoss CyHalfTweedieLoss CyHuberLoss"),
+    (
+        "sklearn._loss._loss",
+        "CyHalfBinomialLoss CyHalfMultinomialLoss CyHalfSquaredError CyAbsoluteError "
+        "CyPinballLoss CyHalfPoissonLoss CyHalfGammaLoss CyHalfTweedieLoss CyHuberLoss",
+    ),
     ("sklearn._loss.link", "IdentityLink LogitLink LogLink MultinomialLogit HalfLogitLink Interval"),
-    ("sklearn._loss.loss", "HalfBinomialLoss HalfMultinomialLoss HalfSquaredError AbsoluteError PinballLoss "
-                           "HalfPoissonLoss HalfGammaLoss HalfTweedieLoss HuberLoss ExponentialLoss"),
+    (
+        "sklearn._loss.loss",
+        "HalfBinomialLoss HalfMultinomialLoss HalfSquaredError AbsoluteError PinballLoss "
+        "HalfPoissonLoss HalfGammaLoss HalfTweedieLoss HuberLoss ExponentialLoss",
+    ),
     ("sklearn.tree._tree", "Tree"),
     ("sklearn.ensemble._hist_gradient_boosting.binning", "_BinMapper"),
     ("sklearn.ensemble._hist_gradient_boosting.predictor", "TreePredictor"),
-    ("sklearn.metrics._dist_metrics", "newObj EuclideanDistance64 ManhattanDistance64 ChebyshevDistance64 "
-                                      "MinkowskiDistance64"),
+    (
+        "sklearn.metrics._dist_metrics",
+        "newObj EuclideanDistance64 ManhattanDistance64 ChebyshevDistance64 MinkowskiDistance64",
+    ),
     ("sklearn.neighbors._kd_tree", "KDTree newObj"),
     ("sklearn.neighbors._ball_tree", "BallTree newObj"),
     ("sklearn.neural_network._stochastic_optimizers", "AdamOptimizer SGDOptimizer"),
@@ -154,12 +168,15 @@ _REVIEWED_TABLE: tuple[tuple[str, str], ...] = (
     ("sklearn.discriminant_analysis", "LinearDiscriminantAnalysis QuadraticDiscriminantAnalysis"),
     ("sklearn.dummy", "DummyClassifier DummyRegressor"),
     ("sklearn.ensemble._bagging", "BaggingClassifier BaggingRegressor"),
-    ("sklearn.ensemble._forest",
-     "ExtraTreesClassifier ExtraTreesRegressor RandomForestClassifier RandomForestRegressor "
-     "RandomTreesEmbedding"),
+    (
+        "sklearn.ensemble._forest",
+        "ExtraTreesClassifier ExtraTreesRegressor RandomForestClassifier RandomForestRegressor RandomTreesEmbedding",
+    ),
     ("sklearn.ensemble._gb", "GradientBoostingClassifier GradientBoostingRegressor"),
-    ("sklearn.ensemble._hist_gradient_boosting.gradient_boosting",
-     "HistGradientBoostingClassifier HistGradientBoostingRegressor"),
+    (
+        "sklearn.ensemble._hist_gradient_boosting.gradient_boosting",
+        "HistGradientBoostingClassifier HistGradientBoostingRegressor",
+    ),
     ("sklearn.ensemble._iforest", "IsolationForest"),
     ("sklearn.ensemble._stacking", "StackingClassifier StackingRegressor"),
     ("sklearn.ensemble._voting", "VotingClassifier VotingRegressor"),
@@ -167,21 +184,24 @@ _REVIEWED_TABLE: tuple[tuple[str, str], ...] = (
     ("sklearn.feature_selection._from_model", "SelectFromModel"),
     ("sklearn.feature_selection._rfe", "RFE RFECV"),
     ("sklearn.feature_selection._sequential", "SequentialFeatureSelector"),
-    ("sklearn.feature_selection._univariate_selection",
-     "GenericUnivariateSelect SelectFdr SelectFpr SelectFwe SelectKBest SelectPercentile"),
+    (
+        "sklearn.feature_selection._univariate_selection",
+        "GenericUnivariateSelect SelectFdr SelectFpr SelectFwe SelectKBest SelectPercentile",
+    ),
     ("sklearn.feature_selection._variance_threshold", "VarianceThreshold"),
     ("sklearn.frozen._frozen", "FrozenEstimator"),
     ("sklearn.impute._base", "MissingIndicator SimpleImputer"),
     ("sklearn.impute._knn", "KNNImputer"),
     ("sklearn.isotonic", "IsotonicRegression"),
-    ("sklearn.kernel_approximation",
-     "AdditiveChi2Sampler Nystroem PolynomialCountSketch RBFSampler SkewedChi2Sampler"),
+    ("sklearn.kernel_approximation", "AdditiveChi2Sampler Nystroem PolynomialCountSketch RBFSampler SkewedChi2Sampler"),
     ("sklearn.kernel_ridge", "KernelRidge"),
     ("sklearn.linear_model._base", "LinearRegression"),
     ("sklearn.linear_model._bayes", "ARDRegression BayesianRidge"),
-    ("sklearn.linear_model._coordinate_descent",
-     "ElasticNet ElasticNetCV Lasso LassoCV MultiTaskElasticNet MultiTaskElasticNetCV MultiTaskLasso "
-     "MultiTaskLassoCV"),
+    (
+        "sklearn.linear_model._coordinate_descent",
+        "ElasticNet ElasticNetCV Lasso LassoCV MultiTaskElasticNet MultiTaskElasticNetCV MultiTaskLasso "
+        "MultiTaskLassoCV",
+    ),
     ("sklearn.linear_model._glm.glm", "GammaRegressor PoissonRegressor TweedieRegressor"),
     ("sklearn.linear_model._huber", "HuberRegressor"),
     ("sklearn.linear_model._least_angle", "Lars LarsCV LassoLars LassoLarsCV LassoLarsIC"),
@@ -208,9 +228,11 @@ _REVIEWED_TABLE: tuple[tuple[str, str], ...] = (
     ("sklearn.neural_network._multilayer_perceptron", "MLPClassifier MLPRegressor"),
     ("sklearn.neural_network._rbm", "BernoulliRBM"),
     ("sklearn.pipeline", "FeatureUnion Pipeline"),
-    ("sklearn.preprocessing._data",
-     "Binarizer KernelCenterer MaxAbsScaler MinMaxScaler Normalizer PowerTransformer QuantileTransformer "
-     "RobustScaler StandardScaler"),
+    (
+        "sklearn.preprocessing._data",
+        "Binarizer KernelCenterer MaxAbsScaler MinMaxScaler Normalizer PowerTransformer QuantileTransformer "
+        "RobustScaler StandardScaler",
+    ),
     ("sklearn.preprocessing._discretization", "KBinsDiscretizer"),
     ("sklearn.preprocessing._encoders", "OneHotEncoder OrdinalEncoder"),
     ("sklearn.preprocessing._function_transformer", "FunctionTransformer"),
@@ -240,19 +262,21 @@ REVIEWED_PACKAGES: Final[frozenset[str]] = frozenset(
 #: (:func:`engine.models.loading.validate_tree_structures`).  Other skops types
 #: follow the pickle policy: reviewed ones need per-file trust, unreviewed ones also
 #: ``allow_unreviewed``, dangerous ones are refused.
-REVIEWED_SKOPS_TYPES: Final[types.MappingProxyType[str, str]] = types.MappingProxyType({
-    "numpy.dtype": "rebuilt by numpy from an empty .npy array with allow_pickle=False",
-    "sklearn.tree._tree.Tree": "node indices, features and value shapes are bounds-checked by Probity",
-    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor": (
-        "node indices, features and category bitsets are bounds-checked by Probity"
-    ),
-    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer": (
-        "plain attributes (learning rate, moment arrays), used only for further training"
-    ),
-    "sklearn.neural_network._stochastic_optimizers.SGDOptimizer": (
-        "plain attributes (learning rate, velocity arrays), used only for further training"
-    ),
-})
+REVIEWED_SKOPS_TYPES: Final[types.MappingProxyType[str, str]] = types.MappingProxyType(
+    {
+        "numpy.dtype": "rebuilt by numpy from an empty .npy array with allow_pickle=False",
+        "sklearn.tree._tree.Tree": "node indices, features and value shapes are bounds-checked by Probity",
+        "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor": (
+            "node indices, features and category bitsets are bounds-checked by Probity"
+        ),
+        "sklearn.neural_network._stochastic_optimizers.AdamOptimizer": (
+            "plain attributes (learning rate, moment arrays), used only for further training"
+        ),
+        "sklearn.neural_network._stochastic_optimizers.SGDOptimizer": (
+            "plain attributes (learning rate, velocity arrays), used only for further training"
+        ),
+    }
+)
 
 
 # ---------------------------------------------------------------------------
@@ -267,39 +291,208 @@ OWN_PACKAGES: Final[frozenset[str]] = frozenset({"engine", "gui", "main", "__mai
 _DANGEROUS_MODULES: Final[frozenset[str]] = frozenset(
     {
         # processes and the OS
-        "os", "posix", "nt", "_winapi", "msvcrt", "winreg", "_winreg", "subprocess", "_posixsubprocess",
-        "commands", "popen2", "pty", "tty", "termios", "fcntl", "resource", "signal", "sys", "shutil",
-        "tempfile", "pathlib", "glob", "zipfile", "tarfile", "mmap", "atexit", "faulthandler", "sqlite3",
-        "dbm", "shelve", "io", "_io", "fileinput", "filecmp", "linecache", "tokenize", "uuid", "platform",
-        "sysconfig", "_sysconfigdata", "ctypes", "_ctypes", "cffi", "gzip", "bz2", "lzma",
+        "os",
+        "posix",
+        "nt",
+        "_winapi",
+        "msvcrt",
+        "winreg",
+        "_winreg",
+        "subprocess",
+        "_posixsubprocess",
+        "commands",
+        "popen2",
+        "pty",
+        "tty",
+        "termios",
+        "fcntl",
+        "resource",
+        "signal",
+        "sys",
+        "shutil",
+        "tempfile",
+        "pathlib",
+        "glob",
+        "zipfile",
+        "tarfile",
+        "mmap",
+        "atexit",
+        "faulthandler",
+        "sqlite3",
+        "dbm",
+        "shelve",
+        "io",
+        "_io",
+        "fileinput",
+        "filecmp",
+        "linecache",
+        "tokenize",
+        "uuid",
+        "platform",
+        "sysconfig",
+        "_sysconfigdata",
+        "ctypes",
+        "_ctypes",
+        "cffi",
+        "gzip",
+        "bz2",
+        "lzma",
         # network
-        "socket", "_socket", "socketserver", "ssl", "select", "selectors", "asyncio", "http", "urllib",
-        "urllib2", "urllib3", "httplib", "requests", "httpx", "aiohttp", "ftplib", "smtplib", "poplib",
-        "imaplib", "nntplib", "telnetlib", "xmlrpc", "webbrowser", "antigravity", "mailbox", "wsgiref",
+        "socket",
+        "_socket",
+        "socketserver",
+        "ssl",
+        "select",
+        "selectors",
+        "asyncio",
+        "http",
+        "urllib",
+        "urllib2",
+        "urllib3",
+        "httplib",
+        "requests",
+        "httpx",
+        "aiohttp",
+        "ftplib",
+        "smtplib",
+        "poplib",
+        "imaplib",
+        "nntplib",
+        "telnetlib",
+        "xmlrpc",
+        "webbrowser",
+        "antigravity",
+        "mailbox",
+        "wsgiref",
         # running, compiling or importing code
-        "builtins", "__builtin__", "exceptions", "importlib", "imp", "pkgutil", "pkg_resources", "zipimport",
-        "runpy", "site", "code", "codeop", "pdb", "bdb", "trace", "cProfile", "profile", "_lsprof", "timeit",
-        "doctest", "pydoc", "idlelib", "lib2to3", "turtle", "turtledemo", "tkinter", "ensurepip", "venv",
-        "pip", "setuptools", "distutils", "unittest", "test", "types", "inspect", "gc", "multiprocessing",
-        "_multiprocessing", "concurrent", "threading", "_thread", "sched", "ast", "dis", "compileall",
-        "py_compile", "string", "typing", "abc", "_abc", "weakref", "_weakref", "copy", "warnings",
-        "contextlib", "logging", "jinja2", "mako", "IPython", "numba", "cython", "Cython",
-        "PySide6", "PySide2", "shiboken6", "shiboken2", "PyQt5", "PyQt6", "pyqtgraph",
+        "builtins",
+        "__builtin__",
+        "exceptions",
+        "importlib",
+        "imp",
+        "pkgutil",
+        "pkg_resources",
+        "zipimport",
+        "runpy",
+        "site",
+        "code",
+        "codeop",
+        "pdb",
+        "bdb",
+        "trace",
+        "cProfile",
+        "profile",
+        "_lsprof",
+        "timeit",
+        "doctest",
+        "pydoc",
+        "idlelib",
+        "lib2to3",
+        "turtle",
+        "turtledemo",
+        "tkinter",
+        "ensurepip",
+        "venv",
+        "pip",
+        "setuptools",
+        "distutils",
+        "unittest",
+        "test",
+        "types",
+        "inspect",
+        "gc",
+        "multiprocessing",
+        "_multiprocessing",
+        "concurrent",
+        "threading",
+        "_thread",
+        "sched",
+        "ast",
+        "dis",
+        "compileall",
+        "py_compile",
+        "string",
+        "typing",
+        "abc",
+        "_abc",
+        "weakref",
+        "_weakref",
+        "copy",
+        "warnings",
+        "contextlib",
+        "logging",
+        "jinja2",
+        "mako",
+        "IPython",
+        "numba",
+        "cython",
+        "Cython",
+        "PySide6",
+        "PySide2",
+        "shiboken6",
+        "shiboken2",
+        "PyQt5",
+        "PyQt6",
+        "pyqtgraph",
         # reaching arbitrary attributes and items
-        "operator", "_operator",
+        "operator",
+        "_operator",
         # other deserialisers, which would load bytes this policy never saw
-        "marshal", "pickle", "_pickle", "pickletools", "dill", "cloudpickle", "joblib", "skops",
-        "copyreg", "copy_reg", "_compat_pickle",
+        "marshal",
+        "pickle",
+        "_pickle",
+        "pickletools",
+        "dill",
+        "cloudpickle",
+        "joblib",
+        "skops",
+        "copyreg",
+        "copy_reg",
+        "_compat_pickle",
         # library corners that exec strings, load files or call native code
-        "numpy.testing", "numpy.f2py", "numpy.distutils", "numpy.ctypeslib", "numpy.lib.npyio",
-        "numpy.lib._npyio_impl", "numpy.lib.format", "numpy.lib.utils", "numpy.lib._utils_impl",
-        "numpy._pytesttester", "numpy.lib._datasource", "numpy.lib.recfunctions",
-        "pandas.io", "pandas.core.computation", "pandas._testing", "pandas.util", "scipy.io", "scipy.weave",
-        "scipy._lib._ccallback", "scipy._lib._testutils", "scipy.datasets", "sklearn.datasets",
-        "sklearn.utils._testing", "sklearn.externals", "sklearn.utils._show_versions", "logging.config",
-        "logging.handlers", "torch.serialization", "torch.hub", "torch.jit", "torch.package", "torch._inductor",
-        "torch._dynamo", "torch.fx", "torch.ops", "torch.classes", "torch.library", "torch.utils",
-        "torch.storage", "torch._C", "torch.onnx", "torch.export", "torch.compiler",
+        "numpy.testing",
+        "numpy.f2py",
+        "numpy.distutils",
+        "numpy.ctypeslib",
+        "numpy.lib.npyio",
+        "numpy.lib._npyio_impl",
+        "numpy.lib.format",
+        "numpy.lib.utils",
+        "numpy.lib._utils_impl",
+        "numpy._pytesttester",
+        "numpy.lib._datasource",
+        "numpy.lib.recfunctions",
+        "pandas.io",
+        "pandas.core.computation",
+        "pandas._testing",
+        "pandas.util",
+        "scipy.io",
+        "scipy.weave",
+        "scipy._lib._ccallback",
+        "scipy._lib._testutils",
+        "scipy.datasets",
+        "sklearn.datasets",
+        "sklearn.utils._testing",
+        "sklearn.externals",
+        "sklearn.utils._show_versions",
+        "logging.config",
+        "logging.handlers",
+        "torch.serialization",
+        "torch.hub",
+        "torch.jit",
+        "torch.package",
+        "torch._inductor",
+        "torch._dynamo",
+        "torch.fx",
+        "torch.ops",
+        "torch.classes",
+        "torch.library",
+        "torch.utils",
+        "torch.storage",
+        "torch._C",
+        "torch.onnx",
+        "torch.export",
+        "torch.compiler",
     }
 )
 
@@ -319,25 +512,109 @@ _EXEMPT: Final[frozenset[str]] = frozenset(
 # ``logging.os.system`` or ``pandas.DataFrame.to_pickle`` are caught too).
 _DANGEROUS_MODULE_NAMES: Final[frozenset[str]] = frozenset(
     {
-        "os", "posix", "nt", "sys", "subprocess", "builtins", "__builtin__", "__builtins__", "shutil",
-        "socket", "pickle", "marshal", "ctypes", "importlib", "runpy", "pty",
+        "os",
+        "posix",
+        "nt",
+        "sys",
+        "subprocess",
+        "builtins",
+        "__builtin__",
+        "__builtins__",
+        "shutil",
+        "socket",
+        "pickle",
+        "marshal",
+        "ctypes",
+        "importlib",
+        "runpy",
+        "pty",
     }
 )
 _DANGEROUS_NAMES: Final[frozenset[str]] = _DANGEROUS_MODULE_NAMES | frozenset(
     {
         # commands and code
-        "system", "popen", "Popen", "getoutput", "getstatusoutput", "call", "check_call", "check_output",
-        "fork", "forkpty", "kill", "killpg", "startfile", "putenv", "unsetenv", "compile", "import_module",
-        "getattr", "setattr", "delattr", "globals", "locals", "vars", "breakpoint", "input", "apply",
-        "attrgetter", "methodcaller", "itemgetter", "interact", "query", "locate", "resolve_name",
-        "get_type_hints", "render", "timeit", "repeat", "Timer", "QProcess",
+        "system",
+        "popen",
+        "Popen",
+        "getoutput",
+        "getstatusoutput",
+        "call",
+        "check_call",
+        "check_output",
+        "fork",
+        "forkpty",
+        "kill",
+        "killpg",
+        "startfile",
+        "putenv",
+        "unsetenv",
+        "compile",
+        "import_module",
+        "getattr",
+        "setattr",
+        "delattr",
+        "globals",
+        "locals",
+        "vars",
+        "breakpoint",
+        "input",
+        "apply",
+        "attrgetter",
+        "methodcaller",
+        "itemgetter",
+        "interact",
+        "query",
+        "locate",
+        "resolve_name",
+        "get_type_hints",
+        "render",
+        "timeit",
+        "repeat",
+        "Timer",
+        "QProcess",
         # files
-        "open", "open_code", "fdopen", "remove", "removedirs", "unlink", "rmdir", "rmtree", "rename",
-        "renames", "chmod", "chown", "symlink", "link", "truncate", "mkfifo", "mknod", "memmap",
-        "fromfile", "tofile", "FileIO", "FileHandler", "GzipFile", "BZ2File", "LZMAFile", "ZipFile",
-        "TarFile", "mkdir", "makedirs", "copyfile", "copytree", "move",
+        "open",
+        "open_code",
+        "fdopen",
+        "remove",
+        "removedirs",
+        "unlink",
+        "rmdir",
+        "rmtree",
+        "rename",
+        "renames",
+        "chmod",
+        "chown",
+        "symlink",
+        "link",
+        "truncate",
+        "mkfifo",
+        "mknod",
+        "memmap",
+        "fromfile",
+        "tofile",
+        "FileIO",
+        "FileHandler",
+        "GzipFile",
+        "BZ2File",
+        "LZMAFile",
+        "ZipFile",
+        "TarFile",
+        "mkdir",
+        "makedirs",
+        "copyfile",
+        "copytree",
+        "move",
         # native code
-        "CDLL", "PyDLL", "WinDLL", "OleDLL", "LibraryLoader", "cdll", "pydll", "windll", "dlopen",
+        "CDLL",
+        "PyDLL",
+        "WinDLL",
+        "OleDLL",
+        "LibraryLoader",
+        "cdll",
+        "pydll",
+        "windll",
+        "dlopen",
         "LowLevelCallable",
     }
 )
@@ -345,8 +622,24 @@ _DANGEROUS_NAMES: Final[frozenset[str]] = _DANGEROUS_MODULE_NAMES | frozenset(
 # exec*, spawn*, eval*, load*/loads (other deserialisers), save*/dump*/write*/to_*
 # (file writers), read_* (file readers such as read_pickle), run* (runpy, runcode ...),
 # import*/resolve*/locate* (import anything by name, e.g. torch._utils._import_dotted_name).
-_DANGEROUS_PREFIXES: Final = ("exec", "spawn", "posix_spawn", "eval", "load", "save", "dump", "write", "to_",
-                              "read_", "run", "import", "resolve", "locate", "popen", "system")
+_DANGEROUS_PREFIXES: Final = (
+    "exec",
+    "spawn",
+    "posix_spawn",
+    "eval",
+    "load",
+    "save",
+    "dump",
+    "write",
+    "to_",
+    "read_",
+    "run",
+    "import",
+    "resolve",
+    "locate",
+    "popen",
+    "system",
+)
 # Full names that match a heuristic above but are plain data constructors.
 _SAFE_FULL_NAMES: Final[frozenset[str]] = frozenset({"re._compile", "re.compile"})
 _WRAPPER_NAMES: Final[frozenset[str]] = frozenset({"NumpyArrayWrapper", "NDArrayWrapper", "ZNDArrayWrapper"})
@@ -504,15 +797,20 @@ def _modules_on_path(root: types.ModuleType, parts: list[str]) -> list[str]:
 def _rate_object(written: str, obj: Any) -> Classification:
     """Classify the object a name resolved to."""
     if isinstance(obj, types.ModuleType):
-        return Classification(written, DANGEROUS, "it is a module object, through which a file could read or "
-                                                   "change anything in it", str(vars(obj).get("__name__")))
+        return Classification(
+            written,
+            DANGEROUS,
+            "it is a module object, through which a file could read or change anything in it",
+            str(vars(obj).get("__name__")),
+        )
     numpy = sys.modules.get("numpy")
     if numpy is not None and isinstance(obj, numpy.ufunc) and written.partition(".")[0] in _UFUNC_PACKAGES:
         # A universal function that numpy or scipy defines in its own namespace (np.log1p, scipy.special.expit
         # …), reached there by the name as written: element-wise arithmetic on arrays, written in C, that a
         # FunctionTransformer commonly holds.  A ufunc a file could build (np.frompyfunc) lives nowhere there.
-        return Classification(written, REVIEWED, "a numpy or scipy universal function: element-wise arithmetic",
-                              written)
+        return Classification(
+            written, REVIEWED, "a numpy or scipy universal function: element-wise arithmetic", written
+        )
     canon = _canonical(obj)
     if canon is None:
         return Classification(written, UNREVIEWED, "it is not a class or function that names itself")
@@ -520,8 +818,9 @@ def _rate_object(written: str, obj: Any) -> Classification:
     resolved = f"{module}.{qualname}"
     reason = _name_danger(module, qualname) if _DOTTED.match(resolved) else "its real name is not a dotted name"
     if reason is not None and resolved not in REVIEWED_GLOBALS:
-        return Classification(written, DANGEROUS, reason if resolved == written else f"it is {resolved}: {reason}",
-                              resolved)
+        return Classification(
+            written, DANGEROUS, reason if resolved == written else f"it is {resolved}: {reason}", resolved
+        )
     if resolved in REVIEWED_GLOBALS:
         top = _module(module, may_import=module.partition(".")[0] in REVIEWED_PACKAGES)
         if top is not None and _walk(top, qualname.split(".")) is obj:
@@ -533,8 +832,12 @@ def _rate_object(written: str, obj: Any) -> Classification:
 def _too_long(written: str) -> Classification | None:
     if len(written) > MAX_NAME_LENGTH or written.count(".") >= MAX_NAME_PARTS:
         shown = written[:80] + "…"
-        return Classification(shown, DANGEROUS, f"the name is {len(written):,} characters long, longer than any "
-                                                f"real Python name ({MAX_NAME_LENGTH:,} at most)")
+        return Classification(
+            shown,
+            DANGEROUS,
+            f"the name is {len(written):,} characters long, longer than any "
+            f"real Python name ({MAX_NAME_LENGTH:,} at most)",
+        )
     return None
 
 
@@ -552,8 +855,11 @@ def _decide(module: str, name: str) -> tuple[Classification, Any]:
     importable = package in REVIEWED_PACKAGES and _NOT_IMPORTED_PARTS.isdisjoint(module.split("."))
     root = _module(module, may_import=importable)
     if root is None:
-        why = ("its module cannot be imported here" if package in REVIEWED_PACKAGES
-               else "not on Probity's reviewed list (classified by name; its module was not imported)")
+        why = (
+            "its module cannot be imported here"
+            if package in REVIEWED_PACKAGES
+            else "not on Probity's reviewed list (classified by name; its module was not imported)"
+        )
         return Classification(written, UNREVIEWED, why), _MISSING
     parts = name.split(".")
     for passed in _modules_on_path(root, parts):
@@ -562,8 +868,9 @@ def _decide(module: str, name: str) -> tuple[Classification, Any]:
             return Classification(written, DANGEROUS, f"its path passes through {passed}: {reason}"), _MISSING
     obj = _walk(root, parts)
     if obj is _MISSING:
-        return Classification(written, UNREVIEWED, "it does not resolve without running the module's own "
-                                                   "lookup code"), _MISSING
+        return Classification(
+            written, UNREVIEWED, "it does not resolve without running the module's own lookup code"
+        ), _MISSING
     return _rate_object(written, obj), obj
 
 
@@ -591,8 +898,9 @@ def classify_type(full: str) -> Classification:
     dangerous here, since a skops file does not show what it binds.
     """
     if full == PARTIAL:
-        return Classification(full, DANGEROUS, "functools.partial calls whatever it binds, which a skops file "
-                                               "does not show", full)
+        return Classification(
+            full, DANGEROUS, "functools.partial calls whatever it binds, which a skops file does not show", full
+        )
     too_long = _too_long(full)
     if too_long is not None:
         return too_long

@@ -382,11 +382,17 @@ def _inflate(raw: bytes | mmap.mmap, kind: str, limit: int) -> Iterator[bytes]:
 # Symbolic values
 # ---------------------------------------------------------------------------
 
-(_K_PLAIN, _K_WRAPPER, _K_DTYPE, _K_RECONSTRUCTOR, _K_NEWOBJ, _K_NEWOBJ_EX, _K_OBJECT, _K_UNRESOLVED,
- _K_PARTIAL) = range(9)
+(_K_PLAIN, _K_WRAPPER, _K_DTYPE, _K_RECONSTRUCTOR, _K_NEWOBJ, _K_NEWOBJ_EX, _K_OBJECT, _K_UNRESOLVED, _K_PARTIAL) = (
+    range(9)
+)
 _DTYPE_MODULES = frozenset(
-    {"numpy", "numpy.core.multiarray", "numpy._core.multiarray", "numpy.core._multiarray_umath",
-     "numpy._core._multiarray_umath"}
+    {
+        "numpy",
+        "numpy.core.multiarray",
+        "numpy._core.multiarray",
+        "numpy.core._multiarray_umath",
+        "numpy._core._multiarray_umath",
+    }
 )
 
 
@@ -683,27 +689,73 @@ class _Machine:
         self.ops = 0
         d: dict[int, Callable[[], None]] = {}
         for code, fn in (
-            (b"(", self.op_mark), (b"0", self.op_pop), (b"1", self.op_pop_mark), (b"2", self.op_dup),
-            (b"F", self.op_float), (b"I", self.op_int), (b"J", self.op_binint), (b"K", self.op_binint1),
-            (b"L", self.op_long), (b"M", self.op_binint2), (b"N", self.op_none), (b"P", self.op_persid),
-            (b"Q", self.op_binpersid), (b"R", self.op_reduce), (b"S", self.op_string),
-            (b"T", self.op_binstring), (b"U", self.op_short_binstring), (b"V", self.op_unicode),
-            (b"X", self.op_binunicode), (b"a", self.op_append), (b"b", self.op_build),
-            (b"c", self.op_global), (b"d", self.op_dict), (b"}", self.op_empty_dict),
-            (b"e", self.op_appends), (b"g", self.op_get), (b"h", self.op_binget), (b"i", self.op_inst),
-            (b"j", self.op_long_binget), (b"l", self.op_list), (b"]", self.op_empty_list),
-            (b"o", self.op_obj), (b"p", self.op_put), (b"q", self.op_binput), (b"r", self.op_long_binput),
-            (b"s", self.op_setitem), (b"t", self.op_tuple), (b")", self.op_empty_tuple),
-            (b"u", self.op_setitems), (b"G", self.op_binfloat), (b"\x80", self.op_proto),
-            (b"\x81", self.op_newobj), (b"\x82", self.op_ext1), (b"\x83", self.op_ext2),
-            (b"\x84", self.op_ext4), (b"\x85", self.op_tuple1), (b"\x86", self.op_tuple2),
-            (b"\x87", self.op_tuple3), (b"\x88", self.op_true), (b"\x89", self.op_false),
-            (b"\x8a", self.op_long1), (b"\x8b", self.op_long4), (b"B", self.op_binbytes),
-            (b"C", self.op_short_binbytes), (b"\x8c", self.op_short_binunicode),
-            (b"\x8d", self.op_binunicode8), (b"\x8e", self.op_binbytes8), (b"\x8f", self.op_empty_set),
-            (b"\x90", self.op_additems), (b"\x91", self.op_frozenset), (b"\x92", self.op_newobj_ex),
-            (b"\x93", self.op_stack_global), (b"\x94", self.op_memoize), (b"\x95", self.op_frame),
-            (b"\x96", self.op_bytearray8), (b"\x97", self.op_next_buffer), (b"\x98", self.op_readonly_buffer),
+            (b"(", self.op_mark),
+            (b"0", self.op_pop),
+            (b"1", self.op_pop_mark),
+            (b"2", self.op_dup),
+            (b"F", self.op_float),
+            (b"I", self.op_int),
+            (b"J", self.op_binint),
+            (b"K", self.op_binint1),
+            (b"L", self.op_long),
+            (b"M", self.op_binint2),
+            (b"N", self.op_none),
+            (b"P", self.op_persid),
+            (b"Q", self.op_binpersid),
+            (b"R", self.op_reduce),
+            (b"S", self.op_string),
+            (b"T", self.op_binstring),
+            (b"U", self.op_short_binstring),
+            (b"V", self.op_unicode),
+            (b"X", self.op_binunicode),
+            (b"a", self.op_append),
+            (b"b", self.op_build),
+            (b"c", self.op_global),
+            (b"d", self.op_dict),
+            (b"}", self.op_empty_dict),
+            (b"e", self.op_appends),
+            (b"g", self.op_get),
+            (b"h", self.op_binget),
+            (b"i", self.op_inst),
+            (b"j", self.op_long_binget),
+            (b"l", self.op_list),
+            (b"]", self.op_empty_list),
+            (b"o", self.op_obj),
+            (b"p", self.op_put),
+            (b"q", self.op_binput),
+            (b"r", self.op_long_binput),
+            (b"s", self.op_setitem),
+            (b"t", self.op_tuple),
+            (b")", self.op_empty_tuple),
+            (b"u", self.op_setitems),
+            (b"G", self.op_binfloat),
+            (b"\x80", self.op_proto),
+            (b"\x81", self.op_newobj),
+            (b"\x82", self.op_ext1),
+            (b"\x83", self.op_ext2),
+            (b"\x84", self.op_ext4),
+            (b"\x85", self.op_tuple1),
+            (b"\x86", self.op_tuple2),
+            (b"\x87", self.op_tuple3),
+            (b"\x88", self.op_true),
+            (b"\x89", self.op_false),
+            (b"\x8a", self.op_long1),
+            (b"\x8b", self.op_long4),
+            (b"B", self.op_binbytes),
+            (b"C", self.op_short_binbytes),
+            (b"\x8c", self.op_short_binunicode),
+            (b"\x8d", self.op_binunicode8),
+            (b"\x8e", self.op_binbytes8),
+            (b"\x8f", self.op_empty_set),
+            (b"\x90", self.op_additems),
+            (b"\x91", self.op_frozenset),
+            (b"\x92", self.op_newobj_ex),
+            (b"\x93", self.op_stack_global),
+            (b"\x94", self.op_memoize),
+            (b"\x95", self.op_frame),
+            (b"\x96", self.op_bytearray8),
+            (b"\x97", self.op_next_buffer),
+            (b"\x98", self.op_readonly_buffer),
         ):
             d[code[0]] = fn
         self.dispatch = d
@@ -864,8 +916,13 @@ class _Machine:
             k = func.kind
             if k == _K_PARTIAL:
                 return self._partial(args)
-            if (k in (_K_RECONSTRUCTOR, _K_NEWOBJ, _K_NEWOBJ_EX) and isinstance(args, tuple) and args
-                    and isinstance(args[0], _G) and args[0].kind == _K_PARTIAL):
+            if (
+                k in (_K_RECONSTRUCTOR, _K_NEWOBJ, _K_NEWOBJ_EX)
+                and isinstance(args, tuple)
+                and args
+                and isinstance(args[0], _G)
+                and args[0].kind == _K_PARTIAL
+            ):
                 return self._partial(args[1:] if k != _K_RECONSTRUCTOR else args[2:])
             if k == _K_WRAPPER:
                 obj = _Obj(args, 1)
@@ -1513,7 +1570,8 @@ def _scan(buf: bytes | mmap.mmap, name: str, path: Path | None, limits: Limits) 
         raise ModelError(
             f"{name} needs more than {limits.max_pickle_scan_steps:,} steps to check (opcodes and links between "
             f"the objects it builds), far more than models of its size need, so Probity does not open it; "
-            f"{raise_hint('max_pickle_scan_steps')}.", path=path
+            f"{raise_hint('max_pickle_scan_steps')}.",
+            path=path,
         ) from None
     except RecursionError:  # pragma: no cover - the machine is iterative; belt and braces
         damage = "it nests too deeply"
@@ -1579,8 +1637,12 @@ def _limits(limits: Limits | None, max_decompressed_bytes: int | None) -> Limits
 
 
 def scan_pickle_bytes(
-    data: bytes, *, name: str = "The data", path: str | Path | None = None,
-    max_decompressed_bytes: int | None = None, limits: Limits | None = None,
+    data: bytes,
+    *,
+    name: str = "The data",
+    path: str | Path | None = None,
+    max_decompressed_bytes: int | None = None,
+    limits: Limits | None = None,
 ) -> PickleScan:
     """Scan an in-memory pickle/joblib file; see :func:`scan_pickle`.
 
@@ -1594,7 +1656,10 @@ def scan_pickle_bytes(
 
 
 def scan_pickle(
-    path: str | Path, *, max_decompressed_bytes: int | None = None, limits: Limits | None = None,
+    path: str | Path,
+    *,
+    max_decompressed_bytes: int | None = None,
+    limits: Limits | None = None,
 ) -> PickleScan:
     """List what a pickle or joblib file imports, and whether Probity refuses it. Never unpickles.
 

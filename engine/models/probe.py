@@ -84,8 +84,11 @@ def _learned_categories(estimator: Any) -> dict[str, list[Any]]:
         names, categories = attrs.get("feature_names_in_"), attrs.get("categories_")
         if isinstance(names, np.ndarray) and isinstance(categories, list) and len(names) == len(categories):
             for name, values in zip(names, categories):
-                usable = [v.item() if isinstance(v, np.generic) else v for v in np.asarray(values, dtype=object)
-                          if not (isinstance(v, float) and np.isnan(v)) and v is not None]
+                usable = [
+                    v.item() if isinstance(v, np.generic) else v
+                    for v in np.asarray(values, dtype=object)
+                    if not (isinstance(v, float) and np.isnan(v)) and v is not None
+                ]
                 if usable:
                     found.setdefault(str(name), usable)
     return found
@@ -116,8 +119,9 @@ def probe_rows(model: Model, rows: pd.DataFrame | None = None, *, n_rows: int = 
     if model.format == "onnx":
         text = {name for name, typ, _ in getattr(model, "_inputs", ()) if typ == "tensor(string)"}
     rng = np.random.default_rng(0)
-    numbers = np.vstack([np.zeros(len(columns)), np.ones(len(columns)),
-                         rng.standard_normal((max(n_rows - 2, 0), len(columns)))])[:n_rows]
+    numbers = np.vstack(
+        [np.zeros(len(columns)), np.ones(len(columns)), rng.standard_normal((max(n_rows - 2, 0), len(columns)))]
+    )[:n_rows]
     frame: dict[str, Any] = {}
     for j, name in enumerate(columns):
         if name in categories:
@@ -181,7 +185,8 @@ def probe_model(
         raise ModelCrashError(
             f"The model {model.name} did not finish {phase} in a test process within {timeout_s:g} s, "
             "so it was not used.",
-            path=model.path, sha256=model.sha256,
+            path=model.path,
+            sha256=model.sha256,
         )
     if "done" not in report:
         how = _signal_name(-exitcode) if exitcode is not None and exitcode < 0 else f"exit code {exitcode}"
@@ -210,8 +215,11 @@ def probe_model(
 
 
 def _crash(model: Model, how: str) -> ModelCrashError:
-    return ModelCrashError(f"The model {model.name} crashed a test process {how}, so it was not used.",
-                           path=model.path, sha256=model.sha256)
+    return ModelCrashError(
+        f"The model {model.name} crashed a test process {how}, so it was not used.",
+        path=model.path,
+        sha256=model.sha256,
+    )
 
 
 def _request(model: Model, sample: pd.DataFrame | None) -> dict[str, Any]:
@@ -230,8 +238,9 @@ def _request(model: Model, sample: pd.DataFrame | None) -> dict[str, Any]:
     }
 
 
-def _run_child(request: dict[str, Any], *, timeout_s: float,
-               ctx: JobContext | None) -> tuple[dict[str, Any], int | None, bool]:
+def _run_child(
+    request: dict[str, Any], *, timeout_s: float, ctx: JobContext | None
+) -> tuple[dict[str, Any], int | None, bool]:
     """Start the child, wait for it (checking ``ctx``), and collect what it said.
 
     Returns ``(report, exitcode, timed_out)``: ``report`` has ``loaded``, then
@@ -245,13 +254,23 @@ def _run_child(request: dict[str, Any], *, timeout_s: float,
 
     # -I: no user site, no PYTHON* variables, not the current folder (a model's folder
     # could hold a numpy.py); the parent's own import path is set explicitly instead.
-    code = ("import sys; sys.path[:] = " + repr([p for p in sys.path if p])
-            + "; from engine.models.probe import _subprocess_child; _subprocess_child()")
+    code = (
+        "import sys; sys.path[:] = "
+        + repr([p for p in sys.path if p])
+        + "; from engine.models.probe import _subprocess_child; _subprocess_child()"
+    )
     # One compute thread (set before numpy loads), and a session of its own: the
     # terminal's Ctrl-C cancels the parent's job, which then stops the child.
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    child = subprocess.Popen([sys.executable, "-I", "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             stderr=subprocess.DEVNULL, close_fds=True, env=env, start_new_session=True)
+    child = subprocess.Popen(
+        [sys.executable, "-I", "-c", code],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        close_fds=True,
+        env=env,
+        start_new_session=True,
+    )
     timed_out = False
     try:
         assert child.stdin is not None and child.stdout is not None
@@ -296,8 +315,9 @@ def _parse_report(raw: bytes) -> dict[str, Any]:
     return report
 
 
-def _run_frozen_child(request: dict[str, Any], *, timeout_s: float,
-                      ctx: JobContext | None) -> tuple[dict[str, Any], int | None, bool]:
+def _run_frozen_child(
+    request: dict[str, Any], *, timeout_s: float, ctx: JobContext | None
+) -> tuple[dict[str, Any], int | None, bool]:
     """In the installed bundle there is no ``python`` to start: a multiprocessing spawn child.
 
     The child is started through the bundle's ``probity`` command (beside

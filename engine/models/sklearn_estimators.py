@@ -29,9 +29,11 @@ def render() -> str:
     code = text[: text.rindex(_GENERATED)]
     classes = sorted((c for _, c in all_estimators()), key=lambda c: (c.__module__, c.__name__))
     rows = "".join(f'    ("{c.__module__}", "{c.__name__}"),\n' for c in classes)
-    return (f'{code}{_GENERATED}SKLEARN_VERSION = "{sklearn.__version__}"\n\n'
-            f"#: ``(module, class name)`` of every estimator, sorted.\n"
-            f"ESTIMATORS: tuple[tuple[str, str], ...] = (\n{rows})\n")
+    return (
+        f'{code}{_GENERATED}SKLEARN_VERSION = "{sklearn.__version__}"\n\n'
+        f"#: ``(module, class name)`` of every estimator, sorted.\n"
+        f"ESTIMATORS: tuple[tuple[str, str], ...] = (\n{rows})\n"
+    )
 
 
 if __name__ == "__main__":

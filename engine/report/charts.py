@@ -146,8 +146,9 @@ def _x_axis(d: Drawing, p: _Plot, ticks: Sequence[float], label: str, *, grid: b
         d.add(_string(x, p.y0 - 10, _tick_label(t, ticks), anchor="middle", colour=st.MUTED_TEXT))
     d.add(Line(p.x0, p.y0, p.x0 + p.w, p.y0, strokeColor=st.rgb(st.MUTED_TEXT), strokeWidth=0.6))
     if label:
-        d.add(_string(p.x0 + p.w / 2, p.y0 - 21, fit_text(label, p.w, size=LABEL_SIZE), size=LABEL_SIZE,
-                      anchor="middle"))
+        d.add(
+            _string(p.x0 + p.w / 2, p.y0 - 21, fit_text(label, p.w, size=LABEL_SIZE), size=LABEL_SIZE, anchor="middle")
+        )
 
 
 def _y_axis(d: Drawing, p: _Plot, ticks: Sequence[float], label: str, *, grid: bool = True) -> None:
@@ -199,8 +200,17 @@ def _legend(d: Drawing, entries: Sequence[tuple[str, str, str]], x: float, y: fl
         elif mark == "dot":
             d.add(Circle(cx + 4.5, cy + 2, 2.4, fillColor=c, strokeColor=None))
         else:
-            d.add(Line(cx, cy + 2, cx + 11, cy + 2, strokeColor=c, strokeWidth=1.6,
-                       strokeDashArray=[2, 1.5] if mark == "dash" else None))
+            d.add(
+                Line(
+                    cx,
+                    cy + 2,
+                    cx + 11,
+                    cy + 2,
+                    strokeColor=c,
+                    strokeWidth=1.6,
+                    strokeDashArray=[2, 1.5] if mark == "dash" else None,
+                )
+            )
         d.add(_string(cx + 14, cy, label))
 
 
@@ -252,8 +262,16 @@ def bar_chart(
         d.add(_string(p.x0 - 5, mid - 2.3, fit_text(name, label_w - 6), anchor="end"))
         if np.isfinite(v):
             x1 = float(p.x(v))
-            d.add(Rect(min(zero, x1), mid - _ROW * 0.32, abs(x1 - zero), _ROW * 0.64,
-                       fillColor=st.rgb(colour), strokeColor=None))
+            d.add(
+                Rect(
+                    min(zero, x1),
+                    mid - _ROW * 0.32,
+                    abs(x1 - zero),
+                    _ROW * 0.64,
+                    fillColor=st.rgb(colour),
+                    strokeColor=None,
+                )
+            )
         if low is not None and high is not None and np.isfinite(low[i]) and np.isfinite(high[i]):
             xl, xh = float(p.x(low[i])), float(p.x(high[i]))
             ink = st.rgb(st.TEXT)
@@ -265,7 +283,7 @@ def bar_chart(
 
 
 def _signed_label(v: float) -> str:
-    return (f"+{v:.3g}" if v >= 0 else f"−{abs(v):.3g}")
+    return f"+{v:.3g}" if v >= 0 else f"−{abs(v):.3g}"
 
 
 def signed_bar_chart(labels: Sequence[str], values: np.ndarray, *, xlabel: str, width: float) -> Drawing:
@@ -275,8 +293,9 @@ def signed_bar_chart(labels: Sequence[str], values: np.ndarray, *, xlabel: str, 
     finite = np.concatenate([values[np.isfinite(values)], np.zeros(1)])
     span = float(finite.max() - finite.min()) or 1.0
     # Room for the value labels beyond the longest bars on either side.
-    ticks = nice_ticks(float(finite.min()) - 0.12 * span * (finite.min() < 0),
-                       float(finite.max()) + 0.12 * span * (finite.max() > 0))
+    ticks = nice_ticks(
+        float(finite.min()) - 0.12 * span * (finite.min() < 0), float(finite.max()) + 0.12 * span * (finite.max() > 0)
+    )
     label_w = _label_width(labels, width)
     d = _drawing(width, n * _ROW + 34)
     p = _Plot(label_w + 4, 28, width - label_w - 14, n * _ROW, ticks[0], ticks[-1], 0, n)
@@ -289,8 +308,16 @@ def signed_bar_chart(labels: Sequence[str], values: np.ndarray, *, xlabel: str, 
             continue
         x1 = float(p.x(v))
         colour = st.CONTRIBUTION_UP if v >= 0 else st.CONTRIBUTION_DOWN
-        d.add(Rect(min(zero, x1), mid - _ROW * 0.32, abs(x1 - zero), _ROW * 0.64,
-                   fillColor=st.rgb(colour), strokeColor=None))
+        d.add(
+            Rect(
+                min(zero, x1),
+                mid - _ROW * 0.32,
+                abs(x1 - zero),
+                _ROW * 0.64,
+                fillColor=st.rgb(colour),
+                strokeColor=None,
+            )
+        )
         if v >= 0:
             d.add(_string(x1 + 3, mid - 2.3, _signed_label(v), colour=st.MUTED_TEXT))
         else:
@@ -328,19 +355,27 @@ def waterfall_chart(
     xb0, xf = float(p.x(base)), float(p.x(final))
     d.add(Line(xb0, p.y0, xb0, p.y0 + p.h + 3, strokeColor=ref, strokeWidth=0.6, strokeDashArray=[2, 2]))
     d.add(Line(xf, p.y0, xf, p.y0 + p.h + 13, strokeColor=ref, strokeWidth=0.6, strokeDashArray=[2, 2]))
-    d.add(_string(xb0, p.y0 + p.h + 5, f"base {_signed_label(base).lstrip('+')}", anchor="middle",
-                  colour=st.MUTED_TEXT))
+    d.add(
+        _string(xb0, p.y0 + p.h + 5, f"base {_signed_label(base).lstrip('+')}", anchor="middle", colour=st.MUTED_TEXT)
+    )
     d.add(_string(xf, p.y0 + p.h + 15, f"output {_signed_label(final).lstrip('+')}", anchor="middle", bold=True))
     for i, (name, v) in enumerate(zip(labels, contributions)):
         mid = p.y0 + p.h - i * _ROW - _ROW / 2
         d.add(_string(p.x0 - 5, mid - 2.3, fit_text(name, label_w - 6), anchor="end"))
         xa, xb = float(p.x(running[i])), float(p.x(running[i + 1]))
         colour = st.CONTRIBUTION_UP if v >= 0 else st.CONTRIBUTION_DOWN
-        d.add(Rect(min(xa, xb), mid - _ROW * 0.32, max(abs(xb - xa), 0.4), _ROW * 0.64,
-                   fillColor=st.rgb(colour), strokeColor=None))
+        d.add(
+            Rect(
+                min(xa, xb),
+                mid - _ROW * 0.32,
+                max(abs(xb - xa), 0.4),
+                _ROW * 0.64,
+                fillColor=st.rgb(colour),
+                strokeColor=None,
+            )
+        )
         if i + 1 < n:  # connector to the next bar's start
-            d.add(Line(xb, mid - _ROW * 0.32, xb, mid - _ROW * 0.68, strokeColor=st.rgb(st.REFERENCE),
-                       strokeWidth=0.5))
+            d.add(Line(xb, mid - _ROW * 0.32, xb, mid - _ROW * 0.68, strokeColor=st.rgb(st.REFERENCE), strokeWidth=0.5))
         if v >= 0:
             d.add(_string(max(xa, xb) + 3, mid - 2.3, _signed_label(v), colour=st.MUTED_TEXT))
         else:
@@ -394,21 +429,36 @@ def line_chart(
         xticks = [t for t in xticks if xlim[0] - 1e-9 <= t <= xlim[1] + 1e-9]
     if ylim:
         yticks = [t for t in yticks if ylim[0] - 1e-9 <= t <= ylim[1] + 1e-9]
-    legend = [(s.label, s.colour, "dash" if s.dashed else ("dot" if not s.line else "line"))
-              for s in series if s.label]
+    legend = [(s.label, s.colour, "dash" if s.dashed else ("dot" if not s.line else "line")) for s in series if s.label]
     x0 = 44
     legend_h = _legend_height(legend, width - x0 - 8)
     d = _drawing(width, height)
-    p = _Plot(x0, 28 + legend_h, width - x0 - 8, height - 34 - legend_h,
-              xlim[0] if xlim else xticks[0], xlim[1] if xlim else xticks[-1],
-              ylim[0] if ylim else yticks[0], ylim[1] if ylim else yticks[-1])
+    p = _Plot(
+        x0,
+        28 + legend_h,
+        width - x0 - 8,
+        height - 34 - legend_h,
+        xlim[0] if xlim else xticks[0],
+        xlim[1] if xlim else xticks[-1],
+        ylim[0] if ylim else yticks[0],
+        ylim[1] if ylim else yticks[-1],
+    )
     _x_axis(d, p, xticks, xlabel)
     _y_axis(d, p, yticks, ylabel)
     if diagonal:
         lo = max(p.xlo, p.ylo)
         hi = min(p.xhi, p.yhi)
-        d.add(Line(float(p.x(lo)), float(p.y(lo)), float(p.x(hi)), float(p.y(hi)),
-                   strokeColor=st.rgb(st.REFERENCE), strokeWidth=0.8, strokeDashArray=[3, 2]))
+        d.add(
+            Line(
+                float(p.x(lo)),
+                float(p.y(lo)),
+                float(p.x(hi)),
+                float(p.y(hi)),
+                strokeColor=st.rgb(st.REFERENCE),
+                strokeWidth=0.8,
+                strokeDashArray=[3, 2],
+            )
+        )
     for s in series:
         x = np.asarray(s.x, dtype=float)
         y = np.asarray(s.y, dtype=float)
@@ -417,8 +467,15 @@ def line_chart(
         colour = st.rgb(s.colour)
         if s.line and ok.sum() >= 2:
             points = np.column_stack([px, py]).ravel().tolist()
-            d.add(PolyLine(points, strokeColor=colour, strokeWidth=s.width,
-                           strokeDashArray=[3, 2] if s.dashed else None, strokeLineJoin=1))
+            d.add(
+                PolyLine(
+                    points,
+                    strokeColor=colour,
+                    strokeWidth=s.width,
+                    strokeDashArray=[3, 2] if s.dashed else None,
+                    strokeLineJoin=1,
+                )
+            )
         if s.markers:
             for a, b in zip(px.tolist(), py.tolist()):
                 d.add(Circle(a, b, 2.1, fillColor=colour, strokeColor=st.rgb(st.BACKGROUND), strokeWidth=0.4))
@@ -527,8 +584,7 @@ def _category_labels(names: Sequence[str], slot: float) -> _CategoryLabels:
             return _CategoryLabels(tuple(tuple(w or ()) for w in wrapped), (), False)
     codes = [category_code(i) for i in range(len(names))]
     staggered = max(stringWidth(c, st.SANS, TICK_SIZE) for c in codes) > room
-    return _CategoryLabels(tuple((c,) for c in codes), tuple(f"{c} = {n}" for c, n in zip(codes, names)),
-                           staggered)
+    return _CategoryLabels(tuple((c,) for c in codes), tuple(f"{c} = {n}" for c, n in zip(codes, names)), staggered)
 
 
 def _key_lines(entries: Sequence[str], width: float) -> list[list[str]]:
@@ -579,8 +635,9 @@ def column_chart(
     full name; a name is never cut.  The key adds to ``height``.
     """
     values = np.asarray(values, dtype=float)
-    ends = [values] + ([np.asarray(low, float), np.asarray(high, float)] if low is not None and high is not None
-                       else [])
+    ends = [values] + (
+        [np.asarray(low, float), np.asarray(high, float)] if low is not None and high is not None else []
+    )
     finite = np.concatenate([e[np.isfinite(e)] for e in ends] + [np.zeros(1)])
     yticks = nice_ticks(float(finite.min()), float(finite.max()))
     x0, plot_w = 44.0, width - 52
@@ -593,14 +650,14 @@ def column_chart(
     d = _drawing(width, height + key_h)
     p = _Plot(x0, bottom + key_h, plot_w, height - bottom - 6, 0, len(categories), yticks[0], yticks[-1])
     _y_axis(d, p, yticks, ylabel)
-    d.add(Line(p.x0, float(p.y(0.0)), p.x0 + p.w, float(p.y(0.0)), strokeColor=st.rgb(st.MUTED_TEXT),
-               strokeWidth=0.6))
+    d.add(Line(p.x0, float(p.y(0.0)), p.x0 + p.w, float(p.y(0.0)), strokeColor=st.rgb(st.MUTED_TEXT), strokeWidth=0.6))
     for i, v in enumerate(values):
         cx = p.x0 + (i + 0.5) * slot
         if np.isfinite(v):
             y0, y1 = float(p.y(0.0)), float(p.y(v))
-            d.add(Rect(cx - slot * 0.3, min(y0, y1), slot * 0.6, abs(y1 - y0), fillColor=st.rgb(colour),
-                       strokeColor=None))
+            d.add(
+                Rect(cx - slot * 0.3, min(y0, y1), slot * 0.6, abs(y1 - y0), fillColor=st.rgb(colour), strokeColor=None)
+            )
         if low is not None and high is not None and np.isfinite(low[i]) and np.isfinite(high[i]):
             yl, yh = float(p.y(low[i])), float(p.y(high[i]))
             ink = st.rgb(st.TEXT)
@@ -612,8 +669,15 @@ def column_chart(
         for k, line in enumerate(labels.lines[i] if i < len(labels.lines) else ()):
             d.add(_string(cx, p.y0 - 10 - 8 * (first + k), line, anchor="middle", colour=st.MUTED_TEXT))
     if xlabel:
-        d.add(_string(p.x0 + p.w / 2, p.y0 - 14 - label_h, fit_text(xlabel, p.w, size=LABEL_SIZE),
-                      size=LABEL_SIZE, anchor="middle"))
+        d.add(
+            _string(
+                p.x0 + p.w / 2,
+                p.y0 - 14 - label_h,
+                fit_text(xlabel, p.w, size=LABEL_SIZE),
+                size=LABEL_SIZE,
+                anchor="middle",
+            )
+        )
     for r, row in enumerate(key_rows):
         x = 4.0
         for entry in row:

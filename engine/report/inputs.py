@@ -96,8 +96,7 @@ class ReportInput:
         unknown = [s for s in self.sections if s not in SECTIONS]
         if unknown:
             raise ReportError(
-                f"Unknown report section {', '.join(repr(u) for u in unknown)}; "
-                f"choose from {', '.join(SECTIONS)}."
+                f"Unknown report section {', '.join(repr(u) for u in unknown)}; choose from {', '.join(SECTIONS)}."
             )
         object.__setattr__(self, "sections", tuple(s for s in SECTIONS if s in set(self.sections)))
         if self.local_rows is not None:

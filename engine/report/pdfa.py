@@ -288,8 +288,11 @@ def _add_pdfa_objects(canvas: Canvas, info: DocumentInfo, icc_profile: bytes, at
     filespec_ref = doc.Reference(filespec, "ProbityResultsFilespec")
     catalog.AF = pdfdoc.PDFArray([filespec_ref])
     catalog.Names = pdfdoc.PDFDictionary(
-        {"EmbeddedFiles": pdfdoc.PDFDictionary({"Names": pdfdoc.PDFArray([pdfdoc.PDFString(ATTACHMENT_NAME),
-                                                                           filespec_ref])})}
+        {
+            "EmbeddedFiles": pdfdoc.PDFDictionary(
+                {"Names": pdfdoc.PDFArray([pdfdoc.PDFString(ATTACHMENT_NAME), filespec_ref])}
+            )
+        }
     )
 
 
@@ -392,5 +395,6 @@ def read_icc_profile(path: Path) -> bytes:
     try:
         return Path(path).read_bytes()
     except OSError:
-        raise ReportError(f"The colour profile {path} is missing; reinstall Probity to restore it.",
-                          path=path) from None
+        raise ReportError(
+            f"The colour profile {path} is missing; reinstall Probity to restore it.", path=path
+        ) from None

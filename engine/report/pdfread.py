@@ -171,7 +171,7 @@ def _parse(cur: _Cursor) -> Any:
         if data.startswith(word, cur.pos):
             cur.pos += len(word)
             return value
-    raise _fail(f"unexpected bytes {data[cur.pos:cur.pos + 12]!r}")
+    raise _fail(f"unexpected bytes {data[cur.pos : cur.pos + 12]!r}")
 
 
 def parse_object(data: bytes, pos: int = 0) -> tuple[Any, int]:

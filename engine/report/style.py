@@ -201,16 +201,20 @@ def styles() -> dict[str, ParagraphStyle]:
         "cell": style("cell", fontSize=7.8, leading=9.8, spaceAfter=0),
         "cell_bold": style("cell_bold", fontName=SANS_BOLD, fontSize=7.8, leading=9.8, spaceAfter=0),
         "cell_mono": style("cell_mono", fontName=MONO, fontSize=7.2, leading=9.4, spaceAfter=0),
-        "cell_head": style("cell_head", fontName=SANS_BOLD, fontSize=7.8, leading=9.8, spaceAfter=0,
-                           textColor=rgb(TEXT)),
+        "cell_head": style(
+            "cell_head", fontName=SANS_BOLD, fontSize=7.8, leading=9.8, spaceAfter=0, textColor=rgb(TEXT)
+        ),
         "mono": style("mono", fontName=MONO, fontSize=7.6, leading=10.2, bulletFontName=MONO),
         "bullet": style("bullet", leftIndent=11, bulletIndent=2, spaceAfter=2.5),
-        "h1": style("h1", fontName=SANS_BOLD, fontSize=15, leading=19, spaceBefore=0, spaceAfter=8,
-                    textColor=rgb(TEXT)),
-        "h2": style("h2", fontName=SANS_BOLD, fontSize=11, leading=14, spaceBefore=10, spaceAfter=5,
-                    textColor=rgb(TEXT)),
-        "h3": style("h3", fontName=SANS_BOLD, fontSize=9.2, leading=12, spaceBefore=7, spaceAfter=3,
-                    textColor=rgb(MUTED_TEXT)),
+        "h1": style(
+            "h1", fontName=SANS_BOLD, fontSize=15, leading=19, spaceBefore=0, spaceAfter=8, textColor=rgb(TEXT)
+        ),
+        "h2": style(
+            "h2", fontName=SANS_BOLD, fontSize=11, leading=14, spaceBefore=10, spaceAfter=5, textColor=rgb(TEXT)
+        ),
+        "h3": style(
+            "h3", fontName=SANS_BOLD, fontSize=9.2, leading=12, spaceBefore=7, spaceAfter=3, textColor=rgb(MUTED_TEXT)
+        ),
         "warning": style("warning", textColor=rgb(WARNING), leftIndent=11, bulletIndent=2, spaceAfter=2.5),
         "title": style("title", fontName=SANS_BOLD, fontSize=24, leading=30, spaceAfter=6),
         "subtitle": style("subtitle", fontSize=12.5, leading=17, textColor=muted, spaceAfter=20),

@@ -91,8 +91,17 @@ class _ReportTemplate(BaseDocTemplate):
         self._total_pages = total_pages
         self.pages_seen = 0
         self.heading_pages: dict[str, int] = {}
-        frame = Frame(self.leftMargin, self.bottomMargin, self.width, self.height, id="body",
-                      leftPadding=0, rightPadding=0, topPadding=0, bottomPadding=0)
+        frame = Frame(
+            self.leftMargin,
+            self.bottomMargin,
+            self.width,
+            self.height,
+            id="body",
+            leftPadding=0,
+            rightPadding=0,
+            topPadding=0,
+            bottomPadding=0,
+        )
         self.addPageTemplates([PageTemplate(id="page", frames=[frame], onPage=self._decorate)])
 
     def afterFlowable(self, flowable: Flowable) -> None:  # noqa: N802 - reportlab's hook name
@@ -101,8 +110,9 @@ class _ReportTemplate(BaseDocTemplate):
             # The frame's cursor sits under the heading just drawn; point the bookmark at its top.
             top = self.frame._y + flowable.height + 6
             self.canv.bookmarkPage(flowable.outline_key, fit="XYZ", left=0, top=top)
-            self.canv.addOutlineEntry(flowable.outline_title, flowable.outline_key,
-                                      level=flowable.outline_level, closed=False)
+            self.canv.addOutlineEntry(
+                flowable.outline_title, flowable.outline_key, level=flowable.outline_level, closed=False
+            )
 
     def _decorate(self, canv: Canvas, doc: BaseDocTemplate) -> None:
         page = canv.getPageNumber()
@@ -119,8 +129,11 @@ class _ReportTemplate(BaseDocTemplate):
         else:
             canv.setFont(st.SANS, 7)
             canv.setFillColor(muted)
-            canv.drawString(left, height - st.PAGE_MARGIN + 3 * mm,
-                            st.printable(f"Audit of {facts.model_name} on {facts.data_name}"))
+            canv.drawString(
+                left,
+                height - st.PAGE_MARGIN + 3 * mm,
+                st.printable(f"Audit of {facts.model_name} on {facts.data_name}"),
+            )
             canv.drawRightString(right, height - st.PAGE_MARGIN + 3 * mm, format_date(facts.report.report_date))
             canv.setStrokeColor(rule)
             canv.setLineWidth(0.5)
@@ -161,11 +174,15 @@ def _layout(
     with shortening(_names_of(report.document)):
         facts = Facts.gather(report, width)
         info = _document_info(report, facts)
-        story = build_story(facts, attachment_sha256=hashlib.sha256(attachment).hexdigest(),
-                            pages=first_pass.heading_pages if first_pass else None)
+        story = build_story(
+            facts,
+            attachment_sha256=hashlib.sha256(attachment).hexdigest(),
+            pages=first_pass.heading_pages if first_pass else None,
+        )
         buffer = io.BytesIO()
-        template = _ReportTemplate(buffer, facts=facts, info=info,
-                                   total_pages=first_pass.pages_seen if first_pass else None)
+        template = _ReportTemplate(
+            buffer, facts=facts, info=info, total_pages=first_pass.pages_seen if first_pass else None
+        )
         template.build(story, canvasmaker=make_canvas_class(info, _icc_profile(), attachment))
     return buffer.getvalue(), template
 
@@ -236,11 +253,13 @@ def extract_embedded_results(pdf_path: Path) -> dict[str, Any]:
     except ReportError as exc:
         raise ReportError(f"{exc.message[:-1]} ({pdf_path.name}).", path=pdf_path) from exc
     except Exception as exc:  # a corrupt stream: zlib/base64 errors
-        raise ReportError(f"The {ATTACHMENT_NAME} attached to {pdf_path.name} is damaged: {exc}.",
-                          path=pdf_path) from exc
+        raise ReportError(
+            f"The {ATTACHMENT_NAME} attached to {pdf_path.name} is damaged: {exc}.", path=pdf_path
+        ) from exc
     if data is None:
-        raise ReportError(f"{pdf_path.name} has no attached {ATTACHMENT_NAME}, so it is not a Probity report.",
-                          path=pdf_path)
+        raise ReportError(
+            f"{pdf_path.name} has no attached {ATTACHMENT_NAME}, so it is not a Probity report.", path=pdf_path
+        )
     from engine.limits import current_limits
 
     return decode_attached_results(data, pdf_path, max_depth=current_limits().max_json_depth)
@@ -260,11 +279,11 @@ def decode_attached_results(data: bytes, pdf_path: Path, *, max_depth: int) -> d
     try:
         document = loads_json(data.decode("utf-8"), max_depth=max_depth)
     except JSONNestingError as exc:
-        raise ReportError(exc.sentence(f"The {ATTACHMENT_NAME} attached to {pdf_path.name}"),
-                          path=pdf_path) from None
+        raise ReportError(exc.sentence(f"The {ATTACHMENT_NAME} attached to {pdf_path.name}"), path=pdf_path) from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ReportError(f"The {ATTACHMENT_NAME} attached to {pdf_path.name} is not valid JSON: {exc}.",
-                          path=pdf_path) from None
+        raise ReportError(
+            f"The {ATTACHMENT_NAME} attached to {pdf_path.name} is not valid JSON: {exc}.", path=pdf_path
+        ) from None
     if not isinstance(document, dict):
         raise ReportError(f"The {ATTACHMENT_NAME} attached to {pdf_path.name} is not a JSON object.", path=pdf_path)
     return document

@@ -83,8 +83,16 @@ def audit_command(request: AuditRequest, out_dir: Path) -> list[str]:
     they are in results.json's ``provenance.report``.
     """
     request = request.resolved()  # the numbers a method's default stands for, as the results record them
-    command = ["probity", "audit", "--data", str(request.data), "--model", str(request.model),
-               "--target", request.target]
+    command = [
+        "probity",
+        "audit",
+        "--data",
+        str(request.data),
+        "--model",
+        str(request.model),
+        "--target",
+        request.target,
+    ]
     if request.sensitive:
         command += ["--sensitive", *request.sensitive]
     if request.features is not None:
@@ -136,8 +144,14 @@ def proposed_folder(parent: Path, data_name: str, model_name: str) -> Path:
 
 
 def export_job(
-    request: AuditRequest, *, dataset: Dataset, model: Model, out_dir: Path, command: Sequence[str],
-    force: bool = False, ctx: JobContext,
+    request: AuditRequest,
+    *,
+    dataset: Dataset,
+    model: Model,
+    out_dir: Path,
+    command: Sequence[str],
+    force: bool = False,
+    ctx: JobContext,
 ) -> ExportResult:
     """Run the audit on the open data and model and write its three files (on a worker; no Qt).
 
@@ -150,12 +164,10 @@ def export_job(
     from engine.audit import resolve_roles, run_audit, write_audit_outputs
     from engine.explain.base import AuditInputs
 
-    roles = resolve_roles(dataset, model, target=request.target, sensitive=request.sensitive,
-                          features=request.features)
+    roles = resolve_roles(dataset, model, target=request.target, sensitive=request.sensitive, features=request.features)
     inputs = AuditInputs.from_dataset(dataset, roles, model)
     outcome = run_audit(request, ctx.sub(0.0, 0.9), inputs=inputs)
-    paths = write_audit_outputs(outcome, out_dir, request.report, command=command, ctx=ctx.sub(0.9, 1.0),
-                                force=force)
+    paths = write_audit_outputs(outcome, out_dir, request.report, command=command, ctx=ctx.sub(0.9, 1.0), force=force)
     return ExportResult(paths=paths, warnings=outcome.warnings)
 
 
@@ -223,8 +235,9 @@ class ExportReportDialog(QDialog):
         sections_layout = QVBoxLayout()
         sections_layout.addLayout(grid)
         sections_layout.addLayout(pick)
-        sections_layout.addWidget(hint_label("The title page is always included; a section without results "
-                                             "is left out."))
+        sections_layout.addWidget(
+            hint_label("The title page is always included; a section without results is left out.")
+        )
         sections_layout.addStretch(1)
         self.sections_box = QGroupBox("Sections")
         self.sections_box.setLayout(sections_layout)
@@ -232,13 +245,17 @@ class ExportReportDialog(QDialog):
         # Who, what, where.
         remembered = self._remembered
         self.rows_edit = QLineEdit(remembered("explain_rows", DEFAULT_EXPLAIN_ROWS))
-        self.rows_edit.setToolTip("Rows LIME and SHAP explain for the local-explanations section: "
-                                  "'3,17', '0-4', 'first:N' or 'random:N' (0-based).")
+        self.rows_edit.setToolTip(
+            "Rows LIME and SHAP explain for the local-explanations section: "
+            "'3,17', '0-4', 'first:N' or 'random:N' (0-based)."
+        )
         self.auditor_edit = QLineEdit(remembered("auditor", ""))
         self.organisation_edit = QLineEdit(remembered("organisation", ""))
         self.notes_edit = QPlainTextEdit(notes)
-        self.notes_edit.setPlaceholderText("Findings, caveats and decisions, as they should appear under "
-                                           "“Reviewer notes”. Blank lines separate paragraphs.")
+        self.notes_edit.setPlaceholderText(
+            "Findings, caveats and decisions, as they should appear under "
+            "“Reviewer notes”. Blank lines separate paragraphs."
+        )
         self.notes_edit.setMinimumHeight(110)
         self.notes_edit.textChanged.connect(self._on_notes_edit_text_changed)
         self.notes_message = InlineMessage()
@@ -317,9 +334,12 @@ class ExportReportDialog(QDialog):
         self.buttons.rejected.connect(self.reject)
 
         layout = QVBoxLayout(self)
-        layout.addWidget(hint_label(
-            "Runs the full audit on the open data and model and writes report.pdf, results.json and "
-            "manifest.json, exactly as “probity audit” does; “probity verify” can check the report later."))
+        layout.addWidget(
+            hint_label(
+                "Runs the full audit on the open data and model and writes report.pdf, results.json and "
+                "manifest.json, exactly as “probity audit” does; “probity verify” can check the report later."
+            )
+        )
         layout.addLayout(body, 1)
         layout.addWidget(self.progress)
         layout.addWidget(self.error)
@@ -423,8 +443,13 @@ class ExportReportDialog(QDialog):
                 kind="export-report",
                 fn=export_job,
                 args=(request,),
-                params={"dataset": self._session.dataset, "model": self._session.model, "out_dir": out_dir,
-                        "command": audit_command(request, out_dir), "force": bool(existing)},
+                params={
+                    "dataset": self._session.dataset,
+                    "model": self._session.model,
+                    "out_dir": out_dir,
+                    "command": audit_command(request, out_dir),
+                    "force": bool(existing),
+                },
                 key="export-report",
                 title=f"Export report · {out_dir.name}",
                 seed=request.seed,
@@ -477,8 +502,11 @@ class ExportReportDialog(QDialog):
         if not self.isVisible():
             return  # a closed dialog no longer speaks for the session; the next one checks afresh
         # A folder the person did not choose follows the inputs; one they typed stays.
-        untouched = (not self.folder_edit.text().strip() if self._proposed is None
-                     else self.out_dir() == self._proposed.expanduser())
+        untouched = (
+            not self.folder_edit.text().strip()
+            if self._proposed is None
+            else self.out_dir() == self._proposed.expanduser()
+        )
         if untouched:
             self._proposed = self._proposal()
             self.folder_edit.setText("" if self._proposed is None else str(self._proposed))
@@ -505,8 +533,8 @@ class ExportReportDialog(QDialog):
             # openUrl answers False where no desktop launcher or PDF viewer exists: say so, and where the file is.
             if self.open_url(QUrl.fromLocalFile(str(report))) is False:
                 self.open_message.show_warning(
-                    f"The report could not be opened because no application for PDF files was found; "
-                    f"it is at {report}.")
+                    f"The report could not be opened because no application for PDF files was found; it is at {report}."
+                )
         self.sig_exported.emit(result)
 
     def _on_runner_job_failed(self, job_id: int, error: object) -> None:
@@ -517,8 +545,9 @@ class ExportReportDialog(QDialog):
         self.progress.stop()
         self.export_button.setEnabled(True)
         self.error.show_error(
-            error.message if error.is_user_error else "The report could not be written because of an internal "
-            "error; the details are in the log."
+            error.message
+            if error.is_user_error
+            else "The report could not be written because of an internal error; the details are in the log."
         )
 
     def _on_runner_job_cancelled(self, job_id: int) -> None:
@@ -556,15 +585,19 @@ class ExportReportDialog(QDialog):
         self._notes_for = None
         self.notes_message.show_warning(
             f"The reviewer notes were written for {written_for.describe()}, not for the {now.describe()} open "
-            "now, so they were taken out of this report.")
+            "now, so they were taken out of this report."
+        )
         self.restore_notes_button.show()
 
     def _ask_overwrite(self, folder: Path, existing: Sequence[Path]) -> bool:
         listed = "\n".join(f"  • {Path(p).name}" for p in existing)
         answer = QMessageBox.warning(
-            self, "Replace the files?",
-            literal(f"{folder} already holds files of an earlier export:\n\n{listed}\n\n"
-                    "Replace them with this report? The earlier files cannot be recovered."),
+            self,
+            "Replace the files?",
+            literal(
+                f"{folder} already holds files of an earlier export:\n\n{listed}\n\n"
+                "Replace them with this report? The earlier files cannot be recovered."
+            ),
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
             QMessageBox.StandardButton.Cancel,
         )

@@ -190,9 +190,12 @@ class ImportPreviewDialog(QDialog):
         self.buttons.rejected.connect(self.reject)
 
         layout = QVBoxLayout(self)
-        layout.addWidget(hint_label(
-            f"How {self.path.name} will be read: options left on Detect are worked out from the file. "
-            "Probity never changes the file."))
+        layout.addWidget(
+            hint_label(
+                f"How {self.path.name} will be read: options left on Detect are worked out from the file. "
+                "Probity never changes the file."
+            )
+        )
         layout.addLayout(form)
         layout.addWidget(self.detected_label)
         layout.addWidget(self.error)
@@ -370,6 +373,9 @@ class ImportPreviewDialog(QDialog):
         else:
             parts.append("no header line")
         n_rows, n_cols = preview.frame.shape
-        shown = (f"all {n_rows} rows shown" if preview.complete
-                 else f"the first {n_rows} rows shown (the whole file is read on Open)")
+        shown = (
+            f"all {n_rows} rows shown"
+            if preview.complete
+            else f"the first {n_rows} rows shown (the whole file is read on Open)"
+        )
         return f"Read with {', '.join(parts)}: {n_cols} column{'s' if n_cols != 1 else ''}, {shown}."

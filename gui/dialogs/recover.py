@@ -15,7 +15,7 @@ __all__ = ["RecoverSessionDialog"]
 
 
 class RecoverSessionDialog(QDialog):
-    """"Recover" (accept) reopens the autosave; "Discard" (reject) leaves it unused."""
+    """ "Recover" (accept) reopens the autosave; "Discard" (reject) leaves it unused."""
 
     def __init__(self, autosave: Path, summary: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)

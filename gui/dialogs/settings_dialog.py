@@ -41,8 +41,10 @@ class SettingsDialog(QDialog):
         self.seed_box = _spin(0, 2_147_483_647, settings.seed)
         self.seed_box.setToolTip("Every random choice of a new analysis follows from this number.")
         self.threads_box = _spin(0, 1024, settings.threads, special="automatic")
-        self.threads_box.setToolTip("Threads for model calls run in parallel and for torch; automatic lets the "
-                                    "engine use the cores that are free when a job starts.")
+        self.threads_box.setToolTip(
+            "Threads for model calls run in parallel and for torch; automatic lets the "
+            "engine use the cores that are free when a job starts."
+        )
         self.device_combo = QComboBox()
         self.device_combo.addItems(list(DEVICE_CHOICES))
         self.device_combo.setCurrentText(settings.device)
@@ -84,8 +86,12 @@ class SettingsDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(compute_box)
         layout.addWidget(samples_box)
-        layout.addWidget(hint_label("New analyses and reports start from these values; "
-                                    "results already computed keep the values they were run with."))
+        layout.addWidget(
+            hint_label(
+                "New analyses and reports start from these values; "
+                "results already computed keep the values they were run with."
+            )
+        )
         layout.addWidget(buttons)
 
     def value(self) -> AppSettings:

@@ -234,15 +234,18 @@ class ParamForm(QWidget):
             self._getters[param.name] = lambda s=spin: None if s.value() == s.minimum() else s.value()
             self._setters[param.name] = lambda v, s=spin: s.setValue(s.minimum() if v is None else float(v))
             return spin
-        box = NumberBox(float(param.default),
-                        minimum=param.minimum if param.minimum is not None else -1e12,
-                        maximum=param.maximum if param.maximum is not None else 1e12)
+        box = NumberBox(
+            float(param.default),
+            minimum=param.minimum if param.minimum is not None else -1e12,
+            maximum=param.maximum if param.maximum is not None else 1e12,
+        )
         self._getters[param.name] = box.value
         self._setters[param.name] = lambda v, s=box: s.setValue(float(v))
         return box
 
     def _text(self, param: Param) -> QLineEdit:
         """Text, column lists and pairs: written as ``a, b``; empty stands for None."""
+
         def text_of(value: Any) -> str:
             if value is None:
                 return ""
@@ -569,8 +572,11 @@ class AnalysesPane(QWidget):
     # -- session state (see gui.sessionfile.SessionPane) ---------------------------------------
     def save_state(self) -> dict[str, dict[str, Any]]:
         """Each built panel's parameters and seed, under the analysis name."""
-        return {name: {"params": panel.form.values(), "seed": panel.form.seed}
-                for name, panel in self.panels.items() if panel.form is not None}
+        return {
+            name: {"params": panel.form.values(), "seed": panel.form.seed}
+            for name, panel in self.panels.items()
+            if panel.form is not None
+        }
 
     def restore_state(self, parameters: Mapping[str, Any], results: Mapping[str, Any]) -> None:
         """Put back the saved parameters and seed of every panel named in ``parameters``."""

@@ -42,9 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DatasetPane", "DATA_FILE_FILTER", "OBVIOUS_TARGET_NAMES", "suggest_target"]
 
-DATA_FILE_FILTER = (
-    "Tables (*.csv *.tsv *.txt *.xlsx *.parquet *.pq *.feather *.arrow *.ipc);;All files (*)"
-)
+DATA_FILE_FILTER = "Tables (*.csv *.tsv *.txt *.xlsx *.parquet *.pq *.feather *.arrow *.ipc);;All files (*)"
 _FILTER_DELAY_MS = 250  # wait for a pause in typing before filtering a large table
 #: Column names (compared without case) that almost always hold what a model predicts.
 OBVIOUS_TARGET_NAMES = ("target", "label", "y", "outcome", "class")
@@ -86,8 +84,11 @@ def suggest_target(dataset: Dataset, model: Model | None = None) -> tuple[str, s
         wanted = {_plain(c) for c in classes}
         kinds = {info.name: info for info in dataset.schema.columns}
         candidates = [
-            c for c in usable
-            if c not in inputs and c in kinds and kinds[c].n_distinct == len(wanted)
+            c
+            for c in usable
+            if c not in inputs
+            and c in kinds
+            and kinds[c].n_distinct == len(wanted)
             and kinds[c].kind.value != "identifier"
         ]
         matches = [c for c in candidates if {_plain(v) for v in frame[c].dropna().unique()} == wanted]
@@ -105,9 +106,7 @@ class DatasetPane(QWidget):
 
     sig_status = Signal(str)
 
-    def __init__(
-        self, session: Session, runner: JobRunner, settings: QSettings, parent: QWidget | None = None
-    ) -> None:
+    def __init__(self, session: Session, runner: JobRunner, settings: QSettings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._session = session
         self._runner = runner
@@ -134,8 +133,13 @@ class DatasetPane(QWidget):
 
     # -- layout ---------------------------------------------------------------------
     def _build(self) -> None:
-        top = OpenHeader("Dataset", "open-data", "Open data…", on_open=self._on_open_clicked,
-                         on_recent=self._on_recent_menu_about_to_show)
+        top = OpenHeader(
+            "Dataset",
+            "open-data",
+            "Open data…",
+            on_open=self._on_open_clicked,
+            on_recent=self._on_recent_menu_about_to_show,
+        )
         self.open_button, self.recent_button, self.recent_menu = top.open_button, top.recent_button, top.recent_menu
 
         self.summary = QLabel()
@@ -289,8 +293,14 @@ class DatasetPane(QWidget):
         self.error.clear_message()
         self._pending_roles = (target, tuple(sensitive))
         self._load_job = self._runner.submit(
-            JobSpec(kind="load-data", fn=tasks.load_dataset, args=(path,), params={"options": options},
-                    key="load-data", title=f"Open {path.name}")
+            JobSpec(
+                kind="load-data",
+                fn=tasks.load_dataset,
+                args=(path,),
+                params={"options": options},
+                key="load-data",
+                title=f"Open {path.name}",
+            )
         )
         self.progress.start(f"Opening {path.name}…")
         return self._load_job

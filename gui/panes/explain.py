@@ -197,7 +197,7 @@ def run_explanation(
         assert rows is not None
         # What it builds on (clusters: the SHAP values) is exactly what that method with its defaults gives on
         # these rows and seed (same random streams), so an earlier such run is reused rather than recomputed.
-        (name, source), = definition.builds_on.items()
+        ((name, source),) = definition.builds_on.items()
         key = attribution_key(inputs, method=source, params={}, rows=rows, seed=ctx.seed)
         shap = (reuse or {}).get(key) if key is not None else None
         reused = shap is not None
@@ -233,7 +233,7 @@ def _note_reused(result: Any, shap: Any) -> Any:
             "seed": source.seed,
             "rows": len(shap.rows),
             "note": "The SHAP values of this earlier result on the same model, data, rows and seed were reused, "
-                    "not recomputed.",
+            "not recomputed.",
         },
     }
     return dataclasses.replace(result, provenance=dataclasses.replace(result.provenance, parameters=parameters))
@@ -388,7 +388,8 @@ class GroupsView(QWidget):
         self.result = result
         # Only the columns the task defines somewhere.
         columns = [
-            (key, title) for key, title in self.COLUMNS
+            (key, title)
+            for key, title in self.COLUMNS
             if key in ("attribute", "group", "n") or any(_defined(getattr(g, key)) for g in result.groups)
         ]
         self.table.setColumnCount(len(columns))
@@ -470,7 +471,7 @@ def _rows_used(saved: Any, results: Mapping[str, Any] | None) -> dict[str, dict[
             if name in methods and isinstance(used, dict) and isinstance(used.get("rows_spec"), str):
                 out[name] = {"rows_spec": used["rows_spec"], "include_selected": bool(used.get("include_selected"))}
     for kind, result in (results or {}).items():
-        name = kind[len(EXPLAIN_PREFIX):] if kind.startswith(EXPLAIN_PREFIX) else ""
+        name = kind[len(EXPLAIN_PREFIX) :] if kind.startswith(EXPLAIN_PREFIX) else ""
         rows = getattr(result, "rows", None)
         if name in methods and methods[name].takes_rows and name not in out and rows is not None:
             out[name] = {"rows_spec": rows_spec_text(np.asarray(rows, dtype=np.int64)), "include_selected": False}
@@ -761,9 +762,11 @@ class ExplainPane(QWidget):
             extra = tuple(int(r) for r in self.selection.rows)
         dataset = self._session.dataset
         self._job_method = definition.name
-        self._job_rows = None if not definition.takes_rows else {
-            "rows_spec": self.rows_edit.text().strip(), "include_selected": self.include_selected.isChecked()
-        }
+        self._job_rows = (
+            None
+            if not definition.takes_rows
+            else {"rows_spec": self.rows_edit.text().strip(), "include_selected": self.include_selected.isChecked()}
+        )
         self._job = self._runner.submit(
             JobSpec(
                 kind=f"explain-{definition.name}",
@@ -908,8 +911,9 @@ class ExplainPane(QWidget):
         widget = self.view(key)
         if self.result_tabs.indexOf(widget) < 0:
             order = list(VIEW_TITLES)
-            position = sum(1 for k in order[: order.index(key)] if k in self.views
-                           and self.result_tabs.indexOf(self.views[k]) >= 0)
+            position = sum(
+                1 for k in order[: order.index(key)] if k in self.views and self.result_tabs.indexOf(self.views[k]) >= 0
+            )
             self.result_tabs.insertTab(position, widget, VIEW_TITLES[key])
         self.result_tabs.setCurrentWidget(widget)
         self.result_stack.setCurrentWidget(self.result_tabs)
@@ -966,18 +970,22 @@ class ExplainPane(QWidget):
         """The chosen method, the seed, every method's parameters, the rows each shown result used, the selection."""
         if not self.forms:
             return {}
-        return {EXPLAIN_PARAMETERS: {
-            "method": self.method_name,
-            "seed": self.seed_box.value(),
-            "params": {name: {k: v for form in forms for k, v in form.values().items()}
-                       for name, forms in self.forms.items()},
-            # The rows each shown result was computed on, and the window's selection.
-            "rows": {name: dict(used) for name, used in self.rows_used.items()},
-            "selection": {
-                "rows": [int(r) for r in self.selection.rows],
-                "current": self.selection.current,
-            },
-        }}
+        return {
+            EXPLAIN_PARAMETERS: {
+                "method": self.method_name,
+                "seed": self.seed_box.value(),
+                "params": {
+                    name: {k: v for form in forms for k, v in form.values().items()}
+                    for name, forms in self.forms.items()
+                },
+                # The rows each shown result was computed on, and the window's selection.
+                "rows": {name: dict(used) for name, used in self.rows_used.items()},
+                "selection": {
+                    "rows": [int(r) for r in self.selection.rows],
+                    "current": self.selection.current,
+                },
+            }
+        }
 
     def restore_state(self, parameters: Mapping[str, Any], results: Mapping[str, Any]) -> None:
         """Put back the saved method, seed, parameters, rows and selection (when the session has them)."""
@@ -1008,12 +1016,13 @@ class ExplainPane(QWidget):
         """
         if not name.startswith(EXPLAIN_PREFIX) or name.endswith(ATTRIBUTIONS_SUFFIX):
             return False
-        method = name[len(EXPLAIN_PREFIX):]
+        method = name[len(EXPLAIN_PREFIX) :]
         if method not in explain_methods():
             return False
         self.ensure_ready()
-        self.show_outcome(ExplainOutcome(method=method, result=result,
-                                         attributions=results.get(name + ATTRIBUTIONS_SUFFIX)))
+        self.show_outcome(
+            ExplainOutcome(method=method, result=result, attributions=results.get(name + ATTRIBUTIONS_SUFFIX))
+        )
         self.status.setText("Reopened from the saved session (not recomputed).")
         return True
 
@@ -1168,8 +1177,10 @@ class ExplainPane(QWidget):
             self._job_rows = None
             self._remember_shap(result)
             self.show_outcome(result)
-            seconds = "" if record is None or record.finished_at is None else (
-                f" in {record.finished_at - record.submitted_at:.1f} s"
+            seconds = (
+                ""
+                if record is None or record.finished_at is None
+                else (f" in {record.finished_at - record.submitted_at:.1f} s")
             )
             rows = getattr(result.result, "rows", None)
             shown = self.methods[result.method]

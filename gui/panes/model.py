@@ -48,8 +48,10 @@ _VERDICTS = {
     "refused": "Refused",
     "needs-trust": "Loading runs the code of the classes below: it needs your trust",
 }
-_UNREVIEWED_VERDICT = ("Loading runs the code of the classes below: it needs your trust, and an acknowledgement of "
-                       "the names Probity has not reviewed")
+_UNREVIEWED_VERDICT = (
+    "Loading runs the code of the classes below: it needs your trust, and an acknowledgement of "
+    "the names Probity has not reviewed"
+)
 #: Item data role of the safety scan's list holding each name's status: reviewed, unreviewed or dangerous.
 SCAN_STATUS_ROLE = Qt.ItemDataRole.UserRole + 1
 MODEL_FILE_FILTER = f"Models ({' '.join('*' + s for s in MODEL_SUFFIXES)});;All files (*)"
@@ -68,8 +70,14 @@ class TrustDialog(QDialog):
     """
 
     def __init__(
-        self, path: Path, sha256: str, imports: tuple[str, ...], dangerous: set[str], parent: QWidget | None = None,
-        *, unreviewed: Sequence[str] = (),
+        self,
+        path: Path,
+        sha256: str,
+        imports: tuple[str, ...],
+        dangerous: set[str],
+        parent: QWidget | None = None,
+        *,
+        unreviewed: Sequence[str] = (),
     ) -> None:
         super().__init__(parent)
         self.unreviewed = tuple(n for n in unreviewed if n not in dangerous)
@@ -166,8 +174,10 @@ class TrustDialog(QDialog):
     def _update_trust_button(self) -> None:
         self.trust_button.setEnabled(self.can_load)
         self.trust_button.setToolTip(
-            "" if self.can_load else
-            "This file names something that can run commands or code; Probity never loads it." if self.dangerous
+            ""
+            if self.can_load
+            else "This file names something that can run commands or code; Probity never loads it."
+            if self.dangerous
             else "Tick the box above once you have reviewed the names in red."
         )
 
@@ -177,9 +187,7 @@ class ModelPane(QWidget):
 
     sig_status = Signal(str)
 
-    def __init__(
-        self, session: Session, runner: JobRunner, settings: QSettings, parent: QWidget | None = None
-    ) -> None:
+    def __init__(self, session: Session, runner: JobRunner, settings: QSettings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._session = session
         self._runner = runner
@@ -200,8 +208,13 @@ class ModelPane(QWidget):
 
     # -- layout -----------------------------------------------------------------------
     def _build(self) -> None:
-        top = OpenHeader("Model", "open-model", "Open model…", on_open=self._on_open_clicked,
-                         on_recent=self._on_recent_menu_about_to_show)
+        top = OpenHeader(
+            "Model",
+            "open-model",
+            "Open model…",
+            on_open=self._on_open_clicked,
+            on_recent=self._on_recent_menu_about_to_show,
+        )
         self.open_button, self.recent_button, self.recent_menu = top.open_button, top.recent_button, top.recent_menu
 
         self.error = InlineMessage()
@@ -298,8 +311,9 @@ class ModelPane(QWidget):
             remember_folder(self._settings, "model", path)
             self.open_path(Path(path))
 
-    def open_path(self, path: Path | str, *, trusted_sha256: tuple[str, ...] = (),
-                  allow_unreviewed: bool = False) -> int:
+    def open_path(
+        self, path: Path | str, *, trusted_sha256: tuple[str, ...] = (), allow_unreviewed: bool = False
+    ) -> int:
         """Start inspecting and loading ``path``.
 
         ``trusted_sha256`` lists the file digests the user trusts; ``allow_unreviewed``
@@ -377,7 +391,8 @@ class ModelPane(QWidget):
             names = ", ".join(result.refusal.unreviewed)
             self.error.show_error(
                 f"{result.path.name} was not loaded: it names {names}, which Probity has not reviewed and which "
-                f"were not acknowledged.{self._still_in_use()}")
+                f"were not acknowledged.{self._still_in_use()}"
+            )
         else:
             # The refusal is one sentence already ("… is refused: …; Probity never loads such a file …").
             self.error.show_error(f"{result.refusal}{self._still_in_use()}")
@@ -442,7 +457,8 @@ class ModelPane(QWidget):
         dialog = TrustDialog(path, sha256, imports, dangerous, self, unreviewed=unreviewed)
         dialog.finished.connect(
             lambda code: self._on_trust_dialog_finished(
-                path, sha256, code == QDialog.DialogCode.Accepted, dialog.allow_unreviewed)
+                path, sha256, code == QDialog.DialogCode.Accepted, dialog.allow_unreviewed
+            )
         )
         self.trust_dialog = dialog
         # open(), not exec(): no nested event loop, and the rest of the app keeps running.
@@ -548,7 +564,5 @@ class ModelPane(QWidget):
             self.columns_list.addItem(item)
         text = f"{len(columns)} column{'s' if len(columns) != 1 else ''}, in the model's order."
         if dataset is not None:
-            text += (
-                f" {len(missing)} missing from {dataset.name}." if missing else f" All present in {dataset.name}."
-            )
+            text += f" {len(missing)} missing from {dataset.name}." if missing else f" All present in {dataset.name}."
         self.columns_hint.setText(text)

@@ -193,8 +193,13 @@ class BeeswarmView(QWidget):
         self.point_rows = np.concatenate(point_rows) if point_rows else np.zeros(0, dtype=np.int64)
         self.plot_item.addItem(pg.InfiniteLine(pos=0.0, angle=90, pen=pen(palette.REFERENCE, 1.0)))
         self.scatter = pg.ScatterPlotItem(
-            x=self.point_x, y=self.point_y, data=np.arange(self.point_x.size), size=_DOT,
-            pen=None, brush=np.concatenate(brushes) if brushes else [], hoverable=False,
+            x=self.point_x,
+            y=self.point_y,
+            data=np.arange(self.point_x.size),
+            size=_DOT,
+            pen=None,
+            brush=np.concatenate(brushes) if brushes else [],
+            hoverable=False,
         )
         self.scatter.sigClicked.connect(self._on_scatter_clicked)
         self.plot_item.addItem(self.scatter)

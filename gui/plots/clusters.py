@@ -211,8 +211,12 @@ class ClusterView(QWidget):
         for c in range(int(result.k)):
             mask = self.point_labels == c
             scatter = pg.ScatterPlotItem(
-                x=self.points[mask, 0], y=self.points[mask, 1], data=self.point_rows[mask], size=_DOT,
-                pen=pg.mkPen(QColor("#FFFFFF"), width=0.6), brush=pg.mkBrush(QColor(palette.categorical(c))),
+                x=self.points[mask, 0],
+                y=self.points[mask, 1],
+                data=self.point_rows[mask],
+                size=_DOT,
+                pen=pg.mkPen(QColor("#FFFFFF"), width=0.6),
+                brush=pg.mkBrush(QColor(palette.categorical(c))),
                 name=f"Cluster {c} ({int(mask.sum()):,} rows)",
             )
             scatter.sigClicked.connect(self._on_scatter_clicked)
@@ -341,9 +345,7 @@ class ClusterView(QWidget):
         self.table.setFixedHeight(header + visible * self.table.verticalHeader().defaultSectionSize() + 4)
         for c, p in enumerate(result.profiles):
             r2 = float(result.klime.r2[c]) if c < len(result.klime.r2) else math.nan
-            cells = [
-                f"● {c}", f"{p.size:,}", f"{p.share:.1%}", format_number(p.mean_prediction), format_number(r2, 3)
-            ]
+            cells = [f"● {c}", f"{p.size:,}", f"{p.share:.1%}", format_number(p.mean_prediction), format_number(r2, 3)]
             for col, text in enumerate(cells):
                 cell = QTableWidgetItem(text)
                 if col == 0:

@@ -88,7 +88,11 @@ class DependenceView(QWidget):
         self.selected_item = pg.PlotDataItem(pen=pen(palette.SECONDARY, 2.2), connect="finite")
         self.selected_item.setZValue(5)
         self.pdp_item = pg.PlotDataItem(
-            pen=pen(palette.TEXT, 3.2), symbol="o", symbolSize=5, symbolBrush=QColor(palette.TEXT), symbolPen=None,
+            pen=pen(palette.TEXT, 3.2),
+            symbol="o",
+            symbolSize=5,
+            symbolBrush=QColor(palette.TEXT),
+            symbolPen=None,
         )
         self.pdp_item.setZValue(10)
         self.pdp_item.setCurveClickable(False)
@@ -222,8 +226,11 @@ class DependenceView(QWidget):
         elif g:
             item.setXRange(float(self.grid_x.min()), float(self.grid_x.max()), padding=0.04)
         pdp = pdp_values
-        span = (f"from {format_number(float(pdp.min()))} to {format_number(float(pdp.max()))}" if pdp.size
-                else "not defined")
+        span = (
+            f"from {format_number(float(pdp.min()))} to {format_number(float(pdp.max()))}"
+            if pdp.size
+            else "not defined"
+        )
         if categorical:
             self.caption.setText(
                 f"Dots: the model's {self.result.output_name} for each of {ice.shape[0]:,} rows as {name} is set "

@@ -77,8 +77,7 @@ def badge_style(kind: str) -> str:
     }
     fg, bg, border = colours[kind]
     return (
-        f"QLabel {{ color: {fg}; background: {bg}; border: 1px solid {border}; border-radius: 9px;"
-        " padding: 2px 9px; }"
+        f"QLabel {{ color: {fg}; background: {bg}; border: 1px solid {border}; border-radius: 9px; padding: 2px 9px; }}"
     )
 
 
@@ -236,8 +235,12 @@ class LocalView(QWidget):
         ends = self.starts + self.contributions
         brushes = [QColor(palette.CONTRIBUTION_UP if v > 0 else palette.CONTRIBUTION_DOWN) for v in self.contributions]
         self.bars = pg.BarGraphItem(
-            x0=np.minimum(self.starts, ends), y=ys, height=_BAR_HEIGHT, width=np.abs(self.contributions),
-            brushes=brushes, pen=pg.mkPen(QColor("#FFFFFF"), width=0.5),
+            x0=np.minimum(self.starts, ends),
+            y=ys,
+            height=_BAR_HEIGHT,
+            width=np.abs(self.contributions),
+            brushes=brushes,
+            pen=pg.mkPen(QColor("#FFFFFF"), width=0.5),
         )
         self.plot_item.addItem(self.bars)
         self.plot_item.getAxis("left").setTicks([list(zip(ys.tolist(), self.labels))])
@@ -290,13 +293,13 @@ class LimeView(LocalView):
         labels = [self._feature_label(names[j]) for j in order]
         shown = values[order]
         hover = [
-            f"{labels[k]}: coefficient {_signed(float(shown[k]))} on {result.output_name}"
-            for k in range(len(order))
+            f"{labels[k]}: coefficient {_signed(float(shown[k]))} on {result.output_name}" for k in range(len(order))
         ]
         self.plot_item.addItem(pg.InfiniteLine(pos=0.0, angle=90, pen=pen(palette.REFERENCE, 1.0)))
         self._draw_bars(labels, np.zeros(len(order)), shown, hover)
-        set_axis_label(self.plot_item, "bottom", f"Change in {result.output_name} (LIME coefficient)",
-                       color=palette.TEXT)
+        set_axis_label(
+            self.plot_item, "bottom", f"Change in {result.output_name} (LIME coefficient)", color=palette.TEXT
+        )
 
         prediction = float(result.predictions[i])
         self.heading.setText(f"Row {self.shown_row} · model {result.output_name} = {format_number(prediction)}")
@@ -316,7 +319,8 @@ class LimeView(LocalView):
             "Weighted R² of the linear surrogate on the perturbed neighbourhood of this row, and the gap between "
             f"the surrogate's prediction at the row and the model's; below {LOW_R2:g} R², or with a gap above "
             + (
-                f"{verdict.gap_limit:g}" if verdict.probability
+                f"{verdict.gap_limit:g}"
+                if verdict.probability
                 else f"{verdict.gap_limit:g} standard deviations of the model's output"
             )
             + ", the surrogate describes the model poorly here, so read the bars with caution."
@@ -378,7 +382,7 @@ class WaterfallView(LocalView):
         self.prediction = float(result.predictions[i])
         order = np.argsort(-np.abs(np.nan_to_num(values)), kind="stable")
         keep = order[: self.MAX_BARS - 1] if order.size > self.MAX_BARS else order
-        rest = order[keep.size:]
+        rest = order[keep.size :]
         labels = [self._feature_label(names[j]) for j in keep]
         shown = list(values[keep])
         if rest.size:
@@ -437,7 +441,8 @@ class WaterfallView(LocalView):
             )
         self.badges.addStretch(1)
         where = (
-            f"the {result.output_name} at the baseline row" if ig
+            f"the {result.output_name} at the baseline row"
+            if ig
             else f"the mean {result.output_name} over the background"
         )
         self.caption.setText(

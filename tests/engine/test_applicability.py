@@ -49,8 +49,7 @@ def forest() -> SklearnModel:
 
 @pytest.fixture(scope="module")
 def mlp() -> SklearnModel:
-    return _model(make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(4,), max_iter=50,
-                                                                random_state=0)))
+    return _model(make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(4,), max_iter=50, random_state=0)))
 
 
 @pytest.fixture(scope="module")
@@ -117,6 +116,11 @@ for estimator in (RandomForestClassifier(n_estimators=3, random_state=0), MLPCla
 assert refusal("ig", SklearnModel(RandomForestClassifier(n_estimators=2).fit(X, y))) is not None
 print("torch" in sys.modules)
 """
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
-                         cwd=str(Path(__file__).resolve().parents[2]))
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=str(Path(__file__).resolve().parents[2]),
+    )
     assert out.stdout.strip() == "False", out.stderr

@@ -70,9 +70,17 @@ def test_network_sockets_are_disabled_in_the_suite() -> None:
         socket.socket(socket.AF_INET, socket.SOCK_STREAM)
 
 
-_THREAD_MAKERS = frozenset({
-    "QThread", "QThreadPool", "QRunnable", "Thread", "ThreadPoolExecutor", "ProcessPoolExecutor", "start_new_thread",
-})
+_THREAD_MAKERS = frozenset(
+    {
+        "QThread",
+        "QThreadPool",
+        "QRunnable",
+        "Thread",
+        "ThreadPoolExecutor",
+        "ProcessPoolExecutor",
+        "start_new_thread",
+    }
+)
 
 
 def _thread_makers_used(path: Path) -> set[str]:

@@ -50,9 +50,32 @@ def small_demo(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
 
 
 def _argv(data: Path | str, model: Path | str, out: Path | str, *extra: str) -> list[str]:
-    return ["--progress", "none", "audit", "--data", str(data), "--model", str(model), "--target", "approved",
-            "--sensitive", "group", "--out", str(out), "--seed", "3", "--n-repeats", "2", "--lime-samples", "100",
-            "--cluster-rows", "random:40", "--explain-rows", "0,5", *extra]
+    return [
+        "--progress",
+        "none",
+        "audit",
+        "--data",
+        str(data),
+        "--model",
+        str(model),
+        "--target",
+        "approved",
+        "--sensitive",
+        "group",
+        "--out",
+        str(out),
+        "--seed",
+        "3",
+        "--n-repeats",
+        "2",
+        "--lime-samples",
+        "100",
+        "--cluster-rows",
+        "random:40",
+        "--explain-rows",
+        "0,5",
+        *extra,
+    ]
 
 
 def _snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
@@ -100,8 +123,9 @@ def test_existing_outputs_are_refused_with_exit_2_and_left_untouched(
     code = main(_argv(written.data, written.model, "audit-demo", "--timestamp", TIMESTAMP, "--seed", "9"))
     err = capsys.readouterr().err
     assert code == 2
-    assert err == ("probity: audit-demo already holds report.pdf, results.json and manifest.json; "
-                   "use --force to overwrite them.\n")
+    assert err == (
+        "probity: audit-demo already holds report.pdf, results.json and manifest.json; use --force to overwrite them.\n"
+    )
     assert _snapshot(out) == before
 
 
@@ -152,8 +176,16 @@ def test_write_audit_outputs_raises_a_typed_error_naming_the_files(
 
     out = _copy_of(written, tmp_path)
     before = _snapshot(out)
-    request = AuditRequest(data=small_demo.data, model=small_demo.model, target="approved", seed=3,
-                           n_repeats=2, timestamp=TIMESTAMP, measure_times=False, report=ReportOptions())
+    request = AuditRequest(
+        data=small_demo.data,
+        model=small_demo.model,
+        target="approved",
+        seed=3,
+        n_repeats=2,
+        timestamp=TIMESTAMP,
+        measure_times=False,
+        report=ReportOptions(),
+    )
     outcome = run_audit(request, JobContext(seed=3))
     with pytest.raises(OutputExistsError) as err:
         write_audit_outputs(outcome, out, request.report)
@@ -162,8 +194,11 @@ def test_write_audit_outputs_raises_a_typed_error_naming_the_files(
     assert err.value.exit_code == 2
     assert _snapshot(out) == before
     written_paths = write_audit_outputs(outcome, out, request.report, force=True)
-    assert written_paths == {"report": out / "report.pdf", "results": out / "results.json",
-                             "manifest": out / "manifest.json"}
+    assert written_paths == {
+        "report": out / "report.pdf",
+        "results": out / "results.json",
+        "manifest": out / "manifest.json",
+    }
     assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_NAMES)
 
 
@@ -235,8 +270,7 @@ def test_the_manifest_is_put_in_place_last_and_no_temporary_file_remains(
 def _pdftext(path: Path) -> str:
     if shutil.which("pdftotext") is None:
         pytest.skip("pdftotext (Debian package poppler-utils) is not installed, so text cannot be extracted")
-    return subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True,
-                          check=True).stdout
+    return subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True).stdout
 
 
 def _when(text: str) -> dt.datetime:
@@ -262,8 +296,9 @@ def test_an_audit_run_now_records_when_each_analysis_ran_and_still_verifies(
         assert end.replace(microsecond=0) <= audit_end, name  # the audit's end is recorded in seconds
         previous_end = end
     text = _pdftext(out / "report.pdf")
-    computed = [line.split("computed", 1)[1].strip() for line in text.splitlines()
-                if line.strip().startswith("computed ")]
+    computed = [
+        line.split("computed", 1)[1].strip() for line in text.splitlines() if line.strip().startswith("computed ")
+    ]
     assert len(computed) == len(doc["results"])
     for line, result in zip(computed, doc["results"].values()):
         start = _when(result["provenance"]["started_at"])
@@ -272,8 +307,10 @@ def test_an_audit_run_now_records_when_each_analysis_ran_and_still_verifies(
     code, stdout, stderr = _verify(out / "report.pdf", small_demo.data, small_demo.model, capsys)
     assert code == 0, stdout + stderr
     assert "pages rebuilt from the embedded results" in stdout
-    assert (f"probity: note: The times the report records for {len(doc['results'])} analyses (when each started "
-            "and finished) were measured when it ran and are not compared.") in stderr
+    assert (
+        f"probity: note: The times the report records for {len(doc['results'])} analyses (when each started "
+        "and finished) were measured when it ran and are not compared."
+    ) in stderr
 
 
 def test_a_fixed_timestamp_measures_no_times_and_says_so(written: SimpleNamespace) -> None:
@@ -301,8 +338,18 @@ def test_a_report_written_before_times_were_measured_still_verifies(
     doc["provenance"]["finished_at"] = stamp
     for result in doc["results"].values():
         result["provenance"]["started_at"] = result["provenance"]["finished_at"] = stamp
-    doc["provenance"]["command"] = ["probity", "audit", "--data", str(written.data), "--model",
-                                    str(written.model), "--out", str(written.out), "--timestamp", TIMESTAMP]
+    doc["provenance"]["command"] = [
+        "probity",
+        "audit",
+        "--data",
+        str(written.data),
+        "--model",
+        str(written.model),
+        "--out",
+        str(written.out),
+        "--timestamp",
+        TIMESTAMP,
+    ]
     old = tmp_path / "old" / "report.pdf"
     build_report(ReportInput.from_document(doc, sections=None, local_rows=doc["provenance"]["explain_rows"]), old)
     text = " ".join(_pdftext(old).split())
@@ -316,8 +363,11 @@ def test_a_report_written_before_times_were_measured_still_verifies(
 
 
 def test_the_same_audit_from_two_folders_writes_identical_report_and_results(
-    small_demo: Any, full_registry: None, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch
+    small_demo: Any,
+    full_registry: None,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     here = tmp_path / "alice" / "inputs"
     there = tmp_path / "bob" / "deeper" / "copies"
@@ -330,11 +380,30 @@ def test_the_same_audit_from_two_folders_writes_identical_report_and_results(
     shutil.copyfile(notes, here / "notes.txt")
     # One run with absolute paths, the other from its own folder with relative ones and abbreviated options.
     first = tmp_path / "alice" / "out-a"
-    assert main(_argv(here / "credit.csv", here / "credit_model.skops", first, "--timestamp", TIMESTAMP,
-                      "--notes-file", str(here / "notes.txt"))) == 0
+    assert (
+        main(
+            _argv(
+                here / "credit.csv",
+                here / "credit_model.skops",
+                first,
+                "--timestamp",
+                TIMESTAMP,
+                "--notes-file",
+                str(here / "notes.txt"),
+            )
+        )
+        == 0
+    )
     monkeypatch.chdir(tmp_path / "bob")
-    second_argv = _argv("deeper/copies/credit.csv", "deeper/copies/credit_model.skops", "results/b",
-                        "--timestamp", TIMESTAMP, "--notes", "notes.txt")
+    second_argv = _argv(
+        "deeper/copies/credit.csv",
+        "deeper/copies/credit_model.skops",
+        "results/b",
+        "--timestamp",
+        TIMESTAMP,
+        "--notes",
+        "notes.txt",
+    )
     second_argv[second_argv.index("--data")] = "--dat"
     assert main(second_argv) == 0
     second = tmp_path / "bob" / "results" / "b"
@@ -351,17 +420,41 @@ def test_the_same_audit_from_two_folders_writes_identical_report_and_results(
         manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
         assert [e["path"] for e in manifest["files"] if e["role"] == "data"] == [data]
     for out, folder in ((first, here), (second, there)):
-        code, stdout, stderr = _verify(out / "report.pdf", folder / "credit.csv", folder / "credit_model.skops",
-                                       capsys)
+        code, stdout, stderr = _verify(out / "report.pdf", folder / "credit.csv", folder / "credit_model.skops", capsys)
         assert code == 0, stdout + stderr
 
 
 def test_portable_command_keeps_file_names_and_drops_where_files_are_written() -> None:
-    command = ["probity", "audit", "--data", "/home/ann/audits/in/credit.csv", "--model=C:\\Users\\ann\\m.onnx",
-               "--out", "/tmp/x", "--force", "--notes-file", "../notes.txt", "--progress", "none",
-               "--out=elsewhere", "--auditor", "Ann / Risk", "--target", "approved"]
+    command = [
+        "probity",
+        "audit",
+        "--data",
+        "/home/ann/audits/in/credit.csv",
+        "--model=C:\\Users\\ann\\m.onnx",
+        "--out",
+        "/tmp/x",
+        "--force",
+        "--notes-file",
+        "../notes.txt",
+        "--progress",
+        "none",
+        "--out=elsewhere",
+        "--auditor",
+        "Ann / Risk",
+        "--target",
+        "approved",
+    ]
     assert portable_command(command) == [
-        "probity", "audit", "--data", "credit.csv", "--model=m.onnx", "--notes-file", "notes.txt",
-        "--auditor", "Ann / Risk", "--target", "approved",
+        "probity",
+        "audit",
+        "--data",
+        "credit.csv",
+        "--model=m.onnx",
+        "--notes-file",
+        "notes.txt",
+        "--auditor",
+        "Ann / Risk",
+        "--target",
+        "approved",
     ]
     assert portable_command(portable_command(command)) == portable_command(command)

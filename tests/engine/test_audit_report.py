@@ -31,8 +31,9 @@ def _sha(path: Path) -> str:
 def _pdftotext(path: Path) -> str:
     if shutil.which("pdftotext") is None:
         pytest.skip("pdftotext (Debian package poppler-utils) is not installed, so text cannot be extracted")
-    return subprocess.run(["pdftotext", "-enc", "UTF-8", str(path), "-"], capture_output=True, text=True,
-                          check=True).stdout
+    return subprocess.run(
+        ["pdftotext", "-enc", "UTF-8", str(path), "-"], capture_output=True, text=True, check=True
+    ).stdout
 
 
 @pytest.fixture(scope="module")
@@ -50,11 +51,38 @@ def full_registry() -> Iterator[None]:
 def _audit_argv(demo_paths: Any, out: Path, notes: Path, *extra: str) -> list[str]:
     # Small sample sizes keep the suite fast; the defaults are what `probity audit` uses for real.
     return [
-        "--progress", "none", "audit", "--data", str(demo_paths.data), "--model", str(demo_paths.model),
-        "--target", "approved", "--sensitive", "group", "--out", str(out), "--seed", "11",
-        "--n-repeats", "2", "--lime-samples", "300", "--cluster-rows", "random:60",
-        "--explain-rows", "17,3", "--timestamp", TIMESTAMP, "--auditor", "Ada Auditor",
-        "--organisation", "Model Risk Office", "--notes-file", str(notes), *extra,
+        "--progress",
+        "none",
+        "audit",
+        "--data",
+        str(demo_paths.data),
+        "--model",
+        str(demo_paths.model),
+        "--target",
+        "approved",
+        "--sensitive",
+        "group",
+        "--out",
+        str(out),
+        "--seed",
+        "11",
+        "--n-repeats",
+        "2",
+        "--lime-samples",
+        "300",
+        "--cluster-rows",
+        "random:60",
+        "--explain-rows",
+        "17,3",
+        "--timestamp",
+        TIMESTAMP,
+        "--auditor",
+        "Ada Auditor",
+        "--organisation",
+        "Model Risk Office",
+        "--notes-file",
+        str(notes),
+        *extra,
     ]
 
 
@@ -69,8 +97,9 @@ def audit(demo_paths: Any, full_registry: None, tmp_path_factory: pytest.TempPat
     assert main(argv) == 0
     first = {name: (out / name).read_bytes() for name in ("report.pdf", "results.json", "manifest.json")}
     assert main([*argv, "--force"]) == 0
-    return SimpleNamespace(out=out, argv=argv, first=first, notes=notes,
-                           doc=json.loads(first["results.json"].decode("utf-8")))
+    return SimpleNamespace(
+        out=out, argv=argv, first=first, notes=notes, doc=json.loads(first["results.json"].decode("utf-8"))
+    )
 
 
 def test_audit_writes_report_results_and_manifest(audit: SimpleNamespace, demo_paths: Any) -> None:
@@ -120,11 +149,30 @@ def test_a_fixed_timestamp_is_the_one_recorded_time(audit: SimpleNamespace) -> N
 def test_audit_runs_every_analysis_from_one_seed(audit: SimpleNamespace) -> None:
     doc = audit.doc
     results = doc["results"]
-    assert {"performance", "permutation", "native", "lime", "shap", "dependence", "surrogate", "clusters",
-            "groups"} <= set(results)
+    assert {
+        "performance",
+        "permutation",
+        "native",
+        "lime",
+        "shap",
+        "dependence",
+        "surrogate",
+        "clusters",
+        "groups",
+    } <= set(results)
     # Existing summary keys stay, and group metrics get their own top-level key.
-    assert {"schema_version", "probity_version", "provenance", "data", "model", "performance", "importance",
-            "warnings", "results", "group_metrics"} <= set(doc)
+    assert {
+        "schema_version",
+        "probity_version",
+        "provenance",
+        "data",
+        "model",
+        "performance",
+        "importance",
+        "warnings",
+        "results",
+        "group_metrics",
+    } <= set(doc)
     assert doc["group_metrics"] == results["groups"]["groups"]
     assert {g["attribute"] for g in doc["group_metrics"]} == {"group"}
     for result in results.values():
@@ -152,12 +200,16 @@ def test_hardware_and_command_are_recorded_and_printed(audit: SimpleNamespace) -
     assert re.search(r"\(\d+ logical cores?\)$", hardware["cpu"])
     # The command as given, less where files are written (--out, --progress) and with files by name.
     argv = audit.argv[2:]
-    del argv[argv.index("--out"):argv.index("--out") + 2]
+    del argv[argv.index("--out") : argv.index("--out") + 2]
     for option in ("--data", "--model", "--notes-file"):
         argv[argv.index(option) + 1] = Path(argv[argv.index(option) + 1]).name
     assert prov["command"] == ["probity", *argv]
-    assert prov["report"] == {"auditor": "Ada Auditor", "organisation": "Model Risk Office",
-                              "reviewer_notes": NOTES, "sections": None}
+    assert prov["report"] == {
+        "auditor": "Ada Auditor",
+        "organisation": "Model Risk Office",
+        "reviewer_notes": NOTES,
+        "sections": None,
+    }
     text = " ".join(_pdftotext(audit.out / "report.pdf").split())
     assert f"--timestamp {TIMESTAMP}" in text
     assert "--explain-rows 17,3" in text
@@ -178,7 +230,7 @@ def test_sections_subset_omits_the_others(demo_paths: Any, full_registry: None, 
     # Without --timestamp, the clock is read once and the recorded command fixes it.
     argv = _audit_argv(demo_paths, out, notes, "--sections", "performance", "reproducibility")
     cut = argv.index("--timestamp")
-    argv = argv[:cut] + argv[cut + 2:]
+    argv = argv[:cut] + argv[cut + 2 :]
     assert main(argv) == 0
     text = _pdftotext(out / "report.pdf")
     for name in SECTIONS:
@@ -194,9 +246,26 @@ def test_sections_subset_omits_the_others(demo_paths: Any, full_registry: None, 
 
 def test_no_report_writes_results_and_manifest_only(demo_paths: Any, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    argv = ["--progress", "none", "audit", "--data", str(demo_paths.data), "--model", str(demo_paths.model),
-            "--target", "approved", "--out", str(out), "--n-repeats", "2", "--lime-samples", "100",
-            "--cluster-rows", "first:20", "--no-report"]
+    argv = [
+        "--progress",
+        "none",
+        "audit",
+        "--data",
+        str(demo_paths.data),
+        "--model",
+        str(demo_paths.model),
+        "--target",
+        "approved",
+        "--out",
+        str(out),
+        "--n-repeats",
+        "2",
+        "--lime-samples",
+        "100",
+        "--cluster-rows",
+        "first:20",
+        "--no-report",
+    ]
     assert main(argv) == 0
     assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "results.json"]
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
@@ -216,8 +285,18 @@ def test_no_report_writes_results_and_manifest_only(demo_paths: Any, tmp_path: P
 def test_bad_report_options_are_one_line_exit_2(
     demo_paths: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], needle: str
 ) -> None:
-    argv = ["audit", "--data", str(demo_paths.data), "--model", str(demo_paths.model), "--target", "approved",
-            "--out", str(tmp_path / "out"), *[e.format(missing=tmp_path / "notes.txt") for e in extra]]
+    argv = [
+        "audit",
+        "--data",
+        str(demo_paths.data),
+        "--model",
+        str(demo_paths.model),
+        "--target",
+        "approved",
+        "--out",
+        str(tmp_path / "out"),
+        *[e.format(missing=tmp_path / "notes.txt") for e in extra],
+    ]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert needle in err
@@ -229,8 +308,11 @@ def test_cpu_description_reads_the_processor_model(tmp_path: Path) -> None:
     from engine.hardware import cpu_description
 
     info = tmp_path / "cpuinfo"
-    info.write_text("processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Intel(R) Xeon(R)  CPU @ 2.20GHz\n"
-                    "processor\t: 1\nmodel name\t: Intel(R) Xeon(R)  CPU @ 2.20GHz\n", encoding="utf-8")
+    info.write_text(
+        "processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Intel(R) Xeon(R)  CPU @ 2.20GHz\n"
+        "processor\t: 1\nmodel name\t: Intel(R) Xeon(R)  CPU @ 2.20GHz\n",
+        encoding="utf-8",
+    )
     import os
 
     cores = os.cpu_count()
@@ -256,10 +338,17 @@ def test_compute_device_names_the_gpu_of_a_cuda_model(monkeypatch: pytest.Monkey
 
 
 def test_recording_hardware_never_imports_torch() -> None:
-    code = ("import sys; from engine.hardware import describe_hardware; h = describe_hardware(); "
-            "print(h['compute_device'], 'torch' in sys.modules)")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                          cwd=Path(__file__).resolve().parents[2])
+    code = (
+        "import sys; from engine.hardware import describe_hardware; h = describe_hardware(); "
+        "print(h['compute_device'], 'torch' in sys.modules)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["CPU", "False"]
 

@@ -61,8 +61,22 @@ def test_version_from_the_installed_console_script() -> None:
 def test_audit_on_the_demo_writes_results(demo_paths, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "audit"
     code, _, err = _run(
-        capsys, "audit", "--data", demo_paths.data, "--model", demo_paths.model, "--target", "approved",
-        "--sensitive", "group", "--out", out, "--seed", "7", "--n-repeats", "3",
+        capsys,
+        "audit",
+        "--data",
+        demo_paths.data,
+        "--model",
+        demo_paths.model,
+        "--target",
+        "approved",
+        "--sensitive",
+        "group",
+        "--out",
+        out,
+        "--seed",
+        "7",
+        "--n-repeats",
+        "3",
     )
     assert code == 0, err
     doc = json.loads((out / "results.json").read_text(encoding="utf-8"))
@@ -95,9 +109,22 @@ def test_audit_on_the_demo_writes_results(demo_paths, tmp_path: Path, capsys: py
 
 def test_same_seed_identical_different_seed_different(demo_paths, tmp_path: Path, capsys) -> None:
     def importance(seed: int, name: str) -> list[dict]:
-        code, _, err = _run(capsys, "audit", "--data", demo_paths.data, "--model", demo_paths.model,
-                            "--target", "approved", "--out", tmp_path / name, "--seed", str(seed),
-                            "--n-repeats", "2")
+        code, _, err = _run(
+            capsys,
+            "audit",
+            "--data",
+            demo_paths.data,
+            "--model",
+            demo_paths.model,
+            "--target",
+            "approved",
+            "--out",
+            tmp_path / name,
+            "--seed",
+            str(seed),
+            "--n-repeats",
+            "2",
+        )
         assert code == 0, err
         return json.loads((tmp_path / name / "results.json").read_text())["importance"]["permutation"]
 
@@ -109,15 +136,30 @@ def test_same_seed_identical_different_seed_different(demo_paths, tmp_path: Path
 def test_audit_on_a_real_sklearn_pipeline_needs_trust(breast_cancer_pipeline, tmp_path: Path, capsys) -> None:
     data, model = breast_cancer_pipeline
     sha = _sha(model)
-    code, _, err = _run(capsys, "audit", "--data", data, "--model", model, "--target", "malignant",
-                        "--out", tmp_path / "refused")
+    code, _, err = _run(
+        capsys, "audit", "--data", data, "--model", model, "--target", "malignant", "--out", tmp_path / "refused"
+    )
     assert code == 3
     assert sha in err and "--trust-model" in err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert not (tmp_path / "refused" / "results.json").exists()
 
-    code, _, err = _run(capsys, "audit", "--data", data, "--model", model, "--target", "malignant",
-                        "--out", tmp_path / "ok", "--trust-model", sha, "--n-repeats", "2")
+    code, _, err = _run(
+        capsys,
+        "audit",
+        "--data",
+        data,
+        "--model",
+        model,
+        "--target",
+        "malignant",
+        "--out",
+        tmp_path / "ok",
+        "--trust-model",
+        sha,
+        "--n-repeats",
+        "2",
+    )
     assert code == 0, err
     doc = json.loads((tmp_path / "ok" / "results.json").read_text())
     assert doc["provenance"]["model_trust"]["required"] is True
@@ -140,8 +182,19 @@ def test_malicious_pickle_is_refused_and_never_executed(demo_paths, tmp_path: Pa
     bad = tmp_path / "model.pkl"
     bad.write_bytes(pickle.dumps(_Payload(marker)))
     for extra in ([], ["--trust-model", _sha(bad)]):
-        code, _, err = _run(capsys, "audit", "--data", demo_paths.data, "--model", bad, "--target", "approved",
-                            "--out", tmp_path / "o", *extra)
+        code, _, err = _run(
+            capsys,
+            "audit",
+            "--data",
+            demo_paths.data,
+            "--model",
+            bad,
+            "--target",
+            "approved",
+            "--out",
+            tmp_path / "o",
+            *extra,
+        )
         assert code == 3
         assert "system" in err and "Traceback" not in err
     assert not marker.exists()
@@ -169,8 +222,9 @@ def test_data_lacking_model_columns_names_them(demo_paths, tmp_path: Path, capsy
     frame = pd.read_csv(demo_paths.data).drop(columns=["income", "debt"])
     data = tmp_path / "partial.csv"
     frame.to_csv(data, index=False)
-    code, _, err = _run(capsys, "audit", "--data", data, "--model", demo_paths.model, "--target", "approved",
-                        "--out", tmp_path / "o")
+    code, _, err = _run(
+        capsys, "audit", "--data", data, "--model", demo_paths.model, "--target", "approved", "--out", tmp_path / "o"
+    )
     assert code == 2
     assert "'income'" in err and "'debt'" in err and "partial.csv" in err
 

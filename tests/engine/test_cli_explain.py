@@ -59,8 +59,16 @@ def test_random_rows_follow_the_seed() -> None:
     assert a.tolist() != parse_rows("random:4", 1000, ctx=JobContext(seed=2)).tolist()
 
 
-@pytest.mark.parametrize(("spec", "needle"), [("12", "outside"), ("3-1", "backwards"), ("top:3", "not understood"),
-                                              ("first:x", "non-integer"), ("first:0", "no rows")])
+@pytest.mark.parametrize(
+    ("spec", "needle"),
+    [
+        ("12", "outside"),
+        ("3-1", "backwards"),
+        ("top:3", "not understood"),
+        ("first:x", "non-integer"),
+        ("first:0", "no rows"),
+    ],
+)
 def test_bad_row_specs_are_explained(spec: str, needle: str) -> None:
     with pytest.raises(AnalysisError, match=needle):
         parse_rows(spec, 10)
@@ -70,8 +78,9 @@ def test_bad_row_specs_are_explained(spec: str, needle: str) -> None:
 
 
 def test_lime_from_the_cli(demo_paths, tmp_path: Path, capsys) -> None:
-    code, doc, err = _explain(capsys, tmp_path, "lime", *_demo(demo_paths), "--rows", "0-2", "--samples", "600",
-                              "--param", "stability_runs=2")
+    code, doc, err = _explain(
+        capsys, tmp_path, "lime", *_demo(demo_paths), "--rows", "0-2", "--samples", "600", "--param", "stability_runs=2"
+    )
     assert code == 0, err
     assert doc["rows"] == [0, 1, 2]
     assert len(doc["feature_names"]) == 8
@@ -102,8 +111,9 @@ def test_kernelshap_and_treeshap_agree_on_the_same_rows(demo_paths, tmp_path: Pa
     code, kernel, err = _explain(capsys, tmp_path, "kernelshap", *_demo(demo_paths), "--rows", "0-1")
     assert code == 0, err
     values = np.asarray(kernel["values"])
-    np.testing.assert_allclose(values.sum(axis=1) + np.asarray(kernel["base_values"]),
-                               kernel["output"]["predictions"], atol=1e-8)
+    np.testing.assert_allclose(
+        values.sum(axis=1) + np.asarray(kernel["base_values"]), kernel["output"]["predictions"], atol=1e-8
+    )
     assert values.shape == (2, 8)
 
 
@@ -158,8 +168,9 @@ def test_permutation_pdp_surrogate_native_from_the_cli(wine_forest, tmp_path: Pa
     assert code == 0, err
     assert len(doc["values"]) == 1 and len(doc["values"][0]) == len(doc["feature_names"]) == 13
 
-    code, doc, err = _explain(capsys, tmp_path, "pdp", *wine_forest, "--param", 'features=["proline"]',
-                              "--samples", "40")
+    code, doc, err = _explain(
+        capsys, tmp_path, "pdp", *wine_forest, "--param", 'features=["proline"]', "--samples", "40"
+    )
     assert code == 0, err
     assert doc["result"]["kind"] == "partial_dependence"
 
@@ -173,8 +184,9 @@ def test_permutation_pdp_surrogate_native_from_the_cli(wine_forest, tmp_path: Pa
 
 
 def test_clusters_from_the_cli(demo_paths, tmp_path: Path, capsys) -> None:
-    code, doc, err = _explain(capsys, tmp_path, "clusters", *_demo(demo_paths), "--rows", "random:200",
-                              "--param", "k=3")
+    code, doc, err = _explain(
+        capsys, tmp_path, "clusters", *_demo(demo_paths), "--rows", "random:200", "--param", "k=3"
+    )
     assert code == 0, err
     result = doc["result"]
     assert result["kind"] == "explanation_clusters"

@@ -76,8 +76,10 @@ def test_untrusted_file_with_unreviewed_names_asks_for_both(unreviewed_model, tm
 def test_allow_unreviewed_loads_it_and_provenance_records_it(unreviewed_model, tmp_path: Path, capsys) -> None:
     data, model = unreviewed_model
     out = tmp_path / "audit"
-    code, _, err = _run(capsys, *_audit_args(data, model, out, "--trust-model", _sha(model), "--allow-unreviewed",
-                                             "--sections", "model"))
+    code, _, err = _run(
+        capsys,
+        *_audit_args(data, model, out, "--trust-model", _sha(model), "--allow-unreviewed", "--sections", "model"),
+    )
     assert code == 0, err
     prov = json.loads((out / "results.json").read_text(encoding="utf-8"))["provenance"]
     trust = prov["model_trust"]
@@ -93,8 +95,22 @@ def test_allow_unreviewed_loads_it_and_provenance_records_it(unreviewed_model, t
 def test_a_reviewed_model_records_no_acknowledgement(demo_paths, tmp_path: Path, capsys) -> None:
     """The flag acknowledges names only when there are some: the demo needs none and records none."""
     out = tmp_path / "audit"
-    code, _, err = _run(capsys, "audit", "--data", demo_paths.data, "--model", demo_paths.model, "--target",
-                        "approved", "--out", out, "--n-repeats", "2", "--allow-unreviewed", "--no-report")
+    code, _, err = _run(
+        capsys,
+        "audit",
+        "--data",
+        demo_paths.data,
+        "--model",
+        demo_paths.model,
+        "--target",
+        "approved",
+        "--out",
+        out,
+        "--n-repeats",
+        "2",
+        "--allow-unreviewed",
+        "--no-report",
+    )
     assert code == 0, err
     trust = json.loads((out / "results.json").read_text(encoding="utf-8"))["provenance"]["model_trust"]
     assert trust["allow_unreviewed"] is False and trust["unreviewed"] == []
@@ -102,8 +118,22 @@ def test_a_reviewed_model_records_no_acknowledgement(demo_paths, tmp_path: Path,
 
 def test_explain_takes_allow_unreviewed(unreviewed_model, tmp_path: Path, capsys) -> None:
     data, model = unreviewed_model
-    base = ["explain", "permutation", "--data", data, "--model", model, "--target", "y", "--samples", "2",
-            "--trust-model", _sha(model), "--out", tmp_path / "perm.json"]
+    base = [
+        "explain",
+        "permutation",
+        "--data",
+        data,
+        "--model",
+        model,
+        "--target",
+        "y",
+        "--samples",
+        "2",
+        "--trust-model",
+        _sha(model),
+        "--out",
+        tmp_path / "perm.json",
+    ]
     code, _, err = _run(capsys, *base)
     assert code == 3 and "add --allow-unreviewed" in err and FRACTION in err
     assert not (tmp_path / "perm.json").exists()
@@ -156,8 +186,9 @@ def test_dangerous_file_is_refused_even_with_allow_unreviewed(unreviewed_model, 
             return (os.system, (f"touch {marker}",))
 
     bad.write_bytes(pickle.dumps(_Touch()))
-    code, _, err = _run(capsys, *_audit_args(data, bad, tmp_path / "o", "--trust-model", _sha(bad),
-                                             "--allow-unreviewed"))
+    code, _, err = _run(
+        capsys, *_audit_args(data, bad, tmp_path / "o", "--trust-model", _sha(bad), "--allow-unreviewed")
+    )
     assert code == 3 and "never loads such a file" in err
     assert not marker.exists()
 

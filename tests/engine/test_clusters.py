@@ -38,7 +38,8 @@ class Case:
         a = rng.normal(size=n) + 2.0 * (self.truth == 1)  # cluster 1 has larger a
         b = rng.normal(size=n)
         colour = np.where(
-            self.truth == 2, rng.choice(np.array(["z", "x"]), size=n, p=[0.9, 0.1]),
+            self.truth == 2,
+            rng.choice(np.array(["z", "x"]), size=n, p=[0.9, 0.1]),
             rng.choice(np.array(["x", "y", "z"]), size=n, p=[0.5, 0.4, 0.1]),
         )
         self.frame = pd.DataFrame({"a": a, "b": b, "colour": pd.Series(colour, dtype="str")})
@@ -51,8 +52,15 @@ class Case:
     def attributions(self, rows: np.ndarray | None = None, **overrides) -> AttributionResult:
         rows = np.arange(len(self.frame)) if rows is None else rows
         provenance = self.inputs.provenance(method="kernelshap", parameters={}, ctx=JobContext(), started_at="now")
-        fields = dict(method="kernelshap", feature_names=("a", "b", "colour"), rows=rows, values=self.values[rows],
-                      predictions=self.predictions[rows], output_name="prediction", output_space="value")
+        fields = dict(
+            method="kernelshap",
+            feature_names=("a", "b", "colour"),
+            rows=rows,
+            values=self.values[rows],
+            predictions=self.predictions[rows],
+            output_name="prediction",
+            output_space="value",
+        )
         fields.update(overrides)
         return AttributionResult(provenance=provenance, **fields)
 
@@ -82,8 +90,9 @@ def test_silhouette_equals_sklearns_for_the_labels_found(case) -> None:
     result = clusters.run(case.inputs, ctx=JobContext(seed=1), attributions=case.attributions(), k=4)
     assert result.k == 4 and result.k_tried.tolist() == [4]
     assert result.silhouettes[0] == pytest.approx(silhouette_score(case.values, result.labels), abs=1e-10)
-    standard = clusters.run(case.inputs, ctx=JobContext(seed=1), attributions=case.attributions(), k=3,
-                            standardize=True)
+    standard = clusters.run(
+        case.inputs, ctx=JobContext(seed=1), attributions=case.attributions(), k=3, standardize=True
+    )
     z = (case.values - case.values.mean(axis=0)) / case.values.std(axis=0)
     assert standard.silhouettes[0] == pytest.approx(silhouette_score(z, standard.labels), abs=1e-10)
 
@@ -129,8 +138,12 @@ def test_same_seed_identical_different_seed_different_where_sampled(case, chosen
     again = clusters.run(case.inputs, ctx=JobContext(seed=5), attributions=case.attributions())
     strip = lambda r: {k: v for k, v in r.to_dict().items() if k != "provenance"}  # noqa: E731
     assert strip(again) == strip(chosen)
-    sampled = [clusters.run(case.inputs, ctx=JobContext(seed=s), attributions=case.attributions(),
-                            silhouette_rows=40, k_range=(2, 4)) for s in (1, 1, 2)]
+    sampled = [
+        clusters.run(
+            case.inputs, ctx=JobContext(seed=s), attributions=case.attributions(), silhouette_rows=40, k_range=(2, 4)
+        )
+        for s in (1, 1, 2)
+    ]
     np.testing.assert_array_equal(sampled[0].silhouettes, sampled[1].silhouettes)
     assert not np.array_equal(sampled[0].silhouettes, sampled[2].silhouettes)
     assert sampled[0].silhouette_rows == 40
@@ -139,8 +152,10 @@ def test_same_seed_identical_different_seed_different_where_sampled(case, chosen
 
 def test_tsne_projection_is_seeded(case) -> None:
     rows = np.arange(0, 150, 3)
-    runs = [clusters.run(case.inputs, ctx=JobContext(seed=s), attributions=case.attributions(rows), k=3,
-                         projection="tsne") for s in (4, 4)]
+    runs = [
+        clusters.run(case.inputs, ctx=JobContext(seed=s), attributions=case.attributions(rows), k=3, projection="tsne")
+        for s in (4, 4)
+    ]
     assert runs[0].projection.shape == (50, 2) and runs[0].explained_variance is None
     np.testing.assert_array_equal(runs[0].projection, runs[1].projection)
 
@@ -155,8 +170,7 @@ def test_cancel_is_honoured_between_cluster_numbers(case) -> None:
             token.cancel()
 
     with pytest.raises(Cancelled):
-        clusters.run(case.inputs, ctx=JobContext(progress_fn=progress, cancel=token),
-                     attributions=case.attributions())
+        clusters.run(case.inputs, ctx=JobContext(progress_fn=progress, cancel=token), attributions=case.attributions())
     assert "k-means with 4 clusters" not in seen
 
 
@@ -169,8 +183,11 @@ def test_json_round_trip(chosen) -> None:
 
 
 def test_missing_or_foreign_attributions_are_refused_with_a_sentence(case) -> None:
-    with pytest.raises(AnalysisError, match=r"^Explanation clusters need attributions of the rows; compute SHAP or "
-                                            r"LIME values first\.$"):
+    with pytest.raises(
+        AnalysisError,
+        match=r"^Explanation clusters need attributions of the rows; compute SHAP or "
+        r"LIME values first\.$",
+    ):
         clusters.run(case.inputs, ctx=JobContext())
     outside = dataclasses.replace(case.attributions(), rows=np.arange(150) + 10)
     with pytest.raises(AnalysisError, match="refer to rows outside the data, which has 150 rows"):

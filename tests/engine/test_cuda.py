@@ -23,8 +23,10 @@ def test_treeshap_sweeps_on_cuda_equal_the_processor_and_repeat_bit_for_bit() ->
     from engine.explain.treeshap import tree_model_shap_values
 
     X, y = load_breast_cancer(return_X_y=True)
-    for model in (RandomForestClassifier(n_estimators=30, random_state=0).fit(X, y),
-                  HistGradientBoostingClassifier(max_iter=30, random_state=0).fit(X, y)):
+    for model in (
+        RandomForestClassifier(n_estimators=30, random_state=0).fit(X, y),
+        HistGradientBoostingClassifier(max_iter=30, random_state=0).fit(X, y),
+    ):
         trees = extract_tree_model(model, class_index=1)
         cpu, base = tree_model_shap_values(trees, X[:300])
         gpu, base_gpu = tree_model_shap_values(trees, X[:300], torch_device="cuda")
@@ -54,8 +56,9 @@ def test_integrated_gradients_on_cuda_equal_the_processor() -> None:
             layer.weight.copy_(torch.from_numpy(rng.normal(0, 0.5, (b, a))))
             layer.bias.copy_(torch.from_numpy(rng.normal(0, 0.1, b)))
         layers += [layer] + ([torch.nn.ReLU()] if i < 2 else [])
-    model = TorchModel(torch.nn.Sequential(*layers), input_columns=columns, task="classification",
-                       classes=("a", "b", "c"))
+    model = TorchModel(
+        torch.nn.Sequential(*layers), input_columns=columns, task="classification", classes=("a", "b", "c")
+    )
     frame = pd.DataFrame(rng.normal(size=(50, 8)), columns=list(columns))
     inputs = AuditInputs(frame=frame, roles=Roles(target=None, features=columns), model=model)
     cpu = run_ig(inputs, ctx=JobContext(seed=0), dtype="float64", device="cpu", klass="b")

@@ -25,8 +25,11 @@ ALL = sorted(METHODS)
 
 def _keyword_parameters(method: Method) -> list[tuple[str, object]]:
     sig = inspect.signature(method.run)
-    return [(p.name, p.default) for p in sig.parameters.values()
-            if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name != "ctx"]
+    return [
+        (p.name, p.default)
+        for p in sig.parameters.values()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name != "ctx"
+    ]
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -58,8 +61,9 @@ def test_each_descriptor_is_complete_for_every_front_end(name: str) -> None:
     assert method.takes_rows == ("rows" in method.needs)
     # A method that explains rows takes them, or hands them to the result it builds on.
     if method.takes_rows:
-        assert "rows" in method.param_names or any("rows" in get_method(s).param_names
-                                                   for s in method.builds_on.values())
+        assert "rows" in method.param_names or any(
+            "rows" in get_method(s).param_names for s in method.builds_on.values()
+        )
     for param in method.params:
         assert param.kind in KINDS
         assert param.check(param.default, owner=method.report_title) == param.default or param.kind == "pair"
@@ -74,20 +78,44 @@ def test_each_descriptor_is_complete_for_every_front_end(name: str) -> None:
 BAD_VALUES = [
     ("lime", "num_samples", "many", "LIME's parameter num_samples must be a whole number of at least 2, not 'many'."),
     ("lime", "num_samples", 1, "LIME's parameter num_samples must be a whole number of at least 2, not 1."),
-    ("lime", "sampling", "both",
-     "LIME's parameter sampling must be one of 'shared', 'independent', not 'both'."),
-    ("lime", "discretize_continuous", "yes",
-     "LIME's parameter discretize_continuous must be true or false, not 'yes'."),
-    ("kernelshap", "n_coalitions", "lots",
-     "Kernel SHAP's parameter n_coalitions must be 'auto' or a whole number of at least 2, not 'lots'."),
-    ("permutation", "confidence", 1.0,
-     "Permutation importance's parameter confidence must be a number strictly between 0 and 1, not 1.0."),
-    ("pdp", "percentiles", [0.1],
-     "Partial dependence and ICE's parameter percentiles must be two numbers each from 0 to 1, not [0.1]."),
-    ("clusters", "k", 1, "Explanation clusters and K-LIME's parameter k must be a whole number of at least 2, or "
-                         "null (chosen by silhouette), not 1."),
-    ("surrogate", "max_rows", 5.5, "Global surrogates's parameter max_rows must be a whole number of at least 10, or "
-                                   "null (every row), not 5.5."),
+    ("lime", "sampling", "both", "LIME's parameter sampling must be one of 'shared', 'independent', not 'both'."),
+    (
+        "lime",
+        "discretize_continuous",
+        "yes",
+        "LIME's parameter discretize_continuous must be true or false, not 'yes'.",
+    ),
+    (
+        "kernelshap",
+        "n_coalitions",
+        "lots",
+        "Kernel SHAP's parameter n_coalitions must be 'auto' or a whole number of at least 2, not 'lots'.",
+    ),
+    (
+        "permutation",
+        "confidence",
+        1.0,
+        "Permutation importance's parameter confidence must be a number strictly between 0 and 1, not 1.0.",
+    ),
+    (
+        "pdp",
+        "percentiles",
+        [0.1],
+        "Partial dependence and ICE's parameter percentiles must be two numbers each from 0 to 1, not [0.1].",
+    ),
+    (
+        "clusters",
+        "k",
+        1,
+        "Explanation clusters and K-LIME's parameter k must be a whole number of at least 2, or "
+        "null (chosen by silhouette), not 1.",
+    ),
+    (
+        "surrogate",
+        "max_rows",
+        5.5,
+        "Global surrogates's parameter max_rows must be a whole number of at least 10, or null (every row), not 5.5.",
+    ),
 ]
 
 
@@ -119,7 +147,8 @@ def test_values_read_back_from_json_become_what_the_run_function_takes() -> None
     assert checked["num_samples"] == 300 and type(checked["num_samples"]) is int
     assert checked["klass"] == 1  # a class label keeps its type
     assert {k: v for k, v in checked.items() if k not in ("rows", "num_samples", "klass")} == {
-        k: v for k, v in lime.defaults.items() if k not in ("rows", "num_samples", "klass")}
+        k: v for k, v in lime.defaults.items() if k not in ("rows", "num_samples", "klass")
+    }
     with pytest.raises(AnalysisError, match="has no parameter num_sample;"):
         lime.validate({"num_sample": 10})
 
@@ -170,8 +199,16 @@ def test_a_result_built_on_another_records_that_results_call(small_inputs) -> No
 
 
 def test_results_without_a_call_write_and_read_as_before() -> None:
-    provenance = Provenance(method="m", parameters={"x": 1}, seed=0, data_sha256=None, model_sha256=None,
-                            versions={}, started_at=None, finished_at=None)
+    provenance = Provenance(
+        method="m",
+        parameters={"x": 1},
+        seed=0,
+        data_sha256=None,
+        model_sha256=None,
+        versions={},
+        started_at=None,
+        finished_at=None,
+    )
     assert "call" not in provenance.to_dict()
     assert dataclasses.replace(provenance, call={"method": "m"}).to_dict()["call"] == {"method": "m"}
     assert Provenance.from_dict(provenance.to_dict()).call is None

@@ -65,15 +65,27 @@ def diabetes() -> pd.DataFrame:
 
 CASES = [
     ("binary", lambda: make_pipeline(StandardScaler(), MLPClassifier((6, 5), max_iter=300, random_state=0))),
-    ("iris", lambda: make_pipeline(MinMaxScaler(), StandardScaler(),
-                                   MLPClassifier((7,), activation="tanh", max_iter=300, random_state=0))),
-    ("diabetes", lambda: make_pipeline(RobustScaler(), MLPRegressor(hidden_layer_sizes=(5,), activation="logistic",
-                                                                    max_iter=300, random_state=0))),
+    (
+        "iris",
+        lambda: make_pipeline(
+            MinMaxScaler(), StandardScaler(), MLPClassifier((7,), activation="tanh", max_iter=300, random_state=0)
+        ),
+    ),
+    (
+        "diabetes",
+        lambda: make_pipeline(
+            RobustScaler(), MLPRegressor(hidden_layer_sizes=(5,), activation="logistic", max_iter=300, random_state=0)
+        ),
+    ),
     ("iris", lambda: make_pipeline(MaxAbsScaler(), LogisticRegression(max_iter=500))),
     ("binary", lambda: LogisticRegression(max_iter=500)),
     ("diabetes", lambda: make_pipeline(StandardScaler(), Ridge(alpha=0.5))),
-    ("binary", lambda: make_pipeline(SimpleImputer(strategy="median"), StandardScaler(),
-                                     MLPClassifier((5,), max_iter=300, random_state=0))),
+    (
+        "binary",
+        lambda: make_pipeline(
+            SimpleImputer(strategy="median"), StandardScaler(), MLPClassifier((5,), max_iter=300, random_state=0)
+        ),
+    ),
 ]
 
 
@@ -111,10 +123,18 @@ def test_saliency_of_a_linear_regression_is_the_absolute_coefficients(diabetes) 
 
 def test_ig_of_a_tanh_mlp_is_complete(iris) -> None:
     X, y = iris.drop(columns="target"), iris["target"]
-    pipe = _fit(make_pipeline(StandardScaler(), MLPClassifier((7,), activation="tanh", max_iter=300,
-                                                              random_state=0)), X, y)
-    result = run_ig(_inputs(pipe, iris, "target"), ctx=CTX, rows=list(range(0, 150, 10)), baseline="median",
-                    klass=2, dtype="float64", n_steps=32)
+    pipe = _fit(
+        make_pipeline(StandardScaler(), MLPClassifier((7,), activation="tanh", max_iter=300, random_state=0)), X, y
+    )
+    result = run_ig(
+        _inputs(pipe, iris, "target"),
+        ctx=CTX,
+        rows=list(range(0, 150, 10)),
+        baseline="median",
+        klass=2,
+        dtype="float64",
+        n_steps=32,
+    )
     assert result.summary["max_completeness_error"] < 1e-9
     assert np.abs(result.values).max() > 0.01
 
@@ -122,15 +142,23 @@ def test_ig_of_a_tanh_mlp_is_complete(iris) -> None:
 @pytest.mark.parametrize(
     ("build", "reason"),
     [
-        (lambda: GradientBoostingClassifier(n_estimators=5),
-         "GradientBoostingClassifier is not a model whose gradient"),
-        (lambda: make_pipeline(OneHotEncoder(handle_unknown="ignore"), LogisticRegression()),
-         "its step OneHotEncoder is not a per-column affine scaler"),
-        (lambda: MLPRegressor(hidden_layer_sizes=(3,), loss="poisson", max_iter=50, random_state=0),
-         "it predicts more than one value"),
+        (
+            lambda: GradientBoostingClassifier(n_estimators=5),
+            "GradientBoostingClassifier is not a model whose gradient",
+        ),
+        (
+            lambda: make_pipeline(OneHotEncoder(handle_unknown="ignore"), LogisticRegression()),
+            "its step OneHotEncoder is not a per-column affine scaler",
+        ),
+        (
+            lambda: MLPRegressor(hidden_layer_sizes=(3,), loss="poisson", max_iter=50, random_state=0),
+            "it predicts more than one value",
+        ),
         (lambda: make_pipeline(MinMaxScaler(clip=True), LogisticRegression()), "clips"),
-        (lambda: make_pipeline(SimpleImputer(add_indicator=True), LogisticRegression()),
-         "its step SimpleImputer is not a per-column affine scaler"),
+        (
+            lambda: make_pipeline(SimpleImputer(add_indicator=True), LogisticRegression()),
+            "its step SimpleImputer is not a per-column affine scaler",
+        ),
     ],
 )
 def test_models_without_an_exact_view_are_refused_with_the_reason(iris, diabetes, build, reason) -> None:

@@ -50,8 +50,11 @@ def test_the_audit_takes_its_defaults_from_the_descriptors() -> None:
     assert recorded["lime"] == {"num_samples": get_method("lime").defaults["num_samples"]}
     assert recorded["permutation"]["n_repeats"] == get_method("permutation").defaults["n_repeats"]
     # A report recorded with other numbers is re-run with those numbers.
-    again = AuditRequest.from_document({"provenance": {"parameters": {**recorded, "lime": {"num_samples": 2000}}}},
-                                       data=Path("d.csv"), model=Path("m.skops"))
+    again = AuditRequest.from_document(
+        {"provenance": {"parameters": {**recorded, "lime": {"num_samples": 2000}}}},
+        data=Path("d.csv"),
+        model=Path("m.skops"),
+    )
     assert again.lime_samples == 2000
 
 
@@ -100,14 +103,18 @@ def test_samples_sets_the_parameter_the_descriptor_names_and_is_refused_elsewher
 
 
 def test_param_values_are_read_and_checked_by_their_spec_before_anything_loads(capsys) -> None:
-    params, _ = _explain_params(_args("pdp", "--param", "features=age,income", "--param", "percentiles=0.1,0.9",
-                                      "--param", "ice_rows=null"), get_method("pdp"))
+    params, _ = _explain_params(
+        _args("pdp", "--param", "features=age,income", "--param", "percentiles=0.1,0.9", "--param", "ice_rows=null"),
+        get_method("pdp"),
+    )
     assert params == {"features": ["age", "income"], "percentiles": [0.1, 0.9], "ice_rows": None}
-    code = main(["explain", "lime", "--data", "missing.csv", "--model", "m.skops", "--target", "y",
-                 "--param", "num_samples=1"])
+    code = main(
+        ["explain", "lime", "--data", "missing.csv", "--model", "m.skops", "--target", "y", "--param", "num_samples=1"]
+    )
     assert code == 2
     assert capsys.readouterr().err.strip() == (
-        "probity: LIME's parameter num_samples must be a whole number of at least 2, not 1.")
+        "probity: LIME's parameter num_samples must be a whole number of at least 2, not 1."
+    )
     code = main(["explain", "lime", "--data", "d.csv", "--model", "m.skops", "--target", "y", "--param", "rows=[1]"])
     assert code == 2 and "given by --rows, not --param" in capsys.readouterr().err
     _, base = _explain_params(_args("clusters", "--class", "1"), get_method("clusters"))

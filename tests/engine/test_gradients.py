@@ -187,8 +187,15 @@ def test_ig_matches_captum(rule, output, klass) -> None:
     frame = _frame(25, seed=4)
     baseline = np.linspace(-0.5, 0.5, F)
     res = G.run_ig(
-        _inputs(model, frame), ctx=CTX, baseline=baseline, n_steps=20, method=rule, klass=klass, output=output,
-        dtype="float64", batch_rows=7,
+        _inputs(model, frame),
+        ctx=CTX,
+        baseline=baseline,
+        n_steps=20,
+        method=rule,
+        klass=klass,
+        output=output,
+        dtype="float64",
+        batch_rows=7,
     )
     forward = module if output == "logit" else (lambda t: torch.softmax(module(t), dim=1))
     x = torch.tensor(frame.to_numpy())

@@ -34,8 +34,15 @@ class FixedModel(Model):
         return self.outputs[X["row"].to_numpy(dtype=np.int64)]
 
 
-def make_inputs(frame: pd.DataFrame, outputs: np.ndarray, *, task: Task, classes: tuple | None = None,
-                sensitive: tuple[str, ...] = ("s",), target: str | None = "y") -> AuditInputs:
+def make_inputs(
+    frame: pd.DataFrame,
+    outputs: np.ndarray,
+    *,
+    task: Task,
+    classes: tuple | None = None,
+    sensitive: tuple[str, ...] = ("s",),
+    target: str | None = "y",
+) -> AuditInputs:
     frame = frame.assign(row=np.arange(len(frame)))
     roles = Roles(target=target, features=("row",), sensitive=sensitive)
     return AuditInputs(frame=frame, roles=roles, model=FixedModel(outputs, task=task, classes=classes))
@@ -67,9 +74,17 @@ def test_group_metrics_match_fairlearn_on_a_binary_task(threshold: float) -> Non
     y, s = frame["y"].to_numpy(), frame["s"].to_numpy()
     y_pred = (proba[:, 1] > threshold).astype(int)
     frame_fl = fl.MetricFrame(
-        metrics={"positive_rate": fl.selection_rate, "accuracy": accuracy_score, "tpr": fl.true_positive_rate,
-                 "fpr": fl.false_positive_rate, "ppv": precision_score, "base_rate": fl.mean_prediction},
-        y_true=y, y_pred=y_pred, sensitive_features=s,
+        metrics={
+            "positive_rate": fl.selection_rate,
+            "accuracy": accuracy_score,
+            "tpr": fl.true_positive_rate,
+            "fpr": fl.false_positive_rate,
+            "ppv": precision_score,
+            "base_rate": fl.mean_prediction,
+        },
+        y_true=y,
+        y_pred=y_pred,
+        sensitive_features=s,
     )
     by_group = frame_fl.by_group
     rows = {r.group: r for r in result.rows("s")}
@@ -83,8 +98,7 @@ def test_group_metrics_match_fairlearn_on_a_binary_task(threshold: float) -> Non
         assert row.n == int((s == label).sum()) and row.share == pytest.approx(row.n / len(s), abs=1e-15)
 
     dp = result.difference("s", "demographic_parity")
-    assert dp.difference == pytest.approx(
-        fl.demographic_parity_difference(y, y_pred, sensitive_features=s), abs=1e-12)
+    assert dp.difference == pytest.approx(fl.demographic_parity_difference(y, y_pred, sensitive_features=s), abs=1e-12)
     assert dp.ratio == pytest.approx(fl.demographic_parity_ratio(y, y_pred, sensitive_features=s), abs=1e-12)
     selection = by_group["positive_rate"]
     assert (dp.low_group, dp.high_group) == (selection.idxmin(), selection.idxmax())
@@ -108,14 +122,18 @@ def test_multiclass_counts_the_chosen_class_against_the_rest() -> None:
     y = rng.choice(np.array(["low", "mid", "high"]), size=n)
     proba = rng.dirichlet(np.ones(3), size=n)
     classes = ("high", "low", "mid")
-    result = run(make_inputs(pd.DataFrame({"s": s, "y": y}), proba, task=Task.CLASSIFICATION, classes=classes),
-                 klass="mid")
+    result = run(
+        make_inputs(pd.DataFrame({"s": s, "y": y}), proba, task=Task.CLASSIFICATION, classes=classes), klass="mid"
+    )
     assert result.explained_class == "mid" and result.output_name == "P(mid)"
     predicted = np.asarray(classes, dtype=object)[proba.argmax(axis=1)]
     y_bin, pred_bin = (y == "mid").astype(int), (predicted == "mid").astype(int)
-    expected = fl.MetricFrame(metrics={"tpr": fl.true_positive_rate, "fpr": fl.false_positive_rate,
-                                       "positive_rate": fl.selection_rate},
-                              y_true=y_bin, y_pred=pred_bin, sensitive_features=s).by_group
+    expected = fl.MetricFrame(
+        metrics={"tpr": fl.true_positive_rate, "fpr": fl.false_positive_rate, "positive_rate": fl.selection_rate},
+        y_true=y_bin,
+        y_pred=pred_bin,
+        sensitive_features=s,
+    ).by_group
     for row in result.rows("s"):
         for metric in ("tpr", "fpr", "positive_rate"):
             assert getattr(row, metric) == pytest.approx(expected.loc[row.group, metric], abs=1e-12)
@@ -129,8 +147,9 @@ def test_demo_model_selects_group_b_less_often_than_a() -> None:
 
     frame = make_credit_frame(1500)
     model = SklearnModel(train_credit_model(frame))
-    inputs = AuditInputs(frame=frame, roles=Roles(target="approved", features=FEATURES, sensitive=("group",)),
-                         model=model)
+    inputs = AuditInputs(
+        frame=frame, roles=Roles(target="approved", features=FEATURES, sensitive=("group",)), model=model
+    )
     result = run(inputs)
     rows = {r.group: r for r in result.rows("group")}
     assert set(rows) == {"A", "B"}
@@ -177,8 +196,9 @@ def test_missing_sensitive_values_form_their_own_group_last() -> None:
     y = np.array([1, 0, 1, 0, 1, 1, 0, 0])
     p1 = np.array([0.9, 0.2, 0.8, 0.4, 0.7, 0.1, 0.6, 0.3])
     frame = pd.DataFrame({"s": s, "y": y})
-    result = run(make_inputs(frame, np.column_stack([1 - p1, p1]), task=Task.CLASSIFICATION, classes=(0, 1)),
-                 min_group_size=0)
+    result = run(
+        make_inputs(frame, np.column_stack([1 - p1, p1]), task=Task.CLASSIFICATION, classes=(0, 1)), min_group_size=0
+    )
     rows = result.rows("s")
     assert [r.group for r in rows] == ["a", "b", MISSING_GROUP]
     missing = rows[-1]
@@ -194,9 +214,7 @@ def test_small_groups_are_warned_about_and_kept() -> None:
     result = run(make_inputs(frame, proba, task=Task.CLASSIFICATION, classes=(0, 1)), min_group_size=20)
     rows = {r.group: r for r in result.rows("s")}
     assert rows["east"].n == 7
-    assert result.warnings == (
-        "In 's' 1 group has fewer than 20 rows ('east' (7 rows)); its rates are uncertain.",
-    )
+    assert result.warnings == ("In 's' 1 group has fewer than 20 rows ('east' (7 rows)); its rates are uncertain.",)
     assert run(make_inputs(frame, proba, task=Task.CLASSIFICATION, classes=(0, 1)), min_group_size=7).warnings == ()
 
 
@@ -204,11 +222,13 @@ def test_numeric_sensitive_column_with_many_values_is_cut_into_quartiles() -> No
     rng = np.random.default_rng(8)
     n = 400
     age = rng.integers(18, 80, size=n)
-    frame = pd.DataFrame({"age": age, "few": rng.integers(0, 3, size=n).astype(float),
-                          "y": rng.integers(0, 2, size=n)})
+    frame = pd.DataFrame({"age": age, "few": rng.integers(0, 3, size=n).astype(float), "y": rng.integers(0, 2, size=n)})
     p1 = rng.random(n)
-    result = run(make_inputs(frame, np.column_stack([1 - p1, p1]), task=Task.CLASSIFICATION, classes=(0, 1),
-                             sensitive=("age", "few")))
+    result = run(
+        make_inputs(
+            frame, np.column_stack([1 - p1, p1]), task=Task.CLASSIFICATION, classes=(0, 1), sensitive=("age", "few")
+        )
+    )
     assert result.binned == ("age",)
     quartiles = pd.qcut(age, 4)
     expected_counts = pd.Series(quartiles).value_counts(sort=False).to_numpy()
@@ -230,8 +250,7 @@ def test_unlabelled_rows_are_left_out_and_no_target_compares_predictions_only() 
     assert result.warnings == ("3 of 120 rows in the data have no value in the target column 'y' and were left out.",)
     assert sum(r.n for r in result.rows("s")) == 117
 
-    unlabelled = run(make_inputs(frame, proba, task=Task.CLASSIFICATION, classes=(0, 1), target=None),
-                     min_group_size=0)
+    unlabelled = run(make_inputs(frame, proba, task=Task.CLASSIFICATION, classes=(0, 1), target=None), min_group_size=0)
     assert unlabelled.n_rows == 120
     assert [d.measure for d in unlabelled.differences] == ["demographic_parity"]
     assert all(math.isnan(r.accuracy) and math.isnan(r.base_rate) for r in unlabelled.groups)
@@ -288,10 +307,18 @@ def test_unknown_sensitive_column_names_the_data_file() -> None:
     frame, proba = binary_task(50, seed=0)
     frame = frame.assign(row=np.arange(50))
     dataset = Dataset(
-        frame=frame, path=Path("/data/loans.csv"), sha256="0" * 64, format="csv", options=ReadOptions(),
-        schema=Schema((ColumnInfo("s", ColumnKind.CATEGORICAL, "str", 0, 3),
-                       ColumnInfo("y", ColumnKind.NUMERIC, "int64", 0, 2),
-                       ColumnInfo("row", ColumnKind.NUMERIC, "int64", 0, 50))),
+        frame=frame,
+        path=Path("/data/loans.csv"),
+        sha256="0" * 64,
+        format="csv",
+        options=ReadOptions(),
+        schema=Schema(
+            (
+                ColumnInfo("s", ColumnKind.CATEGORICAL, "str", 0, 3),
+                ColumnInfo("y", ColumnKind.NUMERIC, "int64", 0, 2),
+                ColumnInfo("row", ColumnKind.NUMERIC, "int64", 0, 50),
+            )
+        ),
     )
     model = FixedModel(proba, task=Task.CLASSIFICATION, classes=(0, 1))
     inputs = AuditInputs.from_dataset(dataset, Roles(target="y", features=("row",), sensitive=("s",)), model)
@@ -300,10 +327,13 @@ def test_unknown_sensitive_column_names_the_data_file() -> None:
     assert str(info.value) == "The data file loans.csv has no column 'gender' to group rows by."
 
 
-@pytest.mark.parametrize(("params", "message"), [
-    ({"threshold": 1.5}, "The decision threshold must be a probability between 0 and 1, not 1.5."),
-    ({"min_group_size": -1}, "The minimum group size must be a non-negative whole number of rows, not -1."),
-])
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"threshold": 1.5}, "The decision threshold must be a probability between 0 and 1, not 1.5."),
+        ({"min_group_size": -1}, "The minimum group size must be a non-negative whole number of rows, not -1."),
+    ],
+)
 def test_bad_parameters_are_refused(params: dict, message: str) -> None:
     frame, proba = binary_task(50, seed=0)
     with pytest.raises(AnalysisError) as info:

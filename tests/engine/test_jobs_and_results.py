@@ -14,9 +14,17 @@ from engine.results import Provenance, result_from_dict
 
 
 def _provenance(**overrides) -> Provenance:
-    base = dict(method="m", parameters={"k": 3}, seed=1, data_sha256="d" * 64, model_sha256=None,
-                versions={"numpy": np.__version__}, started_at="2026-01-01T00:00:00+00:00",
-                finished_at="2026-01-01T00:00:01+00:00", warnings=("careful.",))
+    base = dict(
+        method="m",
+        parameters={"k": 3},
+        seed=1,
+        data_sha256="d" * 64,
+        model_sha256=None,
+        versions={"numpy": np.__version__},
+        started_at="2026-01-01T00:00:00+00:00",
+        finished_at="2026-01-01T00:00:01+00:00",
+        warnings=("careful.",),
+    )
     base.update(overrides)
     return Provenance(**base)
 
@@ -81,8 +89,14 @@ def test_cancel_is_cooperative() -> None:
 
 def test_result_arrays_are_read_only_and_copied() -> None:
     values = np.ones((2, 3))
-    result = AttributionResult(provenance=_provenance(), method="m", feature_names=("a", "b", "c"),
-                               rows=np.arange(2), values=values, quality={"r2": np.array([0.5, 0.9])})
+    result = AttributionResult(
+        provenance=_provenance(),
+        method="m",
+        feature_names=("a", "b", "c"),
+        rows=np.arange(2),
+        values=values,
+        quality={"r2": np.array([0.5, 0.9])},
+    )
     values[0, 0] = 99.0
     assert result.values[0, 0] == 1.0
     with pytest.raises(ValueError):
@@ -93,10 +107,17 @@ def test_result_arrays_are_read_only_and_copied() -> None:
 
 def test_result_json_round_trip_is_lossless_and_strict_json() -> None:
     result = AttributionResult(
-        provenance=_provenance(), method="lime", feature_names=("a", "b"), rows=np.array([3, 7]),
-        values=np.array([[0.1, -2.5e-17], [np.nan, 3.0]]), base_values=None,
-        predictions=np.array([0.25, 0.75]), class_index=1, summary={"median_r2": float("nan"), "n": 2.0},
-        quality={"r2": np.array([0.5, np.inf])}, compute_seconds=0.125,
+        provenance=_provenance(),
+        method="lime",
+        feature_names=("a", "b"),
+        rows=np.array([3, 7]),
+        values=np.array([[0.1, -2.5e-17], [np.nan, 3.0]]),
+        base_values=None,
+        predictions=np.array([0.25, 0.75]),
+        class_index=1,
+        summary={"median_r2": float("nan"), "n": 2.0},
+        quality={"r2": np.array([0.5, np.inf])},
+        compute_seconds=0.125,
     )
     text = json.dumps(result.to_dict(), allow_nan=False)
     back = result_from_dict(json.loads(text))

@@ -434,8 +434,13 @@ def test_cancelling_stops_before_the_next_model_call() -> None:
             seen["calls"] = len(model.calls)
 
     with pytest.raises(Cancelled):
-        run(inputs, ctx=JobContext(seed=1, progress_fn=progress, cancel=token), rows=[0, 1], background_size=8,
-            chunk_rows=64)
+        run(
+            inputs,
+            ctx=JobContext(seed=1, progress_fn=progress, cancel=token),
+            rows=[0, 1],
+            background_size=8,
+            chunk_rows=64,
+        )
     assert len(model.calls) == seen["calls"]
 
 
@@ -451,8 +456,14 @@ def test_a_job_cancelled_before_it_starts_never_calls_the_model() -> None:
 def test_progress_reaches_one_and_never_goes_back() -> None:
     inputs = _interaction_inputs()
     fractions: list[float] = []
-    run(inputs, ctx=JobContext(seed=1, progress_fn=lambda f, m: fractions.append(f)), rows=[0], background_size=8,
-        n_coalitions=200, chunk_rows=80)
+    run(
+        inputs,
+        ctx=JobContext(seed=1, progress_fn=lambda f, m: fractions.append(f)),
+        rows=[0],
+        background_size=8,
+        n_coalitions=200,
+        chunk_rows=80,
+    )
     assert fractions[-1] == 1.0
     assert all(b >= a for a, b in zip(fractions, fractions[1:]))
 

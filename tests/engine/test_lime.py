@@ -167,8 +167,9 @@ def test_sampled_values_follow_each_bins_truncated_normal() -> None:
 def test_lime_ranks_the_two_features_the_model_uses_on_top() -> None:
     frame = _gaussian_frame(n=400, f=6, seed=5)
     model = FunctionModel(lambda X: np.tanh(X["x1"] / 2.0) - 0.5 * (X["x4"] > 0), tuple(frame.columns))
-    result = L.run(_inputs(frame, model), ctx=JobContext(seed=1), rows=list(range(20)), num_samples=1500,
-                   stability_runs=0)
+    result = L.run(
+        _inputs(frame, model), ctx=JobContext(seed=1), rows=list(range(20)), num_samples=1500, stability_runs=0
+    )
     top2 = np.argsort(-np.abs(result.values), axis=1)[:, :2]
     assert all(set(t) == {1, 4} for t in top2.tolist())
     # Unused features only pick up sampling noise.
@@ -181,8 +182,15 @@ def test_lime_ranks_the_two_features_the_model_uses_on_top() -> None:
 def test_feature_selection_keeps_the_used_features_and_zeroes_the_rest(k: int, selection: str) -> None:
     frame = _gaussian_frame(n=400, f=6, seed=5)
     model = FunctionModel(lambda X: np.tanh(X["x1"] / 2.0) - 0.5 * (X["x4"] > 0), tuple(frame.columns))
-    result = L.run(_inputs(frame, model), ctx=JobContext(seed=1), rows=list(range(6)), num_samples=1500,
-                   num_features=k, feature_selection=selection, stability_runs=0)
+    result = L.run(
+        _inputs(frame, model),
+        ctx=JobContext(seed=1),
+        rows=list(range(6)),
+        num_samples=1500,
+        num_features=k,
+        feature_selection=selection,
+        stability_runs=0,
+    )
     assert np.all((result.values != 0).sum(axis=1) == k)
     assert np.all(result.values[:, [1, 4]] != 0)
 
@@ -190,8 +198,14 @@ def test_feature_selection_keeps_the_used_features_and_zeroes_the_rest(k: int, s
 def test_continuous_mode_recovers_a_linear_model_in_standard_deviations() -> None:
     frame = _gaussian_frame(n=400, f=3, seed=6)
     model = FunctionModel(lambda X: 2.0 * X["x0"] - X["x2"], tuple(frame.columns))
-    result = L.run(_inputs(frame, model), ctx=JobContext(seed=2), rows=[0, 7, 9], num_samples=2000,
-                   discretize_continuous=False, stability_runs=0)
+    result = L.run(
+        _inputs(frame, model),
+        ctx=JobContext(seed=2),
+        rows=[0, 7, 9],
+        num_samples=2000,
+        discretize_continuous=False,
+        stability_runs=0,
+    )
     sd = frame.std(ddof=0).to_numpy()
     # f = 2 sd0 z0 - sd2 z2 + const exactly; ridge(alpha=1) shrinks by ~1/sum(weights) only.
     np.testing.assert_allclose(result.values, np.tile([2 * sd[0], 0.0, -sd[2]], (3, 1)), rtol=2e-2, atol=2e-2)
@@ -209,8 +223,9 @@ def test_string_categorical_columns_are_sampled_from_their_values_with_missing_k
     frame = pd.DataFrame({"colour": pd.array(colour, dtype="str"), "size": size})
     model = FunctionModel(lambda X: (X["colour"] == "red").to_numpy(dtype=float), ("colour", "size"))
     red_rows = np.flatnonzero(frame["colour"].to_numpy() == "red")[:5]
-    result = L.run(_inputs(frame, model), ctx=JobContext(seed=3), rows=red_rows.tolist(), num_samples=3000,
-                   stability_runs=0)
+    result = L.run(
+        _inputs(frame, model), ctx=JobContext(seed=3), rows=red_rows.tolist(), num_samples=3000, stability_runs=0
+    )
     # f is exactly the indicator "same colour as the instance", so the surrogate is that indicator.
     np.testing.assert_allclose(result.values[:, 0], 1.0, atol=0.01)
     np.testing.assert_allclose(result.values[:, 1], 0.0, atol=0.01)
@@ -318,8 +333,9 @@ def test_same_seed_gives_identical_results_and_another_seed_does_not(sampling: s
 def test_designs_call_the_model_on_the_expected_number_of_rows() -> None:
     inputs = _small_classifier()
     shared = L.run(inputs, ctx=JobContext(seed=0), rows=[0, 1, 2, 3], num_samples=200, stability_runs=0)
-    indep = L.run(inputs, ctx=JobContext(seed=0), rows=[0, 1, 2, 3], num_samples=200, sampling="independent",
-                  stability_runs=0)
+    indep = L.run(
+        inputs, ctx=JobContext(seed=0), rows=[0, 1, 2, 3], num_samples=200, sampling="independent", stability_runs=0
+    )
     assert shared.summary["model_rows"] == 4 + 199
     assert indep.summary["model_rows"] == 4 + 4 * 199
 
@@ -385,16 +401,28 @@ def test_cancel_stops_between_model_calls() -> None:
 
     model = FunctionModel(lambda X: X["x0"].to_numpy(), tuple(frame.columns), on_call=cancel_on_second_call)
     with pytest.raises(Cancelled):
-        L.run(_inputs(frame, model), ctx=JobContext(seed=0, cancel=token), rows=list(range(10)), num_samples=500,
-              sampling="independent", chunk_rows=600, stability_runs=0)
+        L.run(
+            _inputs(frame, model),
+            ctx=JobContext(seed=0, cancel=token),
+            rows=list(range(10)),
+            num_samples=500,
+            sampling="independent",
+            chunk_rows=600,
+            stability_runs=0,
+        )
     assert len(model.frames) == 2
 
 
 def test_progress_rises_to_one_and_the_result_round_trips() -> None:
     inputs = _small_classifier()
     seen: list[float] = []
-    res = L.run(inputs, ctx=JobContext(seed=0, progress_fn=lambda f, m: seen.append(f)), rows=[0, 1],
-                num_samples=100, stability_runs=2)
+    res = L.run(
+        inputs,
+        ctx=JobContext(seed=0, progress_fn=lambda f, m: seen.append(f)),
+        rows=[0, 1],
+        num_samples=100,
+        stability_runs=2,
+    )
     assert seen[-1] == 1.0 and all(b >= a for a, b in zip(seen, seen[1:]))
     back = result_from_dict(res.to_dict())
     assert isinstance(back, AttributionResult) and back.method == "lime"

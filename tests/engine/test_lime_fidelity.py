@@ -82,8 +82,14 @@ def test_a_smooth_linear_model_is_judged_faithful_at_every_row() -> None:
     rng = np.random.default_rng(4)
     frame = pd.DataFrame(rng.normal(size=(1000, 3)), columns=["a", "b", "c"])
     model = FunctionModel(lambda X: X.to_numpy() @ np.array([1.0, -2.0, 0.5]), ("a", "b", "c"))
-    r = L.run(_inputs(frame, model), ctx=JobContext(seed=1), rows=list(range(20)), num_samples=2000,
-              stability_runs=0, discretize_continuous=False)
+    r = L.run(
+        _inputs(frame, model),
+        ctx=JobContext(seed=1),
+        rows=list(range(20)),
+        num_samples=2000,
+        stability_runs=0,
+        discretize_continuous=False,
+    )
     assert all(L.lime_fidelity(r, i).ok for i in range(20))
     assert L.lime_fidelity_warning(r) is None
     assert r.summary["n_poor_fidelity"] == 0
@@ -99,8 +105,14 @@ def test_a_smooth_classifier_is_judged_faithful_at_every_row() -> None:
     def proba(X: pd.DataFrame) -> np.ndarray:
         return 1.0 / (1.0 + np.exp(-(0.3 * X["a"].to_numpy() - 0.2 * X["b"].to_numpy())))
 
-    r = L.run(_inputs(frame, FunctionModel(proba, ("a", "b"), classes=("no", "yes"))), ctx=JobContext(seed=2),
-              rows=list(range(15)), num_samples=2000, stability_runs=0, discretize_continuous=False)
+    r = L.run(
+        _inputs(frame, FunctionModel(proba, ("a", "b"), classes=("no", "yes"))),
+        ctx=JobContext(seed=2),
+        rows=list(range(15)),
+        num_samples=2000,
+        stability_runs=0,
+        discretize_continuous=False,
+    )
     assert r.output_space == "probability"
     assert [i for i in range(15) if not L.lime_fidelity(r, i).ok] == []
 
@@ -119,21 +131,42 @@ def test_results_saved_before_the_gap_existed_are_judged_alike(step_result: Attr
 # -- the judgement on results written by hand ----------------------------------------------------------------------
 
 
-def _result(*, local: Iterable[float], model: Iterable[float], r2: Iterable[float], space: str = "probability",
-            spread: Iterable[float] | None = None, warnings: tuple[str, ...] = ()) -> AttributionResult:
+def _result(
+    *,
+    local: Iterable[float],
+    model: Iterable[float],
+    r2: Iterable[float],
+    space: str = "probability",
+    spread: Iterable[float] | None = None,
+    warnings: tuple[str, ...] = (),
+) -> AttributionResult:
     local_a, model_a = np.asarray(list(local), dtype=float), np.asarray(list(model), dtype=float)
     n = local_a.size
     quality: dict[str, Any] = {"r2": np.asarray(list(r2), dtype=float), "local_prediction": local_a}
     if spread is not None:
         quality["output_spread"] = np.asarray(list(spread), dtype=float)
-    provenance = Provenance(method="lime", parameters={"rows": list(range(n))}, seed=3, data_sha256=None,
-                            model_sha256=None, versions={}, started_at="2024-01-01T00:00:00Z",
-                            finished_at="2024-01-01T00:00:01Z", warnings=warnings)
+    provenance = Provenance(
+        method="lime",
+        parameters={"rows": list(range(n))},
+        seed=3,
+        data_sha256=None,
+        model_sha256=None,
+        versions={},
+        started_at="2024-01-01T00:00:00Z",
+        finished_at="2024-01-01T00:00:01Z",
+        warnings=warnings,
+    )
     return AttributionResult(
-        provenance=provenance, method="lime", feature_names=("income", "debt"), rows=np.arange(n) * 5,
-        values=np.tile([0.3, -0.2], (n, 1)), predictions=model_a,
-        output_name="P(approved)" if space == "probability" else "prediction", output_space=space,
-        class_index=1 if space == "probability" else None, quality=quality,
+        provenance=provenance,
+        method="lime",
+        feature_names=("income", "debt"),
+        rows=np.arange(n) * 5,
+        values=np.tile([0.3, -0.2], (n, 1)),
+        predictions=model_a,
+        output_name="P(approved)" if space == "probability" else "prediction",
+        output_space=space,
+        class_index=1 if space == "probability" else None,
+        quality=quality,
         summary={"median_r2": float(np.median(quality["r2"]))},
         extras={"local_predictions": local_a, "intercepts": np.zeros(n)},
     )
@@ -204,8 +237,10 @@ def test_the_pdf_warns_of_a_surrogate_far_from_the_model_at_its_row(recorded: bo
     lime = facts.lime
     assert lime is not None
     at_5 = "\n".join(_texts(_local_one(lime, 1, WIDTH)))
-    assert ("LIME's surrogate is not faithful to the model at row 5: it predicts 0.68 for P(approved) "
-            "where the model gives 0.01") in at_5
+    assert (
+        "LIME's surrogate is not faithful to the model at row 5: it predicts 0.68 for P(approved) "
+        "where the model gives 0.01"
+    ) in at_5
     at_0 = "\n".join(_texts(_local_one(lime, 0, WIDTH)))
     assert "not faithful" not in at_0
 

@@ -70,9 +70,14 @@ def _zip_of_zeros(name: str, size: int, *, extra: dict[str, bytes] | None = None
 
 def test_defaults_are_the_documented_values() -> None:
     assert DEFAULT_LIMITS == Limits(
-        max_decompressed_bytes=4 << 30, max_compression_ratio=100.0, ratio_exempt_bytes=64 * MiB,
-        max_archive_members=65_536, max_pickle_scan_steps=200_000_000, max_report_bytes=512 * MiB,
-        max_json_depth=100, max_text_row_bytes=16 * MiB,
+        max_decompressed_bytes=4 << 30,
+        max_compression_ratio=100.0,
+        ratio_exempt_bytes=64 * MiB,
+        max_archive_members=65_536,
+        max_pickle_scan_steps=200_000_000,
+        max_report_bytes=512 * MiB,
+        max_json_depth=100,
+        max_text_row_bytes=16 * MiB,
     )
     assert current_limits() is DEFAULT_LIMITS
     # Below the exempt size the ratio is not checked; above it, 100 times the input, never over 4 GiB.
@@ -82,8 +87,15 @@ def test_defaults_are_the_documented_values() -> None:
     assert format_bytes(4 << 30) == "4 GiB" and format_bytes(1536) == "1.5 KiB" and format_bytes(1) == "1 byte"
 
 
-@pytest.mark.parametrize("change", [{"max_json_depth": 0}, {"max_decompressed_bytes": -1},
-                                    {"max_compression_ratio": 0.5}, {"max_text_row_bytes": 2 << 30}])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"max_json_depth": 0},
+        {"max_decompressed_bytes": -1},
+        {"max_compression_ratio": 0.5},
+        {"max_text_row_bytes": 2 << 30},
+    ],
+)
 def test_a_limit_that_makes_no_sense_is_refused(change: dict[str, Any]) -> None:
     with pytest.raises(ProbityError, match="^The limit .* must be|can be at most"):
         Limits(**change)
@@ -110,12 +122,24 @@ def test_cli_options_raise_the_limits(tmp_path: Path, capsys: pytest.CaptureFixt
     code = main(["--progress", "none", "inspect-model", str(path), "--max-compression-ratio", "5000"])
     out, err = capsys.readouterr()
     assert code == 0 and "Verdict:  needs trust" in out
-    code = main(["--progress", "none", "inspect-model", str(path), "--max-compression-ratio", "5000",
-                 "--max-decompressed-mb", "16"])
+    code = main(
+        [
+            "--progress",
+            "none",
+            "inspect-model",
+            str(path),
+            "--max-compression-ratio",
+            "5000",
+            "--max-decompressed-mb",
+            "16",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2
-    assert err == ("probity: zeros.joblib decompresses to more than 16 MiB, the limit on decompressed size; "
-                   "raise it with --max-decompressed-mb if the file is legitimate.\n")
+    assert err == (
+        "probity: zeros.joblib decompresses to more than 16 MiB, the limit on decompressed size; "
+        "raise it with --max-decompressed-mb if the file is legitimate.\n"
+    )
     code = main(["--progress", "none", "inspect-model", str(path), "--max-json-depth", "0"])
     assert code == 2 and "must be a positive number" in capsys.readouterr().err
 
@@ -150,8 +174,10 @@ def test_a_directory_that_understates_sizes_is_caught_by_counting(tmp_path: Path
         assert archive.infolist()[0].file_size == 1000  # what an ordinary reader believes
     error, peak = _peak(lambda: inspect_model(path))
     assert isinstance(error, ModelError)
-    assert str(error) == ("liar.skops is refused: the entry 'a.npy' decompresses to more than the 1,000 bytes its "
-                          "directory states, a zip-bomb construction.")
+    assert str(error) == (
+        "liar.skops is refused: the entry 'a.npy' decompresses to more than the 1,000 bytes its "
+        "directory states, a zip-bomb construction."
+    )
     assert peak < 8 * MiB
 
 
@@ -170,8 +196,10 @@ def test_overlapping_entries_are_refused() -> None:
     with pytest.raises(ArchiveProblem) as err:
         check_zip_archive(bomb, name="twins.skops", limits=DEFAULT_LIMITS)
     assert not err.value.damaged
-    assert err.value.message == ("twins.skops is refused: its entries 'a.json' and 'b.json' share compressed data, "
-                                 "a zip-bomb construction that no ordinary tool writes.")
+    assert err.value.message == (
+        "twins.skops is refused: its entries 'a.json' and 'b.json' share compressed data, "
+        "a zip-bomb construction that no ordinary tool writes."
+    )
 
 
 def test_too_many_members_are_refused_from_the_end_record() -> None:
@@ -181,8 +209,10 @@ def test_too_many_members_are_refused_from_the_end_record() -> None:
             archive.writestr(f"m{i}", b"x")
     with pytest.raises(ArchiveProblem) as err:
         check_zip_archive(buf.getvalue(), name="many.skops", limits=Limits(max_archive_members=10))
-    assert err.value.message == ("many.skops holds 20 files, more than the limit of 10 for an archive; raise it "
-                                 "with --max-archive-members if the file is legitimate.")
+    assert err.value.message == (
+        "many.skops holds 20 files, more than the limit of 10 for an archive; raise it "
+        "with --max-archive-members if the file is legitimate."
+    )
     check_zip_archive(buf.getvalue(), name="many.skops", limits=DEFAULT_LIMITS)  # within the default
 
 
@@ -215,13 +245,16 @@ def test_xlsx_bomb_is_refused_before_a_reader_inflates_it(tmp_path: Path) -> Non
     # A lower size limit on a legitimate workbook names that limit and its option.
     with pytest.raises(DataError) as err:
         load_table(real, limits=Limits(max_decompressed_bytes=1024, ratio_exempt_bytes=1024))
-    assert str(err.value).startswith("The workbook 'real.xlsx' decompresses to more than 1 KiB, the limit on "
-                                     "decompressed size; raise it with --max-decompressed-mb")
+    assert str(err.value).startswith(
+        "The workbook 'real.xlsx' decompresses to more than 1 KiB, the limit on "
+        "decompressed size; raise it with --max-decompressed-mb"
+    )
 
 
 # ---------------------------------------------------------------------------
 # The pickle scanner: linear in the file size, with a step budget
 # ---------------------------------------------------------------------------
+
 
 def _s(text: str) -> bytes:
     """SHORT_BINUNICODE of ``text``."""
@@ -274,8 +307,9 @@ def _memo_and_dups(n: int) -> bytes:
     return out + b"e0h\x05h\x06\x85R."
 
 
-@pytest.mark.parametrize("craft", [_shared_list_calls, _shared_state_builds, _nested_then_called,
-                                   _partials_of_one_list, _memo_and_dups])
+@pytest.mark.parametrize(
+    "craft", [_shared_list_calls, _shared_state_builds, _nested_then_called, _partials_of_one_list, _memo_and_dups]
+)
 def test_scan_work_grows_linearly_with_the_file(craft: Callable[[int], bytes]) -> None:
     steps, sizes = [], []
     for n in (2_000, 4_000, 8_000):
@@ -305,16 +339,22 @@ def test_a_file_past_the_step_budget_is_refused_with_a_sentence() -> None:
     assert str(err.value) == (
         "big.joblib needs more than 10,000 steps to check (opcodes and links between the objects it builds), far "
         "more than models of its size need, so Probity does not open it; raise it with --max-pickle-scan-steps if "
-        "the file is legitimate.")
+        "the file is legitimate."
+    )
 
 
 def test_a_wrapper_added_to_a_list_after_it_was_checked_still_counts() -> None:
     """The reachability facts are kept up to date as lists grow, not computed once."""
-    data = (b"\x80\x04" + _WRAPPER + b"0"                 # the wrapper class, memo 2
-            + b"]\x940"                                    # L = [], memo 3
-            + _ODICT + b"h\x03\x85R\x940"                  # A = OrderedDict(L): L holds no wrapper yet; memo 7
-            + b"h\x03h\x02a0"                               # L.append(wrapper class)
-            + b"h\x07}b.")                                  # BUILD A: its arguments now reach the wrapper
+    data = (
+        b"\x80\x04"
+        + _WRAPPER
+        + b"0"  # the wrapper class, memo 2
+        + b"]\x940"  # L = [], memo 3
+        + _ODICT
+        + b"h\x03\x85R\x940"  # A = OrderedDict(L): L holds no wrapper yet; memo 7
+        + b"h\x03h\x02a0"  # L.append(wrapper class)
+        + b"h\x07}b."
+    )  # BUILD A: its arguments now reach the wrapper
     scan = scan_pickle_bytes(data, name="late.joblib")
     assert scan.refused
     assert any("may be a joblib array wrapper" in note for note in scan.notes)
@@ -322,9 +362,19 @@ def test_a_wrapper_added_to_a_list_after_it_was_checked_still_counts() -> None:
 
 def test_a_partial_binding_an_unreviewed_name_deep_in_a_large_list_is_found() -> None:
     """The old check stopped looking after 10,000 values; the graph finds it anywhere."""
-    data = (b"\x80\x04" + _PARTIAL + b"0" + _RECONSTRUCTOR + b"0"  # memo 2 and 5
-            + b"](" + b"K\x01" * 50_000 + _s("fractions") + _s("Fraction") + b"\x93e\x94"  # L = memo 6
-            + b"0h\x02h\x05h\x06\x86R.")
+    data = (
+        b"\x80\x04"
+        + _PARTIAL
+        + b"0"
+        + _RECONSTRUCTOR
+        + b"0"  # memo 2 and 5
+        + b"]("
+        + b"K\x01" * 50_000
+        + _s("fractions")
+        + _s("Fraction")
+        + b"\x93e\x94"  # L = memo 6
+        + b"0h\x02h\x05h\x06\x86R."
+    )
     scan = scan_pickle_bytes(data, name="partial.pkl")
     assert scan.refused and "functools.partial" in scan.dangerous
     assert "fractions.Fraction" in dict((n, r) for n, _, r in scan.reasons)["functools.partial"]
@@ -348,7 +398,7 @@ def test_concatenated_tiny_streams_are_inflated_in_linear_work(monkeypatch: pyte
     monkeypatch.setattr(pickle_scan, "_new_decompressor", Counting)
     payload = pickle.dumps([1, 2, 3], protocol=2)
     for n in (50_000, 100_000):
-        raw = b"".join(gzip.compress(payload[i:i + 1], mtime=0) for i in range(len(payload)))
+        raw = b"".join(gzip.compress(payload[i : i + 1], mtime=0) for i in range(len(payload)))
         raw += gzip.compress(b"", mtime=0) * n  # 2 MB of empty streams: once quadratic (copied rest per stream)
         fed.clear()
         assert scan_pickle_bytes(raw, name="streams.joblib").pickles == 1
@@ -383,12 +433,15 @@ def _pdf(objects: dict[int, bytes], *, xref_count: int | None = None) -> bytes:
 
 
 def _report_with(attachment: bytes, *, filters: bytes = b"/FlateDecode", **kwargs: Any) -> bytes:
-    return _pdf({
-        1: b"<< /Type /Catalog /Names << /EmbeddedFiles 2 0 R >> >>",
-        2: b"<< /Names [(results.json) 3 0 R] >>",
-        3: b"<< /Type /Filespec /F (results.json) /EF << /F 4 0 R >> >>",
-        4: b"<< /Length %d /Filter %s >>\nstream\n" % (len(attachment), filters) + attachment + b"\nendstream",
-    }, **kwargs)
+    return _pdf(
+        {
+            1: b"<< /Type /Catalog /Names << /EmbeddedFiles 2 0 R >> >>",
+            2: b"<< /Names [(results.json) 3 0 R] >>",
+            3: b"<< /Type /Filespec /F (results.json) /EF << /F 4 0 R >> >>",
+            4: b"<< /Length %d /Filter %s >>\nstream\n" % (len(attachment), filters) + attachment + b"\nendstream",
+        },
+        **kwargs,
+    )
 
 
 def test_a_small_report_reads_back() -> None:
@@ -416,8 +469,18 @@ def test_verify_refuses_a_bomb_report_on_the_command_line(tmp_path: Path, capsys
     body = b"".join(deflate.compress(b" " * MiB) for _ in range(80)) + deflate.flush()
     path = tmp_path / "bomb.pdf"
     path.write_bytes(_report_with(body))
-    code = main(["--progress", "none", "verify", str(path), "--data", str(tmp_path / "d.csv"),
-                 "--model", str(tmp_path / "m.skops")])
+    code = main(
+        [
+            "--progress",
+            "none",
+            "verify",
+            str(path),
+            "--data",
+            str(tmp_path / "d.csv"),
+            "--model",
+            str(tmp_path / "m.skops"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("probity: The results attached to bomb.pdf decompresses to more than")
 
@@ -428,15 +491,17 @@ def test_report_size_loops_and_lying_tables_are_clear_sentences(tmp_path: Path) 
     with pytest.raises(ProbityError) as err:
         read_report_results(path, limits=Limits(max_report_bytes=100))
     assert str(err.value).startswith("r.pdf is ")
-    assert str(err.value).endswith("larger than 100 bytes, the limit on reports probity verify reads; raise it with "
-                                   "--max-report-mb if the file is legitimate.")
+    assert str(err.value).endswith(
+        "larger than 100 bytes, the limit on reports probity verify reads; raise it with "
+        "--max-report-mb if the file is legitimate."
+    )
     path.write_bytes(_report_with(zlib.compress(b"{}"), xref_count=10**15))
     with pytest.raises(ProbityError) as err:
         read_report_results(path)
-    assert str(err.value) == ("r.pdf is not a PDF Probity can read back: its cross-reference table lists more "
-                              "objects than the file holds.")
-    path.write_bytes(_pdf({1: b"<< /Type /Catalog /Names << /EmbeddedFiles 2 0 R >> >>", 2: b"3 0 R",
-                           3: b"2 0 R"}))
+    assert str(err.value) == (
+        "r.pdf is not a PDF Probity can read back: its cross-reference table lists more objects than the file holds."
+    )
+    path.write_bytes(_pdf({1: b"<< /Type /Catalog /Names << /EmbeddedFiles 2 0 R >> >>", 2: b"3 0 R", 3: b"2 0 R"}))
     with pytest.raises(ProbityError, match=r"^r.pdf is not a PDF Probity can read back: its references loop\.$"):
         read_report_results(path)
     path.write_bytes(_pdf({1: b"<< /Type /Catalog /Names << /EmbeddedFiles 2 0 R >> >>", 2: b"<< /Kids [2 0 R] >>"}))
@@ -453,17 +518,21 @@ def test_deeply_nested_results_in_a_report_are_a_sentence(tmp_path: Path, text: 
     path.write_bytes(_report_with(zlib.compress(text.encode())))
     with pytest.raises(ProbityError) as err:
         read_report_results(path)
-    assert str(err.value) == ("The results.json attached to deep.pdf nests lists and objects more than 100 levels "
-                              "deep, the limit on JSON nesting; raise it with --max-json-depth if the file is "
-                              "legitimate.")
+    assert str(err.value) == (
+        "The results.json attached to deep.pdf nests lists and objects more than 100 levels "
+        "deep, the limit on JSON nesting; raise it with --max-json-depth if the file is "
+        "legitimate."
+    )
 
 
 def test_a_deeply_nested_manifest_is_a_difference_not_a_crash(tmp_path: Path) -> None:
     (tmp_path / "manifest.json").write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
     differences, checked = check_companions(tmp_path / "report.pdf", {})
     assert checked == ["manifest.json"]
-    assert differences == [f"The manifest {tmp_path / 'manifest.json'} nests lists and objects more than 100 levels "
-                           "deep, the limit on JSON nesting; raise it with --max-json-depth if the file is legitimate."]
+    assert differences == [
+        f"The manifest {tmp_path / 'manifest.json'} nests lists and objects more than 100 levels "
+        "deep, the limit on JSON nesting; raise it with --max-json-depth if the file is legitimate."
+    ]
 
 
 # ---------------------------------------------------------------------------
@@ -476,8 +545,10 @@ def test_a_row_longer_than_the_limit_is_a_sentence_not_an_internal_error(tmp_pat
     path.write_bytes(b"a,b\n1,x\n2," + b"y" * (3 * MiB) + b"\n3,z\n")
     with pytest.raises(DataError) as err:
         load_table(path, limits=Limits(max_text_row_bytes=MiB))
-    assert str(err.value) == ("A row of the data file 'wide.csv' is longer than 1 MiB, the limit on a table's rows; "
-                              "raise it with --max-row-mb if the file is legitimate.")
+    assert str(err.value) == (
+        "A row of the data file 'wide.csv' is longer than 1 MiB, the limit on a table's rows; "
+        "raise it with --max-row-mb if the file is legitimate."
+    )
     assert load_table(path).frame.shape == (3, 2)  # within the default 16 MiB
 
 
@@ -486,9 +557,11 @@ def test_a_file_without_line_breaks_is_named_as_such_not_empty(tmp_path: Path) -
     path.write_bytes(b"a," * (150 * 1024))  # 300 KiB, not one line break
     with pytest.raises(DataError) as err:
         load_table(path, limits=Limits(max_text_row_bytes=64 * 1024))
-    assert str(err.value) == ("The data file 'one-line.csv' has no line break in its first 64 KiB, so its first "
-                              "line is longer than the limit on a table's rows; raise it with --max-row-mb if the "
-                              "file is legitimate.")
+    assert str(err.value) == (
+        "The data file 'one-line.csv' has no line break in its first 64 KiB, so its first "
+        "line is longer than the limit on a table's rows; raise it with --max-row-mb if the "
+        "file is legitimate."
+    )
 
 
 @pytest.mark.parametrize("text", ["[" * 100_000 + "]" * 100_000, '{"format": ' + "[" * 150 + "]" * 150 + "}"])
@@ -497,5 +570,7 @@ def test_a_deeply_nested_session_file_is_a_sentence(tmp_path: Path, text: str) -
     path.write_text(text, encoding="utf-8")
     with pytest.raises(ProbityError) as err:
         read_session(path)
-    assert str(err.value) == ("The session file deep.probity nests lists and objects more than 100 levels deep, the "
-                              "limit on JSON nesting; raise it with --max-json-depth if the file is legitimate.")
+    assert str(err.value) == (
+        "The session file deep.probity nests lists and objects more than 100 levels deep, the "
+        "limit on JSON nesting; raise it with --max-json-depth if the file is legitimate."
+    )

@@ -117,8 +117,15 @@ def test_column_transformer_on_raw_string_columns_works_as_trained(tmp_path: Pat
     y = ((frame["colour"] == "red") | (frame["size"] > 0.5)).astype(int)
     pipe = Pipeline(
         [
-            ("prep", ColumnTransformer([("cat", OneHotEncoder(handle_unknown="ignore"), ["colour", "shape"]),
-                                        ("num", StandardScaler(), ["size"])])),
+            (
+                "prep",
+                ColumnTransformer(
+                    [
+                        ("cat", OneHotEncoder(handle_unknown="ignore"), ["colour", "shape"]),
+                        ("num", StandardScaler(), ["size"]),
+                    ]
+                ),
+            ),
             ("clf", LogisticRegression()),
         ]
     ).fit(frame, y)
@@ -219,8 +226,10 @@ def test_benign_pickle_needs_trust_then_predicts_like_the_original(tmp_path: Pat
     np.testing.assert_array_equal(model.predict(X), clf.predict_proba(X))
 
 
-@pytest.mark.parametrize(("name", "compress"), [("model.joblib", 0), ("model.joblib", ("zlib", 3)),
-                                                ("model.pkl", ("lzma", 3)), ("model.pkl", 0)])
+@pytest.mark.parametrize(
+    ("name", "compress"),
+    [("model.joblib", 0), ("model.joblib", ("zlib", 3)), ("model.pkl", ("lzma", 3)), ("model.pkl", 0)],
+)
 def test_joblib_round_trip_predicts_equal(tmp_path: Path, credit, credit_pipeline, name, compress) -> None:
     path = tmp_path / name
     joblib.dump(credit_pipeline, path, compress=compress)
@@ -343,15 +352,22 @@ def test_onnx_pipeline_with_one_input_per_raw_column(tmp_path: Path, credit, cre
     features = ["age", "income", "debt", "late_payments", "employment", "neighbourhood"]
     pipe = Pipeline(
         [
-            ("prep", ColumnTransformer([
-                ("num", StandardScaler(), ["age", "income", "debt", "late_payments"]),
-                ("cat", OneHotEncoder(handle_unknown="ignore"), ["employment", "neighbourhood"]),
-            ])),
+            (
+                "prep",
+                ColumnTransformer(
+                    [
+                        ("num", StandardScaler(), ["age", "income", "debt", "late_payments"]),
+                        ("cat", OneHotEncoder(handle_unknown="ignore"), ["employment", "neighbourhood"]),
+                    ]
+                ),
+            ),
             ("clf", LogisticRegression(max_iter=500)),
         ]
     ).fit(credit[features], credit[TARGET])
-    types = [(c, StringTensorType([None, 1]) if c in ("employment", "neighbourhood") else FloatTensorType([None, 1]))
-             for c in features]
+    types = [
+        (c, StringTensorType([None, 1]) if c in ("employment", "neighbourhood") else FloatTensorType([None, 1]))
+        for c in features
+    ]
     path = tmp_path / "credit.onnx"
     path.write_bytes(to_onnx(pipe, initial_types=types, options={"zipmap": False}).SerializeToString())
     model = load_model(path)

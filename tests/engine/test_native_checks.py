@@ -93,10 +93,22 @@ def _legitimate(data) -> list[tuple[str, Any]]:
         ("one-class", _fitted(OneClassSVM(), X, None)),
         ("linear-svc", _fitted(LinearSVC(), X, three)),
         ("knn-kd", _fitted(KNeighborsClassifier(algorithm="kd_tree"), X, three)),
-        ("knn-ball-mahalanobis", _fitted(KNeighborsClassifier(algorithm="ball_tree", metric="mahalanobis",
-                                                              metric_params={"VI": np.eye(4)}), X, three)),
-        ("knn-ball-weighted", _fitted(KNeighborsClassifier(algorithm="ball_tree", metric="minkowski",
-                                                           metric_params={"w": np.ones(4)}), X, binary)),
+        (
+            "knn-ball-mahalanobis",
+            _fitted(
+                KNeighborsClassifier(algorithm="ball_tree", metric="mahalanobis", metric_params={"VI": np.eye(4)}),
+                X,
+                three,
+            ),
+        ),
+        (
+            "knn-ball-weighted",
+            _fitted(
+                KNeighborsClassifier(algorithm="ball_tree", metric="minkowski", metric_params={"w": np.ones(4)}),
+                X,
+                binary,
+            ),
+        ),
         ("knn-brute-sparse", _fitted(KNeighborsClassifier(algorithm="brute"), sp.csr_matrix(X), three)),
         ("knn-multi-output", _fitted(KNeighborsClassifier(), X, np.column_stack([binary, three]))),
         ("radius", _fitted(RadiusNeighborsClassifier(radius=3.0), X, three)),
@@ -111,16 +123,30 @@ def _legitimate(data) -> list[tuple[str, Any]]:
         ("linear-two-targets", _fitted(LinearRegression(), X, np.column_stack([numeric, -numeric]))),
         ("gradient-boosting", _fitted(GradientBoostingClassifier(n_estimators=3), X, three)),
         ("gradient-boosting-regressor", _fitted(GradientBoostingRegressor(n_estimators=3), X, numeric)),
-        ("hist-gradient-boosting-categorical",
-         _fitted(HistGradientBoostingClassifier(max_iter=3, categorical_features=[3]), cat, three)),
+        (
+            "hist-gradient-boosting-categorical",
+            _fitted(HistGradientBoostingClassifier(max_iter=3, categorical_features=[3]), cat, three),
+        ),
         ("forest", _fitted(RandomForestClassifier(n_estimators=3, random_state=0), X, three)),
         ("isolation-forest", _fitted(IsolationForest(n_estimators=3, max_features=2, random_state=0), X, None)),
         ("bagging", _fitted(BaggingClassifier(max_features=2, n_estimators=3, random_state=0), X, three)),
         ("splines", _fitted(make_pipeline(SplineTransformer(), LinearRegression()), X, numeric)),
-        ("column-transformer", _fitted(Pipeline([
-            ("prep", ColumnTransformer([("num", StandardScaler(), ["x"]), ("cat", OneHotEncoder(), ["colour"])])),
-            ("svc", SVC(probability=True, random_state=0)),
-        ]), frame, binary)),
+        (
+            "column-transformer",
+            _fitted(
+                Pipeline(
+                    [
+                        (
+                            "prep",
+                            ColumnTransformer([("num", StandardScaler(), ["x"]), ("cat", OneHotEncoder(), ["colour"])]),
+                        ),
+                        ("svc", SVC(probability=True, random_state=0)),
+                    ]
+                ),
+                frame,
+                binary,
+            ),
+        ),
     ]
 
 
@@ -160,7 +186,7 @@ _SVC_TAMPERING: dict[str, tuple[Callable[[Any], None], str]] = {
         "_dual_coef_ has the shape (2, 3), not (2, {n_sv})",
     ),
     "negative-count": (
-        _set(_n_support=lambda m: (m._n_support + np.array([-10**6, 10**6, 0], dtype=np.int32))),
+        _set(_n_support=lambda m: m._n_support + np.array([-(10**6), 10**6, 0], dtype=np.int32)),
         "_n_support has a negative count",
     ),
     "huge-count": (
@@ -173,14 +199,18 @@ _SVC_TAMPERING: dict[str, tuple[Callable[[Any], None], str]] = {
     ),
     "intercepts-missing": (_set(_intercept_=np.zeros(1)), "_intercept_ has 1 entries, not 3"),
     "probabilities-short": (_set(_probA=np.zeros(1), _probB=np.zeros(1)), "_probA has 1 entries, not 0 or 3"),
-    "unknown-kernel": (_set(kernel="laplacian"), "kernel is 'laplacian', not one of linear, poly, precomputed, rbf, "
-                                                 "sigmoid"),
+    "unknown-kernel": (
+        _set(kernel="laplacian"),
+        "kernel is 'laplacian', not one of linear, poly, precomputed, rbf, sigmoid",
+    ),
     "claims-regression": (_set(_impl="epsilon_svr"), "_impl is 'epsilon_svr', but SVC is 'c_svc'"),
     "support-index-outside-training-rows": (
-        _set(support_=lambda m: m.support_ + np.int32(10**6)), "support_ points outside the 90 training rows"
+        _set(support_=lambda m: m.support_ + np.int32(10**6)),
+        "support_ points outside the 90 training rows",
     ),
     "sparse-flag-on-dense-arrays": (
-        _set(_sparse=True), "support_vectors_ is not a CSR sparse matrix, but the model is sparse"
+        _set(_sparse=True),
+        "support_vectors_ is not a CSR sparse matrix, but the model is sparse",
     ),
 }
 
@@ -253,7 +283,8 @@ def test_tampered_neighbour_structures_are_refused(data) -> None:
     nodes = knn._tree.__getstate__()[2].copy()
     nodes["idx_end"][-1] = 10**6
     assert "_tree.node_data has a node whose rows fall outside the 90 data rows" in _refusal(
-        _with_tree_state(knn, 2, nodes))
+        _with_tree_state(knn, 2, nodes)
+    )
     nodes = knn._tree.__getstate__()[2].copy()
     nodes["is_leaf"][:] = 0  # the last nodes would have children past the array
     assert "_tree.node_data has an inner node whose children lie past" in _refusal(_with_tree_state(knn, 2, nodes))
@@ -268,8 +299,9 @@ def test_tampered_neighbour_structures_are_refused(data) -> None:
     bad._fit_X = np.ascontiguousarray(X[:, :2])
     assert "whose _fit_X has the shape (90, 2), not (90, 4)" in _refusal(bad)
 
-    ball = _fitted(KNeighborsClassifier(algorithm="ball_tree", metric="mahalanobis",
-                                        metric_params={"VI": np.eye(4)}), X, three)
+    ball = _fitted(
+        KNeighborsClassifier(algorithm="ball_tree", metric="mahalanobis", metric_params={"VI": np.eye(4)}), X, three
+    )
     bad = copy.deepcopy(ball)
     metric = bad._tree.__getstate__()[11]
     metric.__setstate__((2.0, np.zeros(1), np.eye(2)))  # the distance reads a 4 x 4 matrix
@@ -302,7 +334,8 @@ def test_linear_coefficient_shapes_are_checked(data) -> None:
     sparse = _fitted(LogisticRegression(), X, binary).sparsify()
     sparse.coef_.indices[0] = 40
     assert "LogisticRegression whose coef_ is a csr sparse matrix whose indices point outside its 4 columns" in (
-        _refusal(sparse))
+        _refusal(sparse)
+    )
 
 
 def test_ensembles_feed_their_trees_only_columns_they_have(data) -> None:
@@ -316,18 +349,21 @@ def test_ensembles_feed_their_trees_only_columns_they_have(data) -> None:
     bad = copy.deepcopy(regressor)
     bad.estimators_[1, 0] = wide.estimators_[0, 0]  # reads 8 columns of 4-column data
     assert "GradientBoostingRegressor whose estimators_[1, 0].n_features_in_ is 8, but the model takes 4" in (
-        _refusal(bad))
+        _refusal(bad)
+    )
 
     forest = _fitted(RandomForestClassifier(n_estimators=2, random_state=0), X, three)
     wide_tree = _fitted(RandomForestClassifier(n_estimators=1, random_state=0), np.hstack([X, X]), three)
     forest.estimators_[1] = wide_tree.estimators_[0]  # called with check_input=False
     assert "RandomForestClassifier whose estimators_[1].n_features_in_ is 8, but the forest takes 4" in (
-        _refusal(forest))
+        _refusal(forest)
+    )
 
     tree_model = forest.estimators_[0]
     tree_model.n_features_in_ = 2  # the tree itself still reads 4 columns
     assert "DecisionTreeClassifier whose tree_.n_features is 4, but the estimator takes 2 columns" in (
-        _refusal(tree_model))
+        _refusal(tree_model)
+    )
 
     isolation = _fitted(IsolationForest(n_estimators=2, max_features=2, random_state=0), X, None)
     isolation.estimators_features_[0] = np.array([0, 40])
@@ -429,8 +465,10 @@ def crashing_model(tmp_path_factory: pytest.TempPathFactory, data) -> tuple[Path
 
 
 def _crash_sentence(name: str) -> str:
-    return (rf"^The model {name} crashed a test process while predicting \(signal \d+, SIG[A-Z]+\), "
-            r"so it was not used\.$")
+    return (
+        rf"^The model {name} crashed a test process while predicting \(signal \d+, SIG[A-Z]+\), "
+        r"so it was not used\.$"
+    )
 
 
 def test_native_crash_in_the_first_prediction_is_a_clear_error(crashing_model, monkeypatch) -> None:
@@ -457,8 +495,22 @@ def test_cli_audit_of_a_crashing_model_exits_3_with_one_sentence(crashing_model,
     from engine.cli import main
 
     path, sha, _ = crashing_model
-    code = main(["audit", "--data", str(path.parent / "table.csv"), "--model", str(path), "--target", "label",
-                 "--trust-model", sha, "--allow-unreviewed", "--out", str(tmp_path / "out")])
+    code = main(
+        [
+            "audit",
+            "--data",
+            str(path.parent / "table.csv"),
+            "--model",
+            str(path),
+            "--target",
+            "label",
+            "--trust-model",
+            sha,
+            "--allow-unreviewed",
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 3
     assert err.count("\n") == 1 and "Traceback" not in err

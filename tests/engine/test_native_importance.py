@@ -37,22 +37,26 @@ def mixed_case() -> tuple[pd.DataFrame, np.ndarray]:
     rng = np.random.default_rng(4)
     n = 300
     colour = rng.choice(np.array(["red", "green", "blue", "grey"]), size=n, p=[0.4, 0.3, 0.2, 0.1])
-    X = pd.DataFrame({
-        "income": rng.normal(50_000, 15_000, n),
-        "colour": pd.Series(colour, dtype="str"),
-        "age": rng.integers(18, 80, n),
-        "noise": rng.normal(size=n),
-    })
+    X = pd.DataFrame(
+        {
+            "income": rng.normal(50_000, 15_000, n),
+            "colour": pd.Series(colour, dtype="str"),
+            "age": rng.integers(18, 80, n),
+            "noise": rng.normal(size=n),
+        }
+    )
     logit = (X["income"] - 50_000) / 15_000 + np.select([colour == "red", colour == "blue"], [1.5, -1.5], 0.0)
     y = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
     return X, y
 
 
 def one_hot_prep() -> ColumnTransformer:
-    return ColumnTransformer([
-        ("num", StandardScaler(), ["income", "age", "noise"]),
-        ("cat", OneHotEncoder(sparse_output=False), ["colour"]),
-    ])
+    return ColumnTransformer(
+        [
+            ("num", StandardScaler(), ["income", "age", "noise"]),
+            ("cat", OneHotEncoder(sparse_output=False), ["colour"]),
+        ]
+    )
 
 
 def test_coefficient_times_std_closed_form_on_a_standardised_pipeline() -> None:
@@ -94,8 +98,9 @@ def test_one_hot_columns_are_summed_into_their_raw_column(mixed_case) -> None:
 
 def test_random_forest_impurity_sums_to_one_over_raw_columns_with_the_caveat(mixed_case) -> None:
     X, y = mixed_case
-    pipe = Pipeline([("prep", one_hot_prep()),
-                     ("rf", RandomForestClassifier(n_estimators=15, max_depth=5, random_state=0))]).fit(X, y)
+    pipe = Pipeline(
+        [("prep", one_hot_prep()), ("rf", RandomForestClassifier(n_estimators=15, max_depth=5, random_state=0))]
+    ).fit(X, y)
     result = native.run(make_inputs(X, pipe), ctx=JobContext())
     fi = pipe[-1].feature_importances_
     names = list(pipe[:-1].get_feature_names_out())
@@ -139,8 +144,9 @@ def test_interaction_columns_are_shared_equally_with_a_warning() -> None:
     rng = np.random.default_rng(8)
     X = pd.DataFrame(rng.normal(size=(120, 2)), columns=["s", "t"])
     y = X["s"] + 2 * X["s"] * X["t"]
-    pipe = Pipeline([("poly", PolynomialFeatures(degree=2, interaction_only=True, include_bias=False)),
-                     ("lin", LinearRegression())]).fit(X, y)
+    pipe = Pipeline(
+        [("poly", PolynomialFeatures(degree=2, interaction_only=True, include_bias=False)), ("lin", LinearRegression())]
+    ).fit(X, y)
     result = native.run(make_inputs(X, pipe), ctx=JobContext())
     assert result.encoded_to_raw == (("s",), ("t",), ("s", "t"))
     imp = result.encoded_importance
@@ -184,9 +190,12 @@ class OpaqueModel(Model):
 def test_a_model_without_an_estimator_is_refused_by_format() -> None:
     X = pd.DataFrame({"p": [1.0, 2.0], "q": [0.0, 1.0]})
     inputs = AuditInputs(frame=X, roles=Roles(target=None, features=("p", "q")), model=OpaqueModel())
-    with pytest.raises(AnalysisError, match=r"^The model OpaqueModel \(onnx format\) exposes neither "
-                                            r"coefficients nor impurity importances; use permutation importance "
-                                            r"or mean \|SHAP\| instead\.$"):
+    with pytest.raises(
+        AnalysisError,
+        match=r"^The model OpaqueModel \(onnx format\) exposes neither "
+        r"coefficients nor impurity importances; use permutation importance "
+        r"or mean \|SHAP\| instead\.$",
+    ):
         native.run(inputs, ctx=JobContext())
 
 
@@ -194,8 +203,9 @@ def test_a_model_without_an_estimator_is_refused_by_format() -> None:
 def test_cancel_is_honoured(stage: str) -> None:
     rng = np.random.default_rng(8)
     X = pd.DataFrame(rng.normal(size=(60, 2)), columns=["s", "t"])
-    pipe = Pipeline([("poly", PolynomialFeatures(degree=2, interaction_only=True, include_bias=False)),
-                     ("lin", LinearRegression())]).fit(X, X["s"] * X["t"])
+    pipe = Pipeline(
+        [("poly", PolynomialFeatures(degree=2, interaction_only=True, include_bias=False)), ("lin", LinearRegression())]
+    ).fit(X, X["s"] * X["t"])
     token = CancelToken()
     seen: list[str] = []
 
@@ -214,8 +224,14 @@ def test_mean_abs_attribution_is_the_mean_of_absolute_values(mixed_case) -> None
     inputs = make_inputs(X, DecisionTreeRegressor().fit(np.zeros((2, 4)), [0, 1]))
     values = np.array([[1.0, -2.0, 0.0, np.nan], [-3.0, 2.0, 0.5, 1.0]])
     provenance = inputs.provenance(method="treeshap", parameters={}, ctx=JobContext(), started_at="now")
-    shap_like = AttributionResult(provenance=provenance, method="treeshap", feature_names=tuple(X.columns),
-                                  rows=np.array([0, 1]), values=values, predictions=np.zeros(2))
+    shap_like = AttributionResult(
+        provenance=provenance,
+        method="treeshap",
+        feature_names=tuple(X.columns),
+        rows=np.array([0, 1]),
+        values=values,
+        predictions=np.zeros(2),
+    )
     names, means = mean_abs_attribution(shap_like)
     assert names == tuple(X.columns)
     np.testing.assert_allclose(means, [2.0, 2.0, 0.25, 1.0])

@@ -23,8 +23,9 @@ REMOTE = "192.0.2.10"
 
 def _run(code: str, log_dir: Path) -> dict:
     env = {**os.environ, "PROBITY_LOG_DIR": str(log_dir), "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                          env=env, cwd=ROOT, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     result["stderr"] = proc.stderr
@@ -47,7 +48,9 @@ def attempt(fn):
 
 
 def test_a_dependency_reaching_for_the_network_is_refused_and_logged(tmp_path: Path) -> None:
-    out = _run(PRELUDE + f"""
+    out = _run(
+        PRELUDE
+        + f"""
 import pandas, urllib.request
 r = {{
     "pandas": attempt(lambda: pandas.read_csv("http://{REMOTE}/data.csv")),
@@ -60,7 +63,9 @@ r = {{
 }}
 r["status"] = netguard.status().summary
 print(json.dumps(r))
-""", tmp_path)
+""",
+        tmp_path,
+    )
     for key in ("pandas", "urlopen", "create_connection", "connect", "dns", "udp", "listen_everywhere"):
         assert out[key].startswith("blocked: Probity blocked a network operation"), (key, out[key])
     assert "example.org" in out["dns"] and REMOTE in out["connect"]
@@ -74,7 +79,9 @@ print(json.dumps(r))
 
 
 def test_loopback_and_unix_sockets_still_work(tmp_path: Path) -> None:
-    out = _run(PRELUDE + """
+    out = _run(
+        PRELUDE
+        + """
 import os, tempfile
 server = socket.socket(); server.bind(("127.0.0.1", 0)); server.listen(1)
 port = server.getsockname()[1]
@@ -85,32 +92,41 @@ unix = socket.socket(socket.AF_UNIX); unix.bind(path); unix.listen(1)
 r["unix"] = attempt(lambda: socket.socket(socket.AF_UNIX).connect(path))
 r["refused"] = netguard.status().refused
 print(json.dumps(r))
-""", tmp_path)
+""",
+        tmp_path,
+    )
     assert (out["loopback"], out["localhost"], out["unix"]) == ("ok", "ok", "ok")
     assert out["refused"] == 0
 
 
 def test_a_host_the_user_names_is_admitted_and_no_other(tmp_path: Path) -> None:
-    out = _run(PRELUDE + f"""
+    out = _run(
+        PRELUDE
+        + f"""
 netguard.allow_host("scheduler.example", addresses=["{REMOTE}"])
 r = {{"named": attempt(lambda: socket.getaddrinfo("scheduler.example", 8786)),
      "its_address": attempt(lambda: socket.socket().connect(("{REMOTE}", 1))),
      "other": attempt(lambda: socket.socket().connect(("192.0.2.11", 1)))}}
 print(json.dumps(r))
-""", tmp_path)
+""",
+        tmp_path,
+    )
     # Admitted operations reach the operating system (which has no route or name for them here).
     assert not out["named"].startswith("blocked") and not out["its_address"].startswith("blocked")
     assert out["other"].startswith("blocked")
 
 
 def test_the_probity_command_guards_its_process(tmp_path: Path) -> None:
-    out = _run("""
+    out = _run(
+        """
 import json, contextlib, io
 from engine import cli, netguard
 with contextlib.redirect_stderr(io.StringIO()):
     code = cli.main(["inspect-model", "no-such-file.skops"])
 print(json.dumps({"code": code, "installed": netguard.installed()}))
-""", tmp_path)
+""",
+        tmp_path,
+    )
     assert out == {"code": 2, "installed": True, "stderr": out["stderr"]}
 
 

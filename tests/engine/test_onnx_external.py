@@ -33,18 +33,25 @@ def _external(tensor: TensorProto, location: str, offset: int = 0, length: int |
 
 def _linear_graph(initializers: list[TensorProto], nodes: list | None = None) -> onnx.ModelProto:
     """``Y = X @ W + B`` for three float inputs, one output."""
-    nodes = (nodes or []) + [helper.make_node("MatMul", ["X", "W"], ["XW"]),
-                             helper.make_node("Add", ["XW", "B"], ["Y"])]
-    graph = helper.make_graph(nodes, "linear", [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, 3])],
-                              [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [None, 1])],
-                              initializer=initializers)
+    nodes = (nodes or []) + [
+        helper.make_node("MatMul", ["X", "W"], ["XW"]),
+        helper.make_node("Add", ["XW", "B"], ["Y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "linear",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, 3])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [None, 1])],
+        initializer=initializers,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     return model
 
 
-def _write_model(folder: Path, *, location: str = "weights.bin", data_file: Path | None = None,
-                 name: str = "linear.onnx") -> Path:
+def _write_model(
+    folder: Path, *, location: str = "weights.bin", data_file: Path | None = None, name: str = "linear.onnx"
+) -> Path:
     """A model whose W and B live in one data file (``data_file``, default ``folder / location``)."""
     folder.mkdir(parents=True, exist_ok=True)
     w = numpy_helper.from_array(WEIGHTS, name="W")
@@ -143,8 +150,17 @@ def test_model_without_external_data_keeps_its_file_hash_and_needs_no_trust(tmp_
 # ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("location", ["../secret.bin", "sub/../../secret.bin", "/etc/hostname", "C:/secret.bin",
-                                      "sub\\..\\..\\secret.bin", "*/_ORT_MEM_ADDR_/*"])
+@pytest.mark.parametrize(
+    "location",
+    [
+        "../secret.bin",
+        "sub/../../secret.bin",
+        "/etc/hostname",
+        "C:/secret.bin",
+        "sub\\..\\..\\secret.bin",
+        "*/_ORT_MEM_ADDR_/*",
+    ],
+)
 def test_locations_outside_the_models_folder_are_refused_even_when_trusted(tmp_path: Path, location: str) -> None:
     folder = tmp_path / "model"
     (tmp_path / "secret.bin").write_bytes(b"\x00" * 16)
@@ -210,13 +226,23 @@ def test_external_tensors_in_node_attributes_and_subgraphs_are_found(tmp_path: P
     _external(b, "branch.bin")
     (tmp_path / "branch.bin").write_bytes(numpy_helper.from_array(BIAS).raw_data)
     # B comes from an If whose branches hold the (external) constant: a graph nested in an attribute.
-    branch = helper.make_graph([helper.make_node("Constant", [], ["Bt"], value=b)], "then", [],
-                               [helper.make_tensor_value_info("Bt", TensorProto.FLOAT, [1])])
-    other = helper.make_graph([helper.make_node("Constant", [], ["Be"], value=numpy_helper.from_array(BIAS, "Be"))],
-                              "else", [], [helper.make_tensor_value_info("Be", TensorProto.FLOAT, [1])])
+    branch = helper.make_graph(
+        [helper.make_node("Constant", [], ["Bt"], value=b)],
+        "then",
+        [],
+        [helper.make_tensor_value_info("Bt", TensorProto.FLOAT, [1])],
+    )
+    other = helper.make_graph(
+        [helper.make_node("Constant", [], ["Be"], value=numpy_helper.from_array(BIAS, "Be"))],
+        "else",
+        [],
+        [helper.make_tensor_value_info("Be", TensorProto.FLOAT, [1])],
+    )
     yes = numpy_helper.from_array(np.array(True), name="yes")
-    nodes = [helper.make_node("Constant", [], ["W"], value=w),
-             helper.make_node("If", ["yes"], ["B"], then_branch=branch, else_branch=other)]
+    nodes = [
+        helper.make_node("Constant", [], ["W"], value=w),
+        helper.make_node("If", ["yes"], ["B"], then_branch=branch, else_branch=other),
+    ]
     path = tmp_path / "nested.onnx"
     path.write_bytes(_linear_graph([yes], nodes).SerializeToString())
 

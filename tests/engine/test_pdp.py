@@ -61,17 +61,24 @@ def additive_inputs() -> AuditInputs:
 def pipeline_case() -> tuple[pd.DataFrame, Pipeline]:
     rng = np.random.default_rng(5)
     n = 160
-    X = pd.DataFrame({
-        "income": rng.normal(50_000, 12_000, n).round(-2),
-        "colour": pd.Series(rng.choice(np.array(["red", "green", "blue"]), size=n, p=[0.5, 0.3, 0.2]), dtype="str"),
-        "late": rng.poisson(1.0, n),
-    })
+    X = pd.DataFrame(
+        {
+            "income": rng.normal(50_000, 12_000, n).round(-2),
+            "colour": pd.Series(rng.choice(np.array(["red", "green", "blue"]), size=n, p=[0.5, 0.3, 0.2]), dtype="str"),
+            "late": rng.poisson(1.0, n),
+        }
+    )
     logit = (X["income"] - 50_000) / 10_000 + np.where(X["colour"] == "red", 1.0, -0.5) - 0.6 * X["late"]
     y = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
-    pipe = Pipeline([
-        ("prep", ColumnTransformer([("cat", OneHotEncoder(sparse_output=False), ["colour"])], remainder="passthrough")),
-        ("clf", LogisticRegression(max_iter=500)),
-    ]).fit(X, y)
+    pipe = Pipeline(
+        [
+            (
+                "prep",
+                ColumnTransformer([("cat", OneHotEncoder(sparse_output=False), ["colour"])], remainder="passthrough"),
+            ),
+            ("clf", LogisticRegression(max_iter=500)),
+        ]
+    ).fit(X, y)
     return X, pipe
 
 
@@ -106,8 +113,9 @@ def test_additive_model_pdp_is_each_component_up_to_a_constant(additive_inputs) 
 
 
 def test_two_way_pdp_of_additive_model_is_the_sum_of_one_way_pdps(additive_inputs) -> None:
-    result = pdp.run(additive_inputs, ctx=JobContext(), features=["x0", "x1"], pair=("x0", "x1"), ice_rows=60,
-                     grid_resolution=7)
+    result = pdp.run(
+        additive_inputs, ctx=JobContext(), features=["x0", "x1"], pair=("x0", "x1"), ice_rows=60, grid_resolution=7
+    )
     pair = result.pair
     assert pair is not None and pair.features == ("x0", "x1")
     a, b = result.feature("x0"), result.feature("x1")
@@ -119,21 +127,37 @@ def test_two_way_pdp_of_additive_model_is_the_sum_of_one_way_pdps(additive_input
 
 def test_pdp_matches_sklearn_partial_dependence_on_the_same_rows_and_grid(pipeline_case) -> None:
     X, pipe = pipeline_case
-    result = pdp.run(pipeline_inputs(pipeline_case), ctx=JobContext(seed=9), ice_rows=50, grid_resolution=8,
-                     pair=("income", "colour"))
+    result = pdp.run(
+        pipeline_inputs(pipeline_case),
+        ctx=JobContext(seed=9),
+        ice_rows=50,
+        grid_resolution=8,
+        pair=("income", "colour"),
+    )
     rows = X.iloc[result.rows]
     income, colour = result.feature("income"), result.feature("colour")
-    theirs = partial_dependence(pipe, rows, ["income"], custom_values={"income": np.array(income.grid)},
-                                kind="average", method="brute")
+    theirs = partial_dependence(
+        pipe, rows, ["income"], custom_values={"income": np.array(income.grid)}, kind="average", method="brute"
+    )
     np.testing.assert_allclose(income.pdp, theirs["average"][0], rtol=0, atol=1e-12)
-    theirs = partial_dependence(pipe, rows, ["colour"], categorical_features=["colour"],
-                                custom_values={"colour": np.array(colour.grid, dtype=object)}, kind="average",
-                                method="brute")
+    theirs = partial_dependence(
+        pipe,
+        rows,
+        ["colour"],
+        categorical_features=["colour"],
+        custom_values={"colour": np.array(colour.grid, dtype=object)},
+        kind="average",
+        method="brute",
+    )
     np.testing.assert_allclose(colour.pdp, theirs["average"][0], rtol=0, atol=1e-12)
     theirs = partial_dependence(
-        pipe, rows, ["income", "colour"], categorical_features=["colour"],
+        pipe,
+        rows,
+        ["income", "colour"],
+        categorical_features=["colour"],
         custom_values={"income": np.array(income.grid), "colour": np.array(colour.grid, dtype=object)},
-        kind="average", method="brute",
+        kind="average",
+        method="brute",
     )
     np.testing.assert_allclose(result.pair.values, theirs["average"][0], rtol=0, atol=1e-12)
 
@@ -146,16 +170,18 @@ def test_multiclass_pdp_matches_sklearn_for_the_chosen_class() -> None:
     inputs = AuditInputs(frame=X, roles=Roles(target=None, features=("a", "b", "c")), model=SklearnModel(forest))
     result = pdp.run(inputs, ctx=JobContext(), features="a", klass=2, ice_rows=None, grid_resolution=6)
     dep = result.feature("a")
-    theirs = partial_dependence(forest, X, ["a"], custom_values={"a": np.array(dep.grid)}, kind="average",
-                                method="brute")
+    theirs = partial_dependence(
+        forest, X, ["a"], custom_values={"a": np.array(dep.grid)}, kind="average", method="brute"
+    )
     np.testing.assert_allclose(dep.pdp, theirs["average"][2], atol=1e-12)
     assert result.class_index == 2 and result.output_name == "P(2)"
 
 
 def test_grids_follow_quantiles_distinct_values_and_category_frequency(pipeline_case) -> None:
     X, _ = pipeline_case
-    result = pdp.run(pipeline_inputs(pipeline_case), ctx=JobContext(), grid_resolution=10, percentiles=(0.1, 0.9),
-                     ice_rows=5)
+    result = pdp.run(
+        pipeline_inputs(pipeline_case), ctx=JobContext(), grid_resolution=10, percentiles=(0.1, 0.9), ice_rows=5
+    )
     income = X["income"].to_numpy(dtype=float)
     expected = np.unique(np.quantile(income, np.linspace(0.1, 0.9, 10)))
     np.testing.assert_array_equal(result.feature("income").grid, expected)
@@ -165,8 +191,9 @@ def test_grids_follow_quantiles_distinct_values_and_category_frequency(pipeline_
     assert result.feature("colour").grid == tuple(counts.sort_values(ascending=False, kind="stable").index)
     assert result.feature("colour").kind == "categorical" and result.feature("income").kind == "numeric"
 
-    capped = pdp.run(pipeline_inputs(pipeline_case), ctx=JobContext(), features=["colour"], max_categories=2,
-                     ice_rows=5)
+    capped = pdp.run(
+        pipeline_inputs(pipeline_case), ctx=JobContext(), features=["colour"], max_categories=2, ice_rows=5
+    )
     assert capped.feature("colour").grid == result.feature("colour").grid[:2]
     assert any("'colour' has more than 2 categories" in w for w in capped.warnings)
 
@@ -174,8 +201,7 @@ def test_grids_follow_quantiles_distinct_values_and_category_frequency(pipeline_
 def test_model_is_called_once_per_feature_with_rows_and_grid_stacked(additive_inputs) -> None:
     model = AdditiveModel()
     inputs = AuditInputs(frame=additive_inputs.frame, roles=additive_inputs.roles, model=model)
-    result = pdp.run(inputs, ctx=JobContext(), features=["x0", "x1"], ice_rows=30, grid_resolution=5,
-                     pair=("x0", "x1"))
+    result = pdp.run(inputs, ctx=JobContext(), features=["x0", "x1"], ice_rows=30, grid_resolution=5, pair=("x0", "x1"))
     sizes = [30 * len(result.feature("x0").grid), 30 * len(result.feature("x1").grid), 30 * 25]
     assert model.calls == sizes
 
@@ -206,8 +232,9 @@ def test_cancel_stops_between_chunks_and_is_not_an_error(additive_inputs) -> Non
 
 
 def test_json_round_trip_keeps_grids_curves_and_pair(pipeline_case) -> None:
-    result = pdp.run(pipeline_inputs(pipeline_case), ctx=JobContext(seed=4), ice_rows=10, grid_resolution=4,
-                     pair=("colour", "late"))
+    result = pdp.run(
+        pipeline_inputs(pipeline_case), ctx=JobContext(seed=4), ice_rows=10, grid_resolution=4, pair=("colour", "late")
+    )
     data = json.loads(json.dumps(result.to_dict()))
     back = result_from_dict(data)
     assert isinstance(back, PartialDependenceResult)
@@ -221,8 +248,11 @@ def test_json_round_trip_keeps_grids_curves_and_pair(pipeline_case) -> None:
 
 def test_bad_parameters_are_refused_with_a_sentence(additive_inputs) -> None:
     ctx = JobContext()
-    with pytest.raises(AnalysisError, match=r"^'income' is not an input column of the model in the data; "
-                                            r"choose one of 'x0', 'x1', 'x2'\.$"):
+    with pytest.raises(
+        AnalysisError,
+        match=r"^'income' is not an input column of the model in the data; "
+        r"choose one of 'x0', 'x1', 'x2'\.$",
+    ):
         pdp.run(additive_inputs, ctx=ctx, features=["income"])
     with pytest.raises(AnalysisError, match="two different features, not 'x0' twice"):
         pdp.run(additive_inputs, ctx=ctx, pair=("x0", "x0"))
@@ -246,7 +276,9 @@ def test_a_column_with_no_values_is_left_out_with_a_warning() -> None:
     inputs = AuditInputs(frame=frame, roles=Roles(target=None, features=("x0", "x1", "x2")), model=AdditiveModel())
     result = pdp.run(inputs, ctx=JobContext())
     assert result.feature_names == ("x0", "x1")
-    assert "The column 'x2' in the data has no numeric values, so no partial dependence grid can be built; " \
-           "it was left out." in result.warnings
+    assert (
+        "The column 'x2' in the data has no numeric values, so no partial dependence grid can be built; "
+        "it was left out." in result.warnings
+    )
     with pytest.raises(AnalysisError, match="^The column 'x2' in the data has no numeric values"):
         pdp.run(inputs, ctx=JobContext(), features=["x2"])

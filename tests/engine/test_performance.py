@@ -42,8 +42,9 @@ class FixedModel(Model):
 
 def fixed_inputs(y: list | np.ndarray, outputs: np.ndarray, *, task: Task, classes: tuple | None = None) -> AuditInputs:
     frame = pd.DataFrame({"row": np.arange(len(y)), "y": y})
-    return AuditInputs(frame=frame, roles=Roles(target="y", features=("row",)), model=FixedModel(
-        outputs, task=task, classes=classes))
+    return AuditInputs(
+        frame=frame, roles=Roles(target="y", features=("row",)), model=FixedModel(outputs, task=task, classes=classes)
+    )
 
 
 def run(inputs: AuditInputs, **params) -> PerformanceResult:
@@ -116,8 +117,9 @@ def test_multiclass_metrics_match_sklearn_with_string_labels() -> None:
     names = np.array(["mid", "low", "high"])  # sklearn sorts them: high, low, mid
     y = names[codes]
     est = LogisticRegression().fit(X, y)
-    inputs = AuditInputs(frame=X.assign(grade=y), roles=Roles(target="grade", features=("a", "b", "c")),
-                         model=SklearnModel(est))
+    inputs = AuditInputs(
+        frame=X.assign(grade=y), roles=Roles(target="grade", features=("a", "b", "c")), model=SklearnModel(est)
+    )
     result = run(inputs)
     proba = est.predict_proba(X)
     pred = est.classes_[proba.argmax(1)]
@@ -135,8 +137,9 @@ def test_multiclass_metrics_match_sklearn_with_string_labels() -> None:
     for name, value in expected.items():
         assert result.metrics[name] == pytest.approx(value, rel=1e-12), name
     # Rows are true classes, columns predicted, both in the model's class order.
-    crosstab = pd.crosstab(pd.Categorical(y, categories=est.classes_), pd.Categorical(pred, categories=est.classes_),
-                           dropna=False)
+    crosstab = pd.crosstab(
+        pd.Categorical(y, categories=est.classes_), pd.Categorical(pred, categories=est.classes_), dropna=False
+    )
     np.testing.assert_array_equal(result.confusion, crosstab.to_numpy())
     # Top-label calibration: confidence = max probability, observed = share of correct predictions.
     cal = result.calibration
@@ -159,11 +162,14 @@ def test_regression_metrics_match_sklearn() -> None:
     inputs = AuditInputs(frame=X.assign(y=y), roles=Roles(target="y", features=("a", "b")), model=SklearnModel(est))
     result = run(inputs)
     pred = est.predict(X)
-    assert dict(result.metrics) == pytest.approx({
-        "r2": skm.r2_score(y, pred),
-        "mae": skm.mean_absolute_error(y, pred),
-        "rmse": skm.root_mean_squared_error(y, pred),
-    }, rel=1e-12)
+    assert dict(result.metrics) == pytest.approx(
+        {
+            "r2": skm.r2_score(y, pred),
+            "mae": skm.mean_absolute_error(y, pred),
+            "rmse": skm.root_mean_squared_error(y, pred),
+        },
+        rel=1e-12,
+    )
     assert result.task == "regression"
     assert result.confusion is None and result.calibration is None and result.roc == ()
     assert result.class_labels == ()
@@ -178,17 +184,23 @@ def test_rows_with_missing_target_are_dropped_and_counted() -> None:
     outputs = np.column_stack([1 - proba1, proba1])
     frame = pd.DataFrame({"row": np.arange(50), "y": y_missing})
     dataset = Dataset(
-        frame=frame, path=Path("/data/loans.csv"), sha256="0" * 64, format="csv", options=ReadOptions(),
-        schema=Schema((ColumnInfo("row", ColumnKind.NUMERIC, "int64", 0, 50),
-                       ColumnInfo("y", ColumnKind.NUMERIC, "float64", 3, 2))),
+        frame=frame,
+        path=Path("/data/loans.csv"),
+        sha256="0" * 64,
+        format="csv",
+        options=ReadOptions(),
+        schema=Schema(
+            (
+                ColumnInfo("row", ColumnKind.NUMERIC, "int64", 0, 50),
+                ColumnInfo("y", ColumnKind.NUMERIC, "float64", 3, 2),
+            )
+        ),
     )
     model = FixedModel(outputs, task=Task.CLASSIFICATION, classes=(0, 1))
     result = run(AuditInputs.from_dataset(dataset, Roles(target="y", features=("row",)), model))
     keep = ~np.isnan(y_missing)
     assert result.n_rows == 47 and result.n_dropped == 3
-    assert result.warnings == (
-        "3 of 50 rows in loans.csv have no value in the target column 'y' and were left out.",
-    )
+    assert result.warnings == ("3 of 50 rows in loans.csv have no value in the target column 'y' and were left out.",)
     assert result.metrics["roc_auc"] == pytest.approx(skm.roc_auc_score(y[keep], proba1[keep]), rel=1e-12)
     assert result.metrics["log_loss"] == pytest.approx(skm.log_loss(y[keep], outputs[keep]), rel=1e-12)
     assert result.provenance.data_sha256 == "0" * 64 and result.provenance.data_file == "loans.csv"
@@ -225,8 +237,7 @@ def test_multiclass_with_an_absent_class_reports_nan_auc() -> None:
     )
     # Balanced accuracy averages recall over the classes present, as sklearn does.
     pred = np.array(["a", "b", "c", "a"])
-    assert result.metrics["balanced_accuracy"] == pytest.approx(
-        skm.balanced_accuracy_score(["a", "b", "a", "b"], pred))
+    assert result.metrics["balanced_accuracy"] == pytest.approx(skm.balanced_accuracy_score(["a", "b", "a", "b"], pred))
     assert result.confusion.shape == (3, 3) and result.confusion[2].sum() == 0
     assert [c.label for c in result.roc] == ["a", "b"]
 
@@ -281,8 +292,7 @@ def test_invalid_bin_count_is_refused(binary_case, n_bins) -> None:
 
 def test_missing_target_role_is_refused(binary_case) -> None:
     inputs = binary_case[0]
-    no_target = AuditInputs(frame=inputs.frame, roles=Roles(target=None, features=("a", "b", "c")),
-                            model=inputs.model)
+    no_target = AuditInputs(frame=inputs.frame, roles=Roles(target=None, features=("a", "b", "c")), model=inputs.model)
     with pytest.raises(AnalysisError, match="needs a target column"):
         run(no_target)
 

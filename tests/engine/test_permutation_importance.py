@@ -58,21 +58,30 @@ def pipeline_case() -> tuple[pd.DataFrame, np.ndarray, Pipeline]:
     rng = np.random.default_rng(7)
     n = 600
     colour = rng.choice(np.array(["red", "green", "blue"]), size=n)
-    X = pd.DataFrame({
-        "strong": rng.normal(size=n),
-        "colour": pd.Series(colour, dtype="str"),
-        "weak": rng.normal(size=n),
-        "noise": rng.normal(size=n),
-    })
+    X = pd.DataFrame(
+        {
+            "strong": rng.normal(size=n),
+            "colour": pd.Series(colour, dtype="str"),
+            "weak": rng.normal(size=n),
+            "noise": rng.normal(size=n),
+        }
+    )
     logit = 3.0 * X["strong"] + np.select([colour == "red", colour == "blue"], [1.8, -1.8], 0.0) + 0.5 * X["weak"]
     y = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
-    pipe = Pipeline([
-        ("prep", ColumnTransformer([
-            ("cat", OneHotEncoder(sparse_output=False), ["colour"]),
-            ("num", "passthrough", ["strong", "weak", "noise"]),
-        ])),
-        ("clf", LogisticRegression()),
-    ]).fit(X, y)
+    pipe = Pipeline(
+        [
+            (
+                "prep",
+                ColumnTransformer(
+                    [
+                        ("cat", OneHotEncoder(sparse_output=False), ["colour"]),
+                        ("num", "passthrough", ["strong", "weak", "noise"]),
+                    ]
+                ),
+            ),
+            ("clf", LogisticRegression()),
+        ]
+    ).fit(X, y)
     return X, y, pipe
 
 
@@ -103,8 +112,9 @@ def test_plain_random_forest_importance_matches_sklearn() -> None:
     y = (2.0 * A[:, 0] + 0.8 * A[:, 1] + 0.3 * rng.normal(size=n) > 0).astype(int)
     est = RandomForestClassifier(n_estimators=30, max_depth=6, random_state=0).fit(A, y)  # no column names
     frame = pd.DataFrame(A, columns=["f0", "f1", "f2", "f3"]).assign(y=y)
-    inputs = AuditInputs(frame=frame, roles=Roles(target="y", features=("f0", "f1", "f2", "f3")),
-                         model=SklearnModel(est))
+    inputs = AuditInputs(
+        frame=frame, roles=Roles(target="y", features=("f0", "f1", "f2", "f3")), model=SklearnModel(est)
+    )
     ours = run(inputs, n_repeats=30, seed=5)
     theirs = permutation_importance(est, A, y, n_repeats=30, random_state=1)
     assert_statistically_equal(ours, theirs)
@@ -122,8 +132,9 @@ def linear_case() -> tuple[AuditInputs, np.ndarray, np.ndarray, np.ndarray]:
     y = A @ beta + 0.5 * rng.normal(size=n)
     frame = pd.DataFrame(A, columns=["x0", "x1", "x2", "x3"]).assign(y=y)
     est = LinearRegression().fit(frame[["x0", "x1", "x2", "x3"]], y)
-    inputs = AuditInputs(frame=frame, roles=Roles(target="y", features=("x0", "x1", "x2", "x3")),
-                         model=SklearnModel(est))
+    inputs = AuditInputs(
+        frame=frame, roles=Roles(target="y", features=("x0", "x1", "x2", "x3")), model=SklearnModel(est)
+    )
     return inputs, A, y, est.coef_
 
 
@@ -230,8 +241,9 @@ def test_cancel_stops_before_finishing(pipeline_case) -> None:
             token.cancel()
 
     model = CountingModel(pipeline_case[2])
-    inputs = AuditInputs(frame=pipeline_inputs(pipeline_case).frame, roles=pipeline_inputs(pipeline_case).roles,
-                         model=model)
+    inputs = AuditInputs(
+        frame=pipeline_inputs(pipeline_case).frame, roles=pipeline_inputs(pipeline_case).roles, model=model
+    )
     with pytest.raises(Cancelled):
         permutation.run(inputs, ctx=JobContext(seed=0, progress_fn=progress, cancel=token), n_repeats=3)
     assert max(f for f, _ in seen) < 1.0
@@ -240,8 +252,9 @@ def test_cancel_stops_before_finishing(pipeline_case) -> None:
 
 def test_progress_is_monotone_and_reaches_one(pipeline_case) -> None:
     seen: list[float] = []
-    permutation.run(pipeline_inputs(pipeline_case), ctx=JobContext(progress_fn=lambda f, m: seen.append(f)),
-                    n_repeats=2)
+    permutation.run(
+        pipeline_inputs(pipeline_case), ctx=JobContext(progress_fn=lambda f, m: seen.append(f)), n_repeats=2
+    )
     assert seen[0] == 0.0 and seen[-1] == 1.0
     assert all(b >= a for a, b in zip(seen, seen[1:]))
     assert len(seen) >= 4  # at least once per feature
@@ -340,8 +353,7 @@ def test_result_round_trips_and_is_registered(pipeline_case) -> None:
     np.testing.assert_array_equal(back.importances, result.importances)
     np.testing.assert_array_equal(back.std, result.std)  # NaN (single repeat) survives as NaN
     assert back.feature_names == result.feature_names and back.baseline_score == result.baseline_score
-    assert back.provenance.parameters == {"n_repeats": 1, "scoring": "accuracy", "max_rows": None,
-                                          "confidence": 0.95}
+    assert back.provenance.parameters == {"n_repeats": 1, "scoring": "accuracy", "max_rows": None, "confidence": 0.95}
     with pytest.raises(ValueError):
         result.importances[0, 0] = 1.0
 

@@ -79,9 +79,27 @@ _SHUTIL_SINKS = frozenset({"rmtree", "move", "copyfile", "copy", "copy2", "copyt
 _SOCKET_SINKS = frozenset({"socket", "create_connection", "create_server", "socketpair"})
 _BARE_SINKS = frozenset({"exec", "eval", "Popen", "check_output", "check_call", "getoutput", "rmtree"})
 # Methods that run without being named: while unpickling, or on first use of the object.
-_IMPLICIT = frozenset({"__init__", "__new__", "__setstate__", "__reduce__", "__reduce_ex__", "__call__", "__del__",
-                       "__getattr__", "__getattribute__", "__setattr__", "__set_name__", "__init_subclass__",
-                       "__setitem__", "__hash__", "__eq__", "__array_finalize__", "__class_getitem__"})
+_IMPLICIT = frozenset(
+    {
+        "__init__",
+        "__new__",
+        "__setstate__",
+        "__reduce__",
+        "__reduce_ex__",
+        "__call__",
+        "__del__",
+        "__getattr__",
+        "__getattribute__",
+        "__setattr__",
+        "__set_name__",
+        "__init_subclass__",
+        "__setitem__",
+        "__hash__",
+        "__eq__",
+        "__array_finalize__",
+        "__class_getitem__",
+    }
+)
 
 
 def _writes(call: ast.Call) -> bool:
@@ -127,8 +145,21 @@ def _gadgets_in(tree: ast.Module) -> Iterator[str]:
 
 def _module_files() -> Iterator[tuple[str, Path]]:
     """The stdlib's modules and those of numpy, scipy, pandas, scikit-learn and joblib, without tests."""
-    skip = {"test", "tests", "idlelib", "tkinter", "turtledemo", "lib2to3", "ensurepip", "site-packages",
-            "testing", "_testing", "__pycache__", "f2py", "distutils"}
+    skip = {
+        "test",
+        "tests",
+        "idlelib",
+        "tkinter",
+        "turtledemo",
+        "lib2to3",
+        "ensurepip",
+        "site-packages",
+        "testing",
+        "_testing",
+        "__pycache__",
+        "f2py",
+        "distutils",
+    }
     stdlib = Path(sysconfig.get_paths()["stdlib"])
     roots = [("", stdlib)]
     for package in ("numpy", "scipy", "pandas", "sklearn", "joblib"):
@@ -163,8 +194,14 @@ def test_gadget_search_finds_no_reviewed_gadget() -> None:
     found = {f"{m}.{q}" for m, q in gadgets}
     # The search really finds the classes the red team used: a uuid helper running a
     # subprocess, timeit's exec, a tree-deleting helper, socket servers, code.InteractiveInterpreter.
-    for known in ("uuid._get_command_stdout", "timeit.Timer", "shutil.rmtree", "code.InteractiveInterpreter.runcode",
-                  "socketserver.TCPServer", "webbrowser.GenericBrowser.open"):
+    for known in (
+        "uuid._get_command_stdout",
+        "timeit.Timer",
+        "shutil.rmtree",
+        "code.InteractiveInterpreter.runcode",
+        "socketserver.TCPServer",
+        "webbrowser.GenericBrowser.open",
+    ):
         assert known in found, known
     assert len(gadgets) > 200
     reviewed = []
@@ -173,8 +210,13 @@ def test_gadget_search_finds_no_reviewed_gadget() -> None:
             reviewed.append(f"{module}.{qual}")
     assert reviewed == []
     # The red team's named examples are refused outright, not only unreviewed.
-    for module, qual in (("uuid", "_get_command_stdout"), ("timeit", "timeit"), ("shutil", "rmtree"),
-                         ("code", "InteractiveInterpreter"), ("subprocess", "getoutput")):
+    for module, qual in (
+        ("uuid", "_get_command_stdout"),
+        ("timeit", "timeit"),
+        ("shutil", "rmtree"),
+        ("code", "InteractiveInterpreter"),
+        ("subprocess", "getoutput"),
+    ):
         assert classify(module, qual).status == DANGEROUS, (module, qual)
     assert time.perf_counter() - start < 60
 
@@ -189,7 +231,7 @@ def test_reviewed_classes_run_no_sink_while_being_rebuilt() -> None:
         assert verdict.status == REVIEWED, (full, verdict)
         assert verdict.resolves_to == full
         obj = pickle_policy.admit(*_split(full), allow_unreviewed=False)
-        for klass in (obj.__mro__ if isinstance(obj, type) else ()):
+        for klass in obj.__mro__ if isinstance(obj, type) else ():
             for name in _IMPLICIT & set(vars(klass)):
                 code = getattr(vars(klass)[name], "__code__", None)
                 if code is None:
@@ -212,7 +254,7 @@ def _dedent(klass: type, name: str) -> str:
 
 def _split(full: str) -> tuple[str, str]:
     for module, names in pickle_policy._REVIEWED_TABLE:
-        rest = full[len(module) + 1:]
+        rest = full[len(module) + 1 :]
         if full.startswith(module + ".") and rest in names.split():
             return module, rest
     raise AssertionError(full)
@@ -310,8 +352,10 @@ def test_hostile_trusted_file_cannot_change_the_policy(tmp_path: Path, fake_modu
         "reexported_table": _global("innocent_helpers", "policy._REVIEWED_TABLE"),
         "reexported_function": _global("innocent_helpers", "rate"),
         # the interpreter's own ways in
-        "setattr": _global("builtins", "setattr") + _global("engine.models", "pickle_policy")
-        + _str_op("REVIEWED_GLOBALS") + b")\x87R",
+        "setattr": _global("builtins", "setattr")
+        + _global("engine.models", "pickle_policy")
+        + _str_op("REVIEWED_GLOBALS")
+        + b")\x87R",
         "sys_modules": _global("sys", "modules"),
         "import": _global("importlib", "import_module") + _str_op("engine.models.pickle_policy") + b"\x85R",
         # change an object it imports: SETITEM on an imported dict

@@ -65,20 +65,41 @@ def _payloads(marker: Path) -> dict[str, bytes]:
         ),
         # module and name strings memoized, popped, then fetched back with BINGET
         "stack_global_memoized": (
-            b"\x80\x04" + _str_op("os") + b"\x94" + _str_op("system") + b"\x94" + b"00"
-            + b"h\x00h\x01\x93" + _str_op(cmd) + b"\x85R."
+            b"\x80\x04"
+            + _str_op("os")
+            + b"\x94"
+            + _str_op("system")
+            + b"\x94"
+            + b"00"
+            + b"h\x00h\x01\x93"
+            + _str_op(cmd)
+            + b"\x85R."
         ),
         # the module name is computed at load time by str('os'): not a constant, so refused
         "stack_global_computed": (
-            b"\x80\x04" + _str_op("builtins") + _str_op("str") + b"\x93" + _str_op("os") + b"\x85R"
-            + _str_op("system") + b"\x93" + _str_op(cmd) + b"\x85R."
+            b"\x80\x04"
+            + _str_op("builtins")
+            + _str_op("str")
+            + b"\x93"
+            + _str_op("os")
+            + b"\x85R"
+            + _str_op("system")
+            + b"\x93"
+            + _str_op(cmd)
+            + b"\x85R."
         ),
         # protocol 4 walks dotted names: logging.os is the os module
-        "dotted_name_through_module": b"\x80\x04" + _str_op("logging") + _str_op("os.system") + b"\x93"
-        + _str_op(cmd) + b"\x85R.",
+        "dotted_name_through_module": b"\x80\x04"
+        + _str_op("logging")
+        + _str_op("os.system")
+        + b"\x93"
+        + _str_op(cmd)
+        + b"\x85R.",
         # Python 2 spelling, renamed by fix_imports to builtins.eval
-        "proto2_builtin_eval_renamed": b"\x80\x02c__builtin__\neval\nX" + struct.pack("<I", len(
-            f"__import__('os').system({cmd!r})")) + f"__import__('os').system({cmd!r})".encode() + b"\x85R.",
+        "proto2_builtin_eval_renamed": b"\x80\x02c__builtin__\neval\nX"
+        + struct.pack("<I", len(f"__import__('os').system({cmd!r})"))
+        + f"__import__('os').system({cmd!r})".encode()
+        + b"\x85R.",
         # a benign pickle followed by a malicious one
         "concatenated": pickle.dumps({"a": 1}, protocol=4) + pickle.dumps(_Reduce(os.system, cmd), protocol=4),
     }
@@ -224,9 +245,24 @@ def _dtype_ops(code: str, flags: int) -> bytes:
 
 
 def _wrapper_state(dtype_ops: bytes, n: int) -> bytes:
-    return (b"}(" + _str_op("shape") + b"K" + bytes([n]) + b"\x85" + _str_op("order") + _str_op("C")
-            + _str_op("subclass") + _str_op("numpy") + _str_op("ndarray") + b"\x93"
-            + _str_op("dtype") + dtype_ops + _str_op("numpy_array_alignment_bytes") + b"N" + b"u")
+    return (
+        b"}("
+        + _str_op("shape")
+        + b"K"
+        + bytes([n])
+        + b"\x85"
+        + _str_op("order")
+        + _str_op("C")
+        + _str_op("subclass")
+        + _str_op("numpy")
+        + _str_op("ndarray")
+        + b"\x93"
+        + _str_op("dtype")
+        + dtype_ops
+        + _str_op("numpy_array_alignment_bytes")
+        + b"N"
+        + b"u"
+    )
 
 
 def _hidden_behind_array(marker: Path) -> tuple[bytes, bytes]:
@@ -240,11 +276,32 @@ def test_object_turned_into_array_wrapper_by_its_state_is_refused(tmp_path: Path
     # BUILD with the slot state {'__class__': NumpyArrayWrapper} turns a harmless
     # argparse.Namespace into a wrapper, so joblib reads raw array bytes after it.
     fake_array, payload = _hidden_behind_array(marker)
-    namespace = (_str_op("copyreg") + _str_op("_reconstructor") + b"\x93(" + _str_op("argparse")
-                 + _str_op("Namespace") + b"\x93" + _str_op("builtins") + _str_op("object") + b"\x93Nt" + b"R")
+    namespace = (
+        _str_op("copyreg")
+        + _str_op("_reconstructor")
+        + b"\x93("
+        + _str_op("argparse")
+        + _str_op("Namespace")
+        + b"\x93"
+        + _str_op("builtins")
+        + _str_op("object")
+        + b"\x93Nt"
+        + b"R"
+    )
     swap = b"}(" + _str_op("__class__") + b"h\x00u"
-    data = (b"\x80\x04" + _WRAPPER_GLOBAL + b"\x94" + b"0" + namespace + _wrapper_state(_dtype_ops("u1", 0), 5)
-            + swap + b"\x86b" + fake_array + payload + b".")
+    data = (
+        b"\x80\x04"
+        + _WRAPPER_GLOBAL
+        + b"\x94"
+        + b"0"
+        + namespace
+        + _wrapper_state(_dtype_ops("u1", 0), 5)
+        + swap
+        + b"\x86b"
+        + fake_array
+        + payload
+        + b"."
+    )
     scan = scan_pickle_bytes(data)
     assert scan.verdict == "refused"
     assert any("may be a joblib array wrapper" in note for note in scan.notes)
@@ -258,10 +315,8 @@ def test_wrapper_returned_by_an_object_array_stream_is_followed(tmp_path: Path, 
     # that result is itself a wrapper, the next BUILD makes joblib read array bytes.
     fake_array, payload = _hidden_behind_array(marker)
     outer = _WRAPPER_GLOBAL + b")\x81" + _wrapper_state(_dtype_ops("O8", 63), 1) + b"b"
-    nested = (b"\x80\x04" + _WRAPPER_GLOBAL + b")\x81" + b"}(" + _str_op("dtype") + _dtype_ops("u1", 0)
-              + b"ub.")
-    data = (b"\x80\x04" + outer + nested + _wrapper_state(_dtype_ops("u1", 0), 5) + b"b" + fake_array
-            + payload + b".")
+    nested = b"\x80\x04" + _WRAPPER_GLOBAL + b")\x81" + b"}(" + _str_op("dtype") + _dtype_ops("u1", 0) + b"ub."
+    data = b"\x80\x04" + outer + nested + _wrapper_state(_dtype_ops("u1", 0), 5) + b"b" + fake_array + payload + b"."
     scan = scan_pickle_bytes(data)
     assert scan.dangerous == ("posix.system",)
     assert scan.array_payloads == 2
@@ -352,8 +407,10 @@ def test_decompression_bomb_is_stopped(tmp_path: Path) -> None:
     assert path.stat().st_size < 1_000_000
     with pytest.raises(ModelError) as err:
         scan_pickle(path, max_decompressed_bytes=1 << 20)
-    assert str(err.value) == ("bomb.joblib decompresses to more than 1 MiB, the limit on decompressed size; raise it "
-                              "with --max-decompressed-mb if the file is legitimate.")
+    assert str(err.value) == (
+        "bomb.joblib decompresses to more than 1 MiB, the limit on decompressed size; raise it "
+        "with --max-decompressed-mb if the file is legitimate."
+    )
     assert scan_pickle(path).verdict == "needs-trust"
 
 
@@ -397,23 +454,48 @@ def test_non_pickle_files_are_model_errors(write_text) -> None:
 
 def test_danger_rules_keep_common_model_globals() -> None:
     harmless = [
-        ("copyreg", "_reconstructor"), ("builtins", "object"), ("numpy", "dtype"),
-        ("numpy._core.multiarray", "_reconstruct"), ("numpy.random._pickle", "__randomstate_ctor"),
-        ("sklearn._loss.link", "LogitLink"), ("sklearn.tree._tree", "Tree"), ("functools", "partial"),
-        ("scipy.sparse._csr", "csr_matrix"), ("pandas._libs.internals", "_unpickle_block"),
-        ("joblib.numpy_pickle", "NumpyArrayWrapper"), ("collections", "OrderedDict"), ("_codecs", "encode"),
+        ("copyreg", "_reconstructor"),
+        ("builtins", "object"),
+        ("numpy", "dtype"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.random._pickle", "__randomstate_ctor"),
+        ("sklearn._loss.link", "LogitLink"),
+        ("sklearn.tree._tree", "Tree"),
+        ("functools", "partial"),
+        ("scipy.sparse._csr", "csr_matrix"),
+        ("pandas._libs.internals", "_unpickle_block"),
+        ("joblib.numpy_pickle", "NumpyArrayWrapper"),
+        ("collections", "OrderedDict"),
+        ("_codecs", "encode"),
     ]
     for module, name in harmless:
         assert danger_reason(module, name) is None, (module, name)
     dangerous = [
-        ("nt", "system"), ("runpy", "run_path"), ("operator", "attrgetter"), ("builtins", "getattr"),
-        ("numpy.testing._private.utils", "runstring"), ("torch", "load"), ("torch.storage", "_load_from_bytes"),
-        ("joblib", "load"), ("pandas", "read_pickle"), ("pandas.core.frame", "DataFrame.to_pickle"),
-        ("types", "CodeType"), ("sklearn.base", "NumpyArrayWrapper"), ("numpy", "load"),
-        ("copyreg", "add_extension"), ("webbrowser", "open"), ("pathlib", "Path"), ("dill", "loads"),
-        ("cloudpickle.cloudpickle", "_make_function"), ("builtins", "object.__subclasses__"),
-        ("importlib", "import_module"), ("ctypes", "CDLL"), ("code", "InteractiveInterpreter.runcode"),
-        ("torch._utils", "_import_dotted_name"), ("typing", "ForwardRef._evaluate"), ("pydoc", "locate"),
+        ("nt", "system"),
+        ("runpy", "run_path"),
+        ("operator", "attrgetter"),
+        ("builtins", "getattr"),
+        ("numpy.testing._private.utils", "runstring"),
+        ("torch", "load"),
+        ("torch.storage", "_load_from_bytes"),
+        ("joblib", "load"),
+        ("pandas", "read_pickle"),
+        ("pandas.core.frame", "DataFrame.to_pickle"),
+        ("types", "CodeType"),
+        ("sklearn.base", "NumpyArrayWrapper"),
+        ("numpy", "load"),
+        ("copyreg", "add_extension"),
+        ("webbrowser", "open"),
+        ("pathlib", "Path"),
+        ("dill", "loads"),
+        ("cloudpickle.cloudpickle", "_make_function"),
+        ("builtins", "object.__subclasses__"),
+        ("importlib", "import_module"),
+        ("ctypes", "CDLL"),
+        ("code", "InteractiveInterpreter.runcode"),
+        ("torch._utils", "_import_dotted_name"),
+        ("typing", "ForwardRef._evaluate"),
+        ("pydoc", "locate"),
     ]
     for module, name in dangerous:
         assert danger_reason(module, name) is not None, (module, name)

@@ -60,12 +60,28 @@ class LinearModel(Model):
 
 def provenance(method: str = "test", **parameters) -> Provenance:
     now = utc_now()
-    return Provenance(method=method, parameters=parameters, seed=0, data_sha256=None, model_sha256=None,
-                      versions={}, started_at=now, finished_at=now)
+    return Provenance(
+        method=method,
+        parameters=parameters,
+        seed=0,
+        data_sha256=None,
+        model_sha256=None,
+        versions={},
+        started_at=now,
+        finished_at=now,
+    )
 
 
-def attribution(values: np.ndarray, rows: np.ndarray, predictions: np.ndarray, *, features=FEATURES,
-                space: str = "value", class_index: int | None = None, **parameters) -> AttributionResult:
+def attribution(
+    values: np.ndarray,
+    rows: np.ndarray,
+    predictions: np.ndarray,
+    *,
+    features=FEATURES,
+    space: str = "value",
+    class_index: int | None = None,
+    **parameters,
+) -> AttributionResult:
     return AttributionResult(
         provenance=provenance(**parameters),
         method="exact",
@@ -101,13 +117,15 @@ def ctx(seed: int = 0, **kwargs) -> JobContext:
 
 
 def test_reference_row_is_median_and_mode_keeping_dtypes() -> None:
-    X = pd.DataFrame({
-        "a": [1.0, 5.0, np.nan, 2.0, 10.0],
-        "b": pd.Series([1, 2, 3, 4, 7], dtype="int64"),
-        "c": pd.Series(["u", "v", "v", None, "u"], dtype="str"),
-        "d": pd.Categorical(["p", "q", "q", "q", "p"]),
-        "e": [True, False, False, True, True],
-    })
+    X = pd.DataFrame(
+        {
+            "a": [1.0, 5.0, np.nan, 2.0, 10.0],
+            "b": pd.Series([1, 2, 3, 4, 7], dtype="int64"),
+            "c": pd.Series(["u", "v", "v", None, "u"], dtype="str"),
+            "d": pd.Categorical(["p", "q", "q", "q", "p"]),
+            "e": [True, False, False, True, True],
+        }
+    )
     ref = reference_row(X)
     assert list(ref.dtypes) == list(X.dtypes)
     assert ref["a"].iloc[0] == 3.5  # median of the present values
@@ -284,17 +302,23 @@ def pipeline_case():
     rng = np.random.default_rng(1)
     n = 120
     colour = rng.choice(np.array(["red", "green", "blue"]), size=n)
-    X = pd.DataFrame({"strong": rng.normal(size=n), "colour": pd.Series(colour, dtype="str"),
-                      "noise": rng.normal(size=n)})
+    X = pd.DataFrame(
+        {"strong": rng.normal(size=n), "colour": pd.Series(colour, dtype="str"), "noise": rng.normal(size=n)}
+    )
     logit = 2.5 * X["strong"] + np.where(colour == "red", 1.5, -0.5)
     y = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
-    pipe = Pipeline([
-        ("prep", ColumnTransformer([("cat", OneHotEncoder(sparse_output=False), ["colour"])],
-                                   remainder="passthrough")),
-        ("clf", LogisticRegression()),
-    ]).fit(X, y)
-    inputs = AuditInputs(frame=X.assign(label=y), roles=Roles(target="label", features=tuple(X.columns)),
-                         model=SklearnModel(pipe))
+    pipe = Pipeline(
+        [
+            (
+                "prep",
+                ColumnTransformer([("cat", OneHotEncoder(sparse_output=False), ["colour"])], remainder="passthrough"),
+            ),
+            ("clf", LogisticRegression()),
+        ]
+    ).fit(X, y)
+    inputs = AuditInputs(
+        frame=X.assign(label=y), roles=Roles(target="label", features=tuple(X.columns)), model=SklearnModel(pipe)
+    )
     return inputs, X, pipe
 
 
@@ -310,11 +334,15 @@ def test_string_columns_and_log_odds_use_the_estimators_margin(pipeline_case) ->
     np.testing.assert_allclose(faith.deletion[:, 0], margin, atol=1e-12)
     np.testing.assert_allclose(faith.deletion[:, -1], pipe.decision_function(ref)[0], atol=1e-12)
     # Class 0's log-odds are the negated margin; KernelSHAP's logit link is the logit of the probability.
-    zero = faithfulness(inputs, attribution(values, rows, -margin, features=X.columns, space="log-odds",
-                                            class_index=0), ctx=ctx())
+    zero = faithfulness(
+        inputs, attribution(values, rows, -margin, features=X.columns, space="log-odds", class_index=0), ctx=ctx()
+    )
     np.testing.assert_allclose(zero.insertion[:, -1], -margin, atol=1e-12)
-    kernel = faithfulness(inputs, attribution(values, rows, margin, features=X.columns, space="log-odds",
-                                              class_index=1, link="logit"), ctx=ctx())
+    kernel = faithfulness(
+        inputs,
+        attribution(values, rows, margin, features=X.columns, space="log-odds", class_index=1, link="logit"),
+        ctx=ctx(),
+    )
     p = pipe.predict_proba(X.iloc[rows])[:, 1]
     np.testing.assert_allclose(kernel.deletion[:, 0], np.log(p / (1 - p)), atol=1e-9)
 
@@ -382,9 +410,7 @@ def test_agreement_uses_common_features_by_name() -> None:
     assert result.feature_names == ("a", "b", "c", "d")
     assert result.spearman[0, 1] == pytest.approx(1.0)
     assert result.top_k_jaccard[0, 1] == 1.0
-    assert result.warnings == (
-        "1 features appear in only some of the rankings and were left out of the comparison.",
-    )
+    assert result.warnings == ("1 features appear in only some of the rankings and were left out of the comparison.",)
     with pytest.raises(AnalysisError, match=r"^Comparing methods needs at least two rankings, but 1 were given\.$"):
         method_agreement({"lime": lime})
 
@@ -399,8 +425,12 @@ def test_global_rankings_from_attributions_and_permutation_importance(linear_cas
     names, importance = global_ranking(result)
     assert names == FEATURES
     np.testing.assert_allclose(importance, np.abs(phi).mean(axis=0))
-    perm = PermutationImportanceResult(provenance=provenance(), feature_names=FEATURES,
-                                       importances=np.ones((4, 2)), mean=np.array([0.9, 0.5, 0.0, 0.01]))
+    perm = PermutationImportanceResult(
+        provenance=provenance(),
+        feature_names=FEATURES,
+        importances=np.ones((4, 2)),
+        mean=np.array([0.9, 0.5, 0.0, 0.01]),
+    )
     names, importance = global_ranking(perm)
     np.testing.assert_array_equal(importance, [0.9, 0.5, 0.0, 0.01])
     agreement = method_agreement({"shap": global_ranking(result), "permutation": global_ranking(perm)})

@@ -43,31 +43,49 @@ def audit_document(demo_paths: Any) -> dict[str, Any]:
     from engine.explain.base import AuditInputs
     from engine.jobs import JobContext
 
-    request = AuditRequest(data=demo_paths.data, model=demo_paths.model, target="approved",
-                           sensitive=("group",), n_repeats=2, seed=7)
+    request = AuditRequest(
+        data=demo_paths.data, model=demo_paths.model, target="approved", sensitive=("group",), n_repeats=2, seed=7
+    )
     ctx = JobContext(seed=7)
     outcome = run_audit(request, ctx)
     inputs = AuditInputs.from_dataset(outcome.dataset, outcome.roles, outcome.model)
     results = dict(outcome.results)
     results["treeshap"] = treeshap.run(inputs, ctx=ctx.sub(0, 1, "ts"), rows=list(range(0, 6000, 40)))
     results["lime"] = lime.run(inputs, ctx=ctx.sub(0, 1, "lime"), rows=[0, 40], num_samples=500, stability_runs=2)
-    results["pdp"] = pdp.run(inputs, ctx=ctx.sub(0, 1, "pdp"), features=["income", "debt", "employment"],
-                             ice_rows=30, grid_resolution=8)
+    results["pdp"] = pdp.run(
+        inputs, ctx=ctx.sub(0, 1, "pdp"), features=["income", "debt", "employment"], ice_rows=30, grid_resolution=8
+    )
     results["native"] = native.run(inputs, ctx=ctx)
     results["surrogate"] = surrogate.run(inputs, ctx=ctx.sub(0, 1, "sur"), max_rows=1500)
-    results["clusters"] = clusters.run(inputs, ctx=ctx.sub(0, 1, "cl"), attributions=results["treeshap"],
-                                       k_range=(2, 3), n_init=1)
+    results["clusters"] = clusters.run(
+        inputs, ctx=ctx.sub(0, 1, "cl"), attributions=results["treeshap"], k_range=(2, 3), n_init=1
+    )
     outcome = dataclasses.replace(outcome, results=results)
-    command = ["probity", "audit", "--data", str(demo_paths.data), "--model", str(demo_paths.model),
-               "--target", "approved", "--sensitive", "group", "--n-repeats", "2", "--seed", "7"]
+    command = [
+        "probity",
+        "audit",
+        "--data",
+        str(demo_paths.data),
+        "--model",
+        str(demo_paths.model),
+        "--target",
+        "approved",
+        "--sensitive",
+        "group",
+        "--n-repeats",
+        "2",
+        "--seed",
+        "7",
+    ]
     # Round-trip through JSON exactly as results.json is read back from disk.
     return json.loads(results_json_bytes(audit_document(outcome, command=command)))
 
 
 @pytest.fixture(scope="module")
 def report_input(audit_document: dict[str, Any]) -> ReportInput:
-    return ReportInput.from_document(audit_document, auditor="Ada Auditor", organisation="Model Risk Office",
-                                     reviewer_notes=NOTES)
+    return ReportInput.from_document(
+        audit_document, auditor="Ada Auditor", organisation="Model Risk Office", reviewer_notes=NOTES
+    )
 
 
 @pytest.fixture(scope="module")
@@ -85,8 +103,9 @@ def pdf(report_path: Path) -> PdfFile:
 def _pdftotext(path: Path) -> str:
     if shutil.which("pdftotext") is None:
         pytest.skip("pdftotext (Debian package poppler-utils) is not installed, so text cannot be extracted")
-    return subprocess.run(["pdftotext", "-enc", "UTF-8", str(path), "-"], capture_output=True, text=True,
-                          check=True).stdout
+    return subprocess.run(
+        ["pdftotext", "-enc", "UTF-8", str(path), "-"], capture_output=True, text=True, check=True
+    ).stdout
 
 
 def _text(raw: Any) -> str:
@@ -150,8 +169,9 @@ def test_glyphs_the_fonts_lack_become_replacement_characters(report_path: Path) 
 def test_charts_are_vector_drawings_not_images(report_path: Path, pdf: PdfFile) -> None:
     assert all(not (isinstance(o, Stream) and o.dict.get("Subtype") == "Image") for _, o in pdf.objects())
     # Curves are drawn as paths in the page content: the ROC curve alone has dozens of line segments.
-    contents = b"".join(decode_stream(pdf.resolve(pdf.resolve(p)["Contents"]))
-                        for p in pdf.get(pdf.catalog, "Pages", "Kids"))
+    contents = b"".join(
+        decode_stream(pdf.resolve(pdf.resolve(p)["Contents"])) for p in pdf.get(pdf.catalog, "Pages", "Kids")
+    )
     assert contents.count(b" l ") + contents.count(b" l\n") > 500
 
 
@@ -177,8 +197,9 @@ def test_every_font_is_an_embedded_truetype_subset(report_path: Path, pdf: PdfFi
 def test_poppler_sees_every_font_embedded(report_path: Path) -> None:
     if shutil.which("pdffonts") is None:
         pytest.skip("pdffonts (Debian package poppler-utils) is not installed")
-    rows = subprocess.run(["pdffonts", str(report_path)], capture_output=True, text=True,
-                          check=True).stdout.splitlines()[2:]
+    rows = subprocess.run(
+        ["pdffonts", str(report_path)], capture_output=True, text=True, check=True
+    ).stdout.splitlines()[2:]
     assert rows
     for row in rows:
         emb = row.split()[-5]
@@ -209,10 +230,21 @@ def test_bytes_do_not_depend_on_the_process_or_the_environment(
         "                              reviewer_notes=sys.argv[3])\n"
         "build_report(r, Path(sys.argv[2]))\n"
     )
-    env = {"PYTHONHASHSEED": "12345", "SOURCE_DATE_EPOCH": "86400", "TZ": "Pacific/Auckland",
-           "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"}
-    subprocess.run([sys.executable, "-c", script, str(doc_path), str(out), NOTES], cwd=ROOT, env=env,
-                   check=True, capture_output=True, timeout=120)
+    env = {
+        "PYTHONHASHSEED": "12345",
+        "SOURCE_DATE_EPOCH": "86400",
+        "TZ": "Pacific/Auckland",
+        "PATH": "/usr/bin:/bin",
+        "OMP_NUM_THREADS": "1",
+    }
+    subprocess.run(
+        [sys.executable, "-c", script, str(doc_path), str(out), NOTES],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     assert out.read_bytes() == report_path.read_bytes()
 
 
@@ -239,8 +271,9 @@ def test_attachment_is_byte_identical_to_results_json(
 ) -> None:
     if shutil.which("pdfdetach") is None:
         pytest.skip("pdfdetach (Debian package poppler-utils) is not installed")
-    listing = subprocess.run(["pdfdetach", "-list", str(report_path)], capture_output=True, text=True,
-                             check=True).stdout
+    listing = subprocess.run(
+        ["pdfdetach", "-list", str(report_path)], capture_output=True, text=True, check=True
+    ).stdout
     assert f"1: {ATTACHMENT_NAME}" in listing
     target = tmp_path / "out.json"
     subprocess.run(["pdfdetach", "-save", "1", "-o", str(target), str(report_path)], check=True)
@@ -281,8 +314,9 @@ def test_extracting_from_a_file_that_is_not_a_report_names_the_file(tmp_path: Pa
     text.write_text("hello", encoding="utf-8")
     with pytest.raises(ReportError) as err:
         extract_embedded_results(text)
-    assert str(err.value) == ("The PDF is not one Probity can read back: it does not start with a PDF header "
-                              "(notes.pdf).")
+    assert str(err.value) == (
+        "The PDF is not one Probity can read back: it does not start with a PDF header (notes.pdf)."
+    )
 
 
 def test_a_damaged_attachment_is_reported_not_crashed(report_path: Path, tmp_path: Path) -> None:
@@ -372,12 +406,29 @@ def _minimal(document: dict[str, Any]) -> dict[str, Any]:
 
 def test_sections_without_results_are_left_out(audit_document: dict[str, Any], tmp_path: Path) -> None:
     path = tmp_path / "minimal.pdf"
-    build_report(ReportInput.from_document(_minimal(audit_document), sections=[
-        "summary", "performance", "importance", "local", "clusters", "dependence", "surrogates", "reproducibility",
-    ]), path)
+    build_report(
+        ReportInput.from_document(
+            _minimal(audit_document),
+            sections=[
+                "summary",
+                "performance",
+                "importance",
+                "local",
+                "clusters",
+                "dependence",
+                "surrogates",
+                "reproducibility",
+            ],
+        ),
+        path,
+    )
     outline = [re.sub(r"^\d+\s+", "", t) for level, t in _outline_titles(PdfFile.open(path)) if level == 0]
-    assert outline[1:] == ["Executive summary", "Predictive performance", "Global feature importance",
-                           "Reproducibility"]
+    assert outline[1:] == [
+        "Executive summary",
+        "Predictive performance",
+        "Global feature importance",
+        "Reproducibility",
+    ]
     assert extract_embedded_results(path) == _minimal(audit_document)
 
 
@@ -393,10 +444,13 @@ def test_group_differences_appear_only_when_recorded(audit_document: dict[str, A
     with_groups = tmp_path / "groups.pdf"
     build_report(ReportInput.from_document(doc, sections=["summary"]), with_groups)
     text = re.sub(r"\s+", " ", _pdftotext(with_groups))
-    assert ("the predicted positive rate ranges from 38.0 % (B, n = 2,100) to 61.0 % (A, n = 3,900), a difference "
-            "of 23.0 percentage points") in text
-    assert ("the accuracy ranges from 80.0 % (B, n = 2,100) to 84.0 % (A, n = 3,900), a difference of 4.0 "
-            "percentage points") in text
+    assert (
+        "the predicted positive rate ranges from 38.0 % (B, n = 2,100) to 61.0 % (A, n = 3,900), a difference "
+        "of 23.0 percentage points"
+    ) in text
+    assert (
+        "the accuracy ranges from 80.0 % (B, n = 2,100) to 84.0 % (A, n = 3,900), a difference of 4.0 percentage points"
+    ) in text
 
 
 def test_unknown_sections_and_missing_dates_are_refused(audit_document: dict[str, Any]) -> None:

@@ -44,14 +44,29 @@ def long_name_audit(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str
     folder = tmp_path_factory.mktemp("long")
     rng = np.random.default_rng(0)
     long = "income_" + "x" * 2500
-    frame = pd.DataFrame({long: rng.normal(size=240), "age": rng.normal(size=240),
-                          "grp": rng.choice(["a", "b"], 240)})
+    frame = pd.DataFrame({long: rng.normal(size=240), "age": rng.normal(size=240), "grp": rng.choice(["a", "b"], 240)})
     frame["y"] = (frame[long] + frame["age"] > 0).astype(int)
     frame.to_csv(folder / "long.csv", index=False)
     sio.dump(LogisticRegression().fit(frame[[long, "age"]], frame["y"]), folder / "long.skops")
-    code = main(["--progress", "none", "audit", "--data", str(folder / "long.csv"), "--model",
-                 str(folder / "long.skops"), "--target", "y", "--sensitive", "grp", "--out", str(folder / "o"),
-                 "--n-repeats", "2"])
+    code = main(
+        [
+            "--progress",
+            "none",
+            "audit",
+            "--data",
+            str(folder / "long.csv"),
+            "--model",
+            str(folder / "long.skops"),
+            "--target",
+            "y",
+            "--sensitive",
+            "grp",
+            "--out",
+            str(folder / "o"),
+            "--n-repeats",
+            "2",
+        ]
+    )
     assert code == 0
     return folder, long
 
@@ -71,6 +86,16 @@ def test_a_2500_character_column_name_gives_a_report_that_states_the_rule(long_n
 
 def test_the_report_of_a_long_name_verifies(long_name_audit, capsys: pytest.CaptureFixture[str]) -> None:
     folder, _ = long_name_audit
-    code = main(["--progress", "none", "verify", str(folder / "o"), "--data", str(folder / "long.csv"),
-                 "--model", str(folder / "long.skops")])
+    code = main(
+        [
+            "--progress",
+            "none",
+            "verify",
+            str(folder / "o"),
+            "--data",
+            str(folder / "long.csv"),
+            "--model",
+            str(folder / "long.skops"),
+        ]
+    )
     assert code == 0, capsys.readouterr().err

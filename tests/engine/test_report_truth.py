@@ -37,13 +37,15 @@ TIMESTAMP = "2024-05-01T12:00:00+00:00"
 
 def _frame(seed: int = 3, n: int = 300) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    frame = pd.DataFrame({
-        "age": rng.normal(40, 10, n).round(1),
-        "income": rng.normal(50, 15, n).round(2),
-        "fnlwgt": rng.normal(1e5, 2e4, n).round(0),  # a survey weight: in the data, never a model input
-        "race": rng.choice(["White", "Black", "Other"], n, p=[0.6, 0.32, 0.08]),
-        "sex": rng.choice([0, 1], n),
-    })
+    frame = pd.DataFrame(
+        {
+            "age": rng.normal(40, 10, n).round(1),
+            "income": rng.normal(50, 15, n).round(2),
+            "fnlwgt": rng.normal(1e5, 2e4, n).round(0),  # a survey weight: in the data, never a model input
+            "race": rng.choice(["White", "Black", "Other"], n, p=[0.6, 0.32, 0.08]),
+            "sex": rng.choice([0, 1], n),
+        }
+    )
     logit = 0.06 * (frame.income - 50) - 0.03 * (frame.age - 40) + 0.9 * (frame.race == "Black") + 0.5 * frame.sex
     frame["approved"] = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
     return frame
@@ -74,8 +76,9 @@ class Case:
 CASES = (
     # The census case of the issue: race and sex are model inputs the roles mark sensitive only, and the
     # roles list a survey weight the model never takes.
-    Case("sensitive_inputs_and_an_ignored_feature", ("age", "income", "race", "sex"), True,
-         ("age", "income", "fnlwgt")),
+    Case(
+        "sensitive_inputs_and_an_ignored_feature", ("age", "income", "race", "sex"), True, ("age", "income", "fnlwgt")
+    ),
     Case("sensitive_not_inputs", ("age", "income", "fnlwgt"), True, None),
     Case("one_sensitive_input", ("age", "income", "race"), True, None),
     # A model fitted on a plain array names nothing: the audit passes it the columns chosen as features.
@@ -100,8 +103,7 @@ def _audit_document(case: Case, tmp: Path) -> dict[str, Any]:
     if case.named:
         estimator = _named_model(frame, case.model_columns)
     else:
-        estimator = LogisticRegression(max_iter=1000).fit(frame[list(case.model_columns)].to_numpy(),
-                                                          frame["approved"])
+        estimator = LogisticRegression(max_iter=1000).fit(frame[list(case.model_columns)].to_numpy(), frame["approved"])
     model = SklearnModel(estimator, path=tmp / f"{case.name}.skops", sha256="0" * 64)
     assert (model.input_columns is not None) == case.named
     if case.features is None:
@@ -110,9 +112,17 @@ def _audit_document(case: Case, tmp: Path) -> dict[str, Any]:
         roles = resolve_roles(dataset, model, target="approved", sensitive=SENSITIVE)
     else:
         roles = assign_roles(dataset, target="approved", features=case.features, sensitive=SENSITIVE)
-    request = AuditRequest(data=data, model=tmp / f"{case.name}.skops", target="approved", sensitive=SENSITIVE,
-                           features=case.features, seed=5, n_repeats=3,
-                           analyses=("performance", "permutation", "groups"), timestamp=TIMESTAMP)
+    request = AuditRequest(
+        data=data,
+        model=tmp / f"{case.name}.skops",
+        target="approved",
+        sensitive=SENSITIVE,
+        features=case.features,
+        seed=5,
+        n_repeats=3,
+        analyses=("performance", "permutation", "groups"),
+        timestamp=TIMESTAMP,
+    )
     outcome = run_audit(request, JobContext(seed=5), inputs=AuditInputs.from_dataset(dataset, roles, model))
     # Round-trip through JSON exactly as results.json is read back from disk.
     return json.loads(results_json_bytes(audit_document(outcome)))
@@ -144,8 +154,9 @@ def _walk(flowables: Sequence[Any]) -> Iterator[Flowable]:
 
 
 def _cell_text(cell: Any) -> str:
-    return " ".join(_plain(f.text) for f in _walk(cell if isinstance(cell, list) else [cell])
-                    if isinstance(f, Paragraph))
+    return " ".join(
+        _plain(f.text) for f in _walk(cell if isinstance(cell, list) else [cell]) if isinstance(f, Paragraph)
+    )
 
 
 def _tables(story: Sequence[Any]) -> list[list[list[str]]]:
@@ -326,8 +337,7 @@ def _pdf_text(path: Path) -> str:
 
 
 def _facts(document: dict[str, Any]) -> Facts:
-    report = ReportInput(document=document, results={}, auditor="", organisation="", report_date=TIMESTAMP,
-                         command="")
+    report = ReportInput(document=document, results={}, auditor="", organisation="", report_date=TIMESTAMP, command="")
     return Facts.gather(report, WIDTH)
 
 
@@ -346,8 +356,10 @@ def test_headline_gap_is_between_large_groups_and_names_their_size() -> None:
     assert len(sentences) == 1
     text = _plain(sentences[0])
     assert f"with at least {HEADLINE_MIN_GROUP_SIZE} rows" in text
-    assert ("the predicted positive rate ranges from 12.0 % (B, n = 1,204) to 31.5 % (A, n = 3,311), "
-            "a difference of 19.5 percentage points") in text
+    assert (
+        "the predicted positive rate ranges from 12.0 % (B, n = 1,204) to 31.5 % (A, n = 3,311), "
+        "a difference of 19.5 percentage points"
+    ) in text
     assert "the accuracy ranges from 81.0 % (A, n = 3,311) to 84.0 % (B, n = 1,204)" in text
     assert "Group C is not compared: too small (n = 11)." in text
     assert "Group D is not compared: too small (n = 4)." in text
@@ -371,8 +383,16 @@ def test_the_minimum_group_size_is_stated_in_the_methodology() -> None:
 
 # -- item 10: categorical partial dependence ------------------------------------------------------------------
 
-LONG_NAMES = ("Prof-specialty", "Craft-repair", "Exec-managerial", "Adm-clerical", "Handlers-cleaners",
-              "Machine-op-inspct", "Transport-moving", "Farming-fishing")
+LONG_NAMES = (
+    "Prof-specialty",
+    "Craft-repair",
+    "Exec-managerial",
+    "Adm-clerical",
+    "Handlers-cleaners",
+    "Machine-op-inspct",
+    "Transport-moving",
+    "Farming-fishing",
+)
 
 
 def _strings(node: Any) -> Iterator[String]:
@@ -403,12 +423,14 @@ def _assert_names_readable(drawing: Drawing, names: Sequence[str]) -> None:
 
 
 def test_long_category_names_are_shown_whole_or_in_a_key() -> None:
-    drawing = charts.column_chart(LONG_NAMES, np.linspace(0.2, 0.6, len(LONG_NAMES)), xlabel="occupation",
-                                  ylabel="P(>50K)", width=236, height=180)
+    drawing = charts.column_chart(
+        LONG_NAMES, np.linspace(0.2, 0.6, len(LONG_NAMES)), xlabel="occupation", ylabel="P(>50K)", width=236, height=180
+    )
     _assert_names_readable(drawing, LONG_NAMES)
     assert any(" = " in s.text for s in _strings(drawing))  # these names need a key at this width
-    wide = charts.column_chart(LONG_NAMES[:3], np.array([0.2, 0.3, 0.4]), xlabel="occupation", ylabel="P(>50K)",
-                               width=480, height=180)
+    wide = charts.column_chart(
+        LONG_NAMES[:3], np.array([0.2, 0.3, 0.4]), xlabel="occupation", ylabel="P(>50K)", width=480, height=180
+    )
     _assert_names_readable(wide, LONG_NAMES[:3])
     assert not any(" = " in s.text for s in _strings(wide))  # room enough: no key
 
@@ -426,8 +448,7 @@ def test_categorical_dependence_is_drawn_per_category_never_joined() -> None:
     frame["y"] = ((frame.occupation.isin(LONG_NAMES[:3])) ^ (rng.random(n) < 0.2)).astype(int)
     model = SklearnModel(_named_model(frame, ("occupation", "hours"), target="y"))
     inputs = AuditInputs(frame=frame, roles=Roles(target="y", features=("occupation", "hours")), model=model)
-    result = pdp.run(inputs, ctx=JobContext(seed=1), features=["occupation", "hours"], ice_rows=30,
-                     grid_resolution=6)
+    result = pdp.run(inputs, ctx=JobContext(seed=1), features=["occupation", "hours"], ice_rows=30, grid_resolution=6)
     assert result.feature("occupation").kind == "categorical"
     document = {"provenance": {"started_at": TIMESTAMP}, "results": {"pdp": result.to_dict()}}
     facts = Facts.gather(ReportInput.from_document(document), WIDTH)
@@ -440,7 +461,8 @@ def test_categorical_dependence_is_drawn_per_category_never_joined() -> None:
     shapes = list(_shapes(categorical))
     assert not [s for s in shapes if isinstance(s, PolyLine)]
     plot_width = max(max(s.x1, s.x2) for s in shapes if isinstance(s, Line)) - min(
-        min(s.x1, s.x2) for s in shapes if isinstance(s, Line))
+        min(s.x1, s.x2) for s in shapes if isinstance(s, Line)
+    )
     for line in (s for s in shapes if isinstance(s, Line)):
         dx, dy = abs(line.x2 - line.x1), abs(line.y2 - line.y1)
         assert dx == 0 or dy == 0, "a slanted line joins two categories"

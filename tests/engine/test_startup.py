@@ -21,14 +21,21 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _modules_after(code: str, tmp_path: Path) -> dict:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PROBITY_LOG_DIR": str(tmp_path)}
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                          env=env, cwd=tmp_path, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def test_version_loads_no_numerical_library(tmp_path: Path) -> None:
-    out = _modules_after("""
+    out = _modules_after(
+        """
         import contextlib, io, json, sys
         from engine import cli
         with contextlib.redirect_stdout(io.StringIO()) as text:
@@ -38,21 +45,26 @@ def test_version_loads_no_numerical_library(tmp_path: Path) -> None:
                 pass
         print(json.dumps({"text": text.getvalue(), "loaded": [m for m in ("numpy", "pandas", "sklearn", "torch")
                                                               if m in sys.modules]}))
-    """, tmp_path)
+    """,
+        tmp_path,
+    )
     assert out["text"].startswith("probity ")
     assert out["loaded"] == []
 
 
 def test_reading_a_skops_model_does_not_import_torch(tmp_path: Path, demo_paths) -> None:
     model = Path(demo_paths.model)
-    out = _modules_after(f"""
+    out = _modules_after(
+        f"""
         import json, sys
         from engine.models import inspect_model, load_model
         inspection = inspect_model({str(model)!r})
         model = load_model({str(model)!r})
         print(json.dumps({{"torch": "torch" in sys.modules, "skops": "skops.io" in sys.modules,
                           "format": inspection.format}}))
-    """, tmp_path)
+    """,
+        tmp_path,
+    )
     assert out == {"torch": False, "skops": True, "format": "skops"}
 
 
@@ -64,8 +76,9 @@ def test_skops_knows_every_estimator_without_torch(tmp_path: Path) -> None:
         from skops.io._trusted_types import SKLEARN_ESTIMATOR_TYPE_NAMES
         print(json.dumps({{"names": sorted(SKLEARN_ESTIMATOR_TYPE_NAMES), "torch": "torch" in sys.modules}}))
     """
-    guarded = _modules_after(code.format(prefix="from engine.models.skops_import import skops_io; skops_io()"),
-                             tmp_path)
+    guarded = _modules_after(
+        code.format(prefix="from engine.models.skops_import import skops_io; skops_io()"), tmp_path
+    )
     plain = _modules_after(code.format(prefix="import skops.io"), tmp_path)
     assert guarded["torch"] is False and plain["torch"] is True
     assert guarded["names"] == plain["names"] and len(plain["names"]) > 150
@@ -73,7 +86,8 @@ def test_skops_knows_every_estimator_without_torch(tmp_path: Path) -> None:
 
 def test_committed_estimator_list_is_the_walk_of_the_installed_scikit_learn(tmp_path: Path) -> None:
     # skops_io() hands skops this list instead of walking scikit-learn; it must be exactly the walk.
-    out = _modules_after("""
+    out = _modules_after(
+        """
         import json, sklearn
         from sklearn.utils import all_estimators
         from engine.models import sklearn_estimators
@@ -81,7 +95,9 @@ def test_committed_estimator_list_is_the_walk_of_the_installed_scikit_learn(tmp_
         print(json.dumps({"walk": walk, "committed": [list(p) for p in sklearn_estimators.ESTIMATORS],
                           "version": sklearn.__version__, "for": sklearn_estimators.SKLEARN_VERSION,
                           "file_is_current": sklearn_estimators.render() == open(sklearn_estimators.__file__).read()}))
-    """, tmp_path)
+    """,
+        tmp_path,
+    )
     regenerate = "regenerate with: python -m engine.models.sklearn_estimators --write"
     assert out["for"] == out["version"], regenerate
     assert out["committed"] == out["walk"], regenerate

@@ -35,12 +35,14 @@ def tree_case() -> tuple[pd.DataFrame, DecisionTreeRegressor]:
     n = 400
     # Values on coarse grids leave no row between the model's and the surrogate's thresholds,
     # so a recovered tree agrees with the model on held-out rows too.
-    X = pd.DataFrame({
-        "income": rng.integers(2, 19, n) * 5_000,
-        "age": rng.integers(18, 80, n),
-        "debt": rng.integers(0, 31, n) * 1_000,
-        "noise": rng.normal(size=n),
-    })
+    X = pd.DataFrame(
+        {
+            "income": rng.integers(2, 19, n) * 5_000,
+            "age": rng.integers(18, 80, n),
+            "debt": rng.integers(0, 31, n) * 1_000,
+            "noise": rng.normal(size=n),
+        }
+    )
     target = np.where(X["income"] <= 41_000, np.where(X["debt"] > 9_800, 0.1, 0.4), np.where(X["age"] > 60, 0.6, 0.9))
     return X, DecisionTreeRegressor(max_depth=2, random_state=0).fit(X, target)
 
@@ -80,13 +82,15 @@ def test_classifier_tree_surrogate_agrees_with_the_model_decision() -> None:
 def test_sparse_linear_surrogate_recovers_a_linear_models_coefficients() -> None:
     rng = np.random.default_rng(2)
     n = 240
-    X = pd.DataFrame({
-        "income": rng.normal(50_000, 15_000, n),
-        "debt": rng.normal(10_000, 4_000, n),
-        "rate": rng.uniform(0, 0.2, n),
-        "noise1": rng.normal(size=n),
-        "noise2": rng.normal(size=n),
-    })
+    X = pd.DataFrame(
+        {
+            "income": rng.normal(50_000, 15_000, n),
+            "debt": rng.normal(10_000, 4_000, n),
+            "rate": rng.uniform(0, 0.2, n),
+            "noise1": rng.normal(size=n),
+            "noise2": rng.normal(size=n),
+        }
+    )
     y = 0.3 + 2e-5 * X["income"] - 5e-5 * X["debt"] + 1.5 * X["rate"]
     model = LinearRegression().fit(X, y)
     truth = {"income": 2e-5, "debt": -5e-5, "rate": 1.5}
@@ -112,14 +116,21 @@ def test_categorical_columns_are_one_hot_with_readable_rules() -> None:
     rng = np.random.default_rng(6)
     n = 300
     employment = rng.choice(np.array(["salaried", "retired", "contract"]), size=n)
-    X = pd.DataFrame({"income": rng.uniform(10_000, 90_000, n).round(-2),
-                      "employment": pd.Series(employment, dtype="str")})
+    X = pd.DataFrame(
+        {"income": rng.uniform(10_000, 90_000, n).round(-2), "employment": pd.Series(employment, dtype="str")}
+    )
     y = np.where(employment == "retired", -60.0, 0.0) + X["income"] / 1000
-    pipe = Pipeline([
-        ("prep", ColumnTransformer([("cat", OneHotEncoder(sparse_output=False), ["employment"])],
-                                   remainder="passthrough")),
-        ("lin", LinearRegression()),
-    ]).fit(X, y)
+    pipe = Pipeline(
+        [
+            (
+                "prep",
+                ColumnTransformer(
+                    [("cat", OneHotEncoder(sparse_output=False), ["employment"])], remainder="passthrough"
+                ),
+            ),
+            ("lin", LinearRegression()),
+        ]
+    ).fit(X, y)
     result = surrogate.run(make_inputs(X, pipe), ctx=JobContext(), max_depth=2, max_terms=2)
     assert "employment = retired" in result.design_names
     conditions = [c for r in result.tree.rules for c in r.conditions]
@@ -143,8 +154,9 @@ def test_encode_raw_imputes_medians_flags_missing_and_caps_categories() -> None:
     np.testing.assert_array_equal(design.matrix[:, 3], [0, 0, 1, 0])
     assert warn == []  # only "a" occurs in the fit rows, so nothing was dropped
     encode_raw(X, max_categories=1, warn=warn)
-    assert warn == ["The column 'c' has 2 categories; the surrogates see only the 1 most frequent, "
-                    "and the others as none of them."]
+    assert warn == [
+        "The column 'c' has 2 categories; the surrogates see only the 1 most frequent, and the others as none of them."
+    ]
 
 
 def test_format_number_gives_readable_raw_units() -> None:
@@ -196,8 +208,11 @@ def test_json_round_trip(tree_case) -> None:
 def test_bad_parameters_are_refused_with_a_sentence(tree_case) -> None:
     X, model = tree_case
     inputs = make_inputs(X, model)
-    with pytest.raises(AnalysisError, match=r"^The share of rows held out must lie strictly between 0 and 1, "
-                                            r"not 1\.0\.$"):
+    with pytest.raises(
+        AnalysisError,
+        match=r"^The share of rows held out must lie strictly between 0 and 1, "
+        r"not 1\.0\.$",
+    ):
         surrogate.run(inputs, ctx=JobContext(), holdout_fraction=1.0)
     with pytest.raises(AnalysisError, match="depth must be a whole number of at least 1"):
         surrogate.run(inputs, ctx=JobContext(), max_depth=0)

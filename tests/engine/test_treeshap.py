@@ -42,6 +42,7 @@ def _one_openmp_thread():
     with threadpool_limits(limits=1):
         yield
 
+
 N_ROWS = 200
 N_FEATURES = 6
 
@@ -541,8 +542,11 @@ def test_method_is_registered_by_name_with_its_parameters() -> None:
     }
     frame, pipe, features = _frame_pipeline(seed=17)
     # The descriptor refuses it before the run does, naming the method, the parameter and the choices.
-    with pytest.raises(AnalysisError, match=r"^TreeSHAP's parameter variant must be one of 'path_dependent', "
-                                            r"'interventional', not 'exact'\.$"):
+    with pytest.raises(
+        AnalysisError,
+        match=r"^TreeSHAP's parameter variant must be one of 'path_dependent', "
+        r"'interventional', not 'exact'\.$",
+    ):
         METHOD(_inputs(frame, pipe, features), ctx=JobContext(), variant="exact")
 
 

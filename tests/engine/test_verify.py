@@ -67,15 +67,46 @@ def audited(small_demo: Any, full_registry: None, tmp_path_factory: pytest.TempP
     demo_paths = small_demo
     root = tmp_path_factory.mktemp("verify")
     out = root / "audit"
-    code = main([
-        "--progress", "none", "audit", "--data", str(demo_paths.data), "--model", str(demo_paths.model),
-        "--target", "approved", "--sensitive", "group", "--out", str(out), "--seed", "5", "--n-repeats", "2",
-        "--lime-samples", "300", "--cluster-rows", "random:60", "--explain-rows", "0,9", "--timestamp", TIMESTAMP,
-        "--auditor", "Ada Auditor",
-    ])
+    code = main(
+        [
+            "--progress",
+            "none",
+            "audit",
+            "--data",
+            str(demo_paths.data),
+            "--model",
+            str(demo_paths.model),
+            "--target",
+            "approved",
+            "--sensitive",
+            "group",
+            "--out",
+            str(out),
+            "--seed",
+            "5",
+            "--n-repeats",
+            "2",
+            "--lime-samples",
+            "300",
+            "--cluster-rows",
+            "random:60",
+            "--explain-rows",
+            "0,9",
+            "--timestamp",
+            TIMESTAMP,
+            "--auditor",
+            "Ada Auditor",
+        ]
+    )
     assert code == 0
-    return SimpleNamespace(root=root, out=out, pdf=out / "report.pdf", data=demo_paths.data,
-                           model=demo_paths.model, doc=json.loads((out / "results.json").read_text("utf-8")))
+    return SimpleNamespace(
+        root=root,
+        out=out,
+        pdf=out / "report.pdf",
+        data=demo_paths.data,
+        model=demo_paths.model,
+        doc=json.loads((out / "results.json").read_text("utf-8")),
+    )
 
 
 def _numbers(doc: Any) -> int:
@@ -117,8 +148,9 @@ def test_one_changed_byte_in_the_data_fails_naming_the_data_hash(
     lines = out.splitlines()
     assert lines[0] == f"data SHA-256 differs: report has {_sha(audited.data)}, file has {_sha(changed)}."
     assert not any(line.startswith("model SHA-256") for line in lines)
-    total = int(re.fullmatch(r"not verified: (\d+) differences? \(\d+ numbers compared in \d+ results\)",
-                             lines[-1]).group(1))
+    total = int(
+        re.fullmatch(r"not verified: (\d+) differences? \(\d+ numbers compared in \d+ results\)", lines[-1]).group(1)
+    )
     # A new income changes numbers (metrics, importances, LIME and SHAP of row 0), not just the hash.
     assert total > 1
     assert any(line.startswith("performance.") for line in lines)
@@ -130,8 +162,9 @@ def test_one_changed_byte_in_the_data_fails_naming_the_data_hash(
         assert len(listed) == total
 
 
-def test_renamed_copies_of_the_inputs_verify(audited: SimpleNamespace, tmp_path: Path,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_renamed_copies_of_the_inputs_verify(
+    audited: SimpleNamespace, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = tmp_path / "renamed-data.csv"
     model = tmp_path / "renamed-model.skops"
     shutil.copyfile(audited.data, data)
@@ -140,15 +173,18 @@ def test_renamed_copies_of_the_inputs_verify(audited: SimpleNamespace, tmp_path:
     assert code == 0, out + err
 
 
-def test_changed_numbers_with_the_same_files_are_named(audited: SimpleNamespace, tmp_path: Path,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_changed_numbers_with_the_same_files_are_named(
+    audited: SimpleNamespace, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     doc = copy.deepcopy(audited.doc)
     doc["results"]["permutation"]["mean"][1] += 0.25
     doc["results"]["lime"]["rows"][1] = 8
     folder = tmp_path / "forged"
     report = doc["provenance"]["report"]
-    build_report(ReportInput.from_document(doc, auditor=report["auditor"], local_rows=doc["provenance"]
-                                           ["explain_rows"]), folder / "report.pdf")
+    build_report(
+        ReportInput.from_document(doc, auditor=report["auditor"], local_rows=doc["provenance"]["explain_rows"]),
+        folder / "report.pdf",
+    )
     code, out, _ = _run(capsys, "verify", folder / "report.pdf", "--data", audited.data, "--model", audited.model)
     assert code == 1
     original = audited.doc["results"]["permutation"]["mean"][1]
@@ -170,8 +206,13 @@ def test_results_and_manifest_beside_the_report_are_checked(audited: SimpleNames
         handle.write(b"\n% appended\n")
     differences, _ = check_companions(folder / "report.pdf", doc)
     assert differences[0] == "results.json beside report.pdf differs from the copy embedded in it."
-    assert any(d.startswith("report.pdf SHA-256 differs from manifest.json: manifest has "
-                            f"{_sha(audited.pdf)}, file has {_sha(folder / 'report.pdf')}.") for d in differences)
+    assert any(
+        d.startswith(
+            "report.pdf SHA-256 differs from manifest.json: manifest has "
+            f"{_sha(audited.pdf)}, file has {_sha(folder / 'report.pdf')}."
+        )
+        for d in differences
+    )
     assert any(d.startswith("results.json SHA-256 differs from manifest.json") for d in differences)
 
 
@@ -184,12 +225,15 @@ def test_edited_pages_are_found(audited: SimpleNamespace, tmp_path: Path) -> Non
     assert marker in raw  # the author in the metadata; a forger would change a figure the same way
     edited.write_bytes(raw.replace(marker, b"Bob Auditor"))
     differences, _ = check_pages(edited, doc)
-    assert differences == ["The pages of report.pdf differ from the report rebuilt from its embedded results "
-                           "(edited after it was written, or built with other fonts or ReportLab)."]
+    assert differences == [
+        "The pages of report.pdf differ from the report rebuilt from its embedded results "
+        "(edited after it was written, or built with other fonts or ReportLab)."
+    ]
 
 
-def test_a_file_that_is_not_a_report_is_exit_2(audited: SimpleNamespace, tmp_path: Path,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_file_that_is_not_a_report_is_exit_2(
+    audited: SimpleNamespace, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     text = tmp_path / "notes.pdf"
     text.write_text("not a PDF at all\n", encoding="utf-8")
     code, out, err = _run(capsys, "verify", text, "--data", audited.data, "--model", audited.model)
@@ -216,8 +260,9 @@ class _Payload:
         return (os.system, (f"touch {self.marker}",))
 
 
-def test_an_untrusted_or_unsafe_model_is_exit_3(audited: SimpleNamespace, tmp_path: Path,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_untrusted_or_unsafe_model_is_exit_3(
+    audited: SimpleNamespace, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from sklearn.linear_model import LogisticRegression
 
     plain = tmp_path / "model.pkl"
@@ -229,8 +274,9 @@ def test_an_untrusted_or_unsafe_model_is_exit_3(audited: SimpleNamespace, tmp_pa
     marker = tmp_path / "pwned"
     bad = tmp_path / "bad.pkl"
     bad.write_bytes(pickle.dumps(_Payload(marker)))
-    code, _, err = _run(capsys, "verify", audited.pdf, "--data", audited.data, "--model", bad,
-                        "--trust-model", _sha(bad))
+    code, _, err = _run(
+        capsys, "verify", audited.pdf, "--data", audited.data, "--model", bad, "--trust-model", _sha(bad)
+    )
     assert code == 3 and "system" in err
     assert not marker.exists()
 
@@ -239,8 +285,7 @@ def test_an_untrusted_or_unsafe_model_is_exit_3(audited: SimpleNamespace, tmp_pa
 
 
 def _doc(**results: Any) -> dict[str, Any]:
-    return {"provenance": {"versions": {"numpy": "2.4.0"}, "hardware": {"cpu": "A"}, "seed": 1},
-            "results": results}
+    return {"provenance": {"versions": {"numpy": "2.4.0"}, "hardware": {"cpu": "A"}, "seed": 1}, "results": results}
 
 
 def test_floats_match_exactly_or_within_the_stated_tolerance() -> None:
@@ -278,18 +323,31 @@ def test_structure_differences_and_machine_notes() -> None:
         "results.z: produced by the re-run but not in the report.",
     )
     # Versions and hardware are not compared, only noted.
-    assert result.notes == ("numpy is 2.4.0 in the report and 2.4.1 here.",
-                            "The report was computed on cpu A; the re-run on B.")
+    assert result.notes == (
+        "numpy is 2.4.0 in the report and 2.4.1 here.",
+        "The report was computed on cpu A; the re-run on B.",
+    )
 
 
 def test_outcome_lines_list_differences_one_per_line_capped_with_a_count() -> None:
     from engine.verify import VerifyOutcome
 
     many = tuple(f"results.x.values[{i}]: report has {i}, re-run gives {i + 1}." for i in range(MAX_LISTED + 5))
-    failed = VerifyOutcome(pdf=Path("r.pdf"), differences=many, notes=(), checked=(), n_numbers=40, n_results=3,
-                           n_within_tolerance=0, rel_tol=1e-9)
-    assert failed.lines() == [*many[:MAX_LISTED], "… and 5 more differences",
-                              f"not verified: {MAX_LISTED + 5} differences (40 numbers compared in 3 results)"]
+    failed = VerifyOutcome(
+        pdf=Path("r.pdf"),
+        differences=many,
+        notes=(),
+        checked=(),
+        n_numbers=40,
+        n_results=3,
+        n_within_tolerance=0,
+        rel_tol=1e-9,
+    )
+    assert failed.lines() == [
+        *many[:MAX_LISTED],
+        "… and 5 more differences",
+        f"not verified: {MAX_LISTED + 5} differences (40 numbers compared in 3 results)",
+    ]
     passed = dataclasses.replace(failed, differences=(), n_within_tolerance=2, checked=("manifest.json",))
     assert passed.lines() == [
         "verified: 40 numbers in 3 results match",

@@ -9,11 +9,16 @@ import pytest
 from gui.main_window import MainWindow
 
 
-@pytest.mark.parametrize(("baked", "expected"), [
-    ({"flavour": "cuda", "torch": "2.13.0", "built": "2026-03-04"},
-     "Installer build: CUDA flavour (torch 2.13.0, built 2026-03-04)."),
-    (None, "Running from a source checkout (not an installer build)."),
-])
+@pytest.mark.parametrize(
+    ("baked", "expected"),
+    [
+        (
+            {"flavour": "cuda", "torch": "2.13.0", "built": "2026-03-04"},
+            "Installer build: CUDA flavour (torch 2.13.0, built 2026-03-04).",
+        ),
+        (None, "Running from a source checkout (not an installer build)."),
+    ],
+)
 def test_about_names_the_build_flavour(qtbot, settings, tmp_path, monkeypatch: pytest.MonkeyPatch, baked, expected):
     info = tmp_path / "build-info.json"
     if baked is not None:

@@ -103,8 +103,12 @@ def test_main_runs_the_demo_detects_the_device_and_returns_on_quit(qtbot, demo_p
     def poll() -> None:
         windows = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
         win = windows[0] if windows else None
-        if (win is not None and win.session.model is not None and win.session.roles is not None
-                and win.device_status.text() != "Compute: CPU"):
+        if (
+            win is not None
+            and win.session.model is not None
+            and win.session.roles is not None
+            and win.device_status.text() != "Compute: CPU"
+        ):
             seen.update(device=win.device_status.text(), target=win.session.roles.target)
             win.close()
             QApplication.quit()

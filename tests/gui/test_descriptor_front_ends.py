@@ -57,7 +57,8 @@ def test_every_form_starts_at_its_descriptors_defaults(qtbot, window) -> None:
     qtbot.wait(50)  # the settings fill the forms just after they are built
     assert list(pane.forms) == [name for name, m in METHODS.items() if name in pane.methods]
     assert [pane.method_box.itemText(i) for i in range(pane.method_box.count())] == [
-        m.title for m in pane.methods.values()]
+        m.title for m in pane.methods.values()
+    ]
     for name, (basic, advanced) in pane.forms.items():
         method = METHODS[name]
         shown = {p.name: p for p in method.params if not p.provided and not p.hidden}
@@ -123,8 +124,7 @@ def test_linear_shap_and_the_gradient_methods_run_in_the_explain_area(qtbot, win
     data, model = linear_files
     window.open_data(data, target="approved", sensitive=("group",))
     window.open_model(model)
-    qtbot.waitUntil(lambda: window.session.dataset is not None and window.session.model is not None,
-                    timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.session.dataset is not None and window.session.model is not None, timeout=WAIT_MS)
     pane = window.explain_pane
     window.tabs.setCurrentWidget(pane)
     for name in ("linearshap", "saliency", "input_x_gradient", "smoothgrad"):

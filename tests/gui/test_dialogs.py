@@ -83,8 +83,7 @@ def test_export_report_writes_the_three_files_with_the_reviewer_notes(qtbot, win
     model = Path(shutil.copy(demo_paths.model, tmp_path / "credit_model.skops"))
     window.open_data(data, target="approved", sensitive=("group",))
     window.open_model(model)
-    qtbot.waitUntil(lambda: window.session.dataset is not None and window.session.model is not None,
-                    timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.session.dataset is not None and window.session.model is not None, timeout=WAIT_MS)
     out = tmp_path / "report out"
     notes = "Income dominates the decisions.\n\nThe group gap needs a second look."
     dialog = window.open_export_dialog()
@@ -123,8 +122,9 @@ def test_export_report_writes_the_three_files_with_the_reviewer_notes(qtbot, win
     assert set(roles) == {"report", "results", "data", "model"}
     assert roles["data"]["sha256"] == window.session.dataset.sha256
 
-    text = subprocess.run(["pdftotext", "-layout", str(out / "report.pdf"), "-"], capture_output=True,
-                          text=True, check=True).stdout
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(out / "report.pdf"), "-"], capture_output=True, text=True, check=True
+    ).stdout
     flat = " ".join(text.split())
     assert "Income dominates the decisions." in flat and "The group gap needs a second look." in flat
     assert "A. Reviewer" in flat and "Model Risk" in flat
@@ -132,8 +132,12 @@ def test_export_report_writes_the_three_files_with_the_reviewer_notes(qtbot, win
     # What `probity verify` checks: re-running the recorded audit reproduces every number.
     from engine.verify import verify_report
 
-    checked = verify_report(out / "report.pdf", data=data, model=model,
-                            trusted_sha256=tuple(command[i + 1] for i, a in enumerate(command) if a == "--trust-model"))
+    checked = verify_report(
+        out / "report.pdf",
+        data=data,
+        model=model,
+        trusted_sha256=tuple(command[i + 1] for i, a in enumerate(command) if a == "--trust-model"),
+    )
     assert checked.ok, list(checked.lines())
 
 

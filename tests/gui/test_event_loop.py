@@ -34,8 +34,9 @@ def test_event_loop_never_stalls_while_lime_explains_1000_rows(qtbot, settings, 
     try:
         window.open_data(demo_paths.data, target="approved", sensitive=("group",))
         window.open_model(demo_paths.model)
-        qtbot.waitUntil(lambda: window.session.dataset is not None and window.session.model is not None,
-                        timeout=WAIT_MS)
+        qtbot.waitUntil(
+            lambda: window.session.dataset is not None and window.session.model is not None, timeout=WAIT_MS
+        )
         qtbot.wait(300)  # the panes finish drawing the new table, as before a person clicks Run
         inputs = window.session.audit_inputs()
         # As the GUI submits LIME (its interactive batch size), on 1,000 rows.  Independent
@@ -55,8 +56,9 @@ def test_event_loop_never_stalls_while_lime_explains_1000_rows(qtbot, settings, 
         window.runner.sig_job_finished.connect(lambda j, r: finished.setdefault(j, (time.perf_counter(), r)))
         timer.start()
         start = time.perf_counter()
-        job = window.runner.submit(JobSpec(kind="lime", fn=get_method("lime"), args=(inputs,), params=params,
-                                           title="LIME · 1,000 rows"))
+        job = window.runner.submit(
+            JobSpec(kind="lime", fn=get_method("lime"), args=(inputs,), params=params, title="LIME · 1,000 rows")
+        )
         qtbot.waitUntil(lambda: job in finished or not window.runner.is_live(job), timeout=WAIT_MS)
         timer.stop()
     finally:

@@ -72,8 +72,10 @@ def test_lime_on_three_rows_draws_one_bar_per_feature_with_r2_and_stability(qtbo
         verdict = lime_fidelity(result, row)
         expected = f"Local fidelity R² {format_number(r2, 3)}" + (" · low" if r2 < LOW_R2 else "")
         if verdict.gap_poor:
-            expected += (f" · surrogate {format_number(verdict.surrogate_prediction, 3)}"
-                         f" vs model {format_number(verdict.model_prediction, 3)}")
+            expected += (
+                f" · surrogate {format_number(verdict.surrogate_prediction, 3)}"
+                f" vs model {format_number(verdict.model_prediction, 3)}"
+            )
         assert view.r2_badge.text() == expected
         # Green only when the engine judges the surrogate faithful at the row: amber for a poor R² alone,
         # red when it misses the model's prediction there.
@@ -169,8 +171,9 @@ def test_cluster_brush_selects_rows_in_the_table_and_profiles_the_cluster(qtbot,
 
     projection = np.asarray(result.projection)
     x_mid = float(np.median(projection[:, 0]))
-    rect = QRectF(QPointF(projection[:, 0].min() - 1, projection[:, 1].min() - 1),
-                  QPointF(x_mid, projection[:, 1].max() + 1))
+    rect = QRectF(
+        QPointF(projection[:, 0].min() - 1, projection[:, 1].min() - 1), QPointF(x_mid, projection[:, 1].max() + 1)
+    )
     expected = np.sort(np.asarray(result.rows)[projection[:, 0] <= x_mid])
     view.brush(rect)
     assert view.roi.isVisible()
@@ -333,8 +336,9 @@ def test_integrated_gradients_of_an_mlp_walk_from_the_baseline(qtbot, settings, 
     try:
         window.open_data(tmp_path / "iris.csv", target="target")
         window.open_model(tmp_path / "mlp.skops")
-        qtbot.waitUntil(lambda: window.session.dataset is not None and window.session.model is not None,
-                        timeout=WAIT_MS)
+        qtbot.waitUntil(
+            lambda: window.session.dataset is not None and window.session.model is not None, timeout=WAIT_MS
+        )
         window.tabs.setCurrentWidget(window.explain_pane)
         pane = window.explain_pane
         _run(qtbot, pane, "ig", rows="0-9", include_selected=False, baseline="mean", klass="2")

@@ -38,8 +38,7 @@ FRACTION = "fractions.Fraction"
 
 def _shown(text: str, fmt: Qt.TextFormat = Qt.TextFormat.AutoText) -> str:
     """The text a user sees for ``text`` in a label of format ``fmt`` (tooltips are AutoText)."""
-    rich = fmt == Qt.TextFormat.RichText or (
-        fmt == Qt.TextFormat.AutoText and QtGui.Qt.mightBeRichText(text))
+    rich = fmt == Qt.TextFormat.RichText or (fmt == Qt.TextFormat.AutoText and QtGui.Qt.mightBeRichText(text))
     if not rich:
         return text
     doc = QTextDocument()
@@ -154,8 +153,10 @@ def test_unreviewed_names_need_the_box_ticked_on_top_of_trust(qtbot, window, fra
     assert not dialog.acknowledge_box.isHidden() and not dialog.acknowledge_box.isChecked()
     assert not dialog.trust_button.isEnabled()
     # Each unreviewed name in red, the reviewed ones not.
-    colours = {dialog.imports_list.item(i).text(): dialog.imports_list.item(i).foreground().color()
-               for i in range(dialog.imports_list.count())}
+    colours = {
+        dialog.imports_list.item(i).text(): dialog.imports_list.item(i).foreground().color()
+        for i in range(dialog.imports_list.count())
+    }
     assert colours[FRACTION] == QColor(palette.ERROR)
     assert all(c != QColor(palette.ERROR) for name, c in colours.items() if name != FRACTION)
     assert f"<span style='color:{palette.ERROR}'>{FRACTION}</span>" in dialog.unreviewed_label.text()
@@ -177,7 +178,8 @@ def test_unreviewed_names_need_the_box_ticked_on_top_of_trust(qtbot, window, fra
 
 
 def test_an_exported_report_records_the_acknowledgement_and_its_command_loads_the_model(
-        qtbot, window, fraction_pickle, tmp_path, capsys):
+    qtbot, window, fraction_pickle, tmp_path, capsys
+):
     from engine.cli import main
     from gui.dialogs.export_report import audit_command
 
@@ -221,16 +223,18 @@ def test_reviewed_file_asks_only_for_trust(qtbot, window, reviewed_pickle):
 
 def test_unreviewed_names_are_escaped_and_dangerous_names_never_load(qtbot, tmp_path):
     hostile = "<img src=x><a href='https://example.com/'>click</a>"
-    dialog = TrustDialog(tmp_path / "<b>model<i>.pkl", "ab" * 32, (hostile, "numpy.ndarray"), set(),
-                         unreviewed=(hostile,))
+    dialog = TrustDialog(
+        tmp_path / "<b>model<i>.pkl", "ab" * 32, (hostile, "numpy.ndarray"), set(), unreviewed=(hostile,)
+    )
     qtbot.addWidget(dialog)
     assert escape(hostile) in dialog.unreviewed_label.text()
     assert hostile in _label_shows(dialog.unreviewed_label)
     assert "<b>model<i>.pkl is a pickle-based file" in _label_shows(dialog.text)
     assert dialog.imports_list.item(0).text() == hostile  # item views draw plain text
 
-    refused = TrustDialog(tmp_path / "bad.pkl", "cd" * 32, ("os.system", FRACTION), {"os.system"},
-                          unreviewed=(FRACTION,))
+    refused = TrustDialog(
+        tmp_path / "bad.pkl", "cd" * 32, ("os.system", FRACTION), {"os.system"}, unreviewed=(FRACTION,)
+    )
     qtbot.addWidget(refused)
     refused.acknowledge_box.setChecked(True)
     assert not refused.trust_button.isEnabled() and not refused.can_load and not refused.allow_unreviewed
@@ -238,8 +242,9 @@ def test_unreviewed_names_are_escaped_and_dangerous_names_never_load(qtbot, tmp_
     assert refused.result() != QDialog.DialogCode.Accepted
 
 
-def test_unacknowledged_load_is_refused_inline_and_keeps_the_model_in_use(qtbot, window, reviewed_pickle,
-                                                                          fraction_pickle):
+def test_unacknowledged_load_is_refused_inline_and_keeps_the_model_in_use(
+    qtbot, window, reviewed_pickle, fraction_pickle
+):
     window.open_model(reviewed_pickle)
     _wait_dialog(qtbot, window).accept()
     qtbot.waitUntil(lambda: window.session.model is not None, timeout=WAIT_MS)
@@ -248,13 +253,17 @@ def test_unacknowledged_load_is_refused_inline_and_keeps_the_model_in_use(qtbot,
     # Trusted, but without the acknowledgement: what a file whose names the scan did not flag would meet.
     job = pane.open_path(fraction_pickle, trusted_sha256=(_sha(fraction_pickle),))
     qtbot.waitUntil(lambda: bool(pane.error_text), timeout=WAIT_MS)
-    assert pane.error_text == (f"fraction.pkl was not loaded: it names {FRACTION}, which Probity has not reviewed "
-                               f"and which were not acknowledged. The model in use is still {in_use.name}.")
+    assert pane.error_text == (
+        f"fraction.pkl was not loaded: it names {FRACTION}, which Probity has not reviewed "
+        f"and which were not acknowledged. The model in use is still {in_use.name}."
+    )
     assert pane.trust_dialog is None
     assert window.session.model is in_use
     assert window.jobs_dock.state_of(job) == "refused"
-    statuses = {pane.scan_list.item(i).text(): pane.scan_list.item(i).data(SCAN_STATUS_ROLE)
-                for i in range(pane.scan_list.count())}
+    statuses = {
+        pane.scan_list.item(i).text(): pane.scan_list.item(i).data(SCAN_STATUS_ROLE)
+        for i in range(pane.scan_list.count())
+    }
     assert statuses[FRACTION] == "unreviewed" and statuses["numpy.ndarray"] == "reviewed"
     assert "1 not reviewed by Probity" in _label_shows(pane.scan_verdict)
 
@@ -267,8 +276,10 @@ def test_a_refused_name_with_markup_is_shown_as_written(qtbot, window, tmp_path)
     qtbot.waitUntil(lambda: bool(pane.error_text), timeout=WAIT_MS)
     assert "<img src=x>.thing" in _label_shows(pane.error)
     assert "<img src=x>.thing" in _label_shows(pane.scan_verdict)
-    statuses = {pane.scan_list.item(i).text(): pane.scan_list.item(i).data(SCAN_STATUS_ROLE)
-                for i in range(pane.scan_list.count())}
+    statuses = {
+        pane.scan_list.item(i).text(): pane.scan_list.item(i).data(SCAN_STATUS_ROLE)
+        for i in range(pane.scan_list.count())
+    }
     assert statuses == {"<img src=x>.thing": "dangerous"}
     assert window.session.model is None
 
@@ -280,11 +291,17 @@ def test_session_file_fields_show_literally_in_the_banner(qtbot, window, tmp_pat
     name = "<img src=x><a href=#pwn>data.csv"
     result_key = "<b>injected</b>"
     session = tmp_path / "hostile.probity"
-    session.write_text(json.dumps({
-        "format": "probity-session", "format_version": 1,
-        "data": {"path": f"/nowhere/{name}", "sha256": "00" * 32},
-        "results": {result_key: {"kind": "nonsense"}},
-    }), encoding="utf-8")
+    session.write_text(
+        json.dumps(
+            {
+                "format": "probity-session",
+                "format_version": 1,
+                "data": {"path": f"/nowhere/{name}", "sha256": "00" * 32},
+                "results": {result_key: {"kind": "nonsense"}},
+            }
+        ),
+        encoding="utf-8",
+    )
     with qtbot.waitSignal(window.session_keeper.sig_opened, timeout=WAIT_MS):
         window.session_keeper.open(session)
     banner = window.session_banner
@@ -322,8 +339,12 @@ def test_names_from_files_show_literally_across_the_window(qtbot, window, tmp_pa
 
     window.open_data(data, target=target)
     window.open_model(model_path)
-    qtbot.waitUntil(lambda: window.session.dataset is not None and window.session.model is not None
-                    and window.session.roles is not None, timeout=WAIT_MS)
+    qtbot.waitUntil(
+        lambda: (
+            window.session.dataset is not None and window.session.model is not None and window.session.roles is not None
+        ),
+        timeout=WAIT_MS,
+    )
     assert window.dataset_pane.error_text == "" and window.model_pane.error_text == ""
     for name in ("performance", "permutation"):
         panel = window.analyses_pane.show_panel(name)

@@ -20,8 +20,7 @@ WAIT_MS = 60_000
 def _open(qtbot, window: MainWindow, data: Path, model: Path) -> None:
     window.open_data(data, target="approved", sensitive=("group",))
     window.open_model(model)
-    qtbot.waitUntil(lambda: window.session.dataset is not None and window.session.model is not None,
-                    timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.session.dataset is not None and window.session.model is not None, timeout=WAIT_MS)
     window.tabs.setCurrentWidget(window.explain_pane)
 
 
@@ -46,8 +45,10 @@ def windows(qtbot, settings, tmp_path):
 def demo_copy(tmp_path, demo_paths):
     folder = tmp_path / "work"
     folder.mkdir()
-    return (Path(shutil.copy(demo_paths.data, folder / "credit.csv")),
-            Path(shutil.copy(demo_paths.model, folder / "credit_model.skops")))
+    return (
+        Path(shutil.copy(demo_paths.data, folder / "credit.csv")),
+        Path(shutil.copy(demo_paths.model, folder / "credit_model.skops")),
+    )
 
 
 @pytest.fixture
@@ -89,8 +90,7 @@ def test_a_hover_label_does_not_survive_a_rerun_without_its_row(qtbot, win):
     beeswarm = pane.beeswarm_view
     k = int(np.flatnonzero(beeswarm.point_rows == 3)[0])
     vb = beeswarm.plot_item.vb
-    beeswarm._on_scene_mouse_moved(vb.mapViewToScene(QPointF(float(beeswarm.point_x[k]),
-                                                             float(beeswarm.point_y[k]))))
+    beeswarm._on_scene_mouse_moved(vb.mapViewToScene(QPointF(float(beeswarm.point_x[k]), float(beeswarm.point_y[k]))))
     assert beeswarm.hover_label.text().startswith("Row 3 · ")
     _run(qtbot, pane, "shap", rows="20-29")
     assert 3 not in beeswarm.point_rows
@@ -182,8 +182,13 @@ def test_clusters_reuse_the_shap_values_just_computed_and_match_a_fresh_computat
     np.testing.assert_array_equal(clusters.rows, shap.rows)
 
     # A fresh computation (nothing to reuse) gives the same clusters.
-    fresh = run_explanation(win.session.audit_inputs(), method="clusters", params=pane.form_values(),
-                            rows_spec="random:60", ctx=JobContext(seed=11))
+    fresh = run_explanation(
+        win.session.audit_inputs(),
+        method="clusters",
+        params=pane.form_values(),
+        rows_spec="random:60",
+        ctx=JobContext(seed=11),
+    )
     assert len(calls) == 2 and not fresh.shap_reused
     np.testing.assert_array_equal(fresh.attributions.values, shap.values)
     np.testing.assert_array_equal(fresh.result.labels, clusters.labels)
@@ -203,8 +208,9 @@ def _categorical_result():
     grid = ("Professional services and consulting", "Professional services (public sector)", "retired", "n/a")
     ice = np.array([[0.2, 0.25, 0.6, 0.1], [0.3, 0.35, 0.7, 0.2], [0.1, 0.15, 0.5, 0.05]])
     dep = SimpleNamespace(feature="employment", kind="categorical", grid=grid, pdp=ice.mean(axis=0), ice=ice)
-    return SimpleNamespace(features=(dep,), rows=np.array([4, 8, 15]), output_name="P(approved=1)",
-                           feature=lambda name: dep)
+    return SimpleNamespace(
+        features=(dep,), rows=np.array([4, 8, 15]), output_name="P(approved=1)", feature=lambda name: dep
+    )
 
 
 def test_categorical_dependence_draws_dots_and_levels_never_lines_between_categories(qtbot):
@@ -239,10 +245,16 @@ def test_categorical_dependence_draws_dots_and_levels_never_lines_between_catego
     assert view.curve_at(float(xs[dot]), 0.7) == 1
 
     # A numeric feature afterwards goes back to lines.
-    numeric = SimpleNamespace(feature="income", kind="numeric", grid=(1.0, 2.0, 3.0), pdp=np.array([0.1, 0.2, 0.3]),
-                              ice=np.array([[0.1, 0.2, 0.3], [0.2, 0.3, 0.4]]))
-    view.set_result(SimpleNamespace(features=(numeric,), rows=np.array([0, 1]), output_name="P",
-                                    feature=lambda name: numeric))
+    numeric = SimpleNamespace(
+        feature="income",
+        kind="numeric",
+        grid=(1.0, 2.0, 3.0),
+        pdp=np.array([0.1, 0.2, 0.3]),
+        ice=np.array([[0.1, 0.2, 0.3], [0.2, 0.3, 0.4]]),
+    )
+    view.set_result(
+        SimpleNamespace(features=(numeric,), rows=np.array([0, 1]), output_name="P", feature=lambda name: numeric)
+    )
     assert not view.categorical and view.pdp_item.opts["connect"] == "all"
     assert view.ice_item.opts["pen"].style() != Qt.PenStyle.NoPen and not view.category_key.isVisible()
 

@@ -42,9 +42,15 @@ def files(tmp_path, demo_paths):
 def _open(qtbot, window: MainWindow, data: Path, model: Path) -> None:
     window.open_data(data, target="approved", sensitive=("group",))
     window.open_model(model)
-    qtbot.waitUntil(lambda: window.session.dataset is not None and window.session.model is not None
-                    and window.session.dataset.path == data and window.session.model.path == model,
-                    timeout=WAIT_MS)
+    qtbot.waitUntil(
+        lambda: (
+            window.session.dataset is not None
+            and window.session.model is not None
+            and window.session.dataset.path == data
+            and window.session.model.path == model
+        ),
+        timeout=WAIT_MS,
+    )
 
 
 def test_proposed_folder_is_named_after_the_data_and_the_model(tmp_path):
@@ -55,7 +61,8 @@ def test_proposed_folder_is_named_after_the_data_and_the_model(tmp_path):
 
 
 def test_after_switching_inputs_the_export_proposes_their_folder_and_takes_out_the_old_notes(
-        qtbot, window, files, settings, tmp_path):
+    qtbot, window, files, settings, tmp_path
+):
     credit, model, loans, loan_model = files
     _open(qtbot, window, credit, model)
     exports = tmp_path / "exports"
@@ -136,7 +143,8 @@ def test_existing_files_are_replaced_only_after_a_confirmation_listing_them(qtbo
     document = json.loads((out / "results.json").read_text(encoding="utf-8"))
     assert document["provenance"]["data_sha256"] == window.session.dataset.sha256
     assert (out / "report.pdf").read_bytes().startswith(b"%PDF") and (out / "report.pdf").read_bytes() != old[
-        "report.pdf"]
+        "report.pdf"
+    ]
     assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "report.pdf", "results.json"]
     assert dialog.open_message.kind == "warning"
     assert "could not be opened" in dialog.open_message.text() and str(out / "report.pdf") in dialog.open_message.text()

@@ -22,8 +22,7 @@ def demo_window(qtbot, settings, demo_paths):
     window.show()
     window.open_data(demo_paths.data, target="approved", sensitive=("group",))
     window.open_model(demo_paths.model)
-    qtbot.waitUntil(lambda: window.session.dataset is not None and window.session.model is not None,
-                    timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.session.dataset is not None and window.session.model is not None, timeout=WAIT_MS)
     yield window
     window.close()
     window.deleteLater()

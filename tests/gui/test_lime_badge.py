@@ -10,20 +10,37 @@ from engine.results import Provenance
 from gui.plots.local import LimeView, badge_style
 
 
-def _lime_result(*, local: list[float], model: list[float], r2: list[float], space: str = "probability",
-                 with_gap: bool = True) -> AttributionResult:
+def _lime_result(
+    *, local: list[float], model: list[float], r2: list[float], space: str = "probability", with_gap: bool = True
+) -> AttributionResult:
     """A LIME result as the engine writes it (or, without ``with_gap``, as results saved before the gap existed)."""
     n = len(local)
-    provenance = Provenance(method="lime", parameters={"stability_runs": 0}, seed=0, data_sha256=None,
-                            model_sha256=None, versions={}, started_at="", finished_at="")
+    provenance = Provenance(
+        method="lime",
+        parameters={"stability_runs": 0},
+        seed=0,
+        data_sha256=None,
+        model_sha256=None,
+        versions={},
+        started_at="",
+        finished_at="",
+    )
     quality = {"r2": np.asarray(r2), "local_prediction": np.asarray(local)}
     if with_gap:
         quality["prediction_gap"] = np.abs(np.asarray(local) - np.asarray(model))
         quality["output_spread"] = np.full(n, 0.3)
     return AttributionResult(
-        provenance=provenance, method="lime", feature_names=("income", "debt"), rows=np.arange(10, 10 + n),
-        values=np.tile([0.4, -0.1], (n, 1)), predictions=np.asarray(model), output_name="P(1)",
-        output_space=space, class_index=1, quality=quality, summary={},
+        provenance=provenance,
+        method="lime",
+        feature_names=("income", "debt"),
+        rows=np.arange(10, 10 + n),
+        values=np.tile([0.4, -0.1], (n, 1)),
+        predictions=np.asarray(model),
+        output_name="P(1)",
+        output_space=space,
+        class_index=1,
+        quality=quality,
+        summary={},
         extras={"local_predictions": np.asarray(local), "intercepts": np.zeros(n)},
     )
 

@@ -73,8 +73,7 @@ def copied_demo(tmp_path: Path, demo_paths):
     return data, model
 
 
-def test_reopened_session_shows_saved_results_without_running_any_analysis(qtbot, make_window, copied_demo,
-                                                                            tmp_path):
+def test_reopened_session_shows_saved_results_without_running_any_analysis(qtbot, make_window, copied_demo, tmp_path):
     data, model = copied_demo
     first = make_window()
     _open_inputs(qtbot, first, data, model)
@@ -123,8 +122,9 @@ def test_reopened_session_shows_saved_results_without_running_any_analysis(qtbot
     assert second.session_banner.text() == ""
 
 
-def test_changed_data_and_missing_model_are_named_in_the_banner_and_results_stay(qtbot, make_window,
-                                                                                copied_demo, tmp_path):
+def test_changed_data_and_missing_model_are_named_in_the_banner_and_results_stay(
+    qtbot, make_window, copied_demo, tmp_path
+):
     data, model = copied_demo
     first = make_window()
     _open_inputs(qtbot, first, data, model)
@@ -149,8 +149,7 @@ def test_changed_data_and_missing_model_are_named_in_the_banner_and_results_stay
     assert second.analyses_pane.panels["performance"].result.metrics == performance.metrics
 
 
-def test_moved_session_folder_finds_its_inputs_beside_the_session_file(qtbot, make_window, copied_demo,
-                                                                        tmp_path):
+def test_moved_session_folder_finds_its_inputs_beside_the_session_file(qtbot, make_window, copied_demo, tmp_path):
     data, model = copied_demo
     first = make_window()
     _open_inputs(qtbot, first, data, model)
@@ -217,8 +216,7 @@ def test_autosave_is_written_after_a_finished_job(qtbot, make_window, copied_dem
     assert not list(data_dir.glob(".autosave.probity.*"))  # written atomically: no temporary left
 
 
-def test_recovery_is_offered_only_when_the_last_run_did_not_exit_cleanly(qtbot, make_window, copied_demo,
-                                                                         data_dir):
+def test_recovery_is_offered_only_when_the_last_run_did_not_exit_cleanly(qtbot, make_window, copied_demo, data_dir):
     from engine.session_store import read_session
     from gui.sessionfile import CLEAN_EXIT_NAME, recovery_candidate
 
@@ -261,8 +259,9 @@ def test_settings_persist_across_settings_instances_and_fill_new_forms(qtbot, tm
     monkeypatch.setenv("PROBITY_THREADS", "2")  # recorded first, so the variable is restored afterwards
     monkeypatch.delenv("PROBITY_THREADS")
     ini = str(tmp_path / "prefs.ini")
-    chosen = AppSettings(seed=42, threads=1, device="cpu", lime_samples=777, kernelshap_coalitions=64,
-                         permutation_repeats=3)
+    chosen = AppSettings(
+        seed=42, threads=1, device="cpu", lime_samples=777, kernelshap_coalitions=64, permutation_repeats=3
+    )
     chosen.save(QSettings(ini, QSettings.Format.IniFormat))
     assert AppSettings.load(QSettings(ini, QSettings.Format.IniFormat)) == chosen
     assert AppSettings.load(QSettings(str(tmp_path / "none.ini"), QSettings.Format.IniFormat)) == AppSettings()
@@ -290,8 +289,9 @@ def test_settings_persist_across_settings_instances_and_fill_new_forms(qtbot, tm
         win.deleteLater()
 
 
-def test_a_session_named_on_the_command_line_or_handed_over_by_the_system_opens(qtbot, make_window, copied_demo,
-                                                                                 tmp_path, settings, data_dir):
+def test_a_session_named_on_the_command_line_or_handed_over_by_the_system_opens(
+    qtbot, make_window, copied_demo, tmp_path, settings, data_dir
+):
     from PySide6.QtGui import QFileOpenEvent
     from PySide6.QtWidgets import QApplication
 
@@ -310,8 +310,7 @@ def test_a_session_named_on_the_command_line_or_handed_over_by_the_system_opens(
     assert qt_args == ["-platform", "offscreen"]
     opened = build_window(args, settings=settings, data_dir=data_dir)
     qtbot.addWidget(opened)
-    qtbot.waitUntil(lambda: opened.session.model is not None and opened.session.dataset is not None,
-                    timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: opened.session.model is not None and opened.session.dataset is not None, timeout=WAIT_MS)
     assert opened.session.dataset.name == "credit.csv"
 
     # macOS delivers a double-clicked file as a QFileOpenEvent to the application.

@@ -51,15 +51,17 @@ def _keywords(call: ast.Call) -> dict[str, object]:
 def test_spec_builds_both_programs_into_one_folder():
     analyses = _calls("Analysis")
     scripts = sorted(ast.unparse(call.args[0]) for call in analyses)
-    assert scripts == ['[str(ROOT / \'installer\' / \'entry_cli.py\')]', "[str(ROOT / 'main.py')]"]
+    assert scripts == ["[str(ROOT / 'installer' / 'entry_cli.py')]", "[str(ROOT / 'main.py')]"]
     exes = {_keywords(call)["name"]: _keywords(call) for call in _calls("EXE")}
     assert set(exes) == {"probity", "probity-gui"}
     assert exes["probity"]["console"] is True and exes["probity-gui"]["console"] is False
     # One folder: the programs leave their libraries to COLLECT (one-file mode would embed them).
-    shared = next(n for n in _spec_tree().body if isinstance(n, ast.Assign)
-                  and getattr(n.targets[0], "id", None) == "VERSION_KW")
+    shared = next(
+        n for n in _spec_tree().body if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", None) == "VERSION_KW"
+    )
     assert {k.arg: ast.literal_eval(k.value) for k in shared.value.keywords if k.arg == "exclude_binaries"} == {
-        "exclude_binaries": True}
+        "exclude_binaries": True
+    }
     (collect,) = _calls("COLLECT")
     assert _keywords(collect)["name"] == "probity"
     assert {ast.unparse(a) for a in collect.args} >= {"cli_exe", "gui_exe", "cli.binaries", "gui.binaries"}
@@ -75,8 +77,12 @@ def test_cli_entry_script_runs_the_probity_command():
 
 def _imported_modules() -> set[str]:
     found: set[str] = set()
-    files = [*(ROOT / "engine").rglob("*.py"), *(ROOT / "gui").rglob("*.py"), ROOT / "main.py",
-             INSTALLER / "entry_cli.py"]
+    files = [
+        *(ROOT / "engine").rglob("*.py"),
+        *(ROOT / "gui").rglob("*.py"),
+        ROOT / "main.py",
+        INSTALLER / "entry_cli.py",
+    ]
     for path in files:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
             if isinstance(node, ast.Import):
@@ -105,10 +111,18 @@ def test_dropped_files_spare_the_libraries_qt_and_torch_load():
     patterns = _spec_list("DROP_PATTERNS")
     import fnmatch
 
-    needed = ["torch/lib/libtorch_cpu.so", "torch/lib/libc10.so", "PySide6/Qt/lib/libQt6Widgets.so.6",
-              "PySide6/Qt/plugins/platforms/libqxcb.so", "PySide6/Qt/plugins/platforms/libqwayland.so",
-              "PySide6/Qt/plugins/iconengines/libqsvgicon.so", "pyarrow/libarrow_substrait.so.2600",
-              "pyarrow/libparquet.so.2600", "resources/fonts/DejaVuSans.ttf", "sklearn/tree/_tree.cpython-311.so"]
+    needed = [
+        "torch/lib/libtorch_cpu.so",
+        "torch/lib/libc10.so",
+        "PySide6/Qt/lib/libQt6Widgets.so.6",
+        "PySide6/Qt/plugins/platforms/libqxcb.so",
+        "PySide6/Qt/plugins/platforms/libqwayland.so",
+        "PySide6/Qt/plugins/iconengines/libqsvgicon.so",
+        "pyarrow/libarrow_substrait.so.2600",
+        "pyarrow/libparquet.so.2600",
+        "resources/fonts/DejaVuSans.ttf",
+        "sklearn/tree/_tree.cpython-311.so",
+    ]
     assert [p for p in needed if any(fnmatch.fnmatch(p, pattern) for pattern in patterns)] == []
     assert any(fnmatch.fnmatch("torch/test/test_nn.py", p) for p in patterns)
     assert any(fnmatch.fnmatch("PySide6/Qt/plugins/platformthemes/libqgtk3.so", p) for p in patterns)
@@ -133,16 +147,23 @@ def test_desktop_entry_opens_sessions_of_the_registered_type():
 
 @pytest.mark.skipif(shutil.which("desktop-file-validate") is None, reason="desktop-file-utils is not installed")
 def test_desktop_entry_validates():
-    result = subprocess.run(["desktop-file-validate", str(INSTALLER / "linux" / "probity.desktop")],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        ["desktop-file-validate", str(INSTALLER / "linux" / "probity.desktop")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0 and result.stdout.strip() == "", result.stdout
 
 
 def test_deb_packaging_reads_the_xcb_packages_from_the_gui():
     # installer/linux/package.sh reads gui/app.py's XCB_LIBRARIES with ast.literal_eval for Depends.
     tree = ast.parse((ROOT / "gui" / "app.py").read_text(encoding="utf-8"))
-    (value,) = [n.value for n in ast.walk(tree) if isinstance(n, ast.Assign)
-                and any(getattr(t, "id", "") == "XCB_LIBRARIES" for t in n.targets)]
+    (value,) = [
+        n.value
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Assign) and any(getattr(t, "id", "") == "XCB_LIBRARIES" for t in n.targets)
+    ]
     packages = [package for _lib, package in ast.literal_eval(value)]
     assert "libxcb-cursor0" in packages and all(re.fullmatch(r"[a-z0-9.+-]+", p) for p in packages)
     assert "XCB_LIBRARIES" in (INSTALLER / "linux" / "package.sh").read_text(encoding="utf-8")
@@ -154,7 +175,7 @@ def _stand_in_release(folder: Path) -> Path:
     (release / "_internal").mkdir(parents=True)
     for name in ("probity", "probity-gui"):
         program = release / name
-        program.write_text(f"#!/bin/sh\necho {name} \"$@\"\n", encoding="utf-8")
+        program.write_text(f'#!/bin/sh\necho {name} "$@"\n', encoding="utf-8")
         program.chmod(program.stat().st_mode | stat.S_IXUSR)
     share = release / "share"
     files = {
@@ -177,8 +198,9 @@ def test_install_sh_installs_for_one_user_and_uninstalls(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home)}
-    done = subprocess.run(["sh", str(release / "install.sh"), "--user"], env=env, capture_output=True, text=True,
-                          check=False)
+    done = subprocess.run(
+        ["sh", str(release / "install.sh"), "--user"], env=env, capture_output=True, text=True, check=False
+    )
     assert done.returncode == 0, done.stderr
     app = home / ".local/opt/probity"
     assert (home / ".local/bin/probity").resolve() == (app / "probity").resolve()
@@ -189,13 +211,15 @@ def test_install_sh_installs_for_one_user_and_uninstalls(tmp_path):
     assert (home / ".local/share/mime/packages/probity.xml").is_file()
     assert not (app / "install.sh").exists() and (app / "uninstall.sh").is_file()
     # Installing again replaces the first install (through its own uninstaller).
-    again = subprocess.run(["sh", str(release / "install.sh"), "--user"], env=env, capture_output=True, text=True,
-                           check=False)
+    again = subprocess.run(
+        ["sh", str(release / "install.sh"), "--user"], env=env, capture_output=True, text=True, check=False
+    )
     assert again.returncode == 0, again.stderr
     removed = subprocess.run(["sh", str(app / "uninstall.sh")], env=env, capture_output=True, text=True, check=False)
     assert removed.returncode == 0, removed.stderr
-    leftovers = [p for p in home.rglob("*") if p.is_file() and "probity" in str(p.relative_to(home))
-                 and "/mime/" not in str(p)]
+    leftovers = [
+        p for p in home.rglob("*") if p.is_file() and "probity" in str(p.relative_to(home)) and "/mime/" not in str(p)
+    ]
     assert leftovers == [] and not app.exists()
 
 
@@ -216,11 +240,17 @@ def test_nsis_script_installs_per_user_with_association_and_uninstaller():
     text = NSI.read_text(encoding="utf-8")
     assert "RequestExecutionLevel user" in text and "HKLM" not in text
     assert '"$LOCALAPPDATA\\Programs\\Probity"' in text
-    for needed in ('File "${BUNDLE_DIR}\\probity.exe"', 'File "${BUNDLE_DIR}\\probity-gui.exe"',
-                   'File /r "${BUNDLE_DIR}\\_internal"', 'WriteUninstaller "$INSTDIR\\uninstall.exe"',
-                   '"Software\\Classes\\.probity" "" "${PROG_ID}"', '"%1"', "$SMPROGRAMS\\Probity.lnk",
-                   'Section "Uninstall"', 'DeleteRegKey HKCU "${PROG_ID}"'.replace('"${PROG_ID}"',
-                                                                                  '"Software\\Classes\\${PROG_ID}"')):
+    for needed in (
+        'File "${BUNDLE_DIR}\\probity.exe"',
+        'File "${BUNDLE_DIR}\\probity-gui.exe"',
+        'File /r "${BUNDLE_DIR}\\_internal"',
+        'WriteUninstaller "$INSTDIR\\uninstall.exe"',
+        '"Software\\Classes\\.probity" "" "${PROG_ID}"',
+        '"%1"',
+        "$SMPROGRAMS\\Probity.lnk",
+        'Section "Uninstall"',
+        'DeleteRegKey HKCU "${PROG_ID}"'.replace('"${PROG_ID}"', '"Software\\Classes\\${PROG_ID}"'),
+    ):
         assert needed in text, needed
     icon = re.search(r'!define ICON "([^"]+)"', text).group(1)
     assert (NSI.parent / icon).is_file()
@@ -235,8 +265,12 @@ def test_nsis_script_compiles_against_a_stand_in_bundle(tmp_path):
     (bundle / "_internal" / "resources" / "build-info.json").write_text("{}", encoding="utf-8")
     (bundle / "THIRD-PARTY-LICENSES.txt").write_text("stand-in", encoding="utf-8")
     out = tmp_path / "probity-0.0.0-windows-x86_64-cpu-setup.exe"
-    done = subprocess.run(["makensis", "-V2", "-WX", "-DVERSION=0.0.0", f"-DBUNDLE_DIR={bundle}", f"-DOUTFILE={out}",
-                           str(NSI)], capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        ["makensis", "-V2", "-WX", "-DVERSION=0.0.0", f"-DBUNDLE_DIR={bundle}", f"-DOUTFILE={out}", str(NSI)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert out.read_bytes()[:2] == b"MZ" and out.stat().st_size > 50_000
 
