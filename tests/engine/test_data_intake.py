@@ -16,8 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import engine.data as data_module
-from engine.data import MISSING_MARKERS, infer_schema, load_table
+from engine.data import MISSING_MARKERS, excel, infer_schema, kinds, load_table, sniff
 from engine.errors import DataError, RoleError
 from engine.schema import ColumnKind, ReadOptions, assign_roles
 
@@ -104,7 +103,7 @@ def test_xlsx_round_trips_with_both_engines(
     with pd.ExcelWriter(path, engine="openpyxl") as writer:
         pd.DataFrame({"z": [1]}).to_excel(writer, sheet_name="notes", index=False)
         frame.to_excel(writer, sheet_name="data", index=False)
-    monkeypatch.setattr(data_module, "_excel_engine", lambda: engine_name)
+    monkeypatch.setattr(excel, "_excel_engine", lambda: engine_name)
     dataset = load_table(path, ReadOptions(sheet="data"))
     _assert_same(dataset.frame, frame)
     assert dataset.format == "xlsx"
@@ -193,7 +192,7 @@ def test_cp1252_byte_beyond_the_sniffed_sample_is_still_decoded(write_text) -> N
     filler = "".join(f"{i},plain,{i % 97}\n" for i in range(100_000))  # > 1 MiB of ASCII
     # The late byte sits once in a column the sample shows as text, once in one it shows as numbers.
     path = write_text("late.csv", "n,word,m\n" + filler + "100000,café,5\n100001,x,1½\n", encoding="cp1252")
-    assert path.stat().st_size > data_module._SAMPLE_BYTES
+    assert path.stat().st_size > sniff.SAMPLE_BYTES
     dataset = load_table(path)
     assert dataset.options.encoding == "cp1252"
     assert dataset.frame["word"].iloc[-2] == "café"
@@ -322,7 +321,7 @@ def test_zero_padded_ids_keep_their_leading_zeros(write_text) -> None:
 
 
 def test_leading_zero_beyond_the_sniffed_rows_is_kept(write_text) -> None:
-    n = data_module._SAMPLE_RECORDS + 500
+    n = sniff._SAMPLE_RECORDS + 500
     codes = [f"{1_000_000 + i}" for i in range(n)] + ["0000042"]
     path = write_text("late_ids.csv", "code,v\n" + "".join(f"{c},{i}\n" for i, c in enumerate(codes)))
     frame = load_table(path).frame
@@ -333,7 +332,7 @@ def test_leading_zero_beyond_the_sniffed_rows_is_kept(write_text) -> None:
 def test_types_contradicted_after_the_sniffed_rows_match_pyarrow_inference(write_text) -> None:
     import pyarrow.csv as pacsv
 
-    n = data_module._SAMPLE_RECORDS + 200
+    n = sniff._SAMPLE_RECORDS + 200
     rows = "".join(f"{i % 7},{i * 0.5},{i},w{i % 3}\n" for i in range(n))
     path = write_text("late_types.csv", "a,b,c,d\n" + rows + "2.5,oops,99999999999999999999,7\n")
     frame = load_table(path).frame
@@ -461,7 +460,7 @@ def test_distinct_counts_on_a_large_frame_use_the_threaded_path() -> None:
             "h": rng.normal(0, 1, n).round(1),
         }
     )
-    assert frame.size >= data_module._PARALLEL_CELLS
+    assert frame.size >= kinds._PARALLEL_CELLS
     schema = infer_schema(frame)
     assert [c.n_distinct for c in schema.columns] == [int(frame[c].nunique()) for c in frame.columns]
 
