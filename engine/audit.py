@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,7 @@ from engine.explain.rows import parse_rows
 from engine.files import json_bytes, write_bytes_atomic
 from engine.jobs import JobContext
 from engine.models.base import Model
+from engine.plan import FAITHFULNESS, JobSpec, method_agreement_of, run_job
 from engine.results import SCHEMA_VERSION, Result, package_versions, to_jsonable, utc_now
 from engine.schema import Dataset, ReadOptions, Roles, assign_roles
 
@@ -183,6 +184,10 @@ class AuditRequest:
         records no times, so that a fixed ``timestamp`` gives byte-identical files.
     report:
         Auditor, organisation, notes and sections of the PDF, if one is written.
+    faithfulness:
+        Attach deletion and insertion figures to LIME's and SHAP's results, as every
+        front end does (:mod:`engine.plan`).  ``False`` only re-runs an audit recorded
+        before the figures existed (its parameters do not name them).
     """
 
     data: Path
@@ -204,6 +209,7 @@ class AuditRequest:
     timestamp: str | None = None
     measure_times: bool = True
     report: ReportOptions | None = None
+    faithfulness: bool = True
 
     def resolved(self) -> AuditRequest:
         """This request with every option left to a method's default replaced by that default (its descriptor's)."""
@@ -229,6 +235,8 @@ class AuditRequest:
             "lime": {"num_samples": r.lime_samples},
             "clusters": {"rows": r.cluster_rows},
             "dependence": {"top_features": r.dependence_features},
+            # Named only when attached, so an audit recorded before the figures re-runs to the same record.
+            **({"faithfulness": dict(FAITHFULNESS)} if r.faithfulness else {}),
         }
 
     @classmethod
@@ -286,6 +294,7 @@ class AuditRequest:
             timestamp=prov.get("started_at"),
             measure_times=False,
             report=ReportOptions.from_dict(report) if isinstance(report, Mapping) else None,
+            faithfulness="faithfulness" in params,
         )
 
 
@@ -395,20 +404,6 @@ def _shap_rows(explain: np.ndarray, inputs: AuditInputs, request: AuditRequest, 
     return np.union1d(explain, sample)
 
 
-def _method_agreement(results: Mapping[str, Result], shap: Result | None) -> Result | None:
-    """Spearman agreement of the global rankings by permutation, mean |SHAP| and mean |LIME|, when two exist."""
-    from engine.explain.quality import attribution_ranking, method_agreement, permutation_ranking
-
-    rankings = {}
-    if "permutation" in results:
-        rankings["permutation"] = permutation_ranking(results["permutation"])  # type: ignore[arg-type]
-    if shap is not None:
-        rankings["mean |SHAP|"] = attribution_ranking(shap)  # type: ignore[arg-type]
-    if "lime" in results:
-        rankings["mean |LIME|"] = attribution_ranking(results["lime"])  # type: ignore[arg-type]
-    return method_agreement(rankings) if len(rankings) >= 2 else None
-
-
 def run_audit(request: AuditRequest, ctx: JobContext, *, inputs: AuditInputs | None = None) -> AuditOutcome:
     """Load the inputs and run the requested analyses.
 
@@ -462,8 +457,9 @@ def run_audit(request: AuditRequest, ctx: JobContext, *, inputs: AuditInputs | N
     warnings: list[str] = []
 
     def step(name: str) -> JobContext:
+        """The analysis's slice of progress; :func:`run_job` names its stream (``name``)."""
         lo, hi = _SPANS[name]
-        return ctx.sub(lo, hi, name)
+        return ctx.sub(lo, hi)
 
     def timed(run: Any, *args: Any) -> Result:
         """``run(*args)``'s result, stamped with the wall-clock times around it (when measured)."""
@@ -482,36 +478,34 @@ def run_audit(request: AuditRequest, ctx: JobContext, *, inputs: AuditInputs | N
             return None
         return results[name]
 
+    def job(name: str, spec: JobSpec, **built: Result) -> Callable[[JobContext], Result]:
+        """``spec`` run under the analysis's own slice of progress, its stream named ``name``."""
+        spec = dataclasses.replace(spec, faithfulness=request.faithfulness, stream=name)
+        return lambda c: run_job(spec, inputs, c, built=built or None).result
+
     if "performance" in wanted:
-        results["performance"] = timed(lambda: get_method("performance")(inputs, ctx=step("performance")))
+        results["performance"] = timed(job("performance", JobSpec("performance")), step("performance"))
     perm: Any = None
     if "permutation" in wanted:
-        results["permutation"] = perm = timed(
-            lambda: get_method("permutation")(
-                inputs, ctx=step("permutation"), n_repeats=request.n_repeats, scoring=request.scoring
-            )
-        )
+        spec = JobSpec("permutation", {"n_repeats": request.n_repeats, "scoring": request.scoring})
+        results["permutation"] = perm = timed(job("permutation", spec), step("permutation"))
 
     explain = np.zeros(0, dtype=np.int64)
     if wanted & {"lime", "shap", "clusters"}:
         explain = parse_rows(
             request.explain_rows, len(inputs.frame), ctx=ctx.sub(0.0, 0.0, "explain_rows"), default="first:5"
         )
-    optional("native", "Native importance", lambda c: get_method("native")(inputs, ctx=c))
-    optional(
-        "lime",
-        "LIME",
-        lambda c: get_method("lime")(inputs, ctx=c, rows=explain.tolist(), num_samples=request.lime_samples),
-    )
+    optional("native", "Native importance", job("native", JobSpec("native")))
+    rows = tuple(int(r) for r in explain)
+    optional("lime", "LIME", job("lime", JobSpec("lime", {"num_samples": request.lime_samples}, rows=rows)))
     shap = None
     if wanted & {"shap", "clusters"}:
         if "shap" not in METHODS:
             warnings.append("SHAP was skipped: no SHAP method is available in this installation.")
         else:
             shap_rows = _shap_rows(explain, inputs, request, ctx)
-            shap = optional(
-                "shap", "SHAP", lambda c: get_method("shap")(inputs, ctx=c, rows=shap_rows.tolist()), needed=True
-            )
+            spec = JobSpec("shap", rows=tuple(int(r) for r in shap_rows))
+            shap = optional("shap", "SHAP", job("shap", spec), needed=True)
     if "dependence" in wanted:
         if perm is None:
             warnings.append(
@@ -520,26 +514,24 @@ def run_audit(request: AuditRequest, ctx: JobContext, *, inputs: AuditInputs | N
             )
         else:
             top = list(perm.ranking()[: max(1, request.dependence_features)])
-            optional("dependence", "Partial dependence", lambda c: get_method("pdp")(inputs, ctx=c, features=top))
-    optional("surrogate", "Surrogate models", lambda c: get_method("surrogate")(inputs, ctx=c))
+            optional("dependence", "Partial dependence", job("dependence", JobSpec("pdp", {"features": top})))
+    optional("surrogate", "Surrogate models", job("surrogate", JobSpec("surrogate")))
     if "clusters" in wanted:
         if shap is None:
             warnings.append(
                 "Cluster analysis was skipped: it groups rows by their SHAP values, and none were computed."
             )
         else:
-            optional("clusters", "Cluster analysis", lambda c: get_method("clusters")(inputs, ctx=c, attributions=shap))
+            optional("clusters", "Cluster analysis", job("clusters", JobSpec("clusters"), attributions=shap))
     if "groups" in wanted and request.sensitive:
         if "groups" not in METHODS:
             warnings.append("Group metrics were skipped: no group-metrics analysis is available in this installation.")
         else:
             optional(
-                "groups",
-                "Group metrics",
-                lambda c: get_method("groups")(inputs, ctx=c, sensitive=list(request.sensitive)),
+                "groups", "Group metrics", job("groups", JobSpec("groups", {"sensitive": list(request.sensitive)}))
             )
     agreement_started = _clock() if measure else None
-    agreement = _method_agreement(results, shap)
+    agreement = method_agreement_of([r for r in (results.get("permutation"), shap, results.get("lime")) if r])
     if agreement is not None:
         # Derived from this audit's seeded results, so it carries their seed and inputs.
         provenance = dataclasses.replace(

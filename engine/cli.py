@@ -21,7 +21,7 @@ from engine.device import DEVICE_CHOICES
 from engine.errors import Cancelled, OutputExistsError, ProbityError
 
 if TYPE_CHECKING:  # numpy and pandas load when a command runs, so `probity --version` stays instant
-    from engine.explain.base import AuditInputs, Method
+    from engine.explain.base import Method
     from engine.jobs import JobContext
     from engine.limits import Limits
     from engine.schema import ReadOptions
@@ -677,46 +677,6 @@ def _explain_params(args: argparse.Namespace, method: Method) -> tuple[dict[str,
     return params, base
 
 
-def run_explain_call(
-    inputs: AuditInputs,
-    method: Method,
-    params: dict[str, Any],
-    rows: list[int] | None,
-    ctx: JobContext,
-    base: dict[str, Any] | None = None,
-) -> Any:
-    """What ``probity explain`` computes: the results ``method`` builds on, the method, then faithfulness.
-
-    ``params`` are the method's, ``base`` those of the methods it builds on (their class), ``rows``
-    the rows explained (given to what the method builds on when it takes none itself).
-
-    ``ctx`` is the command's context for this method; the random streams are
-    ``ctx``'s path for the method and the path plus the built-on method's name
-    for what it builds on (clusters: ``("clusters", "shap")``), so the calls the
-    result records can be made again exactly (``probity rerun``).
-    """
-    from engine.explain.attribution import AttributionResult
-    from engine.explain.quality import with_faithfulness
-    from engine.explain.registry import get_method
-
-    work = ctx
-    if method.builds_on:
-        share = 0.8
-        for name, source in method.builds_on.items():
-            before = get_method(source)
-            before_params = {k: v for k, v in (base or {}).items() if k in before.param_names}
-            if rows is not None and "rows" in before.param_names:
-                before_params["rows"] = rows
-            params[name] = before(inputs, ctx=work.sub(0.0, share, source), **before_params)
-        work = work.sub(share, 1.0)
-    elif rows is not None:
-        params["rows"] = rows
-    result = method(inputs, ctx=work.sub(0.0, 0.9), **params)
-    if isinstance(result, AttributionResult):
-        result = with_faithfulness(inputs, result, ctx=work.sub(0.9, 1.0, "faithfulness"))
-    return result
-
-
 def _cmd_explain(args: argparse.Namespace, ctx: JobContext) -> int:
     import json
     import time
@@ -745,7 +705,10 @@ def _cmd_explain(args: argparse.Namespace, ctx: JobContext) -> int:
     if method.takes_rows:
         rows = parse_rows(args.rows, len(inputs.frame), ctx=ctx, default=method.rows_default or "all").tolist()
     started = time.perf_counter()
-    result = run_explain_call(inputs, method, params, rows, ctx.sub(0.1, 1.0, method.name), base)
+    from engine.plan import JobSpec, run_job
+
+    spec = JobSpec(method.name, params, rows=None if rows is None else tuple(rows), base=base)
+    result = run_job(spec, inputs, ctx.sub(0.1, 1.0)).result
     compute_seconds = time.perf_counter() - started
     document = explain_document(result, method=method.name, compute_seconds=compute_seconds)
     if args.out is None:

@@ -102,6 +102,8 @@ __all__ = [
     "global_ranking",
     "attach_quality",
     "with_faithfulness",
+    "FaithfulnessSummary",
+    "faithfulness_summary",
 ]
 
 ORDERS = ("signed", "absolute")
@@ -830,3 +832,89 @@ def with_faithfulness(
         return out
     step = {"stream": to_jsonable(list(ctx.path)), "n_random": n_random, "max_rows": max_rows, "order": order}
     return dataclasses.replace(out, provenance=dataclasses.replace(out.provenance, call={**call, "faithfulness": step}))
+
+
+@dataclass(frozen=True)
+class FaithfulnessSummary:
+    """What the deletion and insertion figures attached to an attribution result say, in one place.
+
+    The GUI's line under an explanation and the report's table both read this.
+    Medians are over the measured rows; a *gain* is how much better than a
+    random feature order the explanation's order did (positive: better).
+
+    Attributes
+    ----------
+    method: the attribution method.
+    n_rows: rows measured (rows left out by ``max_rows`` do not count).
+    deletion_auc, insertion_auc: median areas (deletion: lower is better; insertion: higher).
+    deletion_gain, insertion_gain: median gains over random orders.
+    output: the explained output and its scale, for the sentence.
+    """
+
+    method: str
+    n_rows: int
+    deletion_auc: float
+    insertion_auc: float
+    deletion_gain: float
+    insertion_gain: float
+    output: str
+
+    @property
+    def ok(self) -> bool:
+        """Whether the explanation's order beats random orders on both curves (medians)."""
+        return self.deletion_gain > 0 and self.insertion_gain > 0
+
+    def line(self) -> str:
+        """One sentence with the figures: what the person reads under the explanation."""
+        return (
+            f"Faithfulness over {self.n_rows:,} row{'s' if self.n_rows != 1 else ''} (median): removing the features "
+            f"in the explanation's order gives a deletion area of {_fmt(self.deletion_auc)} "
+            f"({_signed(self.deletion_gain)} better than random orders) and an insertion area of "
+            f"{_fmt(self.insertion_auc)} ({_signed(self.insertion_gain)} better) in {self.output}."
+        )
+
+    def warning(self) -> str | None:
+        """The sentence shown as a warning when the order does not beat random orders; ``None`` when it does."""
+        if self.ok:
+            return None
+        failed = [
+            name
+            for name, gain in (("deletion", self.deletion_gain), ("insertion", self.insertion_gain))
+            if not gain > 0
+        ]
+        return (
+            f"The {self.method} attributions order the features no better than random orders on "
+            f"{' and '.join(failed)} (median gain {', '.join(_signed(g) for g in self._gains(failed))}): "
+            "do not rely on their ranking of features for these rows."
+        )
+
+    def _gains(self, names: Sequence[str]) -> list[float]:
+        return [self.deletion_gain if n == "deletion" else self.insertion_gain for n in names]
+
+
+def _fmt(value: float) -> str:
+    return "n/a" if not math.isfinite(value) else f"{value:.3g}"
+
+
+def _signed(value: float) -> str:
+    return "n/a" if not math.isfinite(value) else f"{value:+.3g}"
+
+
+def faithfulness_summary(result: AttributionResult) -> FaithfulnessSummary | None:
+    """The faithfulness figures attached to ``result`` (:func:`with_faithfulness`), or ``None`` without them."""
+    summary = result.summary
+    names = ("median_deletion_auc", "median_insertion_auc", "median_deletion_gain", "median_insertion_gain")
+    if not all(name in summary for name in names):
+        return None
+    measured = np.asarray(result.quality.get("deletion_auc", np.zeros(0)), dtype=float)
+    space = result.output_space
+    output = f"{result.output_name} ({space})" if space and space not in result.output_name else result.output_name
+    return FaithfulnessSummary(
+        method=result.method,
+        n_rows=int(np.isfinite(measured).sum()),
+        deletion_auc=float(summary["median_deletion_auc"]),
+        insertion_auc=float(summary["median_insertion_auc"]),
+        deletion_gain=float(summary["median_deletion_gain"]),
+        insertion_gain=float(summary["median_insertion_gain"]),
+        output=output,
+    )

@@ -37,8 +37,10 @@ from engine.explain.native import NativeImportanceResult
 from engine.explain.pdp import PartialDependenceResult
 from engine.explain.performance import PerformanceResult
 from engine.explain.permutation import PermutationImportanceResult
+from engine.explain.quality import faithfulness_summary
 from engine.explain.registry import METHODS
 from engine.explain.surrogate import SurrogateResult
+from engine.plan import SHAP_METHODS
 from engine.report import charts
 from engine.report import style as st
 from engine.report.inputs import SECTION_TITLES, ReportInput
@@ -50,7 +52,7 @@ from engine.results import Result
 __all__ = ["Facts", "Heading", "build_story", "METHOD_TITLES", "METHOD_DESCRIPTIONS", "format_date"]
 
 # Local explanation methods that produce Shapley values (additive from a base value).
-_SHAP_METHODS = ("treeshap", "linearshap", "kernelshap")
+
 _GRADIENT_METHODS = ("ig", "saliency", "input_x_gradient", "smoothgrad")
 _MAX_LOCAL_ROWS = 3
 _MAX_BARS = 10  # features shown per local chart; the rest are summed into one row
@@ -366,7 +368,7 @@ class Facts:
 
     @property
     def shap(self) -> tuple[AttributionResult, ...]:
-        return tuple(a for a in self.attributions if a.method in _SHAP_METHODS)
+        return tuple(a for a in self.attributions if a.method in SHAP_METHODS)
 
     @property
     def lime(self) -> AttributionResult | None:
@@ -1104,7 +1106,7 @@ def importance(facts: Facts, number: int) -> list[Flowable]:
             out += _warnings(perm.warnings)
     for a in attributions:
         title = METHOD_TITLES.get(a.method, a.method)
-        label = "SHAP" if a.method in _SHAP_METHODS else "attribution"
+        label = "SHAP" if a.method in SHAP_METHODS else "attribution"
         mean_abs = np.nanmean(np.abs(np.asarray(a.values, dtype=float)), axis=0)
         order = np.argsort(-mean_abs, kind="stable")[:_MAX_GLOBAL_BARS]
         block: list[Flowable] = [
@@ -1261,6 +1263,7 @@ def local_explanations(facts: Facts, number: int) -> list[Flowable]:
             f"positions in {facts.data_name}."
         )
     )
+    out += _faithfulness(facts.attributions, w)
     for row in rows:
         block: list[Flowable] = [_sub(f"Row {row}", f"s-local-row-{row}")]
         for a in facts.attributions:
@@ -1273,6 +1276,43 @@ def local_explanations(facts: Facts, number: int) -> list[Flowable]:
             out.append(CondPageBreak(80 * mm))
             out += block
     return out
+
+
+def _faithfulness(attributions: Sequence[AttributionResult], width: float) -> list[Flowable]:
+    """How faithful each explanation is to the model: its deletion and insertion figures, as the GUI shows them."""
+    found = [(a, f) for a in attributions if (f := faithfulness_summary(a)) is not None]
+    if not found:
+        return []
+    rows: list[list[Any]] = [
+        ["Method", "Rows", "Deletion area", "Gain", "Insertion area", "Gain", "Output"],
+    ]
+    for a, f in found:
+        rows.append(
+            [
+                METHOD_TITLES.get(a.method, a.method),
+                f"{f.n_rows:,}",
+                num(f.deletion_auc),
+                num(f.deletion_gain),
+                num(f.insertion_auc),
+                num(f.insertion_gain),
+                f.output,
+            ]
+        )
+    first, cell = 34 * mm, 19 * mm
+    widths = [first, 13 * mm, cell, cell, cell, cell, width - first - 13 * mm - 4 * cell]
+    block: list[Flowable] = [
+        _sub("Faithfulness of the explanations", "s-local-faithfulness"),
+        _p(
+            "Each explained row's features are removed (deletion) or put back (insertion) in the order the "
+            "explanation ranks them, and the model's output is followed; medians over the rows. A faithful "
+            "explanation makes the output fall fast (a small deletion area) and rise fast (a large insertion "
+            "area). Gain is the improvement over random feature orders: positive means the explanation's order "
+            "is better than chance."
+        ),
+        table(rows, widths, right=(1, 2, 3, 4, 5)),
+    ]
+    block += _warnings([w for _, f in found if (w := f.warning()) is not None])
+    return [KeepTogether(block)]
 
 
 def _local_one(a: AttributionResult, i: int, width: float) -> list[Flowable]:
@@ -1303,7 +1343,7 @@ def _local_one(a: AttributionResult, i: int, width: float) -> list[Flowable]:
         unfaithful = _warnings([verdict.message()]) if not verdict.ok else []
         return [KeepTogether([_p(title, "h3"), drawing, _caption(caption), *unfaithful])]
     labels, shown = _top_with_rest(a.feature_names, values, _MAX_BARS)
-    if a.base_values is not None and a.method in _SHAP_METHODS + ("ig",):
+    if a.base_values is not None and a.method in SHAP_METHODS + ("ig",):
         base = float(a.base_values[i])
         drawing = charts.waterfall_chart(labels, shown, base=base, xlabel=_output_label(a), width=width)
         gap = prediction - (base + float(values.sum()))

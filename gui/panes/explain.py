@@ -181,7 +181,6 @@ def run_explanation(
     from engine.explain.rows import parse_rows
 
     definition = get_method(method)
-    kwargs = dict(params)
     rows: list[int] | None = None
     if definition.takes_rows:
         n = len(inputs.frame)
@@ -193,26 +192,32 @@ def run_explanation(
         if merged.size == 0:
             raise AnalysisError("Choose the rows to explain: select rows, or write a row spec such as first:20.")
         rows = merged.tolist()
+    from engine.plan import JobSpec as EngineJob
+    from engine.plan import base_spec, run_job
+
+    own = {k: v for k, v in params.items() if k != "rows"}
+    spec = EngineJob(method, own, rows=None if rows is None else tuple(rows))
     if definition.builds_on:
         assert rows is not None
-        # What it builds on (clusters: the SHAP values) is exactly what that method with its defaults gives on
-        # these rows and seed (same random streams), so an earlier such run is reused rather than recomputed.
+        # What it builds on (clusters: the SHAP values) is what that method gives on its own on these rows and
+        # seed (engine.plan runs it so), so an earlier such run is reused rather than recomputed.
         ((name, source),) = definition.builds_on.items()
-        key = attribution_key(inputs, method=source, params={}, rows=rows, seed=ctx.seed)
+        key = attribution_key(
+            inputs, method=source, params=dict(base_spec(spec, source).params), rows=rows, seed=ctx.seed
+        )
         shap = (reuse or {}).get(key) if key is not None else None
-        reused = shap is not None
-        if shap is None:
-            shap = get_method(source)(inputs, ctx=ctx.sub(0.0, 0.8), rows=rows)
-        else:
-            ctx.progress(0.8, f"Reusing the {get_method(source).report_title} values computed on these rows")
-        kwargs[name] = shap
-        result = definition(inputs, ctx=ctx.sub(0.8, 1.0, method), **kwargs)
-        if reused:
+        outcome = run_job(spec, inputs, ctx, built={name: shap} if shap is not None else None)
+        result = outcome.result
+        if outcome.reused:
             result = _note_reused(result, shap)
-        return ExplainOutcome(method=method, result=result, attributions=shap, shap_key=key, shap_reused=reused)
-    if rows is not None:
-        kwargs["rows"] = rows
-    result = definition(inputs, ctx=ctx, **kwargs)
+        return ExplainOutcome(
+            method=method,
+            result=result,
+            attributions=outcome.built_on[name],
+            shap_key=key,
+            shap_reused=bool(outcome.reused),
+        )
+    result = run_job(spec, inputs, ctx).result
     key = None
     if method == "shap" and rows is not None:
         key = attribution_key(inputs, method="shap", params=params, rows=rows, seed=ctx.seed)
@@ -587,6 +592,10 @@ class ExplainPane(QWidget):
         self.status.setObjectName("hint")
         self.error = InlineMessage()
         self.warnings = InlineMessage()
+        # Deletion/insertion figures of the attribution shown (engine.plan attaches them to every one).
+        self.faithfulness = hint_label("")
+        self.faithfulness.setObjectName("faithfulness")
+        self.faithfulness.hide()
 
         # The instance picker.
         self.row_spin = QSpinBox()
@@ -676,6 +685,7 @@ class ExplainPane(QWidget):
         layout.addWidget(self.status)
         layout.addWidget(self.error)
         layout.addWidget(self.warnings)
+        layout.addWidget(self.faithfulness)
         layout.addWidget(self.picker)
         layout.addWidget(self.splitter, 1)
 
@@ -950,11 +960,27 @@ class ExplainPane(QWidget):
         warnings = tuple(getattr(result, "warnings", ()) or ())
         if outcome.attributions is not None:
             warnings += tuple(getattr(outcome.attributions, "warnings", ()) or ())
+        warnings += self._show_faithfulness(outcome.attributions if outcome.attributions is not None else result)
         if warnings:
             self.warnings.show_warning("\n".join(dict.fromkeys(warnings)))
         else:
             self.warnings.clear_message()
         self.sig_result_shown.emit(outcome.method)
+
+    def _show_faithfulness(self, result: Any) -> tuple[str, ...]:
+        """Show the attribution's faithfulness figures (as the report states them); its warning, if any."""
+        from engine.explain.attribution import AttributionResult
+        from engine.explain.quality import faithfulness_summary
+
+        summary = faithfulness_summary(result) if isinstance(result, AttributionResult) else None
+        if summary is None:
+            self.faithfulness.setText("")
+            self.faithfulness.hide()
+            return ()
+        self.faithfulness.setText(summary.line())
+        self.faithfulness.show()
+        warning = summary.warning()
+        return (warning,) if warning else ()
 
     def add_global_result(self, result: Any) -> None:
         """Show an importance result computed elsewhere (permutation from the Analyses area) in Importance."""
@@ -1036,6 +1062,8 @@ class ExplainPane(QWidget):
         self.placeholder.setText(message)
         self.result_stack.setCurrentWidget(self.placeholder)
         self.warnings.clear_message()
+        self.faithfulness.setText("")
+        self.faithfulness.hide()
         self.status.setText("")
 
     # -- slots: user -------------------------------------------------------------------------
