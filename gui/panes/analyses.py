@@ -40,10 +40,12 @@ from gui.text import plain_label
 from gui.widgets import InlineMessage, ProgressRow, hint_label, pane_title
 
 if TYPE_CHECKING:
-    from engine.explain.base import Method
+    from engine.explain.base import AuditInputs, Method
     from engine.explain.params import Param
+    from engine.jobs import JobContext
+    from engine.results import Result
 
-__all__ = ["VIEWS", "analysis_methods", "AnalysisPanel", "AnalysesPane", "ParamForm", "NumberBox"]
+__all__ = ["VIEWS", "analysis_methods", "run_analysis", "AnalysisPanel", "AnalysesPane", "ParamForm", "NumberBox"]
 
 
 def _performance_view() -> QWidget:
@@ -71,6 +73,14 @@ def analysis_methods() -> tuple[Method, ...]:
     from engine.explain.registry import METHODS
 
     return tuple(m for m in METHODS.values() if m.view in VIEWS)
+
+
+def run_analysis(inputs: AuditInputs, *, method: str, params: Mapping[str, Any], ctx: JobContext) -> Result:
+    """Run one registered analysis through the engine's job layer, as ``probity explain`` does (on a worker)."""
+    from engine.plan import JobSpec as EngineJob
+    from engine.plan import run_job
+
+    return run_job(EngineJob(method, params), inputs, ctx).result
 
 
 class NumberBox(QDoubleSpinBox):
@@ -407,9 +417,9 @@ class AnalysisPanel(QWidget):
         self._job = self._runner.submit(
             JobSpec(
                 kind=self.method.name,
-                fn=self.method,
+                fn=run_analysis,
                 args=(inputs,),
-                params=self.form.values(),
+                params={"method": self.method.name, "params": self.form.values()},
                 key=f"analysis:{self.method.name}",
                 title=f"{self.method.title} · {dataset.name if dataset else ''}",
                 seed=self.form.seed,
