@@ -29,9 +29,9 @@ from engine.data import load_table
 from engine.errors import DataError, ModelError, ProbityError
 from engine.files import ArchiveProblem, check_zip_archive, loads_json
 from engine.limits import DEFAULT_LIMITS, Limits, current_limits, format_bytes, using_limits
-from engine.models import pickle_scan
 from engine.models.loading import inspect_model
 from engine.models.pickle_scan import scan_pickle_bytes
+from engine.models.pickle_scan import streams as pickle_streams
 from engine.session_store import read_session
 from engine.verify import check_companions, read_report_results
 
@@ -382,7 +382,7 @@ def test_a_partial_binding_an_unreviewed_name_deep_in_a_large_list_is_found() ->
 
 def test_concatenated_tiny_streams_are_inflated_in_linear_work(monkeypatch: pytest.MonkeyPatch) -> None:
     fed: list[int] = []
-    real = pickle_scan._new_decompressor
+    real = pickle_streams.new_decompressor
 
     class Counting:
         def __init__(self, kind: str) -> None:
@@ -395,7 +395,7 @@ def test_concatenated_tiny_streams_are_inflated_in_linear_work(monkeypatch: pyte
         def __getattr__(self, name: str) -> Any:
             return getattr(self._dec, name)
 
-    monkeypatch.setattr(pickle_scan, "_new_decompressor", Counting)
+    monkeypatch.setattr(pickle_streams, "new_decompressor", Counting)
     payload = pickle.dumps([1, 2, 3], protocol=2)
     for n in (50_000, 100_000):
         raw = b"".join(gzip.compress(payload[i : i + 1], mtime=0) for i in range(len(payload)))
