@@ -10,13 +10,14 @@ second thread only fought the other work and doubled the CPU time, so it is
 not started then.  ``$PROBITY_THREADS`` or ``n_jobs`` fix the count.  BLAS and
 OpenMP pools get their share of those cores while the chunks run (one thread
 each while two workers run, one in all on a machine with one free core), so a
-model's own threads do not oversubscribe them either.
+model's own threads do not oversubscribe them either.  How many workers a job
+gets is decided in one place, :func:`engine.explain._predict.job_threads`;
+this module runs the chunks.
 """
 
 from __future__ import annotations
 
 import functools
-import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
@@ -31,27 +32,18 @@ R = TypeVar("R")
 
 
 def worker_count(requested: int | None = None) -> int:
-    """Workers to use: ``requested``, else ``$PROBITY_THREADS``, else the cores this process may run on."""
-    if requested is not None and requested > 0:
-        return int(requested)
-    env = os.environ.get("PROBITY_THREADS", "").strip()
-    if env.isdigit() and int(env) > 0:
-        return int(env)
-    from engine.device import available_cores
-
-    return available_cores()
+    """Workers to use: :func:`engine.explain._predict.job_threads`, the one thread policy."""
+    return chunk_workers(requested)
 
 
 def chunk_workers(requested: int | None = None) -> int:
-    """Workers for model-call chunks: ``requested``, else ``$PROBITY_THREADS``, else the free cores."""
-    if requested is not None and requested > 0:
-        return int(requested)
-    env = os.environ.get("PROBITY_THREADS", "").strip()
-    if env.isdigit() and int(env) > 0:
-        return int(env)
-    from engine.device import free_cores
+    """Workers for chunks: ``requested``, else ``$PROBITY_THREADS``, else the free cores.
 
-    return free_cores()
+    The policy itself lives in :func:`engine.explain._predict.job_threads`.
+    """
+    from engine.explain._predict import job_threads
+
+    return job_threads(requested)
 
 
 def even_spans(start: int, stop: int, size: int, workers: int = 1) -> list[tuple[int, int]]:

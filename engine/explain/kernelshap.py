@@ -49,8 +49,9 @@ built column by column (each column of the stacked frame is either the
 instance's value or the background's, so dtypes are kept; when every column
 shares one numpy dtype the frame is one C-ordered block) and scored in calls
 of whole instance-coalitions, at most ``chunk_rows`` rows each.  Calls are
-sized from the measured model speed to last about ``_TARGET_CALL_SECONDS``, so
-a cancel takes effect within about one call.  Each average over the background
+paced by :func:`engine.explain._predict.predict_batched`: sized from the
+measured model speed to last about a third of a second, so a cancel takes
+effect within about one call.  Each average over the background
 is a row-wise sum, so results do not depend on how rows were split into calls
 (for models whose output for a row does not depend on the other rows of the
 call, as for scikit-learn models).
@@ -69,12 +70,12 @@ import pandas as pd
 
 from engine.errors import AnalysisError
 from engine.explain._background import Background, single_thread_if_small, summarise_background
+from engine.explain._predict import Pacer, predict_batched
 from engine.explain.attribution import AttributionResult, resolve_output
 from engine.explain.base import AuditInputs, Method
 from engine.explain.params import Param, class_param, rows_param
 from engine.jobs import JobContext
 from engine.models.base import Model, Task
-from engine.parallel import chunk_workers, even_spans, map_chunks
 from engine.results import utc_now
 
 __all__ = [
@@ -91,10 +92,6 @@ LINKS = ("identity", "logit")
 # Coalitions beyond 2 * M when n_coalitions="auto" (shap's default budget).
 _AUTO_EXTRA = 2048
 _N_BOOTSTRAP = 64
-# A chunk's model call is sized to last about this long, so cancel is felt within 0.5 s.
-_TARGET_CALL_SECONDS = 0.3
-_FIRST_CALL_ROWS = 20_000
-_GROWTH = 8
 # Probabilities are clipped this far from 0 and 1 before the logit link.
 _LOGIT_EPS = 1e-12
 # Above this condition number the constrained system is solved by least squares.
@@ -368,44 +365,15 @@ class _Stacker:
         return pd.DataFrame(data, copy=False)
 
 
-class _Pacer:
-    """Sizes model calls from the measured speed so each lasts about ``_TARGET_CALL_SECONDS``.
-
-    The first call is small (at most ``_FIRST_CALL_ROWS``); later ones grow at
-    most ``_GROWTH`` times per call, never past ``chunk_rows``.  A small call's
-    time is mostly per-call overhead, which overstates the cost per row, so the
-    estimate errs towards short calls.
-    """
-
-    def __init__(self, chunk_rows: int) -> None:
-        self.chunk_rows = chunk_rows
-        self.rows = min(chunk_rows, _FIRST_CALL_ROWS)
-        self.calls = 0
-
-    def next_rows(self, quantum: int = 1) -> int:
-        """Rows for the next call: a whole number of ``quantum``-row units, at least one."""
-        return max(quantum, (min(self.rows, self.chunk_rows) // quantum) * quantum)
-
-    def record(self, rows: int, seconds: float) -> None:
-        per_row = max(seconds, 1e-6) / rows
-        self.rows = int(min(self.chunk_rows, _GROWTH * rows, max(1.0, _TARGET_CALL_SECONDS / per_row)))
-        self.calls += 1
-
-
 def _predict_rows(
-    predict: Callable[[pd.DataFrame], np.ndarray], frame: pd.DataFrame, pacer: _Pacer, ctx: JobContext
+    predict: Callable[[pd.DataFrame], np.ndarray], frame: pd.DataFrame, pacer: Pacer, ctx: JobContext
 ) -> np.ndarray:
     """``(N,)`` model output on the rows of ``frame``, in paced calls."""
-    out = np.empty(len(frame))
-    start = 0
-    while start < len(frame):
-        ctx.check_cancelled()
-        stop = min(len(frame), start + pacer.next_rows())
-        began = time.perf_counter()
-        out[start:stop] = np.asarray(predict(frame.iloc[start:stop]), dtype=np.float64).reshape(stop - start)
-        pacer.record(stop - start, time.perf_counter() - began)
-        start = stop
-    return out
+
+    def call(start: int, stop: int) -> np.ndarray:
+        return np.asarray(predict(frame.iloc[start:stop]), dtype=np.float64).reshape(stop - start)
+
+    return predict_batched(call, len(frame), pacer=pacer, ctx=ctx, dtype=np.float64)
 
 
 def _evaluate(
@@ -416,7 +384,7 @@ def _evaluate(
     active: np.ndarray,
     *,
     ctx: JobContext,
-    pacer: _Pacer,
+    pacer: Pacer,
 ) -> np.ndarray:
     """Background-averaged model output ``(n, C)`` for every instance and coalition.
 
@@ -424,42 +392,22 @@ def _evaluate(
     has at least ``K`` rows even when ``chunk_rows`` is smaller.
     """
     n, c, k = len(X), len(masks), background.size
-    out = np.empty(n * c)
     total = n * c
     if total == 0:
-        return out.reshape(n, c)
+        return np.empty((n, c))
     stacker = _Stacker(X, background.frame, masks, active)
     p = background.probabilities
 
-    def average(span: tuple[int, int]) -> tuple[int, int, np.ndarray]:
-        u0, u1 = span
+    def average(u0: int, u1: int) -> np.ndarray:
         f = np.asarray(predict(stacker.frame(u0, u1)), dtype=np.float64).reshape(u1 - u0, k)
         # A row-wise sum (not a BLAS product) so each average is bitwise the same whatever the chunking.
-        return u0, u1, (f * p[None, :]).sum(axis=1)
+        return (f * p[None, :]).sum(axis=1)
 
-    # Calls are timed one by one while the pacer still grows them (at most _GROWTH-fold per
-    # call); once the size settles the rest go out as chunks through engine.parallel.
-    done = 0
-    step = max(1, pacer.next_rows(k) // k)
-    while done < total:
-        ctx.check_cancelled()
-        stop = min(total, done + step)
-        began = time.perf_counter()
-        _, _, out[done:stop] = average((done, stop))
-        pacer.record((stop - done) * k, time.perf_counter() - began)
-        done = stop
+    def report(done: int) -> None:
         ctx.progress(done / total, f"KernelSHAP: {done:,} of {total:,} instance-coalitions evaluated")
-        settled = max(1, pacer.next_rows(k) // k)
-        if settled <= step:
-            step = settled
-            break
-        step = settled
-    workers = chunk_workers()
-    for u0, u1, values in map_chunks(average, even_spans(done, total, step, workers), ctx=ctx, n_jobs=workers):
-        out[u0:u1] = values
-        pacer.calls += 1
-        done += u1 - u0
-        ctx.progress(done / total, f"KernelSHAP: {done:,} of {total:,} instance-coalitions evaluated")
+
+    # Paced calls one at a time until their size settles, then even chunks on the free cores.
+    out = predict_batched(average, total, pacer=pacer, ctx=ctx, unit_rows=k, on_done=report, dtype=np.float64)
     return out.reshape(n, c)
 
 
@@ -557,7 +505,7 @@ def kernel_shap(
     budget = _budget(n_coalitions, m)
 
     ctx.progress(0.0, "KernelSHAP: evaluating the model on the instances and the background")
-    pacer = _Pacer(chunk_rows)
+    pacer = Pacer(chunk_rows)
     # Background and instances in one call: fewer calls, and a less overhead-bound first timing.
     f_plain = _predict_rows(predict, pd.concat([bg, X], ignore_index=True), pacer, ctx)
     f_bg, f_x = f_plain[: background.size], f_plain[background.size :]

@@ -98,12 +98,13 @@ import pandas as pd
 from scipy.special import ndtr, ndtri
 
 from engine.errors import AnalysisError
+from engine.explain._predict import Pacer, predict_batched
 from engine.explain.attribution import AttributionResult, resolve_output
 from engine.explain.base import AuditInputs, Method
 from engine.explain.params import Param, class_param, rows_param
 from engine.jobs import JobContext
 from engine.models.base import Model, Task
-from engine.parallel import chunk_workers, even_spans, map_chunks
+from engine.parallel import map_chunks
 from engine.results import utc_now
 from engine.schema import ColumnKind
 
@@ -134,14 +135,8 @@ _LIME_STD_EPSILON = 1e-11  # lime adds this to every bin's standard deviation
 _TOP_K = 5
 # Elements of one (instances, samples, features) float64 block in the ridge step (~32 MB).
 _BLOCK_ELEMENTS = 4_000_000
-# Model calls are sized to take about this long: long enough that a model's fixed cost per
-# call (100 trees dispatched one by one, input validation) is amortised, short enough that
-# a cancel request, checked between calls, is answered within ~0.5 s.
-_TARGET_CALL_SECONDS = 0.2
 # Most elements of the (instances, F, F) stack solved in one call (~400 MB); beyond it, a few groups.
 _SOLVE_ELEMENTS = 50_000_000
-_FIRST_CALL_ROWS = 8_192
-_MIN_CALL_ROWS = 512
 _LOW_R2 = 0.25
 # A surrogate is faithful at its row only when all three hold (one source for the engine, the GUI and the PDF).
 FIDELITY_MIN_R2 = 0.5  # weighted R² on the row's neighbourhood
@@ -419,32 +414,23 @@ def _frame(stats: _Stats, samples: _Samples, start: int, stop: int) -> pd.DataFr
 
 
 class _Predictor:
-    """Calls the model on chunks sized to take about ``_TARGET_CALL_SECONDS`` each.
+    """The explained output of rows, in model calls of at most ``chunk_rows`` rows.
 
-    Chunking only groups rows, it never changes a row's prediction, so results
-    do not depend on it; it answers a cancel request quickly whatever the
-    model's speed while keeping calls large (at most ``chunk_rows`` rows).  The
-    size grows (at most 4x per call) after quick full-size calls and halves
-    after slow ones; a model's fixed cost per call would make per-row rates
-    from small calls mislead.
+    Calls are paced by :func:`engine.explain._predict.predict_batched` (sized
+    from the measured model speed, cancel checked between calls, the settled
+    size sent as even chunks on the free cores); the pace learnt by one call
+    carries over to the next.  Chunking only groups rows, it never changes a
+    row's prediction, so results do not depend on it.
     """
 
     def __init__(self, model: Model, class_index: int | None, *, chunk_rows: int) -> None:
         self.model = model
         self.class_index = class_index
-        self.chunk_rows = chunk_rows
-        self.rows_called = 0
-        self._size = min(chunk_rows, _FIRST_CALL_ROWS)
-        self._settled = False
+        self.pacer = Pacer(chunk_rows)
 
-    def _learn(self, rows: int, seconds: float) -> None:
-        if rows < self._size:
-            return  # a short remainder says nothing about a full chunk
-        if seconds < 0.8 * _TARGET_CALL_SECONDS:
-            grow = min(4.0, _TARGET_CALL_SECONDS / max(seconds, 1e-9))
-            self._size = min(self.chunk_rows, int(self._size * grow))
-        elif seconds > 2.0 * _TARGET_CALL_SECONDS:
-            self._size = max(min(_MIN_CALL_ROWS, self.chunk_rows), self._size // 2)
+    @property
+    def rows_called(self) -> int:
+        return self.pacer.rows
 
     def __call__(
         self,
@@ -454,36 +440,12 @@ class _Predictor:
         on_rows: Callable[[int], None] | None = None,
     ) -> np.ndarray:
         """The explained output ``(n_rows,)`` for the rows ``build(start, stop)`` returns."""
-        out = np.empty(n_rows)
 
-        def call(span: tuple[int, int]) -> tuple[int, int, np.ndarray]:
-            start, stop = span
+        def call(start: int, stop: int) -> np.ndarray:
             pred = self.model.predict(build(start, stop))
-            return start, stop, (pred if self.class_index is None else pred[:, self.class_index])
+            return pred if self.class_index is None else pred[:, self.class_index]
 
-        # Calls are timed one by one until the size settles (a full-size call that is
-        # neither quick nor slow); from then on, in this call and later ones, rows go
-        # out as even chunks on the free cores (engine.parallel).
-        start = 0
-        while start < n_rows and not self._settled:
-            ctx.check_cancelled()
-            size = self._size
-            stop = min(n_rows, start + size)
-            t0 = time.perf_counter()
-            _, _, out[start:stop] = call((start, stop))
-            self._learn(stop - start, time.perf_counter() - t0)
-            self.rows_called += stop - start
-            # Only a full-size call can show that the size is right; a short one is no evidence.
-            self._settled = stop - start == size and self._size == size
-            start = stop
-            if on_rows is not None:
-                on_rows(stop)
-        workers = chunk_workers()
-        for a, b, values in map_chunks(call, even_spans(start, n_rows, self._size, workers), ctx=ctx, n_jobs=workers):
-            out[a:b] = values
-            self.rows_called += b - a
-            if on_rows is not None:
-                on_rows(b)
+        out = predict_batched(call, n_rows, pacer=self.pacer, ctx=ctx, on_done=on_rows, dtype=np.float64)
         ctx.check_cancelled()
         return out
 

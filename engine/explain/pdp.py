@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from engine.errors import AnalysisError
+from engine.explain._predict import CELLS_PER_CALL, Pacer, predict_batched, rows_per_call
 from engine.explain.attribution import resolve_output
 from engine.explain.base import AuditInputs, Method
 from engine.explain.params import Param, class_param
@@ -56,9 +57,9 @@ __all__ = [
     "METHOD",
 ]
 
-# Upper bound on rows x input columns handed to the model in one call (as in
-# permutation importance): per-call overhead vanishes, memory stays bounded.
-MAX_CELLS = 2_000_000
+# Upper bound on rows x input columns handed to the model in one call (the one
+# bound of engine.explain._predict): per-call overhead vanishes, memory stays bounded.
+MAX_CELLS = CELLS_PER_CALL
 
 
 def _frozen(a: Any, dtype: Any = np.float64) -> np.ndarray:
@@ -200,21 +201,20 @@ def explained_output(
 ) -> np.ndarray:
     """The explained output ``(n_rows,)`` of the rows ``build(start, stop)`` returns.
 
-    Rows are requested in chunks of at most ``MAX_CELLS // n_columns`` rows, and
-    the cancel flag is checked before each chunk.  ``class_index`` picks the
+    Rows are requested in chunks of exactly ``MAX_CELLS // n_columns`` rows (the
+    last one the remainder, so the chunks depend only on the shapes), and the
+    cancel flag is checked before each chunk
+    (:func:`engine.explain._predict.predict_batched`).  ``class_index`` picks the
     probability column (``None``: regression values).  ``on_chunk(stop)`` is
     called after each chunk (for progress).
     """
-    rows_per_call = max(1, MAX_CELLS // max(n_columns, 1))
-    out = np.empty(n_rows, dtype=np.float64)
-    for start in range(0, n_rows, rows_per_call):
-        ctx.check_cancelled()
-        stop = min(n_rows, start + rows_per_call)
+
+    def call(start: int, stop: int) -> np.ndarray:
         pred = model.predict(build(start, stop))
-        out[start:stop] = pred if class_index is None else pred[:, class_index]
-        if on_chunk is not None:
-            on_chunk(stop)
-    return out
+        return pred if class_index is None else pred[:, class_index]
+
+    pacer = Pacer.fixed(rows_per_call(n_columns, MAX_CELLS))
+    return predict_batched(call, n_rows, pacer=pacer, ctx=ctx, on_done=on_chunk, dtype=np.float64)
 
 
 # -- grids -------------------------------------------------------------------------------------------

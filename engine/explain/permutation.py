@@ -17,12 +17,13 @@ import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
 from engine.errors import AnalysisError
+from engine.explain._predict import CELLS_PER_CALL, Pacer, predict_batched, rows_per_call
 from engine.explain.base import AuditInputs, Method
 from engine.explain.params import Param
 from engine.explain.performance import check_classes, class_indices, normalise_probabilities
@@ -32,9 +33,10 @@ from engine.results import Result, utc_now
 
 __all__ = ["PermutationImportanceResult", "SCORINGS", "MAX_CELLS", "run", "METHOD"]
 
-# Upper bound on rows x input columns handed to the model in one call: large
-# enough that per-call overhead vanishes, small enough to keep memory bounded.
-MAX_CELLS = 2_000_000
+# Upper bound on rows x input columns handed to the model in one call (the one
+# bound of engine.explain._predict): large enough that per-call overhead
+# vanishes, small enough to keep memory bounded.
+MAX_CELLS = CELLS_PER_CALL
 
 
 @dataclass(frozen=True)
@@ -316,15 +318,16 @@ def run(
                 )
         return out
 
-    rows_per_call = max(1, MAX_CELLS // max(X.shape[1], 1))
-    baseline_out = np.concatenate([predict(X.iloc[a : a + rows_per_call]) for a in range(0, n, rows_per_call)])
+    per_call = rows_per_call(X.shape[1], MAX_CELLS)
+    # Fixed calls of `per_call` rows, cancel checked before each (engine.explain._predict).
+    baseline_out = predict_batched(lambda a, b: predict(X.iloc[a:b]), n, pacer=Pacer.fixed(per_call), ctx=ctx)
     baseline = float(scorer(target, baseline_out[None])[0])
     if n_repeats == 1:
         warn.append("With a single repeat there is no spread, so standard deviations and intervals are empty.")
 
     features = inputs.feature_names
     n_features = len(features)
-    reps_per_group = max(1, min(n_repeats, rows_per_call // n))
+    reps_per_group = max(1, min(n_repeats, per_call // n))
     # One tiled copy of the rows, reused for every feature: only the permuted column changes.
     base = X if reps_per_group == 1 else X.iloc[np.tile(np.arange(n), reps_per_group)].reset_index(drop=True)
 
@@ -339,14 +342,15 @@ def run(
         for g0 in range(0, n_repeats, reps_per_group):
             g = min(reps_per_group, n_repeats - g0)
             order = perms[g0 : g0 + g].ravel()
-            parts = []
-            for a in range(0, g * n, rows_per_call):
-                ctx.check_cancelled()
-                b = min(a + rows_per_call, g * n)
+
+            def permuted(
+                a: int, b: int, order: np.ndarray = order, column: str = column, values: Any = values
+            ) -> np.ndarray:
                 frame = base.iloc[a:b]
                 frame[column] = values.take(order[a:b])
-                parts.append(predict(frame))
-            out = parts[0] if len(parts) == 1 else np.concatenate(parts)
+                return predict(frame)
+
+            out = predict_batched(permuted, g * n, pacer=Pacer.fixed(per_call), ctx=ctx)
             scores[g0 : g0 + g] = scorer(target, out.reshape((g, n) + out.shape[1:]))
             ctx.progress((j + (g0 + g) / n_repeats) / n_features, f"Permuting {column} ({j + 1} of {n_features})")
         importances[j] = baseline - scores

@@ -42,7 +42,6 @@ shap's TreeExplainer and against brute-force enumeration of coalitions.
 from __future__ import annotations
 
 import math
-import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -55,6 +54,7 @@ import numpy as np
 from engine.device import choose_device
 from engine.errors import AnalysisError
 from engine.explain._pipeline import encoded_view, model_output, row_positions
+from engine.explain._predict import job_threads
 from engine.explain._treeplan import (  # the tree plan, shared with the torch kernels
     _background_bits,
     _BackgroundBits,
@@ -336,12 +336,6 @@ def _interventional_block(
 # -- drivers ----------------------------------------------------------------------------------------
 
 
-def _default_threads() -> int:
-    # Two workers use both cores of the reference machine; more would only
-    # oversubscribe it (numpy's kernels here are single-threaded).
-    return max(1, min(2, os.cpu_count() or 1))
-
-
 def _path_blocks(model: TreeModel, n_rows: int, work: int = _WORK_ELEMENTS) -> list[list[int]]:
     """Group consecutive trees so that one (block, row chunk) unit fills the work arrays.
 
@@ -386,7 +380,9 @@ def tree_model_shap_values(
     background: ``(r, F)`` reference rows, required for ``"interventional"``.
     progress: called with (fraction, message) after each block of trees.
     check_cancelled: called between blocks; raises to stop.
-    n_threads: worker threads over row chunks (``None``: up to 2).
+    n_threads: worker threads over row chunks (``None``: the job's share,
+        :func:`engine.explain._predict.job_threads`; numpy's kernels here are
+        single-threaded and release the GIL).
     torch_device: run the work as torch tensors on this device (``"cuda"``;
         ``"cpu"`` runs the same torch code on the processor); ``None`` uses numpy.
 
@@ -400,7 +396,7 @@ def tree_model_shap_values(
     Xp = model.prepare(X)
     n, F = Xp.shape
     values = np.zeros((n, F))
-    threads = _default_threads() if n_threads is None else max(1, int(n_threads))
+    threads = job_threads(n_threads)
     if variant == "interventional":
         if background is None or len(background) == 0:
             raise AnalysisError("Interventional TreeSHAP needs at least one background row.")
