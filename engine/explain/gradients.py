@@ -60,32 +60,40 @@ Randomness
     SmoothGrad's noise comes from ``ctx.rng("smoothgrad")`` (numpy), drawn
     row after row in one stream, so the result does not depend on the
     device, the chunk size or the global random state.
+
+The machinery the four methods share (checking the inputs, batched passes,
+building the result) is in :mod:`engine.explain._gradient_core`.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from engine.device import choose_device, free_cores
 from engine.errors import AnalysisError
-from engine.explain.attribution import AttributionResult, resolve_output
+from engine.explain._gradient_core import (
+    DTYPES,
+    OUTPUTS,
+    Setup,
+    build_result,
+    choice,
+    chunks,
+    gradient_pass,
+    input_gradient,
+    prepare,
+    recorded_rows,
+    refusal,
+    to_numpy,
+    whole,
+)
+from engine.explain.attribution import AttributionResult
 from engine.explain.base import AuditInputs, Method
 from engine.explain.params import Param, class_param, device_param, rows_param
 from engine.jobs import JobContext
-from engine.models.base import Task
-from engine.models.differentiable import (
-    ViewRefused,
-    check_differentiable,
-    check_view,
-    torch_view,
-)
-from engine.models.torch_adapter import TorchModel
 from engine.results import utc_now
 
 __all__ = [
@@ -106,418 +114,11 @@ __all__ = [
 ]
 
 INTEGRATION_METHODS = ("gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid")
-OUTPUTS = ("logit", "probability")
-DTYPES = ("float32", "float64")
 BASELINES = ("zeros", "mean", "median")
 NOISE_BASES = ("std", "range")
 
-# Stacked points per forward/backward pass on the CPU.  Measured on the bench MLP
-# (30-64-64-2, two threads): passes of about 2k points ran 1.5x faster than one
-# pass of 50k, whose float64 activations (25 MB a layer) spill out of cache,
-# and 1.2x faster than passes of 4k.
-_CPU_POINTS_PER_PASS = 2048
-# ... and about this many parameter-points per pass, so a pass of a large model
-# stays well under the 0.5 s that cancelling may take.
-_CPU_WORK_PER_PASS = 50_000_000
-
-# A scikit-learn model's torch view is checked against its own predictions on up to this many explained rows.
-_VIEW_CHECK_ROWS = 2000
-
 # A completeness gap above this share of |f(x) - f(b)| earns a warning sentence.
 _COMPLETENESS_WARN = 0.01
-
-
-# -- small helpers -----------------------------------------------------------------
-
-
-def integration_rule(method: str, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
-    """Nodes and weights of a quadrature rule on ``[0, 1]``.
-
-    Parameters
-    ----------
-    method:
-        One of :data:`INTEGRATION_METHODS`.
-    n_steps:
-        Number of nodes (at least 1; at least 2 for the trapezoid rule).
-
-    Returns
-    -------
-    alphas, weights:
-        Two ``(n_steps,)`` float64 arrays; ``∫₀¹ g ≈ Σ weights · g(alphas)``.
-    """
-    n = n_steps
-    if method == "gausslegendre":
-        nodes, w = np.polynomial.legendre.leggauss(n)
-        return 0.5 * (nodes + 1.0), 0.5 * w
-    if method == "riemann_left":
-        return np.arange(n, dtype=np.float64) / n, np.full(n, 1.0 / n)
-    if method == "riemann_right":
-        return np.arange(1, n + 1, dtype=np.float64) / n, np.full(n, 1.0 / n)
-    if method == "riemann_middle":
-        return (np.arange(n, dtype=np.float64) + 0.5) / n, np.full(n, 1.0 / n)
-    if method == "riemann_trapezoid":
-        if n < 2:
-            raise AnalysisError("The trapezoid rule needs at least two integration steps.")
-        w = np.full(n, 1.0 / (n - 1))
-        w[[0, -1]] *= 0.5
-        return np.linspace(0.0, 1.0, n), w
-    raise AnalysisError(f"Unknown integration method {method!r}; choose one of {', '.join(INTEGRATION_METHODS)}.")
-
-
-def _whole(value: Any, what: str, *, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        qualifier = "positive" if minimum == 1 else f"at least {minimum}"
-        raise AnalysisError(f"The {what} must be a {qualifier} whole number, not {value!r}.")
-    return int(value)
-
-
-def _choice(value: Any, allowed: Sequence[str], what: str) -> str:
-    if value not in allowed:
-        raise AnalysisError(f"Unknown {what} {value!r}; choose one of {', '.join(repr(a) for a in allowed)}.")
-    return str(value)
-
-
-def _source(inputs: AuditInputs) -> str:
-    return inputs.dataset.name if inputs.dataset is not None else "the data"
-
-
-@dataclass(frozen=True)
-class _Setup:
-    """Everything the four explainers share once their inputs are checked."""
-
-    model: TorchModel
-    feature_names: tuple[str, ...]
-    rows: np.ndarray  # (n,) int64 positions in the frame
-    x: np.ndarray  # (n, F) float64 raw values of those rows
-    class_index: int | None
-    output_name: str
-    output_space: str
-    device: str
-    dtype: Any  # torch dtype
-    dtype_name: str
-    source: str
-    view: str | None = None  # what a scikit-learn model was rebuilt as, if it was
-    notes: tuple[str, ...] = ()  # warnings about the rows, for the result
-
-    def explain(self, x: Any) -> Any:
-        """The explained scalar ``(m,)`` for a tensor ``(m, F)``, keeping the autograd graph."""
-        return self._select(self.model.forward_tensor(x))
-
-    def _select(self, out: Any) -> Any:
-        """The explained scalar ``(m,)`` from the model's logits or values."""
-        import torch
-
-        if self.class_index is None:
-            return out
-        if self.output_space == "probability":
-            out = torch.softmax(out, dim=1)
-        return out[:, self.class_index]
-
-    def affine_head(self) -> tuple[Any, Any, Any] | None:
-        """The model's leading affine layer split off, as ``(W, b, tail)`` with ``tail(z)`` the explained scalar."""
-        head = self.model.affine_head(self.device, self.dtype)
-        if head is None:
-            return None
-        weight, bias, forward_rest = head
-
-        def tail(z: Any) -> Any:
-            return self._select(forward_rest(z))
-
-        return weight, bias, tail
-
-    def relu_chain(self) -> tuple[tuple[tuple[Any, Any], ...], Any] | None:
-        """``(hidden, row)`` when the explained scalar is ``row · a_L + c`` of a plain ReLU MLP, else ``None``.
-
-        ``hidden`` holds the ``(W, b)`` of every layer but the last; ``row`` is
-        the last layer's weights for the explained output.  Only logits and
-        values qualify: a probability is not linear in the last layer.
-        """
-        import torch
-
-        if self.output_space == "probability":
-            return None
-        layers = self.model.relu_layers(self.device, self.dtype)
-        if layers is None:
-            return None
-        last = layers[-1][0]
-        k = len(self.model.classes or ())
-        if self.class_index is None or last.shape[0] == k:
-            if last.shape[0] != (1 if self.class_index is None else k):
-                return None
-            row = last[self.class_index or 0]
-        elif k == 2 and last.shape[0] == 1:  # one logit z read as [0, z]
-            row = last[0] if self.class_index == 1 else torch.zeros_like(last[0])
-        else:
-            return None
-        return layers[:-1], row
-
-    def tensor(self, a: np.ndarray) -> Any:
-        import torch
-
-        return torch.as_tensor(a, dtype=self.dtype, device=self.device)
-
-    def rows_per_pass(self, batch_rows: int, points_per_row: int) -> int:
-        """Rows per chunk: at most ``batch_rows``; on the CPU also a cache-sized pass."""
-        if self.device != "cpu":
-            return batch_rows
-        n_params = sum(p.numel() for p in self.model.module.parameters()) or 1
-        points = min(_CPU_POINTS_PER_PASS, max(1, _CPU_WORK_PER_PASS // n_params))
-        return max(1, min(batch_rows, points // points_per_row))
-
-
-def _refusal_text(model: Any, why: ViewRefused) -> str:
-    return (
-        f"Gradient methods need a differentiable model (a torch model, or a scikit-learn MLP or linear "
-        f"model after affine scalers); {model.name} is not one, because {why}; SHAP and LIME explain any "
-        "model."
-    )
-
-
-def refusal(model: Any, *, feature_names: Sequence[str]) -> str | None:
-    """Why the gradient methods cannot explain ``model`` (the sentence a run would raise), or ``None``.
-
-    Decided from the model's structure alone, without importing torch: the same
-    check :func:`engine.models.differentiable.torch_view` makes before building the view.
-    """
-    if isinstance(model, TorchModel):
-        return None
-    try:
-        check_differentiable(model, feature_names=feature_names)
-    except ViewRefused as why:
-        return _refusal_text(model, why)
-    return None
-
-
-def _prepare(
-    inputs: AuditInputs,
-    *,
-    rows: Sequence[int] | np.ndarray | None,
-    klass: Any,
-    output: str,
-    device: str,
-    dtype: str,
-) -> _Setup:
-    import torch
-
-    model, view = inputs.model, None
-    if not isinstance(model, TorchModel):
-        try:
-            model, view = torch_view(model, feature_names=inputs.roles.features)
-        except ViewRefused as why:
-            raise AnalysisError(_refusal_text(model, why)) from None
-    output = _choice(output, OUTPUTS, "output to explain")
-    dtype_name = _choice(dtype, DTYPES, "dtype")
-    if model.task is Task.REGRESSION and output == "probability":
-        raise AnalysisError(
-            f"The model {model.name} is a regressor and has no probabilities; explain its value with output='logit'."
-        )
-    class_index, prob_name = resolve_output(model, klass)
-    if class_index is None:
-        output_name, output_space = "prediction", "value"
-    elif output == "probability":
-        output_name, output_space = prob_name, "probability"
-    else:
-        output_name, output_space = f"logit({(model.classes or ())[class_index]})", "logit"
-
-    source = _source(inputs)
-    model.check_input(inputs.frame, source=source)
-    n_total = len(inputs.frame)
-    if rows is None:
-        positions = np.arange(n_total, dtype=np.int64)
-    else:
-        positions = np.asarray(rows)
-        if positions.ndim != 1 or (positions.size and positions.dtype.kind not in "iu"):
-            raise AnalysisError("The rows to explain must be a list of whole-number row positions.")
-        positions = positions.astype(np.int64)
-        bad = positions[(positions < 0) | (positions >= n_total)]
-        if bad.size:
-            raise AnalysisError(
-                f"Row position {int(bad[0])} is outside {source}, which has {n_total} rows (numbered from 0)."
-            )
-    if positions.size == 0:
-        raise AnalysisError(f"There are no rows to explain in {source}.")
-
-    features = tuple(model.input_columns or ())
-    x = model.frame_to_array(inputs.frame.iloc[positions])
-    finite = np.isfinite(x)
-    notes: tuple[str, ...] = ()
-    complete = finite.all(axis=1)
-    if not complete.any():
-        i, j = np.argwhere(~finite)[0]
-        raise AnalysisError(
-            f"Row {int(positions[i])} of {source} has a missing or infinite value in column {features[j]!r}; "
-            "gradient methods need complete numeric rows."
-        )
-    if not complete.all():
-        # A gradient cannot pass through a missing value: those rows are left out, and said so.
-        left_out = positions[~complete]
-        shown = ", ".join(str(int(r)) for r in left_out[:5]) + (
-            f" and {left_out.size - 5} more" if left_out.size > 5 else ""
-        )
-        one = left_out.size == 1
-        notes = (
-            f"{left_out.size} of the {positions.size} rows asked for "
-            + (
-                "was left out because it has a missing or infinite value"
-                if one
-                else "were left out because they have missing or infinite values"
-            )
-            + f", which gradients cannot pass through (row{'' if one else 's'} {shown}).",
-        )
-        positions, x = positions[complete], x[complete]
-    if view is not None:
-        check_view(inputs.model, model, inputs.frame.iloc[positions[:_VIEW_CHECK_ROWS]])
-    return _Setup(
-        model=model,
-        feature_names=features,
-        rows=positions,
-        x=x,
-        class_index=class_index,
-        output_name=output_name,
-        output_space=output_space,
-        device=choose_device(device),
-        dtype=torch.float64 if dtype_name == "float64" else torch.float32,
-        dtype_name=dtype_name,
-        source=source,
-        view=view,
-        notes=notes,
-    )
-
-
-def _chunks(setup: _Setup, ctx: JobContext, rows_per_pass: int, title: str) -> Iterator[tuple[int, int]]:
-    """Yield ``(start, stop)`` row ranges, reporting progress and checking for cancel before each.
-
-    On the CPU the passes run with as many torch threads as there are free
-    cores (:func:`engine.device.free_cores`); the previous count is restored after.
-    """
-    import torch
-
-    n = len(setup.rows)
-    previous = torch.get_num_threads()
-    if str(setup.device).startswith("cpu"):
-        torch.set_num_threads(free_cores())
-    try:
-        for start in range(0, n, rows_per_pass):
-            ctx.check_cancelled()
-            ctx.progress(start / n, f"{title}: {start} of {n} rows")
-            yield start, min(start + rows_per_pass, n)
-        ctx.check_cancelled()
-        ctx.progress(1.0, f"{title}: {n} of {n} rows")
-    finally:
-        torch.set_num_threads(previous)
-
-
-def _to_numpy(t: Any) -> np.ndarray:
-    import torch
-
-    return t.detach().to(device="cpu", dtype=torch.float64).numpy()
-
-
-def _relu_path_gradient(chain: Any, x: Any, base: Any, alphas: Any, weights: Any) -> Any:
-    """``Σ_k w_k ∂f/∂x (b + α_k (x − b))`` ``(m, F)`` for a plain ReLU MLP, without autograd.
-
-    ``f = row · a_L + c`` with ``a_l = relu(W_l a_{l−1} + b_l)``; its gradient
-    at a point is ``W_1ᵀ D_1 W_2ᵀ D_2 … D_L row`` where ``D_l`` is 1 where the
-    layer's ReLU is open (``z > 0``, as torch's ReLU backward).  The forward
-    pass keeps only those masks (the last layer's output is never needed at
-    path points), the step weights are folded into the first product, and the
-    first layer — affine in ``α`` along the path — is applied at the two ends
-    and, transposed, once to each row's sum.
-    """
-    import torch
-
-    hidden, row = chain
-    m, s = x.shape[0], alphas.shape[0]
-    (w1, b1) = hidden[0]
-    start = torch.nn.functional.linear(base, w1, b1)
-    span = torch.nn.functional.linear(x, w1) - (base @ w1.T)
-    z = torch.addcmul(start, alphas[None, :, None], span[:, None, :]).view(m * s, -1)
-    # ReLU's backward (the gradient where the pre-activation is > 0, else 0),
-    # the same kernel autograd runs, without a float copy of a boolean mask.
-    relu_backward = torch.ops.aten.threshold_backward
-    pre = []
-    for weight, bias in hidden[1:]:
-        pre.append(z)
-        z = torch.nn.functional.linear(torch.relu(z), weight, bias)
-    # The step weights ride on the output row: masked copies of w_k · row.
-    wrow = (weights[:, None] * row[None, :]).expand(m, s, -1).reshape(m * s, -1)
-    grad = relu_backward(wrow, z, 0)
-    for (weight, _), z in zip(reversed(hidden[1:]), reversed(pre)):
-        grad = relu_backward(grad @ weight, z, 0)
-    return grad.view(m, s, -1).sum(dim=1) @ w1
-
-
-def _input_gradient(total: Any, x: Any) -> Any:
-    """``∂ total / ∂x``; zeros where the output does not depend on ``x`` (a constant model)."""
-    import torch
-
-    if not total.requires_grad:
-        return torch.zeros_like(x)
-    (grad,) = torch.autograd.grad(total, x, allow_unused=True)
-    return torch.zeros_like(x) if grad is None else grad
-
-
-def _gradient_pass(setup: _Setup, x: Any) -> tuple[Any, Any]:
-    """``f(x)`` ``(m,)`` and ``∂f/∂x`` ``(m, F)`` for a tensor ``x`` ``(m, F)``, in one pass."""
-    import torch
-
-    with torch.enable_grad():
-        x = x.detach().requires_grad_(True)
-        y = setup.explain(x)
-        grad = _input_gradient(y.sum(), x)
-    return y.detach(), grad
-
-
-def _result(
-    setup: _Setup,
-    inputs: AuditInputs,
-    *,
-    method: str,
-    ctx: JobContext,
-    started: str,
-    t0: float,
-    parameters: Mapping[str, Any],
-    values: np.ndarray,
-    predictions: np.ndarray,
-    base_values: np.ndarray | None = None,
-    quality: Mapping[str, np.ndarray] | None = None,
-    summary: Mapping[str, float] | None = None,
-    extras: Mapping[str, np.ndarray] | None = None,
-    warnings: Sequence[str] = (),
-) -> AttributionResult:
-    params = {
-        **parameters,
-        "output": setup.output_space if setup.output_space != "value" else "logit",
-        "klass": None if setup.class_index is None else (setup.model.classes or ())[setup.class_index],
-        "device": setup.device,
-        "dtype": setup.dtype_name,
-        "n_rows": int(len(setup.rows)),
-    }
-    if setup.view is not None:
-        params["differentiable_view"] = setup.view
-    seconds = time.perf_counter() - t0
-    warnings = (*setup.notes, *warnings)
-    provenance = inputs.provenance(method=method, parameters=params, ctx=ctx, started_at=started, warnings=warnings)
-    return AttributionResult(
-        provenance=provenance,
-        method=method,
-        feature_names=setup.feature_names,
-        rows=setup.rows,
-        values=values,
-        base_values=base_values,
-        predictions=predictions,
-        output_name=setup.output_name,
-        output_space=setup.output_space,
-        class_index=setup.class_index,
-        quality=dict(quality or {}),
-        summary=dict(summary or {}),
-        extras=dict(extras or {}),
-        compute_seconds=seconds,
-    )
-
-
-def _rows_param(rows: Sequence[int] | np.ndarray | None) -> list[int] | None:
-    return None if rows is None else [int(r) for r in np.asarray(rows).ravel()]
 
 
 # -- saliency and input x gradient ---------------------------------------------------
@@ -534,18 +135,18 @@ def _plain_gradients(
     device: str,
     dtype: str,
     title: str,
-) -> tuple[_Setup, np.ndarray, np.ndarray]:
+) -> tuple[Setup, np.ndarray, np.ndarray]:
     """Shared body of saliency and input × gradient: ``(setup, f(x) (n,), ∂f/∂x (n, F))``."""
-    batch_rows = _whole(batch_rows, "number of rows per batch")
-    setup = _prepare(inputs, rows=rows, klass=klass, output=output, device=device, dtype=dtype)
+    batch_rows = whole(batch_rows, "number of rows per batch")
+    setup = prepare(inputs, rows=rows, klass=klass, output=output, device=device, dtype=dtype)
     n, F = setup.x.shape
     x_all = setup.tensor(setup.x)
     grads = np.empty((n, F))
     preds = np.empty(n)
-    for a, b in _chunks(setup, ctx, setup.rows_per_pass(batch_rows, 1), title):
-        y, g = _gradient_pass(setup, x_all[a:b])
-        preds[a:b] = _to_numpy(y)
-        grads[a:b] = _to_numpy(g)
+    for a, b in chunks(setup, ctx, setup.rows_per_pass(batch_rows, 1), title):
+        y, g = gradient_pass(setup, x_all[a:b])
+        preds[a:b] = to_numpy(y)
+        grads[a:b] = to_numpy(g)
     return setup, preds, grads
 
 
@@ -606,14 +207,14 @@ def run_saliency(
         dtype=dtype,
         title="Saliency",
     )
-    return _result(
+    return build_result(
         setup,
         inputs,
         method="saliency",
         ctx=ctx,
         started=started,
         t0=t0,
-        parameters={"rows": _rows_param(rows), "absolute": bool(absolute), "batch_rows": batch_rows},
+        parameters={"rows": recorded_rows(rows), "absolute": bool(absolute), "batch_rows": batch_rows},
         values=np.abs(grads) if absolute else grads,
         predictions=preds,
         extras={"gradient": grads},
@@ -656,14 +257,14 @@ def run_input_x_gradient(
         dtype=dtype,
         title="Input × gradient",
     )
-    return _result(
+    return build_result(
         setup,
         inputs,
         method="input_x_gradient",
         ctx=ctx,
         started=started,
         t0=t0,
-        parameters={"rows": _rows_param(rows), "batch_rows": batch_rows},
+        parameters={"rows": recorded_rows(rows), "batch_rows": batch_rows},
         values=setup.x * grads,
         predictions=preds,
         extras={"gradient": grads},
@@ -673,12 +274,80 @@ def run_input_x_gradient(
 # -- Integrated Gradients --------------------------------------------------------------
 
 
-def _baseline_vector(baseline: Any, inputs: AuditInputs, setup: _Setup) -> tuple[np.ndarray, Any]:
+def integration_rule(method: str, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes and weights of a quadrature rule on ``[0, 1]``.
+
+    Parameters
+    ----------
+    method:
+        One of :data:`INTEGRATION_METHODS`.
+    n_steps:
+        Number of nodes (at least 1; at least 2 for the trapezoid rule).
+
+    Returns
+    -------
+    alphas, weights:
+        Two ``(n_steps,)`` float64 arrays; ``∫₀¹ g ≈ Σ weights · g(alphas)``.
+    """
+    n = n_steps
+    if method == "gausslegendre":
+        nodes, w = np.polynomial.legendre.leggauss(n)
+        return 0.5 * (nodes + 1.0), 0.5 * w
+    if method == "riemann_left":
+        return np.arange(n, dtype=np.float64) / n, np.full(n, 1.0 / n)
+    if method == "riemann_right":
+        return np.arange(1, n + 1, dtype=np.float64) / n, np.full(n, 1.0 / n)
+    if method == "riemann_middle":
+        return (np.arange(n, dtype=np.float64) + 0.5) / n, np.full(n, 1.0 / n)
+    if method == "riemann_trapezoid":
+        if n < 2:
+            raise AnalysisError("The trapezoid rule needs at least two integration steps.")
+        w = np.full(n, 1.0 / (n - 1))
+        w[[0, -1]] *= 0.5
+        return np.linspace(0.0, 1.0, n), w
+    raise AnalysisError(f"Unknown integration method {method!r}; choose one of {', '.join(INTEGRATION_METHODS)}.")
+
+
+def _relu_path_gradient(chain: Any, x: Any, base: Any, alphas: Any, weights: Any) -> Any:
+    """``Σ_k w_k ∂f/∂x (b + α_k (x − b))`` ``(m, F)`` for a plain ReLU MLP, without autograd.
+
+    ``f = row · a_L + c`` with ``a_l = relu(W_l a_{l−1} + b_l)``; its gradient
+    at a point is ``W_1ᵀ D_1 W_2ᵀ D_2 … D_L row`` where ``D_l`` is 1 where the
+    layer's ReLU is open (``z > 0``, as torch's ReLU backward).  The forward
+    pass keeps only those masks (the last layer's output is never needed at
+    path points), the step weights are folded into the first product, and the
+    first layer — affine in ``α`` along the path — is applied at the two ends
+    and, transposed, once to each row's sum.
+    """
+    import torch
+
+    hidden, row = chain
+    m, s = x.shape[0], alphas.shape[0]
+    (w1, b1) = hidden[0]
+    start = torch.nn.functional.linear(base, w1, b1)
+    span = torch.nn.functional.linear(x, w1) - (base @ w1.T)
+    z = torch.addcmul(start, alphas[None, :, None], span[:, None, :]).view(m * s, -1)
+    # ReLU's backward (the gradient where the pre-activation is > 0, else 0),
+    # the same kernel autograd runs, without a float copy of a boolean mask.
+    relu_backward = torch.ops.aten.threshold_backward
+    pre = []
+    for weight, bias in hidden[1:]:
+        pre.append(z)
+        z = torch.nn.functional.linear(torch.relu(z), weight, bias)
+    # The step weights ride on the output row: masked copies of w_k · row.
+    wrow = (weights[:, None] * row[None, :]).expand(m, s, -1).reshape(m * s, -1)
+    grad = relu_backward(wrow, z, 0)
+    for (weight, _), z in zip(reversed(hidden[1:]), reversed(pre)):
+        grad = relu_backward(grad @ weight, z, 0)
+    return grad.view(m, s, -1).sum(dim=1) @ w1
+
+
+def _baseline_vector(baseline: Any, inputs: AuditInputs, setup: Setup) -> tuple[np.ndarray, Any]:
     """The ``(F,)`` baseline and its JSON form for provenance."""
     features = setup.feature_names
     F = len(features)
     if isinstance(baseline, str):
-        _choice(baseline, BASELINES, "baseline")
+        choice(baseline, BASELINES, "baseline")
         if baseline == "zeros":
             return np.zeros(F), baseline
         # Statistics of the whole table, not of the explained rows: a baseline
@@ -774,11 +443,11 @@ def run_ig(
         and median; ``extras["baseline"]`` ``(F,)``.
     """
     started, t0 = utc_now(), time.perf_counter()
-    n_steps = _whole(n_steps, "number of integration steps")
-    batch_rows = _whole(batch_rows, "number of rows per batch")
-    method = _choice(method, INTEGRATION_METHODS, "integration method")
+    n_steps = whole(n_steps, "number of integration steps")
+    batch_rows = whole(batch_rows, "number of rows per batch")
+    method = choice(method, INTEGRATION_METHODS, "integration method")
     alphas_np, weights_np = integration_rule(method, n_steps)
-    setup = _prepare(inputs, rows=rows, klass=klass, output=output, device=device, dtype=dtype)
+    setup = prepare(inputs, rows=rows, klass=klass, output=output, device=device, dtype=dtype)
     base_np, base_param = _baseline_vector(baseline, inputs, setup)
 
     import torch
@@ -794,7 +463,7 @@ def run_ig(
     base_out = np.empty(n)
     chain = setup.relu_chain()
     head = None if chain is not None else setup.affine_head()
-    for a, b in _chunks(setup, ctx, setup.rows_per_pass(batch_rows, s + 1), "Integrated gradients"):
+    for a, b in chunks(setup, ctx, setup.rows_per_pass(batch_rows, s + 1), "Integrated gradients"):
         x = x_all[a:b]
         m = b - a
         delta = x - base  # (m, F)
@@ -802,8 +471,8 @@ def run_ig(
             with torch.no_grad():
                 avg_grad = _relu_path_gradient(chain, x, base, alphas, weights)
                 y = setup.explain(torch.cat([x, base[None]]))
-            values[a:b] = _to_numpy(delta * avg_grad)
-            preds[a:b] = _to_numpy(y[:m])
+            values[a:b] = to_numpy(delta * avg_grad)
+            preds[a:b] = to_numpy(y[:m])
             base_out[a:b] = float(y[-1])
             continue
         ends: tuple[Any, ...]
@@ -826,13 +495,13 @@ def run_ig(
         stacked.requires_grad_(True)
         with torch.enable_grad():
             y = tail(stacked)
-            grad = _input_gradient(y[: m * s].sum(), stacked)
+            grad = input_gradient(y[: m * s].sum(), stacked)
         avg_grad = torch.einsum("msf,s->mf", grad[: m * s].reshape(m, s, width), weights)
         if head is not None:
             avg_grad = avg_grad @ head[0]  # back through the first layer: (m, H) -> (m, F)
-        values[a:b] = _to_numpy(delta * avg_grad)
+        values[a:b] = to_numpy(delta * avg_grad)
         y = y.detach()
-        preds[a:b] = _to_numpy(y[m * s : m * s + m])
+        preds[a:b] = to_numpy(y[m * s : m * s + m])
         base_out[a:b] = float(y[-1])
 
     error = np.abs(values.sum(axis=1) - (preds - base_out))
@@ -849,7 +518,7 @@ def run_ig(
             f"(row {int(setup.rows[worst])} of {setup.source}); raise the number of integration steps "
             f"above {n_steps} for attributions that add up."
         )
-    return _result(
+    return build_result(
         setup,
         inputs,
         method="ig",
@@ -857,7 +526,7 @@ def run_ig(
         started=started,
         t0=t0,
         parameters={
-            "rows": _rows_param(rows),
+            "rows": recorded_rows(rows),
             "baseline": base_param,
             "n_steps": n_steps,
             "method": method,
@@ -928,16 +597,16 @@ def run_smoothgrad(
         Noise comes from ``ctx.rng("smoothgrad")``: same seed, same result.
     """
     started, t0 = utc_now(), time.perf_counter()
-    n_samples = _whole(n_samples, "number of noise samples")
-    batch_rows = _whole(batch_rows, "number of rows per batch")
-    noise_basis = _choice(noise_basis, NOISE_BASES, "noise basis")
+    n_samples = whole(n_samples, "number of noise samples")
+    batch_rows = whole(batch_rows, "number of rows per batch")
+    noise_basis = choice(noise_basis, NOISE_BASES, "noise basis")
     if (
         isinstance(noise_level, bool)
         or not isinstance(noise_level, (int, float, np.number))
         or not (math.isfinite(noise_level) and noise_level >= 0)
     ):
         raise AnalysisError(f"The noise level must be a non-negative number, not {noise_level!r}.")
-    setup = _prepare(inputs, rows=rows, klass=klass, output=output, device=device, dtype=dtype)
+    setup = prepare(inputs, rows=rows, klass=klass, output=output, device=device, dtype=dtype)
 
     data = setup.model.frame_to_array(inputs.frame)
     data = np.where(np.isfinite(data), data, np.nan)
@@ -958,21 +627,21 @@ def run_smoothgrad(
     values = np.empty((n, F))
     spread_out = np.empty((n, F))
     preds = np.empty(n)
-    for a, b in _chunks(setup, ctx, setup.rows_per_pass(batch_rows, k + 1), "SmoothGrad"):
+    for a, b in chunks(setup, ctx, setup.rows_per_pass(batch_rows, k + 1), "SmoothGrad"):
         m = b - a
         x = x_all[a:b]
         # One stream drawn row after row: the same seed gives the same noise
         # whatever the chunk size or device.
         eps = setup.tensor(rng.standard_normal((m, k, F)))
         noisy = (x[:, None, :] + eps * sigma).reshape(m * k, F)
-        y, g = _gradient_pass(setup, torch.cat([noisy, x], dim=0))
+        y, g = gradient_pass(setup, torch.cat([noisy, x], dim=0))
         g = g[: m * k].reshape(m, k, F)
         if absolute:
             g = g.abs()
-        values[a:b] = _to_numpy(g.mean(dim=1))
-        spread_out[a:b] = _to_numpy(g.std(dim=1, correction=1)) if k > 1 else 0.0
-        preds[a:b] = _to_numpy(y[m * k :])
-    return _result(
+        values[a:b] = to_numpy(g.mean(dim=1))
+        spread_out[a:b] = to_numpy(g.std(dim=1, correction=1)) if k > 1 else 0.0
+        preds[a:b] = to_numpy(y[m * k :])
+    return build_result(
         setup,
         inputs,
         method="smoothgrad",
@@ -980,7 +649,7 @@ def run_smoothgrad(
         started=started,
         t0=t0,
         parameters={
-            "rows": _rows_param(rows),
+            "rows": recorded_rows(rows),
             "n_samples": n_samples,
             "noise_level": float(noise_level),
             "noise_basis": noise_basis,
@@ -996,39 +665,46 @@ def run_smoothgrad(
 # -- registration ----------------------------------------------------------------------
 
 
-def _output_param() -> Param:
-    return Param(
-        "output",
-        "choice",
-        "logit",
-        label="Output explained",
-        choices=OUTPUTS,
-        help="logit (the class logit, or a regressor's value) or probability.",
+def _model_params(batch_rows: int) -> tuple[Param, ...]:
+    """The parameters every gradient method ends with: what is explained, and how the passes run.
+
+    ``batch_rows`` is the default rows per pass: large for one gradient per row,
+    small where each row stacks many points (IG's steps, SmoothGrad's samples).
+    """
+    return (
+        class_param(),
+        Param(
+            "output",
+            "choice",
+            "logit",
+            label="Output explained",
+            choices=OUTPUTS,
+            help="logit (the class logit, or a regressor's value) or probability.",
+        ),
+        Param(
+            "batch_rows",
+            "int",
+            batch_rows,
+            label="Rows per pass",
+            minimum=1,
+            unit="rows",
+            help="Most rows in one forward and backward pass.",
+        ),
+        device_param(),
+        Param(
+            "dtype",
+            "choice",
+            "float32",
+            label="Precision",
+            choices=DTYPES,
+            help="float32, or float64 for exact arithmetic in checks.",
+        ),
     )
 
 
-def _batch_param(default: int) -> Param:
-    return Param(
-        "batch_rows",
-        "int",
-        default,
-        label="Rows per pass",
-        minimum=1,
-        unit="rows",
-        help="Most rows in one forward and backward pass.",
-    )
-
-
-def _dtype_param() -> Param:
-    return Param(
-        "dtype",
-        "choice",
-        "float32",
-        label="Precision",
-        choices=DTYPES,
-        help="float32, or float64 for exact arithmetic in checks.",
-    )
-
+# Saliency and input x gradient take one gradient per row; IG and SmoothGrad a path or cloud of points per row.
+_ONE_POINT_PARAMS = _model_params(4096)
+_MANY_POINT_PARAMS = _model_params(256)
 
 _NEEDS = frozenset({"rows", "differentiable model"})
 
@@ -1076,11 +752,7 @@ IG_METHOD = Method(
             choices=INTEGRATION_METHODS,
             help="The quadrature rule along the path.",
         ),
-        class_param(),
-        _output_param(),
-        _batch_param(256),
-        device_param(),
-        _dtype_param(),
+        *_MANY_POINT_PARAMS,
     ),
     result=AttributionResult,
     needs=_NEEDS,
@@ -1109,11 +781,7 @@ SALIENCY_METHOD = Method(
             basic=True,
             help="|∂f/∂x|, the classic saliency map; off: the signed gradient.",
         ),
-        class_param(),
-        _output_param(),
-        _batch_param(4096),
-        device_param(),
-        _dtype_param(),
+        *_ONE_POINT_PARAMS,
     ),
     result=AttributionResult,
     needs=_NEEDS,
@@ -1130,14 +798,7 @@ INPUT_X_GRADIENT_METHOD = Method(
         "Input × gradient multiplies each input by the gradient of the output with respect to it. For a linear "
         "model it equals each feature's contribution relative to a zero baseline."
     ),
-    params=(
-        rows_param(),
-        class_param(),
-        _output_param(),
-        _batch_param(4096),
-        device_param(),
-        _dtype_param(),
-    ),
+    params=(rows_param(), *_ONE_POINT_PARAMS),
     result=AttributionResult,
     needs=_NEEDS,
     rows_default="random:500",
@@ -1192,11 +853,7 @@ SMOOTHGRAD_METHOD = Method(
             label="Absolute gradients",
             help="Average |∂f/∂x| (captum's NoiseTunnel over saliency); off: the signed gradient, as published.",
         ),
-        class_param(),
-        _output_param(),
-        _batch_param(256),
-        device_param(),
-        _dtype_param(),
+        *_MANY_POINT_PARAMS,
     ),
     result=AttributionResult,
     needs=_NEEDS,
