@@ -32,11 +32,11 @@ import time
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal, SignalInstance
 
-__all__ = ["JobSpec", "JobState", "JobError", "JobRecord", "JobRunner"]
+__all__ = ["JobSpec", "JobState", "JobError", "JobRecord", "JobRunner", "RunnerLike"]
 
 _log = logging.getLogger("probity.gui.runner")
 
@@ -124,6 +124,38 @@ class JobRecord:
     @property
     def title(self) -> str:
         return self.spec.title or self.spec.kind
+
+
+class RunnerLike(Protocol):
+    """What a pane uses of a runner: :class:`JobRunner`, or the synchronous fake the GUI tests drive.
+
+    The signals are those of :class:`JobRunner` (see there for what each carries).
+    """
+
+    @property
+    def sig_job_queued(self) -> SignalInstance: ...
+    @property
+    def sig_job_started(self) -> SignalInstance: ...
+    @property
+    def sig_job_progress(self) -> SignalInstance: ...
+    @property
+    def sig_job_finished(self) -> SignalInstance: ...
+    @property
+    def sig_job_failed(self) -> SignalInstance: ...
+    @property
+    def sig_job_cancelled(self) -> SignalInstance: ...
+    @property
+    def active_count(self) -> int: ...
+
+    def submit(self, spec: JobSpec) -> int: ...
+    def cancel(self, job_id: int) -> None: ...
+    def cancel_all(self) -> None: ...
+    def record(self, job_id: int) -> JobRecord | None: ...
+    def records(self) -> list[JobRecord]: ...
+    def is_live(self, job_id: int) -> bool: ...
+    def live_job_for(self, key: str) -> int | None: ...
+    def forget_finished(self) -> None: ...
+    def shutdown(self, timeout_ms: int = 5000) -> bool: ...
 
 
 class _GuiThreadCollector(QObject):
