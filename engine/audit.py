@@ -35,16 +35,23 @@ from typing import Any
 
 import numpy as np
 
-from engine import __version__
-from engine.errors import AnalysisError, OutputExistsError, ProbityError, RoleError
+from engine.errors import AnalysisError, ProbityError, RoleError
 from engine.explain.base import AuditInputs
 from engine.explain.registry import METHODS, get_method
 from engine.explain.rows import parse_rows
-from engine.files import json_bytes, write_bytes_atomic
 from engine.jobs import JobContext
 from engine.models.base import Model
 from engine.plan import FAITHFULNESS, JobSpec, method_agreement_of, run_job
-from engine.results import SCHEMA_VERSION, Result, package_versions, to_jsonable, utc_now
+from engine.record import (
+    OUTPUT_NAMES,
+    AuditRecord,
+    ReportOptions,
+    describe_existing,
+    existing_outputs,
+    write_json_atomic,
+    write_record_outputs,
+)
+from engine.results import Result, utc_now
 from engine.schema import Dataset, ReadOptions, Roles, assign_roles
 
 __all__ = [
@@ -117,37 +124,6 @@ def normalise_timestamp(text: str) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=_dt.UTC)
     return value.astimezone(_dt.UTC).replace(microsecond=0).isoformat()
-
-
-@dataclass(frozen=True)
-class ReportOptions:
-    """What a person adds to the PDF report; recorded so the report can be rebuilt from results.json.
-
-    ``sections`` is ``None`` for every section of :data:`engine.report.SECTIONS`.
-    """
-
-    auditor: str = ""
-    organisation: str = ""
-    reviewer_notes: str = ""
-    sections: tuple[str, ...] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "auditor": self.auditor,
-            "organisation": self.organisation,
-            "reviewer_notes": self.reviewer_notes,
-            "sections": None if self.sections is None else list(self.sections),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ReportOptions:
-        sections = data.get("sections")
-        return cls(
-            auditor=str(data.get("auditor") or ""),
-            organisation=str(data.get("organisation") or ""),
-            reviewer_notes=str(data.get("reviewer_notes") or ""),
-            sections=None if sections is None else tuple(str(s) for s in sections),
-        )
 
 
 @dataclass(frozen=True)
@@ -319,6 +295,26 @@ class AuditOutcome:
     warnings: tuple[str, ...] = ()
     explain_rows: tuple[int, ...] = ()
     hardware: Mapping[str, str] = field(default_factory=dict)
+
+    def record(self) -> AuditRecord:
+        """The typed record the report, results.json and ``probity verify`` read."""
+        return AuditRecord(
+            kind="audit",
+            dataset=self.dataset,
+            roles=self.roles,
+            model=self.model,
+            results=self.results,
+            seed=self.request.seed,
+            parameters=self.request.parameters(),
+            started_at=self.started_at,
+            finished_at=self.finished_at,
+            data_path=self.request.data,
+            model_path=self.request.model,
+            warnings=self.warnings,
+            explain_rows=self.explain_rows,
+            hardware=self.hardware,
+            report=self.request.report,
+        )
 
 
 def resolve_roles(
@@ -531,20 +527,10 @@ def run_audit(request: AuditRequest, ctx: JobContext, *, inputs: AuditInputs | N
                 "groups", "Group metrics", job("groups", JobSpec("groups", {"sensitive": list(request.sensitive)}))
             )
     agreement_started = _clock() if measure else None
-    agreement = method_agreement_of([r for r in (results.get("permutation"), shap, results.get("lime")) if r])
+    ranked = [r for r in (results.get("permutation"), shap, results.get("lime")) if r is not None]
+    agreement = method_agreement_of(ranked, seed=request.seed, dataset=dataset, model=model)
     if agreement is not None:
-        # Derived from this audit's seeded results, so it carries their seed and inputs.
-        provenance = dataclasses.replace(
-            agreement.provenance,
-            seed=request.seed,
-            data_sha256=dataset.sha256,
-            model_sha256=model.sha256,
-            data_file=dataset.name,
-            model_file=model.name,
-        )
-        results["agreement"] = _stamped(
-            dataclasses.replace(agreement, provenance=provenance), agreement_started, _clock() if measure else None
-        )
+        results["agreement"] = _stamped(agreement, agreement_started, _clock() if measure else None)
     ctx.progress(1.0, "Done")
     return AuditOutcome(
         request=request,
@@ -558,14 +544,6 @@ def run_audit(request: AuditRequest, ctx: JobContext, *, inputs: AuditInputs | N
         explain_rows=tuple(int(r) for r in explain),
         hardware=describe_hardware(model),
     )
-
-
-def _group_metrics(results: Mapping[str, Any]) -> list[Any] | None:
-    """The per-group rows of a ``group_metrics`` result, for the top-level summary key."""
-    for data in results.values():
-        if data.get("kind") == "group_metrics" and isinstance(data.get("groups"), list):
-            return data["groups"]
-    return None
 
 
 # Options of `probity audit` whose value is a file: recorded by name only (the file's SHA-256 identifies it).
@@ -618,129 +596,8 @@ def portable_command(command: Sequence[str]) -> list[str]:
 
 
 def audit_document(outcome: AuditOutcome, *, command: Sequence[str] | None = None) -> dict[str, Any]:
-    """The ``results.json`` document: summary keys for scripts plus every full result.
-
-    ``command`` is recorded as :func:`portable_command` gives it, so the
-    document does not depend on where the inputs and outputs lie.
-
-    Top-level keys: ``schema_version``, ``probity_version``, ``provenance``,
-    ``data``, ``model``, ``performance``, ``importance``, ``warnings``,
-    ``results`` and, when group metrics were computed, ``group_metrics``.
-    """
-    ds, model, roles = outcome.dataset, outcome.model, outcome.roles
-    warnings: list[str] = list(outcome.warnings)
-    for result in outcome.results.values():
-        warnings.extend(result.warnings)
-    full = {name: result.to_dict() for name, result in outcome.results.items()}
-    perf: Any = outcome.results.get("performance")
-    perm: Any = outcome.results.get("permutation")
-    provenance: dict[str, Any] = {
-        "data_file": ds.name,
-        "data_sha256": ds.sha256,
-        "data_format": ds.format,
-        "data_options": ds.options.to_dict(),
-        "model_file": model.name,
-        "model_sha256": model.sha256,
-        "model_format": model.format,
-        "model_trust": model.trust.to_dict(),
-        "versions": package_versions(),
-        "hardware": dict(outcome.hardware),
-        "seed": outcome.request.seed,
-        "parameters": outcome.request.parameters(),
-        "roles": roles.to_dict(),
-        "explain_rows": list(outcome.explain_rows),
-        "started_at": outcome.started_at,
-        "finished_at": outcome.finished_at,
-        "command": portable_command(command) if command is not None else None,
-    }
-    if outcome.request.report is not None:
-        provenance["report"] = outcome.request.report.to_dict()
-    document: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION,
-        "probity_version": __version__,
-        "provenance": provenance,
-        "data": {"rows": ds.n_rows, "columns": len(ds.frame.columns), "schema": ds.schema.to_dict()},
-        "model": {
-            "format": model.format,
-            "task": model.task.value,
-            "classes": to_jsonable(list(model.classes)) if model.classes is not None else None,
-            "input_columns": list(model.input_columns) if model.input_columns is not None else None,
-            "size_bytes": model.size_bytes,
-        },
-        "performance": to_jsonable(dict(perf.metrics)) if perf is not None else {},
-        "importance": {
-            "permutation": [
-                {
-                    "feature": name,
-                    "mean": to_jsonable(perm.mean[i]),
-                    "std": to_jsonable(perm.std[i]),
-                    "ci_low": to_jsonable(perm.ci_low[i]),
-                    "ci_high": to_jsonable(perm.ci_high[i]),
-                }
-                for i, name in enumerate(perm.feature_names)
-            ]
-            if perm is not None
-            else []
-        },
-        "warnings": warnings,
-        "results": full,
-    }
-    groups = _group_metrics(full)
-    if groups is not None:
-        document["group_metrics"] = groups
-    return document
-
-
-def write_json_atomic(path: Path, document: Mapping[str, Any]) -> None:
-    """Write JSON to ``path`` via a temporary file in the same folder, so a crash never leaves half a file."""
-    write_bytes_atomic(path, json_bytes(document))
-
-
-#: The files an audit writes into its output folder, in the order they are put in place
-#: (the manifest last: a folder whose manifest is missing holds no finished audit).
-OUTPUT_NAMES: tuple[str, ...] = ("report.pdf", "results.json", "manifest.json")
-# Temporary files of an export: hidden, and with a suffix no reader takes for a report or JSON.
-_PARTIAL_SUFFIX = ".partial"
-
-
-def existing_outputs(out_dir: Path, *, report: bool = True) -> list[Path]:
-    """The files of :data:`OUTPUT_NAMES` already in ``out_dir`` that an export would overwrite.
-
-    Parameters
-    ----------
-    out_dir:
-        The output folder (it need not exist).
-    report:
-        Whether the export writes ``report.pdf`` (``False``: only the two JSON files count).
-    """
-    out_dir = Path(out_dir)
-    names = OUTPUT_NAMES if report else OUTPUT_NAMES[1:]
-    return [out_dir / name for name in names if (out_dir / name).exists() or (out_dir / name).is_symlink()]
-
-
-def describe_existing(out_dir: Path, existing: Sequence[Path]) -> str:
-    """``"DIR already holds report.pdf, results.json and manifest.json"``: for messages about ``existing``."""
-    names = [Path(p).name for p in existing]
-    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-    return f"{out_dir} already holds {listed}"
-
-
-def _write_partial(out_dir: Path, name: str, data: bytes) -> Path:
-    """``data`` in a new temporary file beside ``out_dir / name``; the caller renames or removes it."""
-    import os
-    import tempfile
-
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=_PARTIAL_SUFFIX, dir=out_dir)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)  # handed to reviewers: readable as an ordinary file would be
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return Path(tmp)
+    """The audit's ``results.json`` document (:meth:`AuditRecord.to_document` of :meth:`AuditOutcome.record`)."""
+    return outcome.record().to_document(command=command)
 
 
 def write_audit_outputs(
@@ -752,112 +609,8 @@ def write_audit_outputs(
     ctx: JobContext | None = None,
     force: bool = False,
 ) -> dict[str, Path]:
-    """Write an audit's files into ``out_dir`` exactly as ``probity audit`` does.
+    """Write an audit's files into ``out_dir`` as :func:`engine.record.write_record_outputs` does.
 
-    ``report.pdf`` (unless ``report_options`` is ``None``), ``results.json`` and
-    ``manifest.json`` with the SHA-256 of each output and of the data and model
-    files (their paths as given in ``outcome.request``).
-
-    The set is written atomically: every file is first written in full under a
-    hidden temporary name in ``out_dir`` (``.report.pdf.XXXX.partial``); only
-    then is an old ``manifest.json`` removed, the report and results renamed
-    into place, and the manifest renamed last.  An export that fails or is
-    interrupted therefore leaves either the previous set untouched or no
-    ``manifest.json`` at all, never a set that looks complete.
-
-    Parameters
-    ----------
-    outcome:
-        What :func:`run_audit` returned.
-    out_dir:
-        The output folder (created when missing).
-    report_options:
-        Auditor, organisation, reviewer notes and sections of the PDF; ``None``
-        writes no PDF.
-    command:
-        The command line that regenerates the results, recorded in provenance.
-    ctx:
-        Progress and cancellation (cancel is checked before the PDF is drawn
-        and before anything is renamed).
-    force:
-        Overwrite outputs already in ``out_dir``; without it they are refused.
-
-    Returns
-    -------
-    dict
-        Role (``"report"``, ``"results"``, ``"manifest"``) -> path written.
-
-    Raises
-    ------
-    OutputExistsError
-        When ``out_dir`` already holds a file this export writes and ``force`` is false.
-    ProbityError
-        When ``out_dir`` exists and is not a folder, or cannot be written.
+    ``report_options`` ``None`` writes no PDF (the record still names the request's report options).
     """
-    import os
-
-    from engine.manifest import MANIFEST_NAME, build_manifest
-
-    ctx = ctx or JobContext()
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ProbityError(f"The output path {out_dir} exists and is not a folder.", path=out_dir)
-    existing = existing_outputs(out_dir, report=report_options is not None)
-    if existing and not force:
-        raise OutputExistsError(
-            f"{describe_existing(out_dir, existing)}; choose another folder or confirm overwriting "
-            f"{'it' if len(existing) == 1 else 'them'}.",
-            path=out_dir,
-            existing=tuple(existing),
-        )
-    document = audit_document(outcome, command=command)
-    contents: dict[str, tuple[str, bytes]] = {}
-    if report_options is not None:
-        from engine.report import ReportInput, render_report
-
-        ctx.check_cancelled()
-        ctx.progress(0.0, "Writing the report")
-        contents["report"] = (
-            OUTPUT_NAMES[0],
-            render_report(
-                ReportInput.from_document(
-                    document,
-                    auditor=report_options.auditor,
-                    organisation=report_options.organisation,
-                    reviewer_notes=report_options.reviewer_notes,
-                    sections=report_options.sections,
-                    local_rows=outcome.explain_rows or None,
-                )
-            ),
-        )
-    ctx.progress(0.8, "Writing results.json and manifest.json")
-    contents["results"] = (OUTPUT_NAMES[1], json_bytes(document))
-    manifest = build_manifest(
-        outputs=contents,
-        inputs=[("data", outcome.request.data), ("model", outcome.request.model)],
-        created=outcome.started_at,
-    )
-    contents["manifest"] = (MANIFEST_NAME, json_bytes(manifest))
-
-    partial: dict[str, Path] = {}
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for role, (name, data) in contents.items():
-            partial[role] = _write_partial(out_dir, name, data)
-        ctx.check_cancelled()
-        # From here the old set is being replaced: without its manifest it no longer claims to be complete.
-        (out_dir / MANIFEST_NAME).unlink(missing_ok=True)
-        outputs: dict[str, Path] = {}
-        for role, (name, _) in contents.items():
-            os.replace(partial[role], out_dir / name)
-            del partial[role]
-            outputs[role] = out_dir / name
-    except OSError as exc:
-        raise ProbityError(
-            f"The audit's files cannot be written to {out_dir}: {exc.strerror or exc}.", path=out_dir
-        ) from exc
-    finally:
-        for tmp in partial.values():
-            tmp.unlink(missing_ok=True)
-    ctx.progress(1.0, "Done")
-    return outputs
+    return write_record_outputs(outcome.record(), out_dir, report_options, command=command, ctx=ctx, force=force)

@@ -34,7 +34,9 @@ from engine.jobs import JobContext
 
 if TYPE_CHECKING:
     from engine.explain.base import AuditInputs, Method
+    from engine.models.base import Model
     from engine.results import Result
+    from engine.schema import Dataset
 
 __all__ = ["FAITHFULNESS", "SHAP_METHODS", "JobSpec", "JobOutcome", "run_job", "method_agreement_of"]
 
@@ -178,12 +180,15 @@ def _attributes(method: Method) -> bool:
     return issubclass(method.result, AttributionResult)
 
 
-def method_agreement_of(results: Sequence[Result]) -> Result | None:
+def method_agreement_of(results: Sequence[Result], *, seed: int, dataset: Dataset, model: Model) -> Result | None:
     """Spearman agreement of the global rankings by permutation, mean |SHAP| and mean |LIME| when two exist.
 
-    Derived from the given results (the first of each kind); ``None`` when fewer
-    than two rankings are there.  The audit, the GUI's report and the PDF all use it.
+    Derived from the given results (the first of each kind), so it carries their
+    seed and inputs; ``None`` when fewer than two rankings are there.  The audit,
+    the GUI's report and ``probity verify`` all make it here.
     """
+    import dataclasses
+
     from engine.explain.attribution import AttributionResult
     from engine.explain.permutation import PermutationImportanceResult
     from engine.explain.quality import attribution_ranking, method_agreement, permutation_ranking
@@ -199,4 +204,15 @@ def method_agreement_of(results: Sequence[Result]) -> Result | None:
                 rankings.setdefault("mean |SHAP|", attribution_ranking(result))
     if len(rankings) < 2:
         return None
-    return method_agreement(rankings)
+    # The audit's order: permutation, SHAP, LIME.
+    order = [name for name in ("permutation", "mean |SHAP|", "mean |LIME|") if name in rankings]
+    agreement = method_agreement({name: rankings[name] for name in order})
+    provenance = dataclasses.replace(
+        agreement.provenance,
+        seed=seed,
+        data_sha256=dataset.sha256,
+        model_sha256=model.sha256,
+        data_file=dataset.name,
+        model_file=model.name,
+    )
+    return dataclasses.replace(agreement, provenance=provenance)

@@ -40,7 +40,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine import __version__
 from engine.errors import ProbityError
@@ -48,6 +48,9 @@ from engine.files import JSONNestingError
 from engine.hashing import sha256_file
 from engine.jobs import JobContext
 from engine.limits import Limits, current_limits, format_bytes, raise_hint, using_limits
+
+if TYPE_CHECKING:
+    from engine.results import Result
 
 __all__ = [
     "DEFAULT_REL_TOL",
@@ -707,6 +710,95 @@ def verify_report(
         )
 
 
+def _session_request(
+    document: Mapping[str, Any],
+    *,
+    data: Path,
+    model: Path,
+    trusted_sha256: Sequence[str],
+    allow_unreviewed: bool,
+) -> Any:
+    """What loading a session record's inputs takes: its roles, read options and seed, as an audit request."""
+    from engine.audit import AuditRequest
+    from engine.schema import ReadOptions
+
+    params = (document.get("provenance") or {}).get("parameters")
+    if not isinstance(params, Mapping) or "target" not in params:
+        raise ProbityError("The results document records no session parameters (provenance.parameters).")
+    features = params.get("features")
+    return AuditRequest(
+        data=Path(data),
+        model=Path(model),
+        target=str(params["target"]),
+        sensitive=tuple(params.get("sensitive") or ()),
+        features=None if features is None else tuple(features),
+        seed=int(params.get("seed") or 0),
+        trusted_sha256=tuple(trusted_sha256),
+        allow_unreviewed=allow_unreviewed,
+        read_options=ReadOptions.from_dict(params.get("read_options") or {}),
+        analyses=(),
+        measure_times=False,
+    )
+
+
+def _rerun_session(recorded: Mapping[str, Any], inputs: Any, ctx: JobContext, *, command: Any) -> dict[str, Any]:
+    """A session record made again: each result from its recorded call, the derived agreement anew.
+
+    The record's own facts (times, report options, parameters) are kept as
+    recorded; every number comes from the re-run.
+    """
+    from engine.hardware import describe_hardware
+    from engine.record import AuditRecord, ReportOptions
+    from engine.report import results_json_bytes
+    from engine.rerun import replay
+
+    prov = recorded.get("provenance") or {}
+    raw = recorded.get("results") or {}
+    made: dict[str, Result] = {}
+    keys = [str(k) for k in raw]
+    for i, key in enumerate(keys):
+        data = raw[key]
+        result_prov = data.get("provenance") if isinstance(data, Mapping) else None
+        call = result_prov.get("call") if isinstance(result_prov, Mapping) else None
+        if isinstance(data, Mapping) and data.get("kind") == "method_agreement":
+            continue  # derived below, from the re-run results
+        if not isinstance(call, Mapping):
+            raise ProbityError(f"The result {key} of the report records no call, so it cannot be re-run.")
+        assert isinstance(result_prov, Mapping)
+        ctx.progress(i / max(1, len(keys)), f"Re-running {key}")
+        made[key] = replay(inputs, call, seed=int(result_prov.get("seed") or 0), ctx=ctx.sub(0.0, 1.0))
+    report = prov.get("report")
+    dataset = inputs.dataset
+    assert dataset is not None
+    record = AuditRecord(
+        kind="session",
+        dataset=dataset,
+        roles=inputs.roles,
+        model=inputs.model,
+        results={},
+        seed=int(prov.get("seed") or 0),
+        parameters=dict(prov.get("parameters") or {}),
+        started_at=str(prov.get("started_at")),
+        finished_at=prov.get("finished_at"),
+        data_path=dataset.path,
+        model_path=inputs.model.path,
+        explain_rows=tuple(int(r) for r in prov.get("explain_rows") or ()),
+        hardware=describe_hardware(inputs.model),
+        report=ReportOptions.from_dict(report) if isinstance(report, Mapping) else None,
+    )
+    from engine.plan import method_agreement_of
+
+    agreement = method_agreement_of(list(made.values()), seed=record.seed, dataset=dataset, model=inputs.model)
+    ordered: dict[str, Result] = {}
+    for key in keys:
+        if key in made:
+            ordered[key] = made[key]
+        elif agreement is not None:
+            ordered[key] = agreement
+    record = dataclasses.replace(record, results=ordered)
+    return json.loads(results_json_bytes(record.to_document(command=command)))
+
+
 def _verify_report(
     pdf: Path,
     *,
@@ -730,9 +822,16 @@ def _verify_report(
     for path, what in ((data, "data"), (model, "model")):
         if not path.is_file():
             raise ProbityError(f"The {what} file {path} does not exist.", path=path)
-    request = AuditRequest.from_document(
-        recorded, data=data, model=model, trusted_sha256=trusted_sha256, allow_unreviewed=allow_unreviewed
-    )
+    prov = recorded.get("provenance") or {}
+    session = isinstance(prov, Mapping) and prov.get("kind") == "session"
+    if session:
+        request = _session_request(
+            recorded, data=data, model=model, trusted_sha256=trusted_sha256, allow_unreviewed=allow_unreviewed
+        )
+    else:
+        request = AuditRequest.from_document(
+            recorded, data=data, model=model, trusted_sha256=trusted_sha256, allow_unreviewed=allow_unreviewed
+        )
     differences = check_input_files(recorded, data=data, model=model)
     companion_differences, checked = check_companions(pdf, recorded)
     checked = ["data and model SHA-256", *checked]
@@ -740,7 +839,6 @@ def _verify_report(
     # The audit's random streams hang off the root of its seed (the CLI's context); so must the re-run's,
     # whatever sub-task of the caller (the GUI's runner) this verification is.
     run_ctx = dataclasses.replace(ctx, seed=request.seed, path=()).sub(0.0, 0.85)
-    prov = recorded.get("provenance") or {}
     command = prov.get("command")
     try:
         with tempfile.TemporaryDirectory(prefix="probity-verify-") as tmp:
@@ -758,7 +856,11 @@ def _verify_report(
                 allow_unreviewed=request.allow_unreviewed,
                 ctx=run_ctx.sub(0.0, 0.1),
             )
-            outcome = run_audit(request, run_ctx, inputs=inputs)
+            if session:
+                rerun = _rerun_session(recorded, inputs, run_ctx.sub(0.1, 1.0), command=command)
+            else:
+                outcome = run_audit(request, run_ctx, inputs=inputs)
+                rerun = json.loads(results_json_bytes(audit_document(outcome, command=command)))
     except ProbityError as exc:
         if exc.exit_code == 3 or not differences:
             raise
@@ -777,7 +879,6 @@ def _verify_report(
             n_within_tolerance=0,
             rel_tol=rel_tol,
         )
-    rerun = json.loads(results_json_bytes(audit_document(outcome, command=command)))
     # The command is what the report says regenerates it, not a computed value; reports written before
     # commands were recorded without paths keep theirs as written.
     rerun["provenance"]["command"] = command
