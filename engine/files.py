@@ -176,6 +176,8 @@ def _data_start(handle: BinaryIO, info: zipfile.ZipInfo) -> int:
     header = handle.read(30)
     if len(header) < 30 or header[:4] != _LOCAL_HEADER:
         raise ValueError(f"the entry {info.filename!r} has no local header where its directory says")
+    name_len: int
+    extra_len: int
     name_len, extra_len = struct.unpack("<HH", header[26:30])
     return int(info.header_offset) + 30 + name_len + extra_len
 

@@ -20,9 +20,12 @@ import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -114,7 +117,7 @@ class Provenance:
     call: Mapping[str, Any] | None = field(default=None, metadata={"omit_if_none": True})
 
     def to_dict(self) -> dict[str, Any]:
-        return to_jsonable(self)
+        return _fields_jsonable(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Provenance:
@@ -122,6 +125,7 @@ class Provenance:
 
 
 _R = TypeVar("_R", bound="Result")
+_D = TypeVar("_D", bound="DataclassInstance")
 _RESULT_TYPES: dict[str, type[Result]] = {}
 
 
@@ -157,7 +161,7 @@ class Result:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict; NaN and infinities become ``None``."""
-        data = to_jsonable(self)
+        data = _fields_jsonable(self)
         return {"kind": self.kind, "schema_version": SCHEMA_VERSION, **data}
 
     @classmethod
@@ -199,12 +203,7 @@ def _float_or_none(x: float) -> float | None:
 def to_jsonable(obj: Any) -> Any:
     """Convert dataclasses, arrays, numpy scalars, enums, mappings and sequences to JSON types."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        # A field marked "omit_if_none" appears only when set, so files written before it existed round-trip.
-        return {
-            f.name: to_jsonable(getattr(obj, f.name))
-            for f in dataclasses.fields(obj)
-            if not (f.metadata.get("omit_if_none") and getattr(obj, f.name) is None)
-        }
+        return _fields_jsonable(obj)
     if isinstance(obj, np.ndarray):
         if obj.dtype.kind == "f":
             return to_jsonable(obj.tolist())
@@ -222,6 +221,16 @@ def to_jsonable(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return [to_jsonable(v) for v in obj]
     return obj
+
+
+def _fields_jsonable(obj: DataclassInstance) -> dict[str, Any]:
+    """A dataclass instance's fields, each converted by :func:`to_jsonable`."""
+    # A field marked "omit_if_none" appears only when set, so files written before it existed round-trip.
+    return {
+        f.name: to_jsonable(getattr(obj, f.name))
+        for f in dataclasses.fields(obj)
+        if not (f.metadata.get("omit_if_none") and getattr(obj, f.name) is None)
+    }
 
 
 def _strip_optional(hint: Any) -> Any:
@@ -269,7 +278,7 @@ def _convert(hint: Any, value: Any) -> Any:
     return value
 
 
-def _from_jsonable(cls: type, data: Mapping[str, Any]) -> Any:
+def _from_jsonable(cls: type[_D], data: Mapping[str, Any]) -> _D:
     # Fields may be inherited from classes defined in other modules: resolve each
     # annotation in the namespace of every module along the class's ancestry.
     namespace: dict[str, Any] = {}

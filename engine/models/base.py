@@ -133,7 +133,8 @@ class Model(abc.ABC):
         if self.task is Task.REGRESSION:
             return out
         assert self.classes is not None
-        return np.asarray(self.classes, dtype=object)[np.argmax(out, axis=1)]
+        labels: np.ndarray = np.asarray(self.classes, dtype=object)[np.argmax(out, axis=1)]
+        return labels
 
     def _validate_output(self, out: np.ndarray, n_rows: int) -> np.ndarray:
         if self.task is Task.CLASSIFICATION:

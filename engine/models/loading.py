@@ -692,7 +692,7 @@ def _restricted_joblib_load(data: bytes, *, allow_unreviewed: bool) -> Any:
     from joblib.numpy_pickle import NumpyUnpickler
     from joblib.numpy_pickle_utils import _validate_fileobject_and_memmap
 
-    class _Restricted(NumpyUnpickler):
+    class _Restricted(NumpyUnpickler):  # type: ignore[misc]  # joblib ships no type information
         dispatch = _guarded_dispatch(NumpyUnpickler.dispatch)
 
         def find_class(self, module: str, name: str) -> Any:
@@ -749,7 +749,8 @@ def _unpickle(data: bytes, scan: PickleScan, path: Path, *, sha256: str, allow_u
 def _installed_sklearn() -> str:
     import sklearn
 
-    return sklearn.__version__
+    version: str = sklearn.__version__  # scikit-learn ships no type information
+    return version
 
 
 def _incompatible(saved: str, path: Path) -> IncompatibleModelError:
