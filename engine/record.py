@@ -221,7 +221,8 @@ def session_record(
 
     ``results`` are the ones the auditor chose to report, each computed on these
     inputs and recording its call (``probity verify`` re-runs each from it).
-    ``seed`` is the session's; each result records its own too.  The agreement
+    ``seed`` is the session's; each result records its own too.  ``hardware``
+    defaults to this machine's (:func:`engine.hardware.describe_hardware`).  The agreement
     between the methods' rankings is derived as the audit derives it
     (:func:`engine.plan.method_agreement_of`) when two or more rankings are there.
 
@@ -242,6 +243,7 @@ def session_record(
                 f"The result {key} records no call (it comes from a session saved by an older Probity), so a "
                 "reader could not re-run it; run it again to report it."
             )
+    from engine.hardware import describe_hardware
     from engine.plan import method_agreement_of
 
     chosen = {key: result for key, result in results.items() if result.kind != "method_agreement"}
@@ -268,7 +270,7 @@ def session_record(
         finished_at=timestamp,
         data_path=dataset.path,
         model_path=model.path if model.path is not None else Path(model.name),
-        hardware=dict(hardware or {}),
+        hardware=dict(hardware) if hardware is not None else describe_hardware(model),
         report=report,
     )
 

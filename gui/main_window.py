@@ -372,7 +372,7 @@ class MainWindow(QMainWindow):
         )
 
     def open_export_dialog(self) -> Any:
-        """The report export dialog (non-modal); its reviewer notes are the session's."""
+        """The report export dialog (non-modal); its reviewer notes and results are the session's."""
         from gui.dialogs.export_report import ExportReportDialog
 
         dialog = ExportReportDialog(
@@ -381,6 +381,7 @@ class MainWindow(QMainWindow):
             settings=self.settings,
             app_settings=self.app_settings,
             notes=self.session_keeper.notes,
+            results=self.session_keeper.results,
             parent=self,
         )
         dialog.sig_notes_changed.connect(lambda text: setattr(self.session_keeper, "notes", text))

@@ -355,6 +355,11 @@ class Facts:
         return self.doc.get("provenance") or {}
 
     @property
+    def from_session(self) -> bool:
+        """Whether the report is made from a desktop session's results rather than a batch audit."""
+        return self.provenance.get("kind") == "session"
+
+    @property
     def roles(self) -> Mapping[str, Any]:
         return self.provenance.get("roles") or {}
 
@@ -1575,7 +1580,8 @@ def methodology(facts: Facts, number: int) -> list[Flowable]:
         )
     )
     if params:
-        out.append(_sub("Audit settings", "s-methodology-audit"))
+        title = "Session settings" if facts.from_session else "Audit settings"
+        out.append(_sub(title, "s-methodology-audit"))
         rows: list[list[Any]] = [["Parameter", "Value"]] + _settings_rows(facts, params)
         out.append(table(rows, [w * 0.38, w * 0.62], mono=(1,)))
     for key, result in facts.all_results:
@@ -1705,12 +1711,22 @@ def reproducibility(facts: Facts, number: int, attachment_sha256: str) -> list[F
         out.append(table(rows, [w * 0.25] * 4, mono=(1, 3)))
     out.append(_sub("Command", "s-reproducibility-command"))
     command = facts.report.command or "not recorded"
-    out.append(
-        _p(
-            "Run in a folder holding the data and model files named above (identified by their SHA-256), "
-            "this command recomputes every number of this report; --out DIR chooses where it writes:"
+    if facts.from_session:
+        out.append(
+            _p(
+                "These results were computed one by one in the Probity desktop app and chosen for this report; "
+                "each records the call that made it (method, every parameter, seed and random stream). Run in a "
+                "folder holding this report and the data and model files named above (identified by their "
+                "SHA-256), this command re-runs every result from its call and compares every number:"
+            )
         )
-    )
+    else:
+        out.append(
+            _p(
+                "Run in a folder holding the data and model files named above (identified by their SHA-256), "
+                "this command recomputes every number of this report; --out DIR chooses where it writes:"
+            )
+        )
     with verbatim():  # a reader copies this command: every name in it stays whole
         out.append(_p(command, "mono"))
     out.append(

@@ -1,11 +1,20 @@
 """Export report: the PDF, results.json and manifest.json, written as ``probity audit`` writes them.
 
-The dialog collects what only a person can add (sections, instances to
-explain, auditor, organisation, reviewer notes, output folder) and runs
-``engine.audit.run_audit`` on the open data and model, then
-``engine.audit.write_audit_outputs``, through the job runner with progress and
-Cancel.  The recorded command is the ``probity audit`` command line that
-regenerates the same results.json.
+The report is made from one of two things, chosen at the top of the dialog:
+
+* **the results in this session** (the default once there are any): the
+  analyses the auditor ran and looked at, Integrated Gradients and other
+  methods the batch audit does not run included, each ticked or not.  Nothing is
+  re-run; :func:`engine.record.session_record` makes the record and
+  ``probity verify`` later re-runs each result from its recorded call.  The
+  recorded command is that ``probity verify`` command line.
+* **a full audit, run now**: ``engine.audit.run_audit`` on the open data and
+  model with the dialog's computation settings; the recorded command is the
+  ``probity audit`` command line that regenerates the same results.json.
+
+The dialog collects what only a person can add (sections, auditor,
+organisation, reviewer notes, output folder) and writes through the job runner
+with progress and Cancel.
 
 An export never carries one audit's words into another's folder: the folder
 proposed is named after the open data and model (inside the folder the last
@@ -37,6 +46,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPlainTextEdit,
     QPushButton,
+    QRadioButton,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -53,12 +63,16 @@ if TYPE_CHECKING:
     from engine.audit import AuditRequest
     from engine.jobs import JobContext
     from engine.models.base import Model
+    from engine.record import ReportOptions
     from engine.schema import Dataset
 
 __all__ = [
     "ExportReportDialog",
     "ExportResult",
     "export_job",
+    "export_session_job",
+    "reportable_results",
+    "verify_command",
     "audit_command",
     "proposed_folder",
     "DEFAULT_EXPLAIN_ROWS",
@@ -132,6 +146,96 @@ def audit_command(request: AuditRequest, out_dir: Path) -> list[str]:
     return command
 
 
+def verify_command(model: Model, dataset: Dataset) -> list[str]:
+    """The ``probity verify`` command line that re-runs every result of a session's report (run beside it)."""
+    command = ["probity", "verify", "report.pdf", "--data", str(dataset.path)]
+    command += ["--model", str(model.path if model.path is not None else model.name)]
+    if model.trust.required and model.sha256:
+        command += ["--trust-model", model.sha256]
+    if model.trust.allow_unreviewed:
+        command += ["--allow-unreviewed"]
+    return command
+
+
+@dataclass(frozen=True)
+class Reportable:
+    """A session result as the dialog lists it: its key in the report, and why it cannot go in (if so)."""
+
+    key: str
+    result: Any
+    title: str
+    problem: str = ""
+
+
+def reportable_results(results: Mapping[str, Any], dataset: Dataset | None, model: Model | None) -> list[Reportable]:
+    """The session's results under their report keys, each with the reason it cannot be reported, if any.
+
+    Keys lose the Explain pane's job prefix (``explain-lime`` is ``lime``); a
+    result from other inputs, or one that records no call (an older session's),
+    is listed with its problem, not silently dropped.
+    """
+    from engine.explain.registry import METHODS
+    from gui.sessionfile import EXPLAIN_PREFIX
+
+    out: list[Reportable] = []
+    taken: set[str] = set()
+    for kind, result in results.items():
+        prov = getattr(result, "provenance", None)
+        if prov is None:
+            continue
+        key = kind[len(EXPLAIN_PREFIX) :] if kind.startswith(EXPLAIN_PREFIX) else kind
+        if key in taken:
+            key = kind
+        taken.add(key)
+        method = METHODS.get(str(prov.method or ""))
+        title = method.report_title if method is not None else str(prov.method or key)
+        rows = getattr(result, "rows", None)
+        if rows is not None and len(rows):
+            title += f" · {len(rows):,} row{'s' if len(rows) != 1 else ''}"
+        problem = ""
+        if dataset is None or model is None:
+            problem = "the data or the model is not open"
+        elif prov.data_sha256 not in (None, dataset.sha256) or prov.model_sha256 not in (None, model.sha256):
+            problem = "computed on other data or another model"
+        elif prov.call is None:
+            problem = "from a session saved by an older Probity: run it again to report it"
+        out.append(Reportable(key=key, result=result, title=title, problem=problem))
+    return out
+
+
+def export_session_job(
+    results: Mapping[str, Any],
+    *,
+    dataset: Dataset,
+    roles: Any,
+    model: Model,
+    seed: int,
+    timestamp: str,
+    report: Any,
+    out_dir: Path,
+    command: Sequence[str],
+    force: bool = False,
+    ctx: JobContext,
+) -> ExportResult:
+    """Write the report of the session's chosen results (on a worker; nothing is re-run)."""
+    from engine.hardware import describe_hardware
+    from engine.record import session_record, write_record_outputs
+
+    ctx.progress(0.0, "Gathering the session's results")
+    record = session_record(
+        dataset=dataset,
+        roles=roles,
+        model=model,
+        results=results,
+        seed=seed,
+        timestamp=timestamp,
+        report=report,
+        hardware=describe_hardware(model),
+    )
+    paths = write_record_outputs(record, out_dir, report, command=command, ctx=ctx.sub(0.1, 1.0), force=force)
+    return ExportResult(paths=paths, warnings=record.warnings)
+
+
 def _slug(name: str) -> str:
     """A file name's stem as a folder-name part: letters, digits, ``_``, ``.`` and ``-`` only."""
     stem = Path(name).stem if Path(name).suffix else name
@@ -195,6 +299,7 @@ class ExportReportDialog(QDialog):
         notes: str = "",
         out_dir: Path | None = None,
         notes_for: InputsIdentity | None = None,
+        results: Mapping[str, Any] | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -280,7 +385,6 @@ class ExportReportDialog(QDialog):
         self.open_when_done.setChecked(remembered("open_when_done", "true") == "true")
         about = QFormLayout()
         about.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
-        about.addRow("Instances to explain:", self.rows_edit)
         about.addRow("Auditor:", self.auditor_edit)
         about.addRow("Organisation:", self.organisation_edit)
         about.addRow("Reviewer notes:", self.notes_edit)
@@ -304,16 +408,50 @@ class ExportReportDialog(QDialog):
         self.cluster_edit.setToolTip("Rows whose SHAP values are clustered.")
         compute = QFormLayout()
         compute.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
+        compute.addRow("Instances to explain:", self.rows_edit)
         compute.addRow("Seed:", self.seed_box)
         compute.addRow("Permutation repeats:", self.repeats_box)
         compute.addRow("LIME samples:", self.lime_box)
         compute.addRow("Clustered rows:", self.cluster_edit)
-        compute_box = QGroupBox("Computation")
-        compute_box.setLayout(compute)
+        self.compute_box = QGroupBox("Full audit: what it computes")
+        self.compute_box.setLayout(compute)
+
+        # What the report is made from: the session's results, or a full audit run now.
+        self.reportables = reportable_results(results or {}, session.dataset, session.model)
+        usable = [r for r in self.reportables if not r.problem]
+        self.session_radio = QRadioButton(
+            f"The results in this session ({len(usable)}): what you ran and looked at; nothing is re-run"
+        )
+        self.audit_radio = QRadioButton("A full audit, run now on the open data and model")
+        self.result_checks: dict[str, QCheckBox] = {}
+        results_layout = QVBoxLayout()
+        for item in self.reportables:
+            check = QCheckBox(item.title + (f" — {item.problem}" if item.problem else ""))
+            check.setObjectName(f"result-{item.key}")
+            check.setChecked(not item.problem)
+            check.setEnabled(not item.problem)
+            if item.problem:
+                check.setToolTip(f"Not reported: {item.problem}.")
+            self.result_checks[item.key] = check
+            results_layout.addWidget(check)
+        if not self.reportables:
+            results_layout.addWidget(hint_label("No results yet: run analyses in the Explain and Analyses areas."))
+        self.results_box = QGroupBox("Results to report")
+        self.results_box.setLayout(results_layout)
+        source_layout = QVBoxLayout()
+        source_layout.addWidget(self.session_radio)
+        source_layout.addWidget(self.audit_radio)
+        source_box = QGroupBox("Report on")
+        source_box.setLayout(source_layout)
+        self.session_radio.setEnabled(bool(usable))
+        (self.session_radio if usable else self.audit_radio).setChecked(True)
+        self.session_radio.toggled.connect(self._on_source_toggled)
 
         right = QVBoxLayout()
+        right.addWidget(source_box)
+        right.addWidget(self.results_box)
         right.addLayout(about)
-        right.addWidget(compute_box)
+        right.addWidget(self.compute_box)
         body = QHBoxLayout()
         body.addWidget(self.sections_box)
         body.addLayout(right, 1)
@@ -336,8 +474,8 @@ class ExportReportDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(
             hint_label(
-                "Runs the full audit on the open data and model and writes report.pdf, results.json and "
-                "manifest.json, exactly as “probity audit” does; “probity verify” can check the report later."
+                "Writes report.pdf, results.json and manifest.json as “probity audit” does; “probity verify” "
+                "re-runs every number of the report later."
             )
         )
         layout.addLayout(body, 1)
@@ -358,6 +496,7 @@ class ExportReportDialog(QDialog):
             self.error.show_error(f"To export a report, {' and '.join(missing)}.")
             self.export_button.setEnabled(False)
         self._check_notes()
+        self._on_source_toggled()
 
     # -- public API ---------------------------------------------------------------------------
     def sections(self) -> tuple[str, ...] | None:
@@ -367,6 +506,34 @@ class ExportReportDialog(QDialog):
 
     def notes(self) -> str:
         return self.notes_edit.toPlainText()
+
+    @property
+    def from_session(self) -> bool:
+        """Whether the report is made from the session's results (not from a full audit run now)."""
+        return self.session_radio.isChecked()
+
+    def chosen_results(self) -> dict[str, Any]:
+        """The session results ticked for the report, under their report keys."""
+        return {
+            item.key: item.result
+            for item in self.reportables
+            if not item.problem and self.result_checks[item.key].isChecked()
+        }
+
+    def report_options(self) -> ReportOptions:
+        """Auditor, organisation, notes and sections as the dialog has them."""
+        from engine.errors import ProbityError
+        from engine.record import ReportOptions
+
+        sections = self.sections()
+        if sections == ():
+            raise ProbityError("Choose at least one report section.")
+        return ReportOptions(
+            auditor=self.auditor_edit.text().strip(),
+            organisation=self.organisation_edit.text().strip(),
+            reviewer_notes=self.notes(),
+            sections=sections,
+        )
 
     def out_dir(self) -> Path:
         return Path(self.folder_edit.text().strip()).expanduser()
@@ -425,6 +592,8 @@ class ExportReportDialog(QDialog):
         from engine.errors import ProbityError
 
         self.error.clear_message()
+        if self.from_session:
+            return self._export_session()
         try:
             request = self.build_request()
         except ProbityError as exc:
@@ -462,6 +631,61 @@ class ExportReportDialog(QDialog):
         self.progress.start("Running the audit…")
         return self._job
 
+    def _export_session(self) -> int | None:
+        """Start writing the report of the session's chosen results."""
+        from engine.audit import existing_outputs
+        from engine.errors import ProbityError
+        from engine.results import utc_now
+
+        try:
+            missing = self._session.missing_inputs()
+            if missing:
+                raise ProbityError(f"To export a report, {' and '.join(missing)}.")
+            chosen = self.chosen_results()
+            if not chosen:
+                raise ProbityError("Tick at least one result to report, or choose a full audit.")
+            report = self.report_options()
+            if not self.folder_edit.text().strip():
+                raise ProbityError("Choose an output folder for the report.")
+        except ProbityError as exc:
+            self.error.show_error(str(exc))
+            return None
+        dataset, model = self._session.dataset, self._session.model
+        assert dataset is not None and model is not None
+        out_dir = self.out_dir()
+        existing = existing_outputs(out_dir, report=True)
+        if existing and not self.confirm_overwrite(out_dir, existing):
+            self.status.setText(f"Nothing was written: {out_dir} keeps its files. Choose another folder to export.")
+            return None
+        self._remember()
+        self._job = self._runner.submit(
+            JobSpec(
+                kind="export-report",
+                fn=export_session_job,
+                args=(chosen,),
+                params={
+                    "dataset": dataset,
+                    "roles": self._session.roles,
+                    "model": model,
+                    "seed": self.seed_box.value(),
+                    "timestamp": utc_now(),
+                    "report": report,
+                    "out_dir": out_dir,
+                    "command": verify_command(model, dataset),
+                    "force": bool(existing),
+                },
+                key="export-report",
+                title=f"Export report · {out_dir.name}",
+                seed=self.seed_box.value(),
+            )
+        )
+        self.result = None
+        self.status.setText("")
+        self.open_message.clear_message()
+        self.export_button.setEnabled(False)
+        self.progress.start("Writing the report of the session's results…")
+        return self._job
+
     def cancel(self) -> None:
         if self._job is not None:
             self._runner.cancel(self._job)
@@ -477,6 +701,10 @@ class ExportReportDialog(QDialog):
 
     def _on_progress_cancel_clicked(self) -> None:
         self.cancel()
+
+    def _on_source_toggled(self, _checked: bool = False) -> None:
+        self.results_box.setVisible(self.from_session)
+        self.compute_box.setVisible(not self.from_session)
 
     def _on_browse_clicked(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Output folder for the report", self.folder_edit.text())
