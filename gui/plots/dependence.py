@@ -55,6 +55,13 @@ def _dots(grid_x: np.ndarray, ice: np.ndarray, offsets: np.ndarray) -> tuple[np.
     return xs, ice.ravel()
 
 
+def _finite_span(values: Any) -> tuple[float, float] | None:
+    """The smallest and largest finite value, or ``None`` when none is finite (a NaN grid point defines nothing)."""
+    array = np.asarray(values, dtype=np.float64)
+    finite = array[np.isfinite(array)]
+    return (float(finite.min()), float(finite.max())) if finite.size else None
+
+
 def _levels(grid_x: np.ndarray, pdp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """One short horizontal segment per category at its partial dependence (drawn with ``connect="pairs"``)."""
     xs = np.column_stack([grid_x - _LEVEL, grid_x + _LEVEL]).ravel()
@@ -163,9 +170,8 @@ class DependenceView(QWidget):
         self.result = result
         names = [str(d.feature) for d in result.features]
         if feature is None or feature not in names:
-            ranges = [
-                float(np.ptp(np.asarray(d.pdp, dtype=np.float64))) if len(d.pdp) else 0.0 for d in result.features
-            ]
+            spans = [_finite_span(d.pdp) for d in result.features]
+            ranges = [span[1] - span[0] if span is not None else 0.0 for span in spans]
             feature = names[int(np.argmax(ranges))] if names else None
         self.feature_box.blockSignals(True)
         self.feature_box.addItems(names)
@@ -216,19 +222,21 @@ class DependenceView(QWidget):
         set_axis_label(item, "bottom", name, color=palette.TEXT)
         set_axis_label(item, "left", self.result.output_name, color=palette.TEXT)
         self._draw_selected()
-        finite = ice[np.isfinite(ice)]
-        if finite.size:
-            lo, hi = float(finite.min()), float(finite.max())
+        ice_span = _finite_span(ice)
+        if ice_span is not None:
+            lo, hi = ice_span
             pad = 0.05 * (hi - lo or 1.0)
             item.setYRange(lo - pad, hi + pad, padding=0)
         if g and categorical:
             item.setXRange(-0.6, g - 0.4, padding=0)
         elif g:
             item.setXRange(float(self.grid_x.min()), float(self.grid_x.max()), padding=0.04)
-        pdp = pdp_values
+        # The range of the grid points where the partial dependence is defined: one NaN point (every row's
+        # prediction failed there) must not hide the others.
+        pdp_span = _finite_span(pdp_values)
         span = (
-            f"from {format_number(float(pdp.min()))} to {format_number(float(pdp.max()))}"
-            if pdp.size
+            f"from {format_number(pdp_span[0])} to {format_number(pdp_span[1])}"
+            if pdp_span is not None
             else "not defined"
         )
         if categorical:

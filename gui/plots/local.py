@@ -225,7 +225,11 @@ class LocalView(QWidget):
         return label
 
     def _draw_bars(self, labels: list[str], starts: np.ndarray, values: np.ndarray, hover: list[str]) -> None:
-        """Bars top to bottom in the given order; bar ``j`` spans ``starts[j]`` to ``starts[j] + values[j]``."""
+        """Bars top to bottom in the given order; bar ``j`` spans ``starts[j]`` to ``starts[j] + values[j]``.
+
+        A bar whose value (or start) is not finite gets its label and a "not defined" mark at its start,
+        but no bar, and the plot's range is taken from the finite bars alone.
+        """
         n = len(labels)
         self.labels = list(labels)
         self.starts = np.asarray(starts, dtype=np.float64)
@@ -233,26 +237,34 @@ class LocalView(QWidget):
         self._hover_texts = list(hover)
         ys = np.arange(n, dtype=np.float64)[::-1]
         ends = self.starts + self.contributions
-        brushes = [QColor(palette.CONTRIBUTION_UP if v > 0 else palette.CONTRIBUTION_DOWN) for v in self.contributions]
-        self.bars = pg.BarGraphItem(
-            x0=np.minimum(self.starts, ends),
-            y=ys,
-            height=_BAR_HEIGHT,
-            width=np.abs(self.contributions),
-            brushes=brushes,
-            pen=pg.mkPen(QColor("#FFFFFF"), width=0.5),
-        )
-        self.plot_item.addItem(self.bars)
+        defined = np.isfinite(ends)
+        if defined.any():
+            brushes = [
+                QColor(palette.CONTRIBUTION_UP if v > 0 else palette.CONTRIBUTION_DOWN)
+                for v in self.contributions[defined]
+            ]
+            self.bars = pg.BarGraphItem(
+                x0=np.minimum(self.starts, ends)[defined],
+                y=ys[defined],
+                height=_BAR_HEIGHT,
+                width=np.abs(self.contributions[defined]),
+                brushes=brushes,
+                pen=pg.mkPen(QColor("#FFFFFF"), width=0.5),
+            )
+            self.plot_item.addItem(self.bars)
         self.plot_item.getAxis("left").setTicks([list(zip(ys.tolist(), self.labels))])
-        lo = float(min(np.min(self.starts), np.min(ends), 0.0 if self._zero_line() else np.inf))
-        hi = float(max(np.max(self.starts), np.max(ends), 0.0 if self._zero_line() else -np.inf))
+        reach = np.concatenate([self.starts, ends, [0.0] if self._zero_line() else []])
+        reach = reach[np.isfinite(reach)]
+        lo, hi = (float(reach.min()), float(reach.max())) if reach.size else (-1.0, 1.0)
         pad = 0.14 * (hi - lo or 1.0)
         font = QFont()
         font.setPointSize(8)
-        for j, (end, value) in enumerate(zip(ends, self.contributions)):
-            text = pg.TextItem(_signed(float(value)), color=palette.MUTED_TEXT, anchor=(0 if value >= 0 else 1, 0.5))
+        for j, (start, end, value) in enumerate(zip(self.starts, ends, self.contributions)):
+            # An undefined contribution is named where its bar would start (or at the range's left end).
+            at = float(end) if defined[j] else float(start) if math.isfinite(start) else lo
+            text = pg.TextItem(_signed(float(value)), color=palette.MUTED_TEXT, anchor=(1 if value < 0 else 0, 0.5))
             text.setFont(font)
-            text.setPos(float(end), float(ys[j]))
+            text.setPos(at, float(ys[j]))
             self.plot_item.addItem(text)
         self.plot_item.setXRange(lo - pad, hi + pad, padding=0)
         self.plot_item.setYRange(-0.7, n - 0.3, padding=0)
@@ -387,19 +399,25 @@ class WaterfallView(LocalView):
         shown = list(values[keep])
         if rest.size:
             labels.append(f"{rest.size} other features")
-            shown.append(float(np.nansum(values[rest])))
-        # Drawn top to bottom with the largest on top, the walk starts at the bottom bar.
+            defined_rest = values[rest][np.isfinite(values[rest])]
+            shown.append(float(defined_rest.sum()) if defined_rest.size else math.nan)
+        # Drawn top to bottom with the largest on top, the walk starts at the bottom bar.  A contribution
+        # that is not defined (NaN) adds nothing to the walk: it is named without a bar and the bars after
+        # it go on from where the defined ones left off.
         contributions = np.asarray(shown, dtype=np.float64)
-        walk = contributions[::-1]
+        defined = np.isfinite(contributions)
+        walk = np.where(defined, contributions, 0.0)[::-1]
         starts_bottom_up = base + np.concatenate([[0.0], np.cumsum(walk)[:-1]])
         starts = starts_bottom_up[::-1]
         hover = [
             f"{labels[k]}: {_signed(float(contributions[k]))} "
             f"({format_number(float(starts[k]))} → {format_number(float(starts[k] + contributions[k]))})"
+            if defined[k]
+            else f"{labels[k]}: not defined (no bar; left out of the sum)"
             for k in range(len(labels))
         ]
         self._draw_bars(labels, starts, contributions, hover)
-        end = base + float(contributions.sum())
+        end = base + float(walk.sum())
         n = len(labels)
         ig = result.method == "ig"
         base_name = "f(baseline)" if ig else "E[f(X)]"
@@ -445,8 +463,15 @@ class WaterfallView(LocalView):
             if ig
             else f"the mean {result.output_name} over the background"
         )
+        undefined = int((~np.isfinite(values)).sum())
+        left_out = (
+            f" {undefined} {'contribution is' if undefined == 1 else 'contributions are'} not defined (NaN) "
+            "and left out of the sum."
+            if undefined
+            else ""
+        )
         self.caption.setText(
             f"Bars add up from the base value ({where}) to this row's "
             f"output: {format_number(base)} + {format_number(end - base)} = {format_number(end)}. Orange raises the "
-            "output, blue lowers it; the smallest contributions are summed in one bar."
+            f"output, blue lowers it; the smallest contributions are summed in one bar.{left_out}"
         )

@@ -333,16 +333,25 @@ def test_dependence_with_nan_ice_values_draws_without_error(make, ice) -> None:
     _render(view)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gui/plots/dependence.py takes pdp.min()/max(), so one NaN grid point makes the caption's range "
-    "'from not defined to not defined' although the other points define it",
-)
 def test_the_caption_gives_the_range_of_the_defined_partial_dependence(make) -> None:
     view = make(DependenceView)
     ice = [[0.1, math.nan, 0.3], [0.2, math.nan, 0.4]]
     view.set_result(stubs.dependence_result(numeric=("age",), rows=(0, 1), grid_size=3, ice={"age": ice}))
     assert "the partial dependence, from 0.15 to 0.35." in view.caption.text()
+
+
+def test_an_all_nan_partial_dependence_has_no_range_in_the_caption(make) -> None:
+    view = make(DependenceView)
+    ice = [[math.nan] * 3, [math.nan] * 3]
+    view.set_result(stubs.dependence_result(numeric=("age",), rows=(0, 1), grid_size=3, ice={"age": ice}))
+    assert "the partial dependence, not defined." in view.caption.text()
+
+
+def test_a_nan_grid_point_does_not_make_a_feature_the_one_that_moves_the_output_most(make) -> None:
+    view = make(DependenceView)
+    flat = [[0.1, math.nan, 0.11], [0.1, math.nan, 0.12]]  # a range of 0.015 where defined; income's is 0.2
+    view.set_result(stubs.dependence_result(rows=(0, 1), grid_size=3, ice={"age": flat}))
+    assert view.feature == "income"
 
 
 def test_a_one_point_grid_draws(make) -> None:
@@ -530,16 +539,43 @@ def test_a_one_feature_waterfall(make) -> None:
     _render(view)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=Exception,
-    reason="gui/plots/local.py: a NaN attribution makes every bar start at NaN and setXRange([nan, nan]) raises",
-)
 def test_a_waterfall_with_a_nan_attribution_draws_the_others(make) -> None:
     view = make(WaterfallView)
     view.set_result(stubs.shap_result(rows=(0,), values=[[0.2, math.nan, -0.1]]))
     assert view.bar_count == 3 and view.prediction == pytest.approx(0.4)
     assert all(math.isfinite(x) for x in view.plot_item.vb.viewRange()[0])
+    # The defined bars walk from the base value to the prediction; the NaN one (no magnitude: at the
+    # bottom) is labelled, drawn without a bar and adds nothing.
+    assert view.labels == [FEATURES[0], FEATURES[2], FEATURES[1]]
+    assert view.starts.tolist() == pytest.approx([0.2, 0.3, 0.3])
+    assert view.starts[0] + view.contributions[0] == pytest.approx(view.prediction)
+    assert view.bars is not None and len(view.bars.opts["x0"]) == 2
+    assert view.hover_text(2) == f"{FEATURES[1]}: not defined (no bar; left out of the sum)"
+    caption = view.caption.text()
+    assert "0.3 + 0.1 = 0.4." in caption
+    assert caption.endswith(" 1 contribution is not defined (NaN) and left out of the sum.")
+    _render(view)
+
+
+def test_a_waterfall_whose_summed_features_are_all_nan_draws_the_others(make) -> None:
+    view = make(WaterfallView)
+    names = tuple(f"f{j}" for j in range(13))
+    values = np.r_[np.linspace(0.1, 1.1, 11), math.nan, math.nan][None, :]
+    view.set_result(stubs.shap_result(features=names, rows=(0,), values=values))
+    assert view.bar_count == WaterfallView.MAX_BARS and view.labels[-1] == "2 other features"
+    assert math.isnan(view.contributions[-1]) and view.starts[-1] == pytest.approx(0.3)
+    assert view.starts[0] + view.contributions[0] == pytest.approx(view.prediction)
+    assert view.caption.text().endswith(" 2 contributions are not defined (NaN) and left out of the sum.")
+    assert all(math.isfinite(x) for x in view.plot_item.vb.viewRange()[0])
+    _render(view)
+
+
+def test_a_waterfall_with_no_defined_attribution_keeps_a_finite_range(make) -> None:
+    view = make(WaterfallView)
+    view.set_result(stubs.shap_result(rows=(0,), values=[[math.nan, math.nan, math.nan]]))
+    assert view.bar_count == 3 and view.bars is None
+    assert all(math.isfinite(x) for x in view.plot_item.vb.viewRange()[0])
+    _render(view)
 
 
 # -- surrogates and groups ----------------------------------------------------------------------------------
