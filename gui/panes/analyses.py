@@ -88,11 +88,28 @@ class NumberBox(QDoubleSpinBox):
 
     Qt's own box shows a fixed number of decimals, so a small value either
     reads as 0.000 or is rounded away; this one takes any value the engine may
-    accept (it checks ranges itself and says so inline).
+    accept.  Given the parameter it stands for, the parameter's own check
+    (:meth:`Param.check`, which knows whether a bound is excluded) judges each
+    number as it is typed: a refused one is never taken (Enter or leaving the
+    box puts back the last accepted number) and, while it is in the box,
+    :attr:`refusal` holds the sentence the engine would give for it.
     """
 
-    def __init__(self, value: float = 0.0, *, minimum: float = -1e12, maximum: float = 1e12) -> None:
+    sig_refusal_changed = Signal(str)  # the sentence refusing what the box holds, "" once it is accepted
+
+    def __init__(
+        self,
+        value: float = 0.0,
+        *,
+        minimum: float = -1e12,
+        maximum: float = 1e12,
+        param: Param | None = None,
+        owner: str = "",
+    ) -> None:
         super().__init__()
+        self._param = param
+        self._owner = owner
+        self.refusal = ""
         self.setDecimals(9)
         self.setRange(minimum, maximum)
         magnitude = abs(value)
@@ -100,6 +117,10 @@ class NumberBox(QDoubleSpinBox):
         self.setValue(value)
         # Qt sizes a spin box by its range's end points, which for [0, 1] ("0", "1") leaves no room for 0.95.
         self.setMinimumWidth(self.fontMetrics().horizontalAdvance("-0.000001e-05") + 32)
+        # Qt rewrites the text without a signal when Enter puts a number back; editingFinished follows it.
+        self.lineEdit().textChanged.connect(self._on_edit_text_changed)
+        self.editingFinished.connect(self._on_self_editing_finished)
+        self.valueChanged.connect(self._on_self_value_changed)
 
     def textFromValue(self, value: float) -> str:  # noqa: N802 (Qt's name)
         return f"{value:.6g}"
@@ -118,9 +139,48 @@ class NumberBox(QDoubleSpinBox):
             # Half-typed numbers ("-", "1e", "2.5e-") may still become one.
             partial = t in ("", "-", "+", ".", "-.", "+.") or t.endswith(("e", "e-", "e+"))
             return QValidator.State.Intermediate if partial else QValidator.State.Invalid
+        # A refused number may still be the start of an accepted one ("1" of "1e-05"), so it stays typeable.
+        return QValidator.State.Intermediate if self.refusal_of(value) else QValidator.State.Acceptable
+
+    def refusal_of(self, value: float) -> str:
+        """Why ``value`` is refused (the engine's sentence when the box has a parameter), or ``""``."""
+        from engine.errors import AnalysisError
+
+        if self._param is not None:
+            try:
+                self._param.check(value, owner=self._owner)
+            except AnalysisError as exc:
+                return str(exc)
         if not self.minimum() <= value <= self.maximum():
-            return QValidator.State.Intermediate
-        return QValidator.State.Acceptable
+            low, high = self.textFromValue(self.minimum()), self.textFromValue(self.maximum())
+            return f"This box takes numbers from {low} to {high}, not {self.textFromValue(value)}."
+        return ""
+
+    def setValue(self, value: float) -> None:  # noqa: N802 (Qt's name)
+        super().setValue(value)
+        self._refresh_refusal()  # the text may change without a signal (the same value, typed differently)
+
+    def _refresh_refusal(self) -> None:
+        text = self.lineEdit().text()
+        try:
+            # The text shows six digits of what the box holds (0.9999999 reads "1"): judge what it holds.
+            value = self.value() if text == self.textFromValue(self.value()) else float(text.strip())
+        except ValueError:
+            refusal = ""  # half-typed: nothing to say yet, and Enter puts the last number back
+        else:
+            refusal = self.refusal_of(value)
+        if refusal != self.refusal:
+            self.refusal = refusal
+            self.sig_refusal_changed.emit(refusal)
+
+    def _on_edit_text_changed(self, _text: str) -> None:
+        self._refresh_refusal()
+
+    def _on_self_editing_finished(self) -> None:
+        self._refresh_refusal()
+
+    def _on_self_value_changed(self, _value: float) -> None:
+        self._refresh_refusal()
 
 
 def _none_word(param: Param) -> str:
@@ -136,6 +196,14 @@ def _none_word(param: Param) -> str:
 _INT_MAX = 1_000_000_000
 
 
+def _owner_of(param: Param) -> str:
+    """The title the engine's refusals give the method ``param`` belongs to (:meth:`Method.validate`'s owner)."""
+    from engine.explain.registry import METHODS
+
+    owners = {m.report_title for m in METHODS.values() if any(p is param for p in m.params)}
+    return owners.pop() if len(owners) == 1 else "This method"
+
+
 class ParamForm(QWidget):
     """Widgets for a method's typed parameters (:class:`engine.explain.params.Param`).
 
@@ -144,7 +212,13 @@ class ParamForm(QWidget):
     supplies (rows, an earlier result) and hidden ones get none.  ``values()``
     gives what the form holds, ``None`` where a box stands at "all", "auto" or
     "default"; the method's own check (:meth:`Method.validate`) judges them.
+    A number box judges its number as it is typed: while one holds a number its
+    parameter refuses (an excluded bound, a number past a bound), the form shows
+    the engine's sentence under its fields and :attr:`problem` holds it, so a
+    pane can keep Run disabled until it is mended.
     """
+
+    sig_problem_changed = Signal(str)  # the first refusal in the form, "" once every field is accepted
 
     def __init__(self, params: Sequence[Param], *, uses_seed: bool = False, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -152,6 +226,9 @@ class ParamForm(QWidget):
         self._getters: dict[str, Callable[[], Any]] = {}
         self._setters: dict[str, Callable[[Any], None]] = {}
         self._choice_boxes: dict[str, tuple[QComboBox, Param]] = {}
+        self._refusals: dict[str, str] = {}
+        self.problem = ""
+        self.message = InlineMessage()
         layout = QFormLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
@@ -169,6 +246,7 @@ class ParamForm(QWidget):
             self.seed_box.setRange(0, 2_147_483_647)
             self.seed_box.setToolTip("Every random choice follows from this number; the report records it.")
             layout.addRow("Seed:", self.seed_box)
+        layout.addRow(self.message)  # a row of its own under the fields, hidden while all is well
 
     def _make_widget(self, param: Param) -> QWidget:
         kind, default = param.kind, param.default
@@ -248,7 +326,10 @@ class ParamForm(QWidget):
             float(param.default),
             minimum=param.minimum if param.minimum is not None else -1e12,
             maximum=param.maximum if param.maximum is not None else 1e12,
+            param=param,
+            owner=_owner_of(param),
         )
+        box.sig_refusal_changed.connect(lambda refusal, n=param.name: self._on_box_refusal_changed(n, refusal))
         self._getters[param.name] = box.value
         self._setters[param.name] = lambda v, s=box: s.setValue(float(v))
         return box
@@ -316,6 +397,22 @@ class ParamForm(QWidget):
     @property
     def seed(self) -> int:
         return self.seed_box.value() if self.seed_box is not None else 0
+
+    def _on_box_refusal_changed(self, name: str, refusal: str) -> None:
+        if refusal:
+            self._refusals[name] = refusal
+        else:
+            self._refusals.pop(name, None)
+        # The first field's refusal, in the form's order, whichever was typed last.
+        problem = next((self._refusals[n] for n in self._getters if n in self._refusals), "")
+        if problem == self.problem:
+            return
+        self.problem = problem
+        if problem:
+            self.message.show_error(problem)
+        else:
+            self.message.clear_message()
+        self.sig_problem_changed.emit(problem)
 
 
 class AnalysisPanel(QWidget):
@@ -399,6 +496,7 @@ class AnalysisPanel(QWidget):
             return
         self.form = ParamForm(self.method.params, uses_seed=self.method.random)
         self.form.update_choices(self._session.model)
+        self.form.sig_problem_changed.connect(self._on_form_problem_changed)
         self._form_slot.addWidget(self.form)
 
     def run(self) -> int | None:
@@ -407,6 +505,8 @@ class AnalysisPanel(QWidget):
 
         self.ensure_ready()
         assert self.form is not None
+        if self.form.problem:
+            return None  # the form shows the refused number's sentence under its fields
         self.error.clear_message()
         try:
             inputs = self._session.audit_inputs()
@@ -449,6 +549,9 @@ class AnalysisPanel(QWidget):
 
     def _on_progress_cancel_clicked(self) -> None:
         self.cancel()
+
+    def _on_form_problem_changed(self, _problem: str) -> None:
+        self._refresh_readiness()
 
     def _on_session_inputs_changed(self, _value: object) -> None:
         if self.form is not None:
@@ -521,7 +624,8 @@ class AnalysisPanel(QWidget):
 
     def _refresh_readiness(self) -> None:
         missing = self._session.missing_inputs()
-        self.run_button.setEnabled(not missing and self._job is None)
+        refused = self.form is not None and bool(self.form.problem)  # the form says why
+        self.run_button.setEnabled(not missing and self._job is None and not refused)
         if missing:
             self.readiness.setText(f"To run this analysis, {' and '.join(missing)}.")
             self.readiness.show()

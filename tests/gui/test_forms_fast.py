@@ -41,13 +41,17 @@ def _form(qtbot, method_name: str) -> ParamForm:
 
 
 def _rows(form: ParamForm) -> dict[str, QWidget]:
-    """Label text -> field widget, for every row of the form."""
+    """Label text -> field widget, for every labelled row of the form (the last row, its message, has none)."""
     layout = form.layout()
     assert isinstance(layout, QFormLayout)
     out = {}
     for row in range(layout.rowCount()):
         label = layout.itemAt(row, QFormLayout.ItemRole.LabelRole)
         field = layout.itemAt(row, QFormLayout.ItemRole.FieldRole)
+        if label is None:
+            assert row == layout.rowCount() - 1
+            assert layout.itemAt(row, QFormLayout.ItemRole.SpanningRole).widget() is form.message
+            continue
         out[label.widget().text()] = field.widget()
     return out
 
@@ -190,25 +194,70 @@ def test_numbers_typed_outside_a_fields_range_never_leave_the_form(qtbot, method
             assert math.isfinite(value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AnalysisError,
-    reason="ParamForm's NumberBox takes the bounds as inclusive, so an excluded bound reaches the method "
-    "and is refused only after Run (as an inline error; see test_panes_fast.py)",
-)
 @pytest.mark.parametrize(("method_name", "param_name"), EXCLUSIVE, ids=[f"{m}.{p}" for m, p in EXCLUSIVE])
 def test_an_excluded_bound_typed_into_a_field_never_leaves_the_form(qtbot, method_name, param_name) -> None:
     param = METHODS[method_name].param(param_name)
     form = _form(qtbot, method_name)
     box = _field(form, method_name, param_name)
     bounds = [f"{b:g}" for b in (param.minimum, param.maximum) if b is not None]
-    for text in bounds + _hostile(param):  # a number beyond a bound is put back to the bound
+    for text in bounds + _hostile(param):
         _type(box, text)
         param.check(form.values()[param_name], owner="test")
+        assert form.problem == "" and form.message.kind == ""  # Enter put the last accepted number back
+
+
+def _refusal(method_name: str, param_name: str, value: float) -> str:
+    """The sentence the method's own check gives for ``value``."""
+    with pytest.raises(AnalysisError) as refused:
+        METHODS[method_name].validate({param_name: value})
+    return str(refused.value)
+
+
+@pytest.mark.parametrize(("method_name", "param_name"), EXCLUSIVE, ids=[f"{m}.{p}" for m, p in EXCLUSIVE])
+def test_an_excluded_bound_is_refused_as_it_is_typed_with_the_engines_sentence(qtbot, method_name, param_name) -> None:
+    param = METHODS[method_name].param(param_name)
+    form = _form(qtbot, method_name)
+    box = _field(form, method_name, param_name)
+    problems: list[str] = []
+    form.sig_problem_changed.connect(problems.append)
+    beyond = [param.minimum - 0.5] + ([param.maximum + 1] if param.maximum is not None else [])
+    for number in [b for b in (param.minimum, param.maximum) if b is not None] + beyond:
+        QTest.keyClick(box, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+        QTest.keyClicks(box, f"{number:g}")
+        sentence = _refusal(method_name, param_name, float(number))
+        assert form.problem == sentence and box.refusal == sentence
+        assert form.message.kind == "error" and form.message.text() == sentence
+        assert form.values()[param_name] == pytest.approx(param.default)  # never taken
+        QTest.keyClick(box, Qt.Key.Key_Return)
+        assert form.problem == "" and form.message.kind == "" and box.text() == f"{param.default:g}"
+        assert problems[-2:] == [sentence, ""]
+
+
+def test_a_refused_value_set_by_a_script_stays_refused_until_a_good_one_replaces_it(qtbot) -> None:
+    form = _form(qtbot, "surrogate")
+    sentence = _refusal("surrogate", "holdout_fraction", 1.0)
+    form.set_values({"holdout_fraction": 1.0})
+    assert form.problem == sentence and form.message.text() == sentence
+    box = _field(form, "surrogate", "holdout_fraction")
+    QTest.keyClick(box, Qt.Key.Key_Return)  # nothing better to put back
+    assert form.problem == sentence
+    form.set_values({"holdout_fraction": 0.999999999})  # shown as "1", held as less: accepted
+    assert box.text() == "1" and form.problem == "" and form.message.kind == ""
+
+
+def test_an_inclusive_bound_is_taken_and_a_number_past_it_is_refused_with_the_engines_sentence(qtbot) -> None:
+    form = _form(qtbot, "groups")
+    box = _field(form, "groups", "threshold")
+    _type(box, "1")
+    assert form.values()["threshold"] == 1.0 and form.problem == ""
+    QTest.keyClick(box, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    QTest.keyClicks(box, "1.5")
+    assert form.problem == _refusal("groups", "threshold", 1.5)
+    assert form.values()["threshold"] == 1.0
 
 
 def test_the_floats_with_an_excluded_bound_are_these_three() -> None:
-    # If a descriptor gains or loses an excluded bound, the expected failure above must be revisited.
+    # If a descriptor gains or loses an excluded bound, the tests above must be revisited.
     assert sorted(EXCLUSIVE) == [
         ("clusters", "klime_alpha"),
         ("permutation", "confidence"),

@@ -242,16 +242,20 @@ def test_new_inputs_cancel_the_running_job_and_clear_the_shown_result(qtbot, pan
     assert panel.result is None and panel.placeholder.text() == "The inputs changed; press Run for new results."
 
 
-def test_an_excluded_bound_is_refused_inline_when_run(qtbot, panel, fake) -> None:
-    """The method's own check runs first, so the real function refuses the value before computing anything."""
+def test_an_excluded_bound_is_refused_inline_and_run_stays_disabled_until_it_is_mended(qtbot, panel, fake) -> None:
+    """The form refuses the value with the method's own sentence; nothing is submitted while it holds it."""
     panel.form.set_values({"confidence": 1.0})
-    job = panel.run()
-    fake.run_job(job)
-    assert panel.error.kind == "error"
-    assert panel.error.text() == (
+    assert panel.form.problem == (
         "Permutation importance's parameter confidence must be a number strictly between 0 and 1, not 1.0."
     )
-    assert panel.result is None and panel.run_button.isEnabled()
+    assert panel.form.message.isVisibleTo(panel) and panel.form.message.text() == panel.form.problem
+    assert not panel.run_button.isEnabled()
+    assert panel.run() is None and fake.submitted == [] and panel.job_id is None
+    panel.form.set_values({"confidence": 0.9})
+    assert panel.form.problem == "" and not panel.form.message.isVisibleTo(panel)
+    assert panel.run_button.isEnabled()
+    job = panel.run()
+    assert job is not None and fake.submitted[-1].params["params"]["confidence"] == 0.9
 
 
 # -- the Explain area ----------------------------------------------------------------------------------------
