@@ -17,9 +17,13 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
 
 __all__ = ["DemoPaths", "GROUND_TRUTH", "make_credit_frame", "train_credit_model", "ensure_demo", "demo_dir"]
 
@@ -59,7 +63,8 @@ class DemoPaths:
 
 
 def _z(x: np.ndarray) -> np.ndarray:
-    return (x - x.mean()) / x.std()
+    z: np.ndarray = (x - x.mean()) / x.std()
+    return z
 
 
 def make_credit_frame(n_rows: int = 6000, seed: int = DEMO_SEED) -> pd.DataFrame:
@@ -122,7 +127,7 @@ def make_credit_frame(n_rows: int = 6000, seed: int = DEMO_SEED) -> pd.DataFrame
     )
 
 
-def train_credit_model(frame: pd.DataFrame, seed: int = DEMO_SEED):
+def train_credit_model(frame: pd.DataFrame, seed: int = DEMO_SEED) -> Pipeline:
     """A scikit-learn Pipeline (impute + one-hot + gradient boosting) on the raw columns."""
     from sklearn.compose import ColumnTransformer
     from sklearn.ensemble import GradientBoostingClassifier

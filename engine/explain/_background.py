@@ -75,7 +75,8 @@ class Background:
     @property
     def probabilities(self) -> np.ndarray:
         """``(K,)`` weights normalised to sum to 1."""
-        return self.weights / self.weights.sum()
+        probabilities: np.ndarray = self.weights / self.weights.sum()
+        return probabilities
 
     def expectation(self, values: np.ndarray) -> np.ndarray:
         """Weighted mean of ``values`` ``(K, ...)`` over the background rows."""
@@ -171,7 +172,7 @@ def _clustering_matrix(X: pd.DataFrame) -> np.ndarray:
     """``(N, D)`` float coordinates the clusters are formed in."""
     numeric = [c for c in X.columns if is_numeric_column(X[c])]
     if numeric:
-        Z = X[numeric].to_numpy(dtype=np.float64, na_value=np.nan)
+        Z: np.ndarray = X[numeric].to_numpy(dtype=np.float64, na_value=np.nan)
         with warnings.catch_warnings():
             # All-missing columns give NaN means; they become 0 below.
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -179,7 +180,8 @@ def _clustering_matrix(X: pd.DataFrame) -> np.ndarray:
             std = np.nanstd(Z, axis=0)
         std = np.where(np.isfinite(std) & (std > 0), std, 1.0)
         Z = (Z - np.nan_to_num(mean)) / std
-        return np.nan_to_num(Z, nan=0.0, posinf=0.0, neginf=0.0)
+        finite: np.ndarray = np.nan_to_num(Z, nan=0.0, posinf=0.0, neginf=0.0)
+        return finite
     blocks = []
     for name in X.columns:
         codes, uniques = pd.factorize(X[name], use_na_sentinel=False)
@@ -280,7 +282,8 @@ def single_thread_if_small(work: int, *, threshold: int = _SMALL_WORK) -> Abstra
         return nullcontext()
     from threadpoolctl import threadpool_limits
 
-    return threadpool_limits(limits=1)
+    limits: AbstractContextManager[object] = threadpool_limits(limits=1)  # threadpoolctl ships no type information
+    return limits
 
 
 def _numeric_representatives(values: np.ndarray, labels: np.ndarray, weights: np.ndarray, k: int) -> np.ndarray:

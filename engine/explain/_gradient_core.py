@@ -306,7 +306,8 @@ def chunks(setup: Setup, ctx: JobContext, rows_per_pass: int, title: str) -> Ite
 def to_numpy(t: Any) -> np.ndarray:
     import torch
 
-    return t.detach().to(device="cpu", dtype=torch.float64).numpy()
+    values: np.ndarray = t.detach().to(device="cpu", dtype=torch.float64).numpy()
+    return values
 
 
 def input_gradient(total: Any, x: Any) -> Any:

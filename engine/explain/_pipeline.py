@@ -268,7 +268,7 @@ def transformer_sources(step: Any, n_in: int, *, name: str = "step", explainer: 
             kept = ~pd.isna(pd.Series(stats, dtype=object)).to_numpy()
         if getattr(step, "keep_empty_features", False):
             kept = np.ones(n_in, dtype=bool)
-        out = identity[kept]
+        out: np.ndarray = identity[kept]
         indicator = getattr(step, "indicator_", None)
         if getattr(step, "add_indicator", False) and indicator is not None:
             out = np.concatenate([out, np.asarray(indicator.features_, dtype=np.int64)])

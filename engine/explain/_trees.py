@@ -403,7 +403,7 @@ def go_left(tree: Tree, X: np.ndarray, nodes: np.ndarray) -> np.ndarray:
     x = X[:, f]
     missing = np.isnan(x)
     with np.errstate(invalid="ignore"):
-        out = x <= tree.threshold[nodes]
+        out: np.ndarray = x <= tree.threshold[nodes]
     if missing.any():
         out = np.where(missing, tree.missing_left[nodes], out)
     if tree.categorical is not None:

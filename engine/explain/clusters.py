@@ -224,7 +224,8 @@ def _canonical(labels: np.ndarray, k: int) -> np.ndarray:
 def _sq_distances(Z: np.ndarray, centres: np.ndarray, z_sq: np.ndarray) -> np.ndarray:
     """``(n, k)`` squared euclidean distances (expanded form, clipped at 0 against round-off)."""
     d2 = z_sq[:, None] - 2.0 * (Z @ centres.T) + (centres * centres).sum(axis=1)[None, :]
-    return np.maximum(d2, 0.0)
+    clipped: np.ndarray = np.maximum(d2, 0.0)
+    return clipped
 
 
 def _kmeans_plus_plus(Z: np.ndarray, z_sq: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
@@ -362,7 +363,8 @@ def _tsne(Z: np.ndarray, seed: int) -> np.ndarray:
     # On a few thousand rows OpenMP's thread start-up and spinning cost more than they
     # save (5x slower measured on a loaded two-core machine); larger inputs get every thread.
     with threadpool_limits(limits=1) if n <= _TSNE_SINGLE_THREAD_ROWS else nullcontext():
-        return tsne.fit_transform(Z)
+        embedding: np.ndarray = tsne.fit_transform(Z)  # scikit-learn ships no type information
+    return embedding
 
 
 # -- profiles --------------------------------------------------------------------------------------------

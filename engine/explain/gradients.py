@@ -390,7 +390,8 @@ def _nanmedian(data: np.ndarray) -> np.ndarray:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns are reported by the caller
-        return np.nanmedian(data, axis=0)
+        median: np.ndarray = np.nanmedian(data, axis=0)
+        return median
 
 
 def run_ig(

@@ -168,11 +168,13 @@ def _changed_columns(before: Any, after: Any) -> np.ndarray:
 
     if sp.issparse(before) or sp.issparse(after):
         diff = sp.csr_matrix(before) - sp.csr_matrix(after)
-        return np.asarray(abs(diff).max(axis=0).todense()).ravel() > 0
+        changed: np.ndarray = np.asarray(abs(diff).max(axis=0).todense()).ravel() > 0
+        return changed
     a = np.asarray(before, dtype=np.float64)
     b = np.asarray(after, dtype=np.float64)
     same = (a == b) | (np.isnan(a) & np.isnan(b))
-    return ~same.all(axis=0)
+    changed = ~same.all(axis=0)
+    return changed
 
 
 def _traced_sources(transform: Any, X: pd.DataFrame, by_name: bool, ctx: JobContext) -> np.ndarray:
@@ -202,11 +204,13 @@ def _column_std(Z: Any) -> np.ndarray:
         Z = sp.csr_matrix(Z, dtype=np.float64)
         mean = np.asarray(Z.mean(axis=0)).ravel()
         mean_sq = np.asarray(Z.multiply(Z).mean(axis=0)).ravel()
-        return np.sqrt(np.maximum(mean_sq - mean**2, 0.0))
+        std: np.ndarray = np.sqrt(np.maximum(mean_sq - mean**2, 0.0))
+        return std
     Z = np.asarray(Z, dtype=np.float64)
     with _warnings.catch_warnings():
         _warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanstd(Z, axis=0)
+        std = np.nanstd(Z, axis=0)
+    return std
 
 
 def _encoded_names(steps: tuple[tuple[str, Any], ...], n_encoded: int) -> tuple[str, ...]:
@@ -227,11 +231,13 @@ def _linear_coefficients(final: Any, task: Task, class_index: int | None, model_
     if coef.ndim == 1:
         return coef
     if coef.shape[0] == 1:
-        row = coef[0]
+        row: np.ndarray = coef[0]
         # A binary linear classifier's single row scores the second class; the first is its mirror.
-        return -row if task is Task.CLASSIFICATION and class_index == 0 else row
+        scored: np.ndarray = -row if task is Task.CLASSIFICATION and class_index == 0 else row
+        return scored
     if task is Task.CLASSIFICATION and class_index is not None and coef.shape[0] > class_index:
-        return coef[class_index]
+        chosen: np.ndarray = coef[class_index]
+        return chosen
     raise AnalysisError(
         f"The model {model_name} has {coef.shape[0]} rows of coefficients, so no single output can be explained "
         "by them."

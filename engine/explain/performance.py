@@ -163,7 +163,7 @@ def class_indices(y: np.ndarray, classes: Sequence[Any]) -> np.ndarray:
     -------
     ``(n,)`` int64 array of column indices into the model's probability output.
     """
-    idx = pd.Index(list(classes), dtype=object).get_indexer(pd.Index(np.asarray(y, dtype=object)))
+    idx: np.ndarray = pd.Index(list(classes), dtype=object).get_indexer(pd.Index(np.asarray(y, dtype=object)))
     if (idx < 0).any():  # labelled() guarantees this never happens; guard against misuse
         raise AnalysisError("The target holds labels that are not among the model's classes.")
     return idx.astype(np.int64)

@@ -523,7 +523,8 @@ def _fit_linear(
     terms = tuple(design.names[c] for c in columns)
 
     def predict(rows: np.ndarray) -> np.ndarray:
-        return intercept + design.matrix[np.ix_(rows, columns)] @ beta_raw
+        values: np.ndarray = intercept + design.matrix[np.ix_(rows, columns)] @ beta_raw
+        return values
 
     fitted_hold = predict(hold)
     return LinearSurrogate(

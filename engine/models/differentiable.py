@@ -216,7 +216,9 @@ def _sequential(layers: Sequence[tuple[np.ndarray, np.ndarray]], activation: str
     modules: list[Any] = []
     for i, (w, b) in enumerate(layers):
         # skip_init: no default initialisation, so torch's global generator is never drawn from.
-        linear = torch.nn.utils.skip_init(torch.nn.Linear, w.shape[1], w.shape[0], dtype=torch.float64)
+        linear = torch.nn.utils.skip_init(  # type: ignore[no-untyped-call]  # torch leaves skip_init unannotated
+            torch.nn.Linear, w.shape[1], w.shape[0], dtype=torch.float64
+        )
         with torch.no_grad():
             linear.weight.copy_(torch.from_numpy(w))
             linear.bias.copy_(torch.from_numpy(b))

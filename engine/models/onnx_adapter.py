@@ -119,7 +119,8 @@ def _signed64(v: int) -> int:
 def _string_field(message: bytes, number: int) -> str:
     for n, w, v in _fields(message):
         if n == number and w == 2:
-            return v.decode("utf-8", "replace")
+            text: str = v.decode("utf-8", "replace")
+            return text
     return ""
 
 
@@ -683,7 +684,8 @@ class OnnxModel(Model):
 
             # ZipMap returns one dict per row; from_records builds the matrix in one go.
             frame = pd.DataFrame.from_records(result, columns=list(self.classes))
-            return frame.to_numpy(dtype=np.float64)
+            probabilities: np.ndarray = frame.to_numpy(dtype=np.float64)
+            return probabilities
         return np.asarray(result, dtype=np.float64)
 
 

@@ -97,9 +97,12 @@ class SklearnModel(Model):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", category=UserWarning)
+                out: np.ndarray  # scikit-learn ships no type information
                 if self.task is Task.CLASSIFICATION:
-                    return self._estimator.predict_proba(data)
-                return self._estimator.predict(data)
+                    out = self._estimator.predict_proba(data)
+                else:
+                    out = self._estimator.predict(data)
+                return out
         except (ValueError, TypeError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ModelInputError(

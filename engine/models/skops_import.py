@@ -55,17 +55,22 @@ def skops_io() -> ModuleType:
         return loaded
     with _LOCK:
         if "torch" in sys.modules:
-            import skops.io
-
-            return skops.io
+            return _import_skops_io()
         finder = _TorchUnavailable()
         sys.meta_path.insert(0, finder)
         try:
             with _known_estimators():
-                import skops.io
+                module = _import_skops_io()
         finally:
             sys.meta_path.remove(finder)
-        return skops.io
+        return module
+
+
+def _import_skops_io() -> ModuleType:
+    import skops.io
+
+    module: ModuleType = skops.io  # skops ships no type information
+    return module
 
 
 @contextlib.contextmanager
@@ -85,7 +90,8 @@ def _known_estimators() -> Iterator[None]:
 
     def committed(type_filter: Any = None) -> list[tuple[str, type]]:
         if type_filter is not None:  # skops asks for every estimator; anything else gets the real walk
-            return walk(type_filter=type_filter)
+            found: list[tuple[str, type]] = walk(type_filter=type_filter)  # scikit-learn ships no type information
+            return found
         return list(listed)
 
     sklearn.utils.all_estimators = committed

@@ -322,7 +322,7 @@ class TorchModel(Model):
                     path=self.path,
                 )
         frame = X.loc[:, list(self.input_columns or ())]
-        values = frame.to_numpy(dtype=np.float64, na_value=np.nan)
+        values: np.ndarray = frame.to_numpy(dtype=np.float64, na_value=np.nan)
         # Copy-on-write frames hand out read-only views, which torch refuses to wrap.
         return values if values.flags.writeable else values.copy()
 
