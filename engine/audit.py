@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.audit_options import AUDIT_OPTIONS, AuditOption, option_defaults, record_at, recorded_at
 from engine.errors import AnalysisError, ProbityError, RoleError
 from engine.explain.base import AuditInputs
 from engine.explain.registry import METHODS, get_method
@@ -56,6 +57,8 @@ from engine.schema import Dataset, ReadOptions, Roles, assign_roles
 
 __all__ = [
     "AUDIT_ANALYSES",
+    "AUDIT_OPTIONS",
+    "AuditOption",
     "AUDIT_METHODS",
     "CORE_ANALYSES",
     "ReportOptions",
@@ -92,6 +95,9 @@ AUDIT_ANALYSES: tuple[str, ...] = (
 AUDIT_METHODS: dict[str, str] = {name: "pdp" if name == "dependence" else name for name in AUDIT_ANALYSES}
 #: What :func:`run_audit` runs unless asked for more (the GUI's quick audit).
 CORE_ANALYSES: tuple[str, ...] = ("performance", "permutation")
+
+
+_DEFAULTS = option_defaults()
 
 # Progress range of each analysis within run_audit's 10-100 % (loading takes 0-10 %).
 _SPANS: dict[str, tuple[float, float]] = {
@@ -175,13 +181,13 @@ class AuditRequest:
     trusted_sha256: tuple[str, ...] = ()
     allow_unreviewed: bool = False
     read_options: ReadOptions = field(default_factory=ReadOptions)
-    n_repeats: int | None = None
-    scoring: str | None = None
+    n_repeats: int | None = _DEFAULTS["n_repeats"]
+    scoring: str | None = _DEFAULTS["scoring"]
     analyses: tuple[str, ...] = CORE_ANALYSES
-    explain_rows: str = "first:5"
-    lime_samples: int | None = None
-    cluster_rows: str = "random:300"
-    dependence_features: int = 3
+    explain_rows: str = _DEFAULTS["explain_rows"]
+    lime_samples: int | None = _DEFAULTS["lime_samples"]
+    cluster_rows: str = _DEFAULTS["cluster_rows"]
+    dependence_features: int = _DEFAULTS["dependence_features"]
     timestamp: str | None = None
     measure_times: bool = True
     report: ReportOptions | None = None
@@ -190,30 +196,34 @@ class AuditRequest:
     def resolved(self) -> AuditRequest:
         """This request with every option left to a method's default replaced by that default (its descriptor's)."""
         changes: dict[str, Any] = {}
-        if self.n_repeats is None:
-            changes["n_repeats"] = get_method("permutation").defaults["n_repeats"]
-        if self.lime_samples is None:
-            changes["lime_samples"] = get_method("lime").defaults["num_samples"]
+        for option in AUDIT_OPTIONS:
+            if option.method_default is not None and getattr(self, option.field) is None:
+                method, param = option.method_default
+                changes[option.field] = get_method(method).defaults[param]
         return dataclasses.replace(self, **changes) if changes else self
+
+    def options(self) -> dict[str, Any]:
+        """The value of each of :data:`AUDIT_OPTIONS` (method defaults filled in), by field."""
+        r = self.resolved()
+        return {option.field: getattr(r, option.field) for option in AUDIT_OPTIONS}
 
     def parameters(self) -> dict[str, Any]:
         """The audit's settings as provenance records them (method defaults filled in)."""
         r = self.resolved()
-        return {
+        recorded: dict[str, Any] = {
             "target": r.target,
             "sensitive": list(r.sensitive),
             "features": None if r.features is None else list(r.features),
             "seed": r.seed,
             "read_options": r.read_options.to_dict(),
-            "permutation": {"n_repeats": r.n_repeats, "scoring": r.scoring},
-            "analyses": list(r.analyses),
-            "explain_rows": r.explain_rows,
-            "lime": {"num_samples": r.lime_samples},
-            "clusters": {"rows": r.cluster_rows},
-            "dependence": {"top_features": r.dependence_features},
-            # Named only when attached, so an audit recorded before the figures re-runs to the same record.
-            **({"faithfulness": dict(FAITHFULNESS)} if r.faithfulness else {}),
         }
+        for option in AUDIT_OPTIONS:
+            if option.record[0] == "explain_rows":  # the record's order since audits were first recorded
+                recorded["analyses"] = list(r.analyses)
+            record_at(recorded, option.record, getattr(r, option.field))
+        if r.faithfulness:  # named only when attached: an audit recorded before the figures re-runs alike
+            recorded["faithfulness"] = dict(FAITHFULNESS)
+        return recorded
 
     @classmethod
     def from_document(
@@ -242,10 +252,12 @@ class AuditRequest:
         params = prov.get("parameters")
         if not isinstance(params, Mapping) or "target" not in params:
             raise ProbityError("The results document records no audit parameters (provenance.parameters).")
-        perm = params.get("permutation") or {}
         features = params.get("features")
         report = prov.get("report")
-        defaults = cls(data=data, model=model, target="")
+        options: dict[str, Any] = {}
+        for option in AUDIT_OPTIONS:
+            value = recorded_at(params, option.record)
+            options[option.field] = option.default if value is None else option.type(value)
         return cls(
             data=Path(data),
             model=Path(model),
@@ -256,20 +268,11 @@ class AuditRequest:
             trusted_sha256=tuple(trusted_sha256),
             allow_unreviewed=allow_unreviewed,
             read_options=ReadOptions.from_dict(params.get("read_options") or {}),
-            n_repeats=int(perm["n_repeats"]) if perm.get("n_repeats") is not None else defaults.n_repeats,
-            scoring=perm.get("scoring"),
             analyses=tuple(params.get("analyses") or CORE_ANALYSES),
-            explain_rows=str(params.get("explain_rows", defaults.explain_rows)),
-            lime_samples=(
-                int((params.get("lime") or {})["num_samples"])
-                if (params.get("lime") or {}).get("num_samples") is not None
-                else defaults.lime_samples
-            ),
-            cluster_rows=str((params.get("clusters") or {}).get("rows", defaults.cluster_rows)),
-            dependence_features=int((params.get("dependence") or {}).get("top_features", defaults.dependence_features)),
             timestamp=prov.get("started_at"),
             measure_times=False,
             report=ReportOptions.from_dict(report) if isinstance(report, Mapping) else None,
+            **options,
             faithfulness="faithfulness" in params,
         )
 

@@ -188,14 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_allow_unreviewed(audit)
     _add_limit_options(audit)
-    audit.add_argument(
-        "--n-repeats",
-        type=int,
-        metavar="N",
-        help="permutation repeats per feature (default: permutation importance's own)",
-    )
-    audit.add_argument("--scoring", help="permutation scoring (default: accuracy or r2)")
     report = audit.add_argument_group("the report")
+    advanced = audit.add_argument_group("sample sizes (advanced)")
+    groups = {"computation": audit, "the report": report, "sample sizes (advanced)": advanced}
     report.add_argument(
         "--sections",
         nargs="+",
@@ -203,13 +198,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="report sections to include, in any order (default: all); e.g. summary performance "
         "importance reproducibility (an unknown name lists the valid ones)",
     )
-    report.add_argument(
-        "--explain-rows",
-        default="first:5",
-        metavar="SPEC",
-        help="rows LIME and SHAP explain for the local-explanations section: '3,17', '0-4', "
-        "'first:N', 'random:N' (default first:5)",
-    )
+    from engine.audit_options import AUDIT_OPTIONS
+
+    for option in AUDIT_OPTIONS:  # the audit's own settings, declared once (engine.audit_options)
+        groups[option.group].add_argument(
+            option.flag, type=option.type, default=option.default, metavar=option.metavar, help=option.help
+        )
     report.add_argument("--auditor", default="", metavar="NAME", help="who performed the audit")
     report.add_argument("--organisation", default="", metavar="NAME", help="the auditing organisation")
     report.add_argument("--notes-file", type=Path, metavar="PATH", help="reviewer notes (UTF-8 text)")
@@ -223,16 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
         "analysis's start and end are measured); fixing it measures no times and makes a "
         "re-run byte-identical",
     )
-    advanced = audit.add_argument_group("sample sizes (advanced)")
-    advanced.add_argument(
-        "--lime-samples", type=int, metavar="N", help="perturbed samples per LIME explanation (default: LIME's own)"
-    )
-    advanced.add_argument(
-        "--cluster-rows",
-        default="random:300",
-        metavar="SPEC",
-        help="rows whose SHAP values are clustered (default random:300)",
-    )
+
     _add_read_options(audit)
     audit.set_defaults(func=_cmd_audit, _parser=audit)
     assert isinstance(audit, _Parser)
@@ -413,12 +398,12 @@ def _cmd_audit(args: argparse.Namespace, ctx: JobContext) -> int:
         run_audit,
         write_audit_outputs,
     )
+    from engine.audit_options import AUDIT_OPTIONS
     from engine.results import utc_now
 
-    if args.n_repeats is not None and args.n_repeats < 2:
-        raise ProbityError(f"--n-repeats must be at least 2 to estimate a spread, got {args.n_repeats}.")
-    if args.lime_samples is not None and args.lime_samples < 10:
-        raise ProbityError(f"--lime-samples must be at least 10, got {args.lime_samples}.")
+    options = {option.field: getattr(args, option.field) for option in AUDIT_OPTIONS}
+    for option in AUDIT_OPTIONS:
+        option.check(options[option.field])
     sections = _check_sections(args.sections)
     notes = _read_notes(args.notes_file)
     out_dir: Path = args.out
@@ -447,12 +432,7 @@ def _cmd_audit(args: argparse.Namespace, ctx: JobContext) -> int:
         trusted_sha256=tuple(s.strip().lower() for s in args.trust_model),
         allow_unreviewed=args.allow_unreviewed,
         read_options=_read_options(args),
-        n_repeats=args.n_repeats,
-        scoring=args.scoring,
         analyses=AUDIT_ANALYSES,
-        explain_rows=args.explain_rows,
-        lime_samples=args.lime_samples,
-        cluster_rows=args.cluster_rows,
         timestamp=timestamp,
         # A fixed --timestamp promises identical bytes, so times are measured only for an audit run "now".
         measure_times=args.timestamp is None,
@@ -461,6 +441,7 @@ def _cmd_audit(args: argparse.Namespace, ctx: JobContext) -> int:
         else ReportOptions(
             auditor=args.auditor, organisation=args.organisation, reviewer_notes=notes, sections=sections
         ),
+        **options,
     )
     outcome = run_audit(request, ctx.sub(0.0, 1.0 if args.no_report else 0.9))
     try:

@@ -52,6 +52,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.audit_options import option_defaults
 from gui.resources import icon
 from gui.runner import JobError, JobRunner, JobSpec
 from gui.session import InputsIdentity, Session
@@ -78,7 +79,7 @@ __all__ = [
     "DEFAULT_EXPLAIN_ROWS",
 ]
 
-DEFAULT_EXPLAIN_ROWS = "first:5"
+DEFAULT_EXPLAIN_ROWS: str = option_defaults()["explain_rows"]
 _SETTINGS_PREFIX = "export/"
 
 
@@ -116,20 +117,21 @@ def audit_command(request: AuditRequest, out_dir: Path) -> list[str]:
         command += ["--trust-model", sha]
     if request.allow_unreviewed:
         command += ["--allow-unreviewed"]
-    command += ["--n-repeats", str(request.n_repeats)]
-    if request.scoring:
-        command += ["--scoring", request.scoring]
     report = request.report
     if report is not None and report.sections is not None:
         command += ["--sections", *report.sections]
-    command += ["--explain-rows", request.explain_rows]
     if report is not None and report.auditor:
         command += ["--auditor", report.auditor]
     if report is not None and report.organisation:
         command += ["--organisation", report.organisation]
     if request.timestamp:
         command += ["--timestamp", request.timestamp]
-    command += ["--lime-samples", str(request.lime_samples), "--cluster-rows", request.cluster_rows]
+    from engine.audit_options import AUDIT_OPTIONS
+
+    for option in AUDIT_OPTIONS:  # the audit's own settings, as the command line spells them (declared once)
+        value = getattr(request, option.field)
+        if value is not None and value != "":
+            command += [option.flag, str(value)]
     options = request.read_options
     if options.delimiter is not None:
         command += ["--delimiter", "tab" if options.delimiter == "\t" else options.delimiter]
@@ -349,11 +351,6 @@ class ExportReportDialog(QDialog):
 
         # Who, what, where.
         remembered = self._remembered
-        self.rows_edit = QLineEdit(remembered("explain_rows", DEFAULT_EXPLAIN_ROWS))
-        self.rows_edit.setToolTip(
-            "Rows LIME and SHAP explain for the local-explanations section: "
-            "'3,17', '0-4', 'first:N' or 'random:N' (0-based)."
-        )
         self.auditor_edit = QLineEdit(remembered("auditor", ""))
         self.organisation_edit = QLineEdit(remembered("organisation", ""))
         self.notes_edit = QPlainTextEdit(notes)
@@ -396,23 +393,40 @@ class ExportReportDialog(QDialog):
         self.seed_box = QSpinBox()
         self.seed_box.setRange(0, 2_147_483_647)
         self.seed_box.setValue(app_settings.seed)
-        self.repeats_box = QSpinBox()
-        self.repeats_box.setRange(2, 100_000)
-        # The settings' counts, else the methods' own defaults (their descriptors').
-        self.repeats_box.setValue(app_settings.permutation_repeats or method_default("permutation", "n_repeats"))
-        self.lime_box = QSpinBox()
-        self.lime_box.setRange(10, 10_000_000)
-        self.lime_box.setGroupSeparatorShown(True)
-        self.lime_box.setValue(app_settings.lime_samples or method_default("lime", "num_samples"))
-        self.cluster_edit = QLineEdit("random:300")
-        self.cluster_edit.setToolTip("Rows whose SHAP values are clustered.")
         compute = QFormLayout()
         compute.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
-        compute.addRow("Instances to explain:", self.rows_edit)
         compute.addRow("Seed:", self.seed_box)
-        compute.addRow("Permutation repeats:", self.repeats_box)
-        compute.addRow("LIME samples:", self.lime_box)
-        compute.addRow("Clustered rows:", self.cluster_edit)
+        # The audit's own settings, one field each, from the table that declares them (engine.audit_options).
+        from engine.audit_options import AUDIT_OPTIONS
+
+        starting = {
+            # The settings' counts, else the methods' own defaults (their descriptors').
+            "n_repeats": app_settings.permutation_repeats,
+            "lime_samples": app_settings.lime_samples,
+            "explain_rows": remembered("explain_rows", DEFAULT_EXPLAIN_ROWS),
+        }
+        self.option_fields: dict[str, QLineEdit | QSpinBox] = {}
+        for option in AUDIT_OPTIONS:
+            value = starting.get(option.field) or option.default
+            if value is None and option.method_default is not None:
+                value = method_default(*option.method_default)
+            field: QLineEdit | QSpinBox
+            if option.type is int:
+                field = QSpinBox()
+                field.setRange(option.minimum or 0, 100_000_000)
+                field.setGroupSeparatorShown(True)
+                field.setValue(int(value))
+            else:
+                field = QLineEdit("" if value is None else str(value))
+                if value is None:
+                    field.setPlaceholderText("the method's own")
+            field.setToolTip(option.help[:1].upper() + option.help[1:] + ".")
+            self.option_fields[option.field] = field
+            compute.addRow(f"{option.label}:", field)
+        self.rows_edit = self.option_fields["explain_rows"]
+        self.repeats_box = self.option_fields["n_repeats"]
+        self.lime_box = self.option_fields["lime_samples"]
+        self.cluster_edit = self.option_fields["cluster_rows"]
         self.compute_box = QGroupBox("Full audit: what it computes")
         self.compute_box.setLayout(compute)
 
@@ -520,6 +534,20 @@ class ExportReportDialog(QDialog):
             if not item.problem and self.result_checks[item.key].isChecked()
         }
 
+    def audit_options(self) -> dict[str, Any]:
+        """The value of each of the audit's own settings as the fields have them (blank: its default)."""
+        from engine.audit_options import AUDIT_OPTIONS
+
+        values: dict[str, Any] = {}
+        for option in AUDIT_OPTIONS:
+            field = self.option_fields[option.field]
+            if isinstance(field, QSpinBox):
+                values[option.field] = field.value()
+            else:
+                values[option.field] = field.text().strip() or option.default
+            option.check(values[option.field])
+        return values
+
     def report_options(self) -> ReportOptions:
         """Auditor, organisation, notes and sections as the dialog has them."""
         from engine.errors import ProbityError
@@ -573,12 +601,9 @@ class ExportReportDialog(QDialog):
             # The trust dialog's second acknowledgement, so that the recorded command loads the model too.
             allow_unreviewed=model.trust.allow_unreviewed,
             read_options=dataset.options,
-            n_repeats=self.repeats_box.value(),
             analyses=AUDIT_ANALYSES,
-            explain_rows=self.rows_edit.text().strip() or DEFAULT_EXPLAIN_ROWS,
-            lime_samples=self.lime_box.value(),
-            cluster_rows=self.cluster_edit.text().strip() or "random:300",
             timestamp=utc_now(),
+            **self.audit_options(),
             report=ReportOptions(
                 auditor=self.auditor_edit.text().strip(),
                 organisation=self.organisation_edit.text().strip(),
