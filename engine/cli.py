@@ -780,7 +780,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         # The limits are checked here: one that is not a positive number is a ProbityError.
         with using_limits(_limits_of(args)):
-            return args.func(args, ctx)
+            code: int = args.func(args, ctx)
+            return code
     except ProbityError as exc:
         progress.close()
         print(f"probity: {_user_message(exc)}", file=sys.stderr)

@@ -201,8 +201,9 @@ class AuditRecord:
 def _group_metrics(results: Mapping[str, Any]) -> list[Any] | None:
     """The per-group rows of a ``group_metrics`` result, for the top-level summary key."""
     for data in results.values():
-        if data.get("kind") == "group_metrics" and isinstance(data.get("groups"), list):
-            return data["groups"]
+        groups = data.get("groups")
+        if data.get("kind") == "group_metrics" and isinstance(groups, list):
+            return groups
     return None
 
 

@@ -499,7 +499,7 @@ def _decoded(stream: Any, pdf: Path, limits: Limits) -> bytes:
 
     filters = stream.dict.get("Filter")
     names = [] if filters is None else [str(f) for f in filters] if isinstance(filters, list) else [str(filters)]
-    data = stream.raw
+    data: bytes = stream.raw
     cap = limits.decompressed_cap(len(data))
     for filter_name in names:
         if filter_name == "FlateDecode":
@@ -796,7 +796,8 @@ def _rerun_session(recorded: Mapping[str, Any], inputs: Any, ctx: JobContext, *,
         elif agreement is not None:
             ordered[key] = agreement
     record = dataclasses.replace(record, results=ordered)
-    return json.loads(results_json_bytes(record.to_document(command=command)))
+    document: dict[str, Any] = json.loads(results_json_bytes(record.to_document(command=command)))
+    return document
 
 
 def _verify_report(
