@@ -54,7 +54,7 @@ from PySide6.QtWidgets import (
 
 from engine.audit_options import option_defaults
 from gui.resources import icon
-from gui.runner import JobError, JobRunner, JobSpec
+from gui.runner import JobError, JobSpec, RunnerLike
 from gui.session import InputsIdentity, Session
 from gui.settings import AppSettings, method_default
 from gui.text import literal, plain_label
@@ -295,7 +295,7 @@ class ExportReportDialog(QDialog):
         self,
         *,
         session: Session,
-        runner: JobRunner,
+        runner: RunnerLike,
         settings: QSettings,
         app_settings: AppSettings,
         notes: str = "",

@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from gui.resources import icon
-from gui.runner import JobError, JobRunner, JobSpec
+from gui.runner import JobError, JobSpec, RunnerLike
 from gui.session import Session
 from gui.text import plain_label
 from gui.widgets import InlineMessage, ProgressRow, hint_label, pane_title
@@ -420,7 +420,7 @@ class AnalysisPanel(QWidget):
 
     sig_result_shown = Signal(str)  # analysis name
 
-    def __init__(self, method: Method, session: Session, runner: JobRunner, parent: QWidget | None = None) -> None:
+    def __init__(self, method: Method, session: Session, runner: RunnerLike, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.method = method
         self._session = session
@@ -644,7 +644,7 @@ class AnalysesPane(QWidget):
     sig_panels_ready = Signal(list)  # the AnalysisPanels, once made
     sig_result_shown = Signal(str)  # analysis name
 
-    def __init__(self, session: Session, runner: JobRunner, parent: QWidget | None = None) -> None:
+    def __init__(self, session: Session, runner: RunnerLike, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._session = session
         self._runner = runner

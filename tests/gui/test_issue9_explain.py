@@ -120,7 +120,7 @@ def test_a_restored_session_shows_the_rows_of_its_result_and_the_selection(qtbot
 
 
 def test_a_session_saved_without_row_specs_writes_out_the_results_rows():
-    from gui.panes.explain import _rows_used, rows_spec_text
+    from gui.panes.explain.pane import _rows_used, rows_spec_text
 
     assert rows_spec_text(np.array([41, 0, 1, 2, 3, 17, 40])) == "0-3,17,40-41"
     result = SimpleNamespace(rows=np.array([2, 3, 4, 9]))

@@ -14,7 +14,10 @@ import inspect
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QFormLayout
 
+from engine.errors import AnalysisError
 from engine.explain.base import AuditInputs
 from engine.explain.registry import METHODS
 from gui.panes.analyses import AnalysisPanel, run_analysis
@@ -463,3 +466,53 @@ def test_highest_predictions_are_scanned_once_then_picked_at_once(qtbot, pane, f
     _click(qtbot, pane.lowest_button)  # the predictions are known: no second job
     assert len(fake.submitted) == submitted
     assert selection.current == int(np.argmin(p))
+
+
+def _field(form, method_name: str, param_name: str):
+    """The field of ``param_name`` in ``form`` (its row is labelled with the parameter's title)."""
+    title = f"{METHODS[method_name].param(param_name).title}:"
+    layout = form.layout()
+    for row in range(layout.rowCount()):
+        label = layout.itemAt(row, QFormLayout.ItemRole.LabelRole)
+        if label is not None and label.widget().text() == title:
+            return layout.itemAt(row, QFormLayout.ItemRole.FieldRole).widget()
+    raise AssertionError(f"{method_name}'s form has no field {title!r}")
+
+
+def test_an_excluded_bound_typed_in_a_method_form_disables_run_and_submits_nothing(qtbot, pane, fake) -> None:
+    """As in the Analyses area: the form says why under its fields, and Run waits until the number is mended."""
+    pane.set_method("clusters")
+    _basic, advanced = pane.forms["clusters"]
+    box = _field(advanced, "clusters", "klime_alpha")
+    assert pane.run_button.isEnabled() and not pane.advanced.expanded
+    QTest.keyClick(box, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    QTest.keyClicks(box, "0")  # the excluded lower bound
+    with pytest.raises(AnalysisError) as refused:
+        METHODS["clusters"].validate({"klime_alpha": 0.0})
+    assert advanced.problem == pane.form_problem == str(refused.value)
+    assert pane.advanced.expanded and advanced.message.isVisibleTo(pane)
+    assert advanced.message.text() == str(refused.value)
+    assert not pane.run_button.isEnabled()
+    _click(qtbot, pane.run_button)
+    assert pane.run() is None and fake.submitted == [] and pane.job_id is None
+    assert pane.error.kind == ""  # the form's own sentence is the one shown
+    QTest.keyClick(box, Qt.Key.Key_Return)  # Enter puts the last accepted number back
+    assert pane.form_problem == "" and pane.run_button.isEnabled()
+    _click(qtbot, pane.run_button)
+    default = METHODS["clusters"].param("klime_alpha").default
+    assert len(fake.submitted) == 1 and fake.submitted[0].params["params"]["klime_alpha"] == default
+
+
+def test_only_the_chosen_methods_refused_number_holds_run_back(qtbot, pane, fake) -> None:
+    pane.set_method("surrogate")
+    pane.set_params({"holdout_fraction": 1.0})  # a script can leave a refused number in the box
+    assert pane.form_problem and not pane.run_button.isEnabled() and pane.advanced.expanded
+    pane.advanced.set_expanded(False)
+    pane.set_method("lime")
+    assert pane.form_problem == "" and pane.run_button.isEnabled()
+    pane.set_method("surrogate")  # back to it: its folded options open on the sentence
+    assert pane.advanced.expanded and pane.forms["surrogate"][1].message.isVisibleTo(pane)
+    assert not pane.run_button.isEnabled() and pane.run() is None and fake.submitted == []
+    pane.set_params({"holdout_fraction": 0.5})
+    assert pane.run_button.isEnabled() and pane.run() is not None
+    assert fake.submitted[-1].params["params"]["holdout_fraction"] == 0.5

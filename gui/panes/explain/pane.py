@@ -1,30 +1,16 @@
-"""The Explain workspace: run any explanation method, pick instances, read linked plots.
+"""The Explain pane: method, parameters, Run/Cancel, the instance picker, the result tabs and the selected rows.
 
-A method is chosen from a box listing every registered method whose view is
-one of this area's (:data:`VIEW_TITLES`); the box, the parameter forms (the
-descriptor's basic parameters shown, the rest folded under "Advanced
-options"), the default rows and the texts all come from the method
-descriptors, read the first time the area is needed (the registry loads
-pandas, which start-up does not).  Methods that explain rows (LIME, SHAP,
-gradients, clusters) take a row spec (``first:20``, ``random:500``,
-``3,17,42``: 0-based positions, as in the report and the CLI) plus, when
-ticked, the rows selected anywhere in the window.
-
-The instance picker selects rows by position, by a search (``income > 50000``,
-``employment = retired``, plain text), by highest or lowest prediction, or by
-a click in any plot; the selection is the window's :class:`SelectionModel`,
-so the dataset table, the plots and the "Selected rows" table all follow it.
-
-Everything computed runs on the job runner through :func:`run_explanation`,
-:func:`scan_predictions` and :func:`gui.selection.find_rows`; this widget only
-wires and displays.
+The pane wires: its method box and forms come from the descriptors
+(:func:`~gui.panes.explain.worker.explain_methods`), Run submits
+:func:`~gui.panes.explain.worker.run_explanation` to the job runner, the
+instance picker (:class:`~gui.panes.explain.widgets.InstancePicker`) asks for
+searches and predictions that run as jobs too, and the results are drawn by
+:class:`~gui.panes.explain.views.ResultArea`, linked to the window's selection.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -34,29 +20,29 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QFormLayout,
-    QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
-    QPlainTextEdit,
     QPushButton,
     QSpinBox,
     QSplitter,
-    QStackedWidget,
     QTableView,
-    QTableWidget,
-    QTableWidgetItem,
-    QTabWidget,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from gui.panes.analyses import ParamForm
-from gui.panes.table_model import FrameTableModel
+from gui.panes.explain.views import ResultArea
+from gui.panes.explain.widgets import CollapsibleSection, InstancePicker, PositionTableModel
+from gui.panes.explain.worker import (
+    ExplainOutcome,
+    PredictionScan,
+    explain_methods,
+    run_explanation,
+    scan_predictions,
+)
 from gui.resources import icon
-from gui.runner import JobError, JobRunner, JobSpec
+from gui.runner import JobError, JobSpec, RunnerLike
 from gui.selection import Selection, SelectionModel, find_rows, row_ranges
 from gui.session import Session, role_map
 from gui.sessionfile import ATTRIBUTIONS_SUFFIX, EXPLAIN_PARAMETERS, EXPLAIN_PREFIX
@@ -64,402 +50,10 @@ from gui.text import literal, plain_label
 from gui.widgets import InlineMessage, ProgressRow, hint_label, pane_title
 
 if TYPE_CHECKING:
-    from engine.explain.base import AuditInputs, Method
-    from engine.jobs import JobContext
+    from engine.explain.base import Method
     from gui.panes.analyses import AnalysesPane
 
-__all__ = [
-    "explain_methods",
-    "ExplainOutcome",
-    "attribution_key",
-    "PredictionScan",
-    "run_explanation",
-    "scan_predictions",
-    "CollapsibleSection",
-    "SurrogateView",
-    "GroupsView",
-    "ExplainPane",
-    "VIEW_TITLES",
-]
-
-
-# -- what can be run ---------------------------------------------------------------------------------
-
-
-def explain_methods() -> dict[str, Method]:
-    """The registered methods this area offers (their view is one of :data:`VIEW_TITLES`), in registry order."""
-    from engine.explain.registry import METHODS
-
-    return {name: m for name, m in METHODS.items() if m.view in VIEW_TITLES}
-
-
-#: The result tabs of this area, by the view key a method's descriptor names, in their order.
-VIEW_TITLES: dict[str, str] = {
-    "lime": "LIME",
-    "shap": "SHAP / IG",
-    "clusters": "Clusters",
-    "dependence": "Dependence",
-    "importance": "Importance",
-    "surrogate": "Surrogates",
-    "groups": "Groups",
-}
-
-
-# -- worker functions (no Qt) ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, eq=False)
-class ExplainOutcome:
-    """What an explain job returns: the method's result and, for clusters, the SHAP values clustered.
-
-    ``shap_key`` is the :func:`attribution_key` of the SHAP values in the outcome
-    (the result of a SHAP run, or the values a clustering used), ``None`` when
-    they cannot be reused; ``shap_reused`` says whether the clustering took them
-    from an earlier run instead of computing them.
-    """
-
-    method: str
-    result: Any
-    attributions: Any | None = None
-    shap_key: tuple[Any, ...] | None = None
-    shap_reused: bool = False
-
-
-def attribution_key(
-    inputs: AuditInputs, *, method: str, params: Mapping[str, Any], rows: Sequence[int], seed: int
-) -> tuple[Any, ...] | None:
-    """What identifies an attribution result for reuse: model and data hashes, method, parameters, rows, seed.
-
-    ``params`` are completed with the method's defaults, so an untouched form and
-    the defaults give the same key.  ``None`` when the model or the data has no
-    hash (nothing then proves two runs saw the same inputs).
-    """
-    from engine.explain.registry import get_method
-
-    dataset = inputs.dataset
-    if inputs.model.sha256 is None or dataset is None or dataset.sha256 is None:
-        return None
-    full = {**get_method(method).defaults, **{k: v for k, v in params.items() if k != "rows"}}
-    return (
-        inputs.model.sha256,
-        dataset.sha256,
-        repr(sorted(dataset.options.to_dict().items())),
-        tuple(inputs.feature_names),
-        method,
-        tuple(sorted((k, repr(v)) for k, v in full.items())),
-        tuple(int(r) for r in rows),
-        int(seed),
-    )
-
-
-def run_explanation(
-    inputs: AuditInputs,
-    *,
-    method: str,
-    params: Mapping[str, Any],
-    rows_spec: str = "",
-    extra_rows: Sequence[int] = (),
-    reuse: Mapping[tuple[Any, ...], Any] | None = None,
-    ctx: JobContext,
-) -> ExplainOutcome:
-    """Run one registered method on ``inputs`` (on a worker thread).
-
-    Parameters
-    ----------
-    inputs: data, roles and model.
-    method: a name from :func:`explain_methods`.
-    params: the method's keyword parameters (``rows`` and the results it builds on are set here).
-    rows_spec: for row methods, a :func:`engine.explain.rows.parse_rows` spec
-        (0-based positions); ``""`` means only ``extra_rows``.
-    extra_rows: positions explained as well (the window's selection).
-    reuse: SHAP results already computed, by :func:`attribution_key`; the clusters
-        method takes its SHAP values from here when the key matches, and records so.
-    ctx: seed, progress and cancel.
-    """
-    from engine.errors import AnalysisError
-    from engine.explain.registry import get_method
-    from engine.explain.rows import parse_rows
-
-    definition = get_method(method)
-    rows: list[int] | None = None
-    if definition.takes_rows:
-        n = len(inputs.frame)
-        picked = parse_rows(rows_spec, n, ctx=ctx) if rows_spec.strip() else np.zeros(0, dtype=np.int64)
-        extra = np.asarray(list(extra_rows), dtype=np.int64)
-        if extra.size and (extra.min() < 0 or extra.max() >= n):
-            raise AnalysisError(f"A selected row is outside the data, which has rows 0 to {n - 1}.")
-        merged = np.union1d(picked, extra).astype(np.int64)
-        if merged.size == 0:
-            raise AnalysisError("Choose the rows to explain: select rows, or write a row spec such as first:20.")
-        rows = merged.tolist()
-    from engine.plan import JobSpec as EngineJob
-    from engine.plan import base_spec, run_job
-
-    own = {k: v for k, v in params.items() if k != "rows"}
-    spec = EngineJob(method, own, rows=None if rows is None else tuple(rows))
-    if definition.builds_on:
-        assert rows is not None
-        # What it builds on (clusters: the SHAP values) is what that method gives on its own on these rows and
-        # seed (engine.plan runs it so), so an earlier such run is reused rather than recomputed.
-        ((name, source),) = definition.builds_on.items()
-        key = attribution_key(
-            inputs, method=source, params=dict(base_spec(spec, source).params), rows=rows, seed=ctx.seed
-        )
-        shap = (reuse or {}).get(key) if key is not None else None
-        outcome = run_job(spec, inputs, ctx, built={name: shap} if shap is not None else None)
-        result = outcome.result
-        if outcome.reused:
-            result = _note_reused(result, shap)
-        return ExplainOutcome(
-            method=method,
-            result=result,
-            attributions=outcome.built_on[name],
-            shap_key=key,
-            shap_reused=bool(outcome.reused),
-        )
-    result = run_job(spec, inputs, ctx).result
-    key = None
-    if method == "shap" and rows is not None:
-        key = attribution_key(inputs, method="shap", params=params, rows=rows, seed=ctx.seed)
-    return ExplainOutcome(method=method, result=result, shap_key=key)
-
-
-def _note_reused(result: Any, shap: Any) -> Any:
-    """``result`` whose provenance says its SHAP values were reused, and from which result."""
-    import dataclasses
-
-    source = shap.provenance
-    parameters = {
-        **result.provenance.parameters,
-        "attributions_reused": {
-            "method": source.method,
-            "started_at": source.started_at,
-            "finished_at": source.finished_at,
-            "seed": source.seed,
-            "rows": len(shap.rows),
-            "note": "The SHAP values of this earlier result on the same model, data, rows and seed were reused, "
-            "not recomputed.",
-        },
-    }
-    return dataclasses.replace(result, provenance=dataclasses.replace(result.provenance, parameters=parameters))
-
-
-@dataclass(frozen=True, eq=False)
-class PredictionScan:
-    """The explained model output of every row, for picking instances by prediction.
-
-    ``values`` is ``(n,)`` in the units named by ``output_name``.
-    """
-
-    output_name: str
-    values: np.ndarray
-
-
-def scan_predictions(inputs: AuditInputs, *, ctx: JobContext) -> PredictionScan:
-    """The model's explained output (the positive class's probability, or the value) for every row."""
-    from engine.explain.attribution import resolve_output
-    from engine.explain.pdp import explained_output
-
-    class_index, name = resolve_output(inputs.model, None)
-    X = inputs.X
-    n = len(X)
-    ctx.progress(0.0, "Predicting every row")
-    values = explained_output(
-        inputs.model,
-        lambda a, b: X.iloc[a:b],
-        n,
-        class_index,
-        ctx=ctx,
-        n_columns=X.shape[1],
-        on_chunk=lambda stop: ctx.progress(stop / max(n, 1), f"Predicted {stop:,} of {n:,} rows"),
-    )
-    values.flags.writeable = False
-    return PredictionScan(output_name=name, values=values)
-
-
-# -- widgets -------------------------------------------------------------------------------------------
-
-
-class CollapsibleSection(QWidget):
-    """A header button that folds its content away (closed by default)."""
-
-    def __init__(self, title: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.toggle = QToolButton()
-        self.toggle.setText(title)
-        self.toggle.setCheckable(True)
-        self.toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        self.toggle.setArrowType(Qt.ArrowType.RightArrow)
-        self.toggle.setAutoRaise(True)
-        self.toggle.toggled.connect(self._on_toggle_toggled)
-        self.content = QWidget()
-        self.content_layout = QVBoxLayout(self.content)
-        self.content_layout.setContentsMargins(18, 0, 0, 0)
-        self.content.hide()
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(2)
-        layout.addWidget(self.toggle, 0, Qt.AlignmentFlag.AlignLeft)
-        layout.addWidget(self.content)
-
-    @property
-    def expanded(self) -> bool:
-        return self.toggle.isChecked()
-
-    def set_expanded(self, expanded: bool) -> None:
-        self.toggle.setChecked(expanded)
-
-    def _on_toggle_toggled(self, checked: bool) -> None:
-        self.toggle.setArrowType(Qt.ArrowType.DownArrow if checked else Qt.ArrowType.RightArrow)
-        self.content.setVisible(checked)
-
-
-def _fmt(value: float, digits: int = 3) -> str:
-    return "not defined" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
-
-
-class SurrogateView(QWidget):
-    """A ``SurrogateResult`` as text: the tree's rules and the linear equation, with their fidelity."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.result: Any | None = None
-        self.text = QPlainTextEdit()
-        self.text.setObjectName("monoText")
-        self.text.setReadOnly(True)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.text)
-
-    def clear(self) -> None:
-        self.result = None
-        self.text.clear()
-
-    def set_result(self, result: Any) -> None:
-        self.result = result
-        tree, linear = result.tree, result.linear
-
-        def fidelity(part: Any) -> str:
-            text = f"R² {_fmt(part.r2_train)} on {result.n_train:,} fitted rows, {_fmt(part.r2_holdout)} held out"
-            if part.agreement_holdout is not None:
-                text += f", same side of 0.5 as the model on {part.agreement_holdout:.1%} of held-out rows"
-            return text
-
-        lines = [f"What imitates {result.output_name} globally.", ""]
-        lines.append(f"Decision tree of depth {tree.max_depth}: {fidelity(tree)}.")
-        lines += [f"  • {rule}" for rule in tree.rule_texts]
-        lines += ["", f"Sparse linear model: {fidelity(linear)}.", f"  {linear.equation}"]
-        self.text.setPlainText("\n".join(lines))
-
-
-class GroupsView(QWidget):
-    """A ``GroupMetricsResult``: one table row per group, then the largest gaps."""
-
-    COLUMNS = (
-        ("attribute", "Attribute"),
-        ("group", "Group"),
-        ("n", "Rows"),
-        ("share", "Share"),
-        ("positive_rate", "Selection rate"),
-        ("base_rate", "Base rate"),
-        ("accuracy", "Accuracy"),
-        ("tpr", "TPR"),
-        ("fpr", "FPR"),
-        ("mean_prediction", "Mean prediction"),
-        ("mae", "MAE"),
-    )
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.result: Any | None = None
-        self.table = QTableWidget(0, 0)
-        self.table.verticalHeader().hide()
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.gaps = plain_label()  # group names come from the data
-        self.gaps.setWordWrap(True)
-        self.gaps.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.table, 1)
-        layout.addWidget(self.gaps)
-
-    def clear(self) -> None:
-        self.result = None
-        self.table.setRowCount(0)
-        self.gaps.setText("")
-
-    def set_result(self, result: Any) -> None:
-        self.result = result
-        # Only the columns the task defines somewhere.
-        columns = [
-            (key, title)
-            for key, title in self.COLUMNS
-            if key in ("attribute", "group", "n") or any(_defined(getattr(g, key)) for g in result.groups)
-        ]
-        self.table.setColumnCount(len(columns))
-        self.table.setHorizontalHeaderLabels([title for _, title in columns])
-        self.table.setRowCount(len(result.groups))
-        for r, group in enumerate(result.groups):
-            for c, (key, _) in enumerate(columns):
-                value = getattr(group, key)
-                if key == "n":
-                    text = f"{int(value):,}"
-                elif isinstance(value, float):
-                    text = _fmt(value)
-                else:
-                    text = str(value)
-                cell = QTableWidgetItem(text)
-                if isinstance(value, (int, float)):
-                    cell.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-                self.table.setItem(r, c, cell)
-        lines = []
-        for d in result.differences:
-            if not _defined(d.difference):
-                continue
-            ratio = f", ratio {_fmt(d.ratio)}" if _defined(d.ratio) else ""
-            lines.append(
-                f"{d.attribute}, {d.measure.replace('_', ' ')} ({d.metric}): gap {_fmt(d.difference)}{ratio} "
-                f"between {d.low_group} (lowest) and {d.high_group} (highest)."
-            )
-        self.gaps.setText("\n".join(lines) or "No gap is defined for these groups.")
-
-
-class _PositionTableModel(FrameTableModel):
-    """The frame's rows numbered by 0-based position (as the explanations and the report name them)."""
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Vertical and role == Qt.ItemDataRole.DisplayRole:
-            return str(self.source_row(section))
-        return super().headerData(section, orientation, role)
-
-
-def _defined(value: Any) -> bool:
-    return isinstance(value, (int, float)) and math.isfinite(value)
-
-
-class _ShapTab(QWidget):
-    """The waterfall of the instance beside the beeswarm of every explained row."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        from gui.plots.beeswarm import BeeswarmView
-        from gui.plots.local import WaterfallView
-
-        self.waterfall = WaterfallView()
-        self.beeswarm = BeeswarmView()
-        self.splitter = QSplitter(Qt.Orientation.Horizontal)
-        self.splitter.addWidget(self.waterfall)
-        self.splitter.addWidget(self.beeswarm)
-        self.splitter.setChildrenCollapsible(False)
-        self.splitter.setSizes([500, 500])
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.splitter)
-
-    def clear(self) -> None:
-        self.waterfall.clear()
-        self.beeswarm.clear()
+__all__ = ["ExplainPane", "rows_spec_text"]
 
 
 def _rows_used(saved: Any, results: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
@@ -495,7 +89,7 @@ class ExplainPane(QWidget):
     sig_result_shown = Signal(str)  # method name
 
     def __init__(
-        self, session: Session, runner: JobRunner, selection: SelectionModel, parent: QWidget | None = None
+        self, session: Session, runner: RunnerLike, selection: SelectionModel, parent: QWidget | None = None
     ) -> None:
         super().__init__(parent)
         self._session = session
@@ -509,8 +103,6 @@ class ExplainPane(QWidget):
         self.predictions: PredictionScan | None = None
         self.methods: dict[str, Method] = {}  # filled from the descriptors by ensure_ready
         self.forms: dict[str, tuple[ParamForm, ParamForm]] = {}
-        self.results: dict[str, Any] = {}
-        self.views: dict[str, QWidget] = {}
         # SHAP results by attribution_key, for clusters to reuse (cleared when the inputs change).
         self.shap_cache: dict[tuple[Any, ...], Any] = {}
         # Method -> reason it cannot explain the open model (greyed out in the method box).
@@ -597,61 +189,27 @@ class ExplainPane(QWidget):
         self.faithfulness.setObjectName("faithfulness")
         self.faithfulness.hide()
 
-        # The instance picker.
-        self.row_spin = QSpinBox()
-        self.row_spin.setRange(0, 0)
-        self.row_spin.setKeyboardTracking(False)
-        self.row_spin.setToolTip("Show this row (0-based position) as the instance.")
-        self.row_spin.valueChanged.connect(self._on_row_spin_value_changed)
-        self.find_edit = QLineEdit()
-        self.find_edit.setPlaceholderText("income > 50000, employment = retired, or any text")
-        self.find_edit.setClearButtonEnabled(True)
-        self.find_edit.returnPressed.connect(self._on_find_clicked)
-        self.find_button = QPushButton("Find")
-        self.find_button.clicked.connect(self._on_find_clicked)
-        self.pick_count = QSpinBox()
-        self.pick_count.setRange(1, 10_000)
-        self.pick_count.setValue(10)
-        self.pick_count.setSuffix(" rows")
-        self.highest_button = QPushButton("Highest")
-        self.highest_button.setToolTip("Select the rows with the highest predicted output.")
-        self.highest_button.clicked.connect(self._on_highest_clicked)
-        self.lowest_button = QPushButton("Lowest")
-        self.lowest_button.setToolTip("Select the rows with the lowest predicted output.")
-        self.lowest_button.clicked.connect(self._on_lowest_clicked)
-        self.clear_selection_button = QPushButton("Clear")
-        self.clear_selection_button.clicked.connect(self._on_clear_selection_clicked)
-        self.selection_label = plain_label("No rows selected.")
-        self.selection_label.setObjectName("hint")
-        picker = QGroupBox("Instances")
-        picker_layout = QHBoxLayout(picker)
-        picker_layout.addWidget(QLabel("Row"))
-        picker_layout.addWidget(self.row_spin)
-        picker_layout.addSpacing(12)
-        picker_layout.addWidget(QLabel("Find"))
-        picker_layout.addWidget(self.find_edit, 2)
-        picker_layout.addWidget(self.find_button)
-        picker_layout.addSpacing(12)
-        picker_layout.addWidget(QLabel("Prediction"))
-        picker_layout.addWidget(self.highest_button)
-        picker_layout.addWidget(self.lowest_button)
-        picker_layout.addWidget(self.pick_count)
-        picker_layout.addSpacing(12)
-        picker_layout.addWidget(self.selection_label, 1)
-        picker_layout.addWidget(self.clear_selection_button)
-        self.picker = picker
+        # The instance picker: it asks, the pane answers (searches and predictions are jobs).
+        self.picker = InstancePicker()
+        self.picker.sig_row_chosen.connect(self._on_picker_row_chosen)
+        self.picker.sig_find_requested.connect(self._on_picker_find_requested)
+        self.picker.sig_pick_requested.connect(self._on_picker_pick_requested)
+        self.picker.sig_clear_requested.connect(self._on_picker_clear_requested)
+        self.row_spin = self.picker.row_spin
+        self.find_edit = self.picker.find_edit
+        self.find_button = self.picker.find_button
+        self.pick_count = self.picker.pick_count
+        self.highest_button = self.picker.highest_button
+        self.lowest_button = self.picker.lowest_button
+        self.clear_selection_button = self.picker.clear_selection_button
+        self.selection_label = self.picker.selection_label
 
         # Results and the selected rows.
-        self.placeholder = plain_label(
-            "No explanations yet. Choose a method, select rows if it explains rows, and press Run."
-        )
-        self.placeholder.setObjectName("dropHint")
-        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.result_tabs = QTabWidget()
-        self.result_stack = QStackedWidget()
-        self.result_stack.addWidget(self.placeholder)
-        self.result_stack.addWidget(self.result_tabs)
-        self.selected_model = _PositionTableModel(self)
+        self.result_stack = ResultArea()
+        self.result_stack.sig_rows_picked.connect(self._on_result_stack_rows_picked)
+        self.result_tabs = self.result_stack.tabs
+        self.placeholder = self.result_stack.placeholder
+        self.selected_model = PositionTableModel(self)
         self.selected_table = QTableView()
         self.selected_table.setModel(self.selected_model)
         self.selected_table.setAlternatingRowColors(True)
@@ -706,6 +264,22 @@ class ExplainPane(QWidget):
     def job_id(self) -> int | None:
         return self._job
 
+    @property
+    def results(self) -> dict[str, Any]:
+        """The results shown, by view (``"lime"``, ``"shap"``, ``"clusters"``, ``"pdp"``, ``"native"``, …)."""
+        return self.result_stack.results
+
+    @property
+    def views(self) -> dict[str, QWidget]:
+        """The result views built so far, by :data:`VIEW_TITLES` key."""
+        return self.result_stack.views
+
+    @property
+    def form_problem(self) -> str:
+        """Why the chosen method's forms refuse a number they hold (``""``: Run may start it)."""
+        basic, advanced = self.forms.get(self.method_name, (None, None))
+        return (basic.problem if basic is not None else "") or (advanced.problem if advanced is not None else "")
+
     def set_method(self, name: str) -> None:
         """Choose method ``name`` and show its form and rows (also when it is already chosen)."""
         self.ensure_ready()
@@ -730,6 +304,7 @@ class ExplainPane(QWidget):
             for subset in ([p for p in shown if p.basic], [p for p in shown if not p.basic]):
                 form = ParamForm(subset)
                 form.update_choices(self._session.model)
+                form.sig_problem_changed.connect(self._on_form_problem_changed)
                 form.hide()
                 forms.append(form)
             self._basic_slot.addWidget(forms[0])
@@ -756,6 +331,8 @@ class ExplainPane(QWidget):
         from engine.errors import ProbityError
 
         self.ensure_ready()
+        if self.form_problem:
+            return None  # the form shows the refused number's sentence under its fields
         self.error.clear_message()
         try:
             inputs = self._session.audit_inputs()
@@ -858,105 +435,48 @@ class ExplainPane(QWidget):
 
     def view(self, key: str) -> QWidget:
         """The result view of ``key`` (see :data:`VIEW_TITLES`), built on first use."""
-        existing = self.views.get(key)
-        if existing is not None:
-            return existing
-        widget: QWidget
-        if key == "lime":
-            from gui.plots.local import LimeView
-
-            widget = LimeView()
-        elif key == "shap":
-            widget = _ShapTab()
-            widget.beeswarm.sig_rows_picked.connect(self._on_view_rows_picked)
-        elif key == "clusters":
-            from gui.plots.clusters import ClusterView
-
-            widget = ClusterView()
-            widget.sig_rows_picked.connect(self._on_view_rows_picked)
-        elif key == "dependence":
-            from gui.plots.dependence import DependenceView
-
-            widget = DependenceView()
-            widget.sig_rows_picked.connect(self._on_view_rows_picked)
-        elif key == "importance":
-            from gui.plots.importance import ImportanceView
-
-            widget = ImportanceView()
-        elif key == "surrogate":
-            widget = SurrogateView()
-        elif key == "groups":
-            widget = GroupsView()
-        else:
-            raise KeyError(key)
-        self.views[key] = widget
-        return widget
+        return self.result_stack.view(key)
 
     @property
     def lime_view(self) -> Any:
-        return self.view("lime")
+        return self.result_stack.lime_view
 
     @property
     def waterfall_view(self) -> Any:
-        return self.view("shap").waterfall  # type: ignore[attr-defined]
+        return self.result_stack.waterfall_view
 
     @property
     def beeswarm_view(self) -> Any:
-        return self.view("shap").beeswarm  # type: ignore[attr-defined]
+        return self.result_stack.beeswarm_view
 
     @property
     def cluster_view(self) -> Any:
-        return self.view("clusters")
+        return self.result_stack.cluster_view
 
     @property
     def dependence_view(self) -> Any:
-        return self.view("dependence")
+        return self.result_stack.dependence_view
 
     @property
     def importance_view(self) -> Any:
-        return self.view("importance")
+        return self.result_stack.importance_view
 
     def show_view(self, key: str) -> None:
         """Bring the tab of ``key`` to the front (adding it in the standard order)."""
-        widget = self.view(key)
-        if self.result_tabs.indexOf(widget) < 0:
-            order = list(VIEW_TITLES)
-            position = sum(
-                1 for k in order[: order.index(key)] if k in self.views and self.result_tabs.indexOf(self.views[k]) >= 0
-            )
-            self.result_tabs.insertTab(position, widget, VIEW_TITLES[key])
-        self.result_tabs.setCurrentWidget(widget)
-        self.result_stack.setCurrentWidget(self.result_tabs)
+        self.result_stack.show_view(key)
 
     def show_outcome(self, outcome: ExplainOutcome) -> None:
         """Display what an explain job returned, in its view, linked to the current selection."""
         definition = self.methods.get(outcome.method) or explain_methods()[outcome.method]
         result = outcome.result
-        frame = self._session.dataset.frame if self._session.dataset is not None else None
-        current = self.selection.current
-        key = definition.view
-        if key == "lime":
-            self.lime_view.set_result(result, frame=frame, row=current)
-            self.results["lime"] = result
-        elif key == "shap":
-            self._show_shap(result, frame, current)
-        elif key == "clusters":
-            self.cluster_view.set_result(result)
-            self.cluster_view.show_selection(self.selection.rows)
-            self.results["clusters"] = result
-            if outcome.attributions is not None:
-                self._show_shap(outcome.attributions, frame, current)
-        elif key == "dependence":
-            self.dependence_view.set_result(result)
-            self.dependence_view.show_selection(self.selection.rows)
-            self.results["pdp"] = result
-        elif key == "importance":
-            self.importance_view.set_result(result)
-            self.results["native"] = result
-        else:
-            self.view(key).set_result(result)  # type: ignore[attr-defined]
-            self.results[key] = result
-        self.show_view(key)
+        self.result_stack.show_result(
+            definition.view,
+            result,
+            attributions=outcome.attributions,
+            frame=self._session.dataset.frame if self._session.dataset is not None else None,
+            rows=self.selection.rows,
+            current=self.selection.current,
+        )
         warnings = tuple(getattr(result, "warnings", ()) or ())
         if outcome.attributions is not None:
             warnings += tuple(getattr(outcome.attributions, "warnings", ()) or ())
@@ -1053,14 +573,7 @@ class ExplainPane(QWidget):
         return True
 
     def clear_results(self, message: str) -> None:
-        self.results.clear()
-        for widget in self.views.values():
-            widget.clear()  # type: ignore[attr-defined]
-            index = self.result_tabs.indexOf(widget)
-            if index >= 0:
-                self.result_tabs.removeTab(index)
-        self.placeholder.setText(message)
-        self.result_stack.setCurrentWidget(self.placeholder)
+        self.result_stack.clear(message)
         self.warnings.clear_message()
         self.faithfulness.setText("")
         self.faithfulness.hide()
@@ -1091,6 +604,8 @@ class ExplainPane(QWidget):
         self.error.clear_message()
         if name in self.forms:
             self.advanced.setVisible(bool(self.forms[name][1].names))
+        self._show_form_problem()
+        self._refresh_readiness()
 
     def _on_run_clicked(self) -> None:
         self.run()
@@ -1098,21 +613,21 @@ class ExplainPane(QWidget):
     def _on_progress_cancel_clicked(self) -> None:
         self.cancel()
 
-    def _on_row_spin_value_changed(self, value: int) -> None:
+    def _on_form_problem_changed(self, _problem: str) -> None:
+        self._show_form_problem()
+        self._refresh_readiness()
+
+    def _on_picker_row_chosen(self, value: int) -> None:
         if self._session.dataset is not None:
             self.selection.set_current(value, source="picker")
 
-    def _on_find_clicked(self) -> None:
-        if self.find_edit.text().strip():
-            self.find(self.find_edit.text())
+    def _on_picker_find_requested(self, text: str) -> None:
+        self.find(text)
 
-    def _on_highest_clicked(self) -> None:
-        self.pick_by_prediction("highest")
+    def _on_picker_pick_requested(self, which: str) -> None:
+        self.pick_by_prediction(which)
 
-    def _on_lowest_clicked(self) -> None:
-        self.pick_by_prediction("lowest")
-
-    def _on_clear_selection_clicked(self) -> None:
+    def _on_picker_clear_requested(self) -> None:
         self.selection.clear(source="picker")
 
     def _on_selected_table_clicked(self, index: Any) -> None:
@@ -1120,7 +635,7 @@ class ExplainPane(QWidget):
         row = self.selected_model.source_row(index.row())
         self.selection.set_rows(self.selection.rows, current=row, source="selected-table")
 
-    def _on_view_rows_picked(self, rows: Any, current: Any) -> None:
+    def _on_result_stack_rows_picked(self, rows: Any, current: Any) -> None:
         self.selection.set_rows(rows, current=current, source="plot")
 
     def _on_analysis_result_shown(self, panel: Any) -> None:
@@ -1135,9 +650,7 @@ class ExplainPane(QWidget):
         self.selection.set_row_count(None if dataset is None else dataset.n_rows)
         self.selected_model.set_frame(None if dataset is None else dataset.frame)
         self.selected_model.set_rows(np.zeros(0, dtype=np.int64))
-        self.row_spin.blockSignals(True)
-        self.row_spin.setRange(0, max(0, (dataset.n_rows - 1) if dataset is not None else 0))
-        self.row_spin.blockSignals(False)
+        self.picker.set_row_count(None if dataset is None else dataset.n_rows)
         self._on_session_inputs_changed(dataset)
 
     def _on_session_inputs_changed(self, _value: object) -> None:
@@ -1160,17 +673,8 @@ class ExplainPane(QWidget):
         self._refresh_readiness()
 
     def _on_selection_changed(self, selection: Selection) -> None:
+        self.picker.show_selection(selection)
         n = selection.count
-        if n == 0:
-            self.selection_label.setText("No rows selected.")
-        else:
-            self.selection_label.setText(
-                f"{n:,} row{'s' if n != 1 else ''} selected · instance: row {selection.current}"
-            )
-        if selection.current is not None:
-            self.row_spin.blockSignals(True)
-            self.row_spin.setValue(selection.current)
-            self.row_spin.blockSignals(False)
         shown_rows = self.selected_model.rows
         if shown_rows is None or not np.array_equal(shown_rows, selection.rows):
             self.selected_model.set_rows(selection.rows)
@@ -1179,7 +683,7 @@ class ExplainPane(QWidget):
             at = np.flatnonzero(selection.rows == selection.current)
             if at.size:
                 self.selected_table.selectRow(int(at[0]))
-        self._link_views(selection)
+        self.result_stack.link(selection.rows, selection.current)
 
     def _on_runner_job_progress(self, job_id: int, fraction: float, message: str) -> None:
         if job_id == self._job:
@@ -1301,26 +805,6 @@ class ExplainPane(QWidget):
             self.set_method(next(name for name in self.methods if name not in self.unavailable))
             self.status.setText(f"{previous} cannot explain this model; {self.definition.title} is chosen instead.")
 
-    def _show_shap(self, result: Any, frame: Any, current: int | None) -> None:
-        self.waterfall_view.set_result(result, frame=frame, row=current)
-        self.beeswarm_view.set_result(result, frame=frame)
-        self.beeswarm_view.show_selection(self.selection.rows)
-        self.results["shap"] = result
-        self.importance_view.set_result(result)
-
-    def _link_views(self, selection: Selection) -> None:
-        rows = selection.rows
-        if "lime" in self.results and selection.current is not None:
-            self.lime_view.show_row(selection.current)
-        if "shap" in self.results:
-            if selection.current is not None:
-                self.waterfall_view.show_row(selection.current)
-            self.beeswarm_view.show_selection(rows)
-        if "clusters" in self.results:
-            self.cluster_view.show_selection(rows)
-        if "pdp" in self.results:
-            self.dependence_view.show_selection(rows)
-
     def _select_by_prediction(self, which: str) -> None:
         assert self.predictions is not None
         values = np.asarray(self.predictions.values, dtype=np.float64)
@@ -1342,11 +826,17 @@ class ExplainPane(QWidget):
             title = str(self.selected_model.headerData(column, Qt.Orientation.Horizontal))
             self.selected_table.setColumnWidth(column, min(max(metrics.horizontalAdvance(title) + 28, 72), 260))
 
+    def _show_form_problem(self) -> None:
+        # A refused number set by a script may sit in the folded options: unfold them so their sentence shows.
+        forms = self.forms.get(self.method_name)
+        if forms is not None and forms[1].problem:
+            self.advanced.set_expanded(True)
+
     def _refresh_readiness(self) -> None:
         missing = self._session.missing_inputs()
-        self.run_button.setEnabled(not missing and self._job is None)
-        self.highest_button.setEnabled(not missing)
-        self.lowest_button.setEnabled(not missing)
+        refused = bool(self.form_problem)  # the form says why, under its fields
+        self.run_button.setEnabled(not missing and self._job is None and not refused)
+        self.picker.set_predictions_enabled(not missing)
         if missing:
             self.readiness.setText(f"To explain the model, {' and '.join(missing)}.")
             self.readiness.show()
