@@ -38,6 +38,7 @@ fought the other work.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable
 
@@ -55,6 +56,7 @@ __all__ = [
     "CELLS_PER_CALL",
     "Pacer",
     "job_threads",
+    "job_threads_later",
     "predict_batched",
     "rows_per_call",
 ]
@@ -96,6 +98,29 @@ def job_threads(requested: int | None = None, *, limit: int | None = None) -> in
     if limit is not None:
         n = min(n, int(limit))
     return max(1, n)
+
+
+def job_threads_later(requested: int | None = None, *, limit: int | None = None) -> Callable[[], int]:
+    """:func:`job_threads`, decided in the background; call the result for the count.
+
+    Reading the free cores takes about 2 ms, mostly waiting between three
+    readings; a caller that has its own preparation to do (TreeSHAP plans its
+    first block of trees) hides that wait behind it.  A request or
+    ``$PROBITY_THREADS`` is answered at once, with no thread.
+    """
+    env = os.environ.get("PROBITY_THREADS", "").strip()
+    if (requested is not None and requested > 0) or (env.isdigit() and int(env) > 0):
+        n = job_threads(requested, limit=limit)
+        return lambda: n
+    answer: list[int] = []
+    reader = threading.Thread(target=lambda: answer.append(job_threads(limit=limit)), daemon=True)
+    reader.start()
+
+    def result() -> int:
+        reader.join()
+        return answer[0] if answer else job_threads(limit=limit)
+
+    return result
 
 
 def rows_per_call(n_columns: int, cells: int = CELLS_PER_CALL) -> int:
@@ -174,7 +199,8 @@ def predict_batched(
     rows when a unit fits.  The cancel flag is checked before every call
     (:class:`~engine.errors.Cancelled` is raised and no further call starts)
     and ``on_done(units_done)`` is called after every call, in order.
-    ``dtype``: the output's dtype (``None``: the first call's).  ``threads``:
+    ``dtype``: the output's dtype (``None``: the first call's, and a single
+    call's output is returned as it is).  ``threads``:
     workers for a paced job's settled calls (``None``: :func:`job_threads`).
     """
     if n <= 0:
@@ -185,9 +211,13 @@ def predict_batched(
     def store(start: int, stop: int, values: np.ndarray) -> None:
         nonlocal out
         values = np.asarray(values)
-        if out is None:
+        if out is None and dtype is None and stop - start == n:
+            out = values  # one call for every unit: its own output, uncopied
+        elif out is None:
             out = np.empty((n, *values.shape[1:]), dtype=values.dtype if dtype is None else dtype)
-        out[start:stop] = values
+            out[start:stop] = values
+        else:
+            out[start:stop] = values
         pacer.count((stop - start) * unit_rows)
         if on_done is not None:
             on_done(stop)

@@ -54,7 +54,7 @@ import numpy as np
 from engine.device import choose_device
 from engine.errors import AnalysisError
 from engine.explain._pipeline import encoded_view, model_output, row_positions
-from engine.explain._predict import job_threads
+from engine.explain._predict import job_threads_later
 from engine.explain._treeplan import (  # the tree plan, shared with the torch kernels
     _background_bits,
     _BackgroundBits,
@@ -393,10 +393,11 @@ def tree_model_shap_values(
     """
     if variant not in VARIANTS:
         raise AnalysisError(f"TreeSHAP has no variant {variant!r}; choose one of {', '.join(VARIANTS)}.")
+    # The worker count is read while the rows are prepared and the first block of trees is planned.
+    threads = job_threads_later(n_threads) if torch_device is None else _one_thread
     Xp = model.prepare(X)
     n, F = Xp.shape
     values = np.zeros((n, F))
-    threads = job_threads(n_threads)
     if variant == "interventional":
         if background is None or len(background) == 0:
             raise AnalysisError("Interventional TreeSHAP needs at least one background row.")
@@ -414,7 +415,7 @@ def tree_model_shap_values(
             )
 
             chunk = max(1, GPU_PAIRS_PER_UNIT // Bp.shape[0])
-            threads = 1  # the device runs the expansion; one host thread feeds it
+            # The device runs the expansion; one host thread feeds it (threads is _one_thread).
 
         def prepare_interventional(trees: list[Tree]) -> _Prepared:
             plan = _plan(_concat(trees))
@@ -457,7 +458,7 @@ def tree_model_shap_values(
             prepare=prepare_torch,
             unit=lambda block, lo: path_dependent_rows(block.payload, Xp[lo : lo + block.rows], F),
             values=values,
-            threads=1,  # the device runs the sweeps; one host thread feeds it
+            threads=_one_thread,  # the device runs the sweeps; one host thread feeds it
             progress=progress,
             check_cancelled=check_cancelled,
             label="TreeSHAP",
@@ -494,6 +495,10 @@ def tree_model_shap_values(
     return values, float(model.offset) + base
 
 
+def _one_thread() -> int:
+    return 1
+
+
 @dataclass(frozen=True, eq=False)
 class _Prepared:
     """A block of trees ready to explain rows: its plan, its share of the base
@@ -512,20 +517,22 @@ def _run_blocks(
     prepare: Callable[[list[Tree]], _Prepared],
     unit: Callable[[_Prepared, int], np.ndarray],
     values: np.ndarray,
-    threads: int,
+    threads: Callable[[], int],
     progress: Callable[[float, str], None] | None,
     check_cancelled: Callable[[], None] | None,
     label: str,
 ) -> float:
     """Run ``unit(block, first_row)`` over blocks x row chunks, adding into ``values``.
 
+    ``threads()`` gives the worker count once the first block is planned.
     Returns the sum of the blocks' base values.
     """
     n = values.shape[0]
     n_trees = len(model.trees)
     base = 0.0
     done = 0
-    pool = ThreadPoolExecutor(max_workers=threads) if threads > 1 else None
+    pool: ThreadPoolExecutor | None = None
+    workers = 0
     try:
         for blk in blocks:
             if check_cancelled is not None:
@@ -533,6 +540,9 @@ def _run_blocks(
             block = prepare([model.trees[i] for i in blk])
             base += block.base
             starts = range(0, n, block.rows)
+            if not workers:
+                workers = threads()
+                pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 else None
 
             def one(lo: int, block: _Prepared = block) -> np.ndarray:
                 # Row chunks of one large tree can take a while: look at the cancel flag before each.

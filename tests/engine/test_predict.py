@@ -17,6 +17,7 @@ from engine.explain._predict import (
     TARGET_CALL_SECONDS,
     Pacer,
     job_threads,
+    job_threads_later,
     predict_batched,
     rows_per_call,
 )
@@ -249,6 +250,27 @@ def test_thread_policy_request_environment_free_cores_and_limit(monkeypatch: pyt
     assert job_threads(1) == 1
     monkeypatch.setenv("PROBITY_THREADS", "many")
     assert job_threads() == 3
+
+
+def test_the_policy_read_in_the_background_gives_the_same_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine import device
+
+    monkeypatch.delenv("PROBITY_THREADS", raising=False)
+    readers: list[str] = []
+
+    def free_cores() -> int:
+        readers.append(threading.current_thread().name)
+        return 3
+
+    monkeypatch.setattr(device, "free_cores", free_cores)
+    assert job_threads_later()() == 3
+    assert job_threads_later(limit=2)() == 2
+    assert threading.current_thread().name not in readers  # read off this thread
+    readers.clear()
+    assert job_threads_later(5)() == 5 and job_threads_later(5, limit=4)() == 4
+    monkeypatch.setenv("PROBITY_THREADS", "2")
+    assert job_threads_later()() == 2
+    assert readers == []  # a request or the environment needs no reading
 
 
 def test_engine_parallel_and_treeshap_follow_the_one_policy(monkeypatch: pytest.MonkeyPatch) -> None:
