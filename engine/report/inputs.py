@@ -1,8 +1,9 @@
 """What a report is built from: :class:`ReportInput`.
 
 The report reads the ``results.json`` document written by
-:func:`engine.audit.audit_document` plus the result objects rebuilt from it,
-and the few things only a person can add (auditor, organisation, notes).  Its
+:meth:`engine.record.AuditRecord.to_document`: the result objects rebuilt from
+it and its typed header (:class:`~engine.report.header.RecordHeader`), plus
+the few things only a person can add (auditor, organisation, notes).  Its
 date is the audit's recorded finish time, never the clock, so rebuilding a
 report from the same inputs gives the same bytes.
 """
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.report.errors import ReportError
+from engine.report.header import RecordHeader
 from engine.results import Result, result_from_dict
 
 __all__ = ["SECTIONS", "SECTION_TITLES", "ReportInput"]
@@ -61,8 +63,8 @@ class ReportInput:
     Attributes
     ----------
     document:
-        The ``results.json`` document (:func:`engine.audit.audit_document`),
-        embedded verbatim in the PDF as ``results.json``.
+        The ``results.json`` document (:meth:`engine.record.AuditRecord.to_document`),
+        embedded verbatim in the PDF as ``results.json``; the sections never read it.
     results:
         The full results rebuilt from ``document["results"]`` with
         :func:`engine.results.result_from_dict`, under the same keys.
@@ -80,6 +82,14 @@ class ReportInput:
     local_rows:
         0-based dataset rows shown in the local-explanations section; ``None``
         picks up to three rows explained by every local method present.
+    header:
+        Everything else the report reads from ``document``, typed; read from it when not given.
+
+    Raises
+    ------
+    ReportError
+        When a section is unknown or the document's header is malformed
+        (:meth:`RecordHeader.from_document`).
     """
 
     document: Mapping[str, Any]
@@ -91,6 +101,7 @@ class ReportInput:
     reviewer_notes: str = ""
     sections: tuple[str, ...] = SECTIONS
     local_rows: tuple[int, ...] | None = None
+    header: RecordHeader | None = None
 
     def __post_init__(self) -> None:
         unknown = [s for s in self.sections if s not in SECTIONS]
@@ -101,6 +112,8 @@ class ReportInput:
         object.__setattr__(self, "sections", tuple(s for s in SECTIONS if s in set(self.sections)))
         if self.local_rows is not None:
             object.__setattr__(self, "local_rows", tuple(int(r) for r in self.local_rows))
+        if self.header is None:
+            object.__setattr__(self, "header", RecordHeader.from_document(self.document))
 
     @classmethod
     def from_document(
@@ -123,13 +136,16 @@ class ReportInput:
         Raises
         ------
         ReportError
-            When the document lacks its provenance timestamp or a result cannot be rebuilt.
+            When the document lacks its provenance timestamp, a value of its header has
+            the wrong type, or a result cannot be rebuilt.
         """
-        provenance = document.get("provenance") or {}
-        date = provenance.get("finished_at") or provenance.get("started_at")
+        header = RecordHeader.from_document(document)
+        date = header.finished_at or header.started_at
         if not date:
             raise ReportError("The results document has no recorded audit time (provenance.finished_at).")
         raw_results = document.get("results") or {}
+        if not isinstance(raw_results, Mapping):
+            raise ReportError("The results document's results should be an object of results by key.")
         results: dict[str, Result] = {}
         for key, data in raw_results.items():
             try:
@@ -137,7 +153,7 @@ class ReportInput:
             except (ValueError, TypeError, KeyError) as exc:
                 raise ReportError(f"The result {key!r} in the results document cannot be read: {exc}.") from exc
         if command is None:
-            command = provenance.get("command") or ""
+            command = header.command
         if not isinstance(command, str):
             command = shlex.join(str(c) for c in command)
         return cls(
@@ -145,9 +161,10 @@ class ReportInput:
             results=results,
             auditor=auditor,
             organisation=organisation,
-            report_date=str(date),
+            report_date=date,
             command=command,
             reviewer_notes=reviewer_notes,
             sections=tuple(SECTIONS if sections is None else sections),
             local_rows=None if local_rows is None else tuple(local_rows),
+            header=header,
         )
