@@ -26,7 +26,10 @@ from engine import __version__
 from engine.files import json_bytes, write_bytes_atomic
 from engine.report import style as st
 from engine.report.errors import ReportError
+from engine.report.facts import Facts
+from engine.report.formats import format_date
 from engine.report.inputs import ReportInput
+from engine.report.layout import Heading
 from engine.report.names import shortening
 from engine.report.pdfa import (
     ATTACHMENT_NAME,
@@ -38,7 +41,7 @@ from engine.report.pdfa import (
     terminate_streams,
 )
 from engine.report.pdfread import PdfFile
-from engine.report.sections import Facts, Heading, build_story, format_date
+from engine.report.sections import build_story
 
 __all__ = ["build_report", "render_report", "extract_embedded_results", "results_json_bytes"]
 
@@ -171,8 +174,8 @@ def _layout(
 ) -> tuple[bytes, _ReportTemplate]:
     st.register_fonts()
     width = A4[0] - 2 * st.PAGE_MARGIN
-    with shortening(_names_of(report.document)):
-        facts = Facts.gather(report, width)
+    facts = Facts.gather(report, width)
+    with shortening(facts.header.names()):
         info = _document_info(report, facts)
         story = build_story(
             facts,
@@ -185,18 +188,6 @@ def _layout(
         )
         template.build(story, canvasmaker=make_canvas_class(info, _icc_profile(), attachment))
     return buffer.getvalue(), template
-
-
-def _names_of(document: Mapping[str, Any]) -> list[object]:
-    """Every column, input and class name the document records (the ones the report may print)."""
-    data, model = document.get("data") or {}, document.get("model") or {}
-    schema = data.get("schema") or []
-    names: list[object] = [c.get("name") for c in schema if isinstance(c, Mapping)]
-    names += list(model.get("input_columns") or []) + list(model.get("classes") or [])
-    roles = (document.get("provenance") or {}).get("roles") or {}
-    for value in roles.values() if isinstance(roles, Mapping) else ():
-        names += list(value) if isinstance(value, list) else [value]
-    return names
 
 
 def render_report(document: ReportInput) -> bytes:

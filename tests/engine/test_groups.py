@@ -280,16 +280,18 @@ def test_result_survives_a_json_round_trip() -> None:
 
 def test_report_reads_the_group_records() -> None:
     pytest.importorskip("reportlab")
-    from engine.report.sections import _group_metrics
+    from engine.report import ReportInput
+    from engine.report.facts import Facts
 
     frame, proba = binary_task(150, seed=1)
     result = run(make_inputs(frame, proba, task=Task.CLASSIFICATION, classes=(0, 1)))
-    document = json.loads(json.dumps({"results": {"groups": result.to_dict()}}))
-    records = _group_metrics(document)
-    assert [(r["attribute"], r["group"]) for r in records] == [(r.attribute, r.group) for r in result.groups]
-    assert [r["positive_rate"] for r in records] == [r.positive_rate for r in result.groups]
-    assert [r["accuracy"] for r in records] == [r.accuracy for r in result.groups]
-    assert all(isinstance(r["n"], int) for r in records)
+    provenance = {"finished_at": "2026-01-01T00:00:00+00:00"}
+    document = json.loads(json.dumps({"provenance": provenance, "results": {"groups": result.to_dict()}}))
+    assert all(isinstance(r["n"], int) for r in document["results"]["groups"]["groups"])
+    records = Facts.gather(ReportInput.from_document(document), 480.0).group_figures()
+    assert [(r.attribute, r.group, r.n) for r in records] == [(r.attribute, r.group, r.n) for r in result.groups]
+    assert [r.positive_rate for r in records] == [r.positive_rate for r in result.groups]
+    assert [r.accuracy for r in records] == [r.accuracy for r in result.groups]
 
 
 def test_no_sensitive_column_is_refused_with_the_exact_sentence() -> None:

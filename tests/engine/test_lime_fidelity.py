@@ -21,7 +21,10 @@ from engine.explain import lime as L
 from engine.explain.attribution import AttributionResult
 from engine.jobs import JobContext
 from engine.report import ReportInput
-from engine.report.sections import Facts, _fidelity, _local_one, build_story, executive_summary
+from engine.report.facts import Facts
+from engine.report.sections import build_story
+from engine.report.sections.local import _local_one
+from engine.report.sections.summary import _fidelity, executive_summary
 from engine.results import Provenance, result_from_dict
 
 from .test_lime import FunctionModel, _inputs

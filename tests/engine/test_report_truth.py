@@ -24,8 +24,13 @@ from reportlab.platypus import Flowable, KeepTogether, Paragraph, Table
 
 from engine.explain.groups import HEADLINE_MIN_GROUP_SIZE
 from engine.report import ReportInput, build_report, charts, results_json_bytes
+from engine.report.facts import Facts
+from engine.report.formats import num
 from engine.report.pdfread import PdfFile, Stream, _Cursor, _parse_literal_string, decode_stream
-from engine.report.sections import METHOD_DESCRIPTIONS, Facts, _group_sentences, build_story, dependence, num
+from engine.report.sections import build_story
+from engine.report.sections.dependence import dependence
+from engine.report.sections.summary import _group_sentences
+from engine.report.texts import METHOD_DESCRIPTIONS
 
 WIDTH = 480.0
 SENSITIVE = ("race", "sex")
