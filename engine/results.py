@@ -51,6 +51,9 @@ _TRACKED_PACKAGES = (
     "skops",
     "onnxruntime",
     "torch",
+    "xgboost",
+    "xgboost-cpu",
+    "lightgbm",
 )
 
 

@@ -49,6 +49,8 @@ def test_heavy_back_ends_are_imported_lazily(engine_import_report: dict) -> None
     loaded = set(engine_import_report["roots"])
     assert "torch" not in loaded
     assert "onnxruntime" not in loaded
+    assert "xgboost" not in loaded
+    assert "lightgbm" not in loaded
 
 
 def test_engine_sources_never_name_qt() -> None:
