@@ -262,7 +262,15 @@ class MainWindow(QMainWindow):
 
     # -- slots --------------------------------------------------------------------------------
     def _on_window_file_dropped(self, path: Path) -> None:
-        if path.suffix.lower() in MODEL_SUFFIXES:
+        is_model = path.suffix.lower() in MODEL_SUFFIXES
+        if is_model and path.suffix.lower() == ".txt":
+            # A .txt is a LightGBM model only when it starts as one (the line "tree"); else it is a table.
+            try:
+                with path.open("rb") as handle:
+                    is_model = handle.read(5).rstrip(b"\r\n") == b"tree"
+            except OSError:
+                is_model = False
+        if is_model:
             self.tabs.setCurrentWidget(self.model_pane)
             self.model_pane.open_path(path)
         else:

@@ -12,6 +12,12 @@
   importance, summed the same way; it sums to 1 over the raw columns.  It is
   biased toward high-cardinality and continuous features, which the result
   says in ``caveat`` and in its warnings.
+* **XGBoost and LightGBM boosters** read from their own files
+  (:class:`~engine.models.booster_adapter.BoosterModel`): the library's own
+  importance, ``importance_type="gain"`` (the total gain of the splits on each
+  feature: XGBoost's ``total_gain``, LightGBM's ``gain``) or ``"split"`` (how
+  many splits use it: XGBoost's ``weight``, LightGBM's ``split``), as shares
+  that sum to 1 over the booster's features, with the same kind of caveat.
 
 Which raw column each encoded column comes from is read from the fitted
 transformers' own bookkeeping by :func:`engine.explain._pipeline.encoded_view`
@@ -45,14 +51,27 @@ from engine.errors import AnalysisError
 from engine.explain._pipeline import EncodedView, encoded_view, split_pipeline
 from engine.explain.attribution import AttributionResult, resolve_output
 from engine.explain.base import AuditInputs, Method
-from engine.explain.params import class_param
+from engine.explain.params import Param, class_param
 from engine.jobs import JobContext
 from engine.models.base import Model, Task
+from engine.models.booster_adapter import BOOSTER_CAVEAT, BoosterModel
 from engine.results import Result, utc_now
 
-__all__ = ["NativeImportanceResult", "IMPURITY_CAVEAT", "mean_abs_attribution", "refusal", "run", "METHOD"]
+__all__ = [
+    "NativeImportanceResult",
+    "IMPURITY_CAVEAT",
+    "BOOSTER_CAVEAT",
+    "BOOSTER_BASES",
+    "mean_abs_attribution",
+    "refusal",
+    "run",
+    "METHOD",
+]
 
 IMPURITY_CAVEAT = "Impurity importance is biased toward high-cardinality and continuous features."
+
+#: ``importance_type`` -> the ``basis`` a booster's result names.
+BOOSTER_BASES = {"gain": "total gain", "split": "split count"}
 
 # Rows of the evenly spaced part of the sample used to trace encoded columns.
 _MAPPING_ROWS = 4_000
@@ -68,11 +87,12 @@ class NativeImportanceResult(Result):
     ----------
     feature_names: the raw input columns, length ``F``.
     importance: ``(F,)`` non-negative importances (coefficient x std summed per
-        raw column, or impurity importance summing to 1).
+        raw column, or impurity importance, or a booster's share of gain or splits,
+        summing to 1).
     signed: ``(F,)`` raw-column sums of ``coefficient x std`` (signed, same
         units as ``importance``); ``None`` for trees.
-    basis: ``"coefficient×std"`` or ``"impurity"``.
-    caveat: the impurity-bias sentence for trees, ``None`` for linear models.
+    basis: ``"coefficient×std"``, ``"impurity"``, ``"total gain"`` or ``"split count"``.
+    caveat: the bias sentence for trees and boosters, ``None`` for linear models.
     estimator: type name of the model (the Pipeline's last step).
     output_name: what a linear model's coefficients act on, e.g. ``"decision
         function of P(1)"`` or ``"prediction"``; ``""`` for trees.
@@ -248,7 +268,12 @@ def _linear_coefficients(final: Any, task: Task, class_index: int | None, model_
 
 
 def _own_importance_steps(model: Model) -> tuple[tuple[tuple[str, Any], ...], Any]:
-    """The pipeline's steps and final estimator; raises :class:`AnalysisError` when it has no own importances."""
+    """The pipeline's steps and final estimator; raises :class:`AnalysisError` when it has no own importances.
+
+    A booster read from its own file has its library's importances instead (no steps, no estimator).
+    """
+    if isinstance(model, BoosterModel):
+        return (), None
     estimator = model.estimator
     if estimator is None:
         raise AnalysisError(
@@ -275,7 +300,72 @@ def refusal(model: Model, *, feature_names: Sequence[str] = ()) -> str | None:
     return None
 
 
-def run(inputs: AuditInputs, *, ctx: JobContext, klass: Any | None = None) -> NativeImportanceResult:
+def _booster_run(
+    inputs: AuditInputs, model: BoosterModel, *, ctx: JobContext, klass: Any, importance_type: str
+) -> NativeImportanceResult:
+    """A booster's own gain or split importance, per raw input column."""
+    started = utc_now()
+    if importance_type not in BOOSTER_BASES:
+        raise AnalysisError(
+            f"The importance type {importance_type!r} is not one the boosters give; choose gain or split."
+        )
+    ctx.check_cancelled()
+    ctx.progress(0.0, "Reading the booster's own importances")
+    X = inputs.X
+    raw = tuple(str(c) for c in X.columns)
+    booster_names = model.info.column_names()
+    if model.input_columns is not None:
+        sources = [raw.index(name) if name in raw else -1 for name in booster_names]
+    elif len(raw) == model.info.n_features:
+        sources = list(range(len(raw)))  # the file names no features: the data's columns, in order
+    else:
+        raise AnalysisError(
+            f"The booster {model.name} has {model.info.n_features} unnamed features but the data has {len(raw)} "
+            "feature columns, so its importances cannot be matched to them."
+        )
+    totals = np.asarray(model.native_importance(importance_type), dtype=np.float64)
+    if totals.shape != (len(booster_names),) or not np.all(np.isfinite(totals)) or np.any(totals < 0):
+        raise AnalysisError(f"The booster {model.name} reported importances Probity cannot use.")
+    total = totals.sum()
+    encoded_importance = totals / total if total > 0 else np.zeros_like(totals)
+    depends = np.zeros((len(raw), len(booster_names)), dtype=bool)
+    for e, j in enumerate(sources):
+        if j >= 0:
+            depends[j, e] = True
+    importance = depends.astype(np.float64) @ encoded_importance
+    warn = [BOOSTER_CAVEAT]
+    if total == 0:
+        warn.append(f"The booster {model.name} makes no splits, so every importance is zero.")
+    basis = BOOSTER_BASES[importance_type]
+    parameters = {
+        "klass": klass.item() if isinstance(klass, np.generic) else klass,
+        "importance_type": importance_type,
+    }
+    result = NativeImportanceResult(
+        provenance=inputs.provenance(
+            method=METHOD.name, parameters=parameters, ctx=ctx, started_at=started, warnings=warn
+        ),
+        feature_names=raw,
+        importance=importance,
+        signed=None,
+        basis=basis,
+        caveat=BOOSTER_CAVEAT,
+        estimator=f"{model.info.title} booster",
+        output_name="",
+        encoded_names=tuple(booster_names),
+        encoded_importance=encoded_importance,
+        encoded_coefficients=None,
+        encoded_std=None,
+        encoded_to_raw=tuple(tuple(raw[j] for j in np.flatnonzero(depends[:, e])) for e in range(len(booster_names))),
+        n_rows=0,
+    )
+    ctx.progress(1.0, "Done")
+    return result
+
+
+def run(
+    inputs: AuditInputs, *, ctx: JobContext, klass: Any | None = None, importance_type: str = "gain"
+) -> NativeImportanceResult:
     """The model's own importance of each raw input column.
 
     Parameters
@@ -289,7 +379,10 @@ def run(inputs: AuditInputs, *, ctx: JobContext, klass: Any | None = None) -> Na
         For a multiclass linear model, the class whose coefficients are used
         (``None``: the first class); for a binary one, the first class's
         coefficients are the mirror of the second's.  Ignored by trees, whose
-        impurity importance has no class.
+        impurity importance has no class, and by boosters.
+    importance_type:
+        For XGBoost and LightGBM boosters: ``"gain"`` (total gain of the splits
+        on each feature) or ``"split"`` (number of splits); other models ignore it.
 
     Returns
     -------
@@ -307,6 +400,8 @@ def run(inputs: AuditInputs, *, ctx: JobContext, klass: Any | None = None) -> Na
     started = utc_now()
     model = inputs.model
     class_index, output = resolve_output(model, klass)
+    if isinstance(model, BoosterModel):
+        return _booster_run(inputs, model, ctx=ctx, klass=klass, importance_type=importance_type)
     steps, final = _own_importance_steps(model)
     estimator = model.estimator
     type_name = type(final).__name__
@@ -427,17 +522,27 @@ METHOD = Method(
     run=run,
     summary=(
         "The importance a model carries itself: coefficient times standard deviation for linear models, "
-        "impurity importance for trees and ensembles, summed back to the raw input columns."
+        "impurity importance for trees and ensembles, gain or split counts for XGBoost and LightGBM boosters, "
+        "summed back to the raw input columns."
     ),
     description=(
-        "The model's own importance: the impurity decrease for tree ensembles, or coefficient times feature "
-        "standard deviation for linear models. It costs nothing to compute but is not comparable across model "
-        "types."
+        "The model's own importance: the impurity decrease for tree ensembles, the share of split gain (or of "
+        "splits) for XGBoost and LightGBM boosters, or coefficient times feature standard deviation for linear "
+        "models. It costs nothing to compute but is not comparable across model types."
     ),
     params=(
         class_param(
             help="For a multiclass linear model, the class whose coefficients are used; trees ignore it.",
             none="the first class",
+        ),
+        Param(
+            "importance_type",
+            "choice",
+            "gain",
+            label="Booster importance",
+            choices=tuple(BOOSTER_BASES),
+            help="For XGBoost and LightGBM models: the total gain of the splits on each feature, or the number "
+            "of splits; other models ignore it.",
         ),
     ),
     result=NativeImportanceResult,

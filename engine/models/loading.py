@@ -10,6 +10,11 @@ Formats, by preference:
   so no trust is needed, unless the graph reads tensor data from other files:
   those come only from the model's own folder, are hashed into its identity and
   need per-file trust of that identity (:mod:`engine.models.onnx_adapter`).
+* ``.json``/``.ubj`` (XGBoost) and ``.txt``/``.lgb`` (LightGBM model text): a booster's
+  own file format, trees and numbers with no code, so no trust is needed.  Probity reads
+  and checks the file itself (the content decides JSON or UBJSON; a ``.txt`` must be
+  LightGBM's text) before the library loads the same bytes
+  (:mod:`engine.models.booster_adapter`).
 * ``.pkl``/``.pickle``/``.joblib``: unpickling runs code.  The file is scanned
   first (:func:`engine.models.pickle_scan.scan_pickle_bytes`) and every global is
   rated by the allowlist policy: anything dangerous is refused always; a file of
@@ -61,10 +66,15 @@ MODEL_SUFFIXES: dict[str, str] = {
     ".pkl": "pickle",
     ".pickle": "pickle",
     ".joblib": "joblib",
+    ".json": "xgboost",
+    ".ubj": "xgboost",
+    ".txt": "lightgbm",
+    ".lgb": "lightgbm",
 }
 
 _GRANTED_BY_REVIEW = "probity reviewed types"
-_SUPPORTED = "expected .skops, .onnx, .pkl, .pickle or .joblib"
+_SUPPORTED = "expected .skops, .onnx, .pkl, .pickle, .joblib, XGBoost .json or .ubj, or LightGBM .txt or .lgb"
+_BOOSTER_FAMILIES = ("xgboost", "lightgbm")
 _MAX_LISTED = 25
 
 
@@ -132,14 +142,15 @@ class ModelInspection:
     Attributes
     ----------
     path: the file.
-    format: ``"skops"``, ``"onnx"``, ``"pickle"`` or ``"joblib"`` (from the content for
-        pickles: a ``.pkl`` written by joblib is ``"joblib"``).
+    format: ``"skops"``, ``"onnx"``, ``"pickle"``, ``"joblib"``, ``"xgboost"`` or ``"lightgbm"``
+        (from the content for pickles: a ``.pkl`` written by joblib is ``"joblib"``).
     size_bytes: file size (bytes).
     sha256: hex SHA-256 of the file, the value ``--trust-model`` takes (for an ONNX graph
         with external data, the identity that covers its data files too).
     scan: the pickle scan (pickle/joblib only).
     skops_untrusted_types: types skops does not trust by default (skops only).
-    summary: further human-readable lines (ONNX graph facts, skops review status ...).
+    summary: further human-readable lines (ONNX graph facts, skops review status, what a
+        booster file declares ...).
     skops_types: the policy's rating of every type a skops file names: those its schema declares
         and those skops reports as untrusted (skops only).
     onnx_external: the locations of the files an ONNX graph reads tensor data from (ONNX only).
@@ -333,7 +344,8 @@ def inspect_model(path: str | Path) -> ModelInspection:
 
     Parameters
     ----------
-    path: a ``.skops``, ``.onnx``, ``.pkl``, ``.pickle`` or ``.joblib`` file.
+    path: a ``.skops``, ``.onnx``, ``.pkl``, ``.pickle``, ``.joblib``, ``.json``, ``.ubj``,
+        ``.txt`` or ``.lgb`` file.
 
     Returns
     -------
@@ -349,6 +361,11 @@ def inspect_model(path: str | Path) -> ModelInspection:
     fmt = model_format_of(path)
     data = _read_bytes(path)
     sha = sha256_bytes(data)
+    if fmt in _BOOSTER_FAMILIES:
+        from engine.models.booster_adapter import read_booster
+
+        booster, _ = read_booster(data, path=path, family=fmt)  # read and checked; the library is not imported
+        return ModelInspection(path, booster.library, len(data), sha, summary=booster.summary())
     if fmt == "skops":
         untrusted = _skops_untrusted(data, path)
         return ModelInspection(
@@ -411,7 +428,8 @@ def load_model(
 
     Parameters
     ----------
-    path: a ``.skops``, ``.onnx``, ``.pkl``, ``.pickle`` or ``.joblib`` file.
+    path: a ``.skops``, ``.onnx``, ``.pkl``, ``.pickle``, ``.joblib``, ``.json``, ``.ubj``,
+        ``.txt`` or ``.lgb`` file.
     trusted_sha256: SHA-256 hex digests of files the user explicitly trusts.
     granted_by: recorded in the model's :class:`TrustDecision` when a trusted hash
         was needed (``"cli --trust-model"``, ``"gui confirmation"``, ``"api"``).
@@ -422,7 +440,8 @@ def load_model(
     Returns
     -------
     Model
-        A :class:`SklearnModel` (skops, pickle, joblib) or an ``OnnxModel``.
+        A :class:`SklearnModel` (skops, pickle, joblib), an ``OnnxModel``, or an
+        ``XGBoostModel``/``LightGBMModel`` (booster files, loaded without a trust decision).
 
     Raises
     ------
@@ -444,6 +463,10 @@ def load_model(
     data = _read_bytes(path)
     sha = sha256_bytes(data)
     trusted = _normalise_hashes(trusted_sha256)
+    if fmt in _BOOSTER_FAMILIES:
+        from engine.models.booster_adapter import load_booster
+
+        return load_booster(data, path=path, sha256=sha, family=fmt)  # no code in the file: no trust needed
     if fmt == "onnx":
         from engine.models.onnx_adapter import load_onnx
 

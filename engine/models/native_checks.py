@@ -33,8 +33,11 @@ What each check guards (the compiled code it protects):
 * k-means centres, scipy B-splines (``SplineTransformer``) and every scipy sparse
   matrix (``check_format(full_check=True)``: indices inside the shape).
 
-The boosting libraries (xgboost, lightgbm, catboost) are not installed with Probity,
-so their boosters are not checked here; their files cannot be loaded either.
+Boosters read from their own files (XGBoost JSON/UBJSON, LightGBM model text) are
+checked here too, on the parsed file, before their library reads it
+(:func:`validate_xgboost_trees`, :func:`validate_lightgbm_trees`): child and feature
+indices, node-array lengths, finite thresholds and leaf values, category sets and tree
+counts (:mod:`engine.models.booster_adapter`).
 
 The checks read attributes and arrays only; they call no method of the model.
 """
@@ -50,7 +53,13 @@ import numpy as np
 
 from engine.errors import ModelError
 
-__all__ = ["validate_native_structures", "validate_tree_structures"]
+__all__ = [
+    "validate_native_structures",
+    "validate_tree_structures",
+    "validate_xgboost_trees",
+    "validate_lightgbm_trees",
+    "xgboost_category_values",
+]
 
 _LIBSVM_KERNELS = frozenset({"linear", "poly", "rbf", "sigmoid", "precomputed"})
 _NEIGHBOR_METHODS = frozenset({"brute", "kd_tree", "ball_tree"})
@@ -935,3 +944,397 @@ def _sparse_problem(matrix: Any, fmt: str | None) -> str | None:
         if data.ndim != 2 or offsets.ndim != 1 or len(offsets) != data.shape[0]:
             return "diagonals and offsets disagree"
     return None
+
+
+# ---------------------------------------------------------------------------
+# Boosters read from their own files (XGBoost JSON/UBJSON, LightGBM model text)
+# ---------------------------------------------------------------------------
+
+# The largest category code a categorical split may name: the predictors build a bitset as wide as
+# the largest code (XGBoost refuses codes past 2**24 itself, as float32 holds them exactly up to there).
+_MAX_CATEGORY_CODE = 1 << 24
+
+
+def _booster_error(library: str, path: Path | None, bad: _Malformed) -> ModelError:
+    name = path.name if path is not None else "The model"
+    return ModelError(
+        f"{name} contains {library} booster whose {bad.field} {bad.problem}, so it is not used.", path=path
+    )
+
+
+def _vector(value: Any, field: str, *, integral: bool, length: int | None = None) -> np.ndarray:
+    """A JSON list, UBJSON typed array or text list as a 1-D int64 or float64 array, else :class:`_Malformed`."""
+    if isinstance(value, str):
+        parts = value.split()
+        try:
+            array = np.array(parts, dtype=np.float64) if parts else np.zeros(0)
+        except (ValueError, OverflowError):
+            raise _Malformed(field, "holds text that is not numbers") from None
+    elif isinstance(value, (list, np.ndarray)):
+        try:
+            array = np.asarray(value)
+        except (ValueError, TypeError):
+            raise _Malformed(field, "is not a flat list of numbers") from None
+        if array.size == 0:
+            array = np.zeros(0)
+        if array.ndim != 1 or array.dtype.kind not in "biuf":
+            raise _Malformed(field, "is not a flat list of numbers")
+    else:
+        raise _Malformed(field, f"is a {type(value).__name__}, not a list of numbers")
+    if length is not None and len(array) != length:
+        raise _Malformed(field, f"has {len(array)} entries, not {length}")
+    if integral:
+        if array.dtype.kind == "f":
+            if not bool(np.all(np.isfinite(array))) or not bool(np.all(array == np.round(array))):
+                raise _Malformed(field, "holds numbers that are not whole")
+            if array.size and float(np.abs(array).max()) >= 2.0**62:
+                raise _Malformed(field, "holds numbers too large to be indices")
+        return array.astype(np.int64)
+    return array.astype(np.float64)
+
+
+def _finite(array: np.ndarray, field: str) -> None:
+    if not bool(np.all(np.isfinite(array))):
+        raise _Malformed(field, "holds a value that is not a finite number (NaN or infinity)")
+
+
+def _whole(value: Any, field: str, *, minimum: int = 0) -> int:
+    """A count as XGBoost writes it (``"7"``) or LightGBM (``7``), at least ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, np.integer)):
+        raise _Malformed(field, f"is {value!r}, not a whole number")
+    try:
+        number = int(value)
+    except ValueError:
+        raise _Malformed(field, f"is {value!r}, not a whole number") from None
+    if number < minimum:
+        raise _Malformed(field, f"is {number}, less than {minimum}")
+    return number
+
+
+def _check_child_links(internal_children: np.ndarray, n_nodes: int, field: str) -> None:
+    """Each node is the child of at most one node and the root (0) of none: then what the root reaches is a tree."""
+    if internal_children.size == 0:
+        return
+    if not _in_range(internal_children, 1, n_nodes):
+        raise _Malformed(field, f"point outside the tree's {n_nodes} nodes (or back to its root)")
+    counts = np.bincount(internal_children, minlength=n_nodes)
+    if int(counts.max()) > 1:
+        raise _Malformed(field, "name a node as the child of two nodes (the nodes do not form a tree)")
+
+
+def xgboost_category_values(cats: Any, *, n_features: int, path: Path | None = None) -> dict[int, tuple[Any, ...]]:
+    """The categories an XGBoost 3.x model stores per feature (``model["cats"]``), in training order.
+
+    Strings are stored as UTF-8 bytes with offsets, numbers as a list; ``sorted_idx``
+    orders each feature's categories for the library's lookup and must be a
+    permutation of them.
+
+    Returns
+    -------
+    dict
+        Feature index -> its categories, for every feature with stored categories.
+
+    Raises
+    ------
+    ModelError
+        The structure is inconsistent: one sentence.
+    """
+    try:
+        return _xgboost_categories(cats, n_features)
+    except _Malformed as bad:
+        raise _booster_error("an XGBoost", path, bad) from None
+
+
+def _xgboost_categories(cats: Any, n_features: int) -> dict[int, tuple[Any, ...]]:
+    if not isinstance(cats, dict):
+        raise _Malformed("cats", "is not an object")
+    enc = cats.get("enc", [])
+    if isinstance(enc, list) and not enc:
+        return {}
+    if not isinstance(enc, list) or len(enc) != n_features:
+        raise _Malformed("cats.enc", f"does not list the categories of its {n_features} features")
+    segments = _vector(cats.get("feature_segments"), "cats.feature_segments", integral=True, length=n_features + 1)
+    order = _vector(cats.get("sorted_idx"), "cats.sorted_idx", integral=True)
+    if segments[0] != 0 or bool(np.any(np.diff(segments) < 0)) or segments[-1] != len(order):
+        raise _Malformed("cats.feature_segments", f"does not run from 0 up to the {len(order)} stored categories")
+    out: dict[int, tuple[Any, ...]] = {}
+    for f in range(n_features):
+        count = int(segments[f + 1] - segments[f])
+        where = f"cats.enc[{f}]"
+        entry = enc[f]
+        if not isinstance(entry, dict):
+            raise _Malformed(where, "is not an object")
+        names: tuple[Any, ...]
+        section = order[segments[f] : segments[f + 1]]
+        if not np.array_equal(np.sort(section), np.arange(count)):
+            raise _Malformed(f"cats.sorted_idx of feature {f}", f"is not an ordering of its {count} categories")
+        if "offsets" in entry:
+            raw = _vector(entry.get("values"), f"{where}.values", integral=True)
+            if count == 0:
+                if raw.size:
+                    raise _Malformed(where, "holds text for a feature with no categories")
+                continue
+            offsets = _vector(entry["offsets"], f"{where}.offsets", integral=True, length=count + 1)
+            if offsets[0] != 0 or bool(np.any(np.diff(offsets) < 0)) or offsets[-1] != len(raw):
+                raise _Malformed(f"{where}.offsets", f"does not run from 0 up to its {len(raw)} bytes")
+            if not _in_range(raw, -128, 256):
+                raise _Malformed(f"{where}.values", "holds values that are not bytes")
+            text = bytes((raw & 0xFF).astype(np.uint8).tolist())
+            try:
+                names = tuple(text[a:b].decode("utf-8") for a, b in zip(offsets[:-1], offsets[1:]))
+            except UnicodeDecodeError:
+                raise _Malformed(f"{where}.values", "holds text that is not UTF-8") from None
+        else:
+            values = entry.get("values", [])
+            numbers = _vector(values, f"{where}.values", integral=False, length=count)
+            _finite(numbers, f"{where}.values")
+            names = tuple(int(v) if float(v).is_integer() else float(v) for v in numbers)
+        if len(set(names)) != len(names):
+            raise _Malformed(where, "names a category twice")
+        if count:
+            out[f] = names
+    return out
+
+
+def validate_xgboost_trees(
+    model: Any,
+    *,
+    n_features: int,
+    n_groups: int,
+    categorical: frozenset[int] | None,
+    n_categories: dict[int, int | None],
+    weight_drop: Any = None,
+    path: Path | None = None,
+) -> tuple[int, int]:
+    """Check an XGBoost tree booster (``gradient_booster.model`` of its JSON) before XGBoost reads it.
+
+    XGBoost's predictor follows child indices, feature indices and category sets
+    without bounds checks.  Checked: the tree count against ``num_trees``,
+    ``tree_info`` (each tree's output group) and ``iteration_indptr``; each tree's
+    ``id`` and node count against every node array; children inside the tree, none
+    the child of two nodes or the root a child (so the nodes form a tree); features
+    below ``n_features``; thresholds and leaf values finite; default directions 0
+    or 1; categorical splits on categorical features, their category lists inside
+    the category array and each code below the feature's category count; DART's
+    ``weight_drop`` one finite weight per tree.
+
+    Parameters
+    ----------
+    model: the ``model`` object (``gbtree_model_param``, ``trees``, ``tree_info``, ...).
+    n_features: the learner's ``num_feature``.
+    n_groups: output groups (classes of a multiclass model, else 1).
+    categorical: the features the file types as categorical (``None``: untyped).
+    n_categories: categorical feature -> its stored category count (``None``: unknown).
+    weight_drop: DART's per-tree weights, if a DART booster.
+    path: the file, named in the error.
+
+    Returns
+    -------
+    (n_trees, n_rounds)
+
+    Raises
+    ------
+    ModelError
+        One sentence naming the file, the tree and the field.
+    """
+    try:
+        return _xgboost_trees(model, n_features, n_groups, categorical, n_categories, weight_drop)
+    except _Malformed as bad:
+        raise _booster_error("an XGBoost", path, bad) from None
+
+
+def _xgboost_trees(
+    model: Any,
+    n_features: int,
+    n_groups: int,
+    categorical: frozenset[int] | None,
+    n_categories: dict[int, int | None],
+    weight_drop: Any,
+) -> tuple[int, int]:
+    if not isinstance(model, dict):
+        raise _Malformed("model", "is not an object")
+    params = model.get("gbtree_model_param")
+    if not isinstance(params, dict):
+        raise _Malformed("gbtree_model_param", "is missing")
+    n_trees = _whole(params.get("num_trees"), "num_trees")
+    parallel = _whole(params.get("num_parallel_tree", "1"), "num_parallel_tree", minimum=1)
+    trees = model.get("trees")
+    if not isinstance(trees, list) or len(trees) != n_trees:
+        raise _Malformed("trees", f"do not number num_trees ({n_trees})")
+    info = _vector(model.get("tree_info"), "tree_info", integral=True, length=n_trees)
+    if not _in_range(info, 0, n_groups):
+        raise _Malformed("tree_info", f"assigns a tree to an output outside its {n_groups}")
+    if "iteration_indptr" in model:
+        indptr = _vector(model["iteration_indptr"], "iteration_indptr", integral=True)
+        if len(indptr) < 1 or indptr[0] != 0 or bool(np.any(np.diff(indptr) < 0)) or indptr[-1] != n_trees:
+            raise _Malformed("iteration_indptr", f"does not run from 0 up to its {n_trees} trees")
+        n_rounds = len(indptr) - 1
+    else:
+        per_round = n_groups * parallel
+        if n_trees % per_round:
+            raise _Malformed("trees", f"number {n_trees}, not a multiple of the {per_round} trees of a round")
+        n_rounds = n_trees // per_round
+    if weight_drop is not None:
+        weights = _vector(weight_drop, "weight_drop", integral=False, length=n_trees)
+        _finite(weights, "weight_drop")
+    for t, tree in enumerate(trees):
+        _xgboost_tree(tree, t, n_features, categorical, n_categories)
+    return n_trees, n_rounds
+
+
+def _xgboost_tree(
+    tree: Any, t: int, n_features: int, categorical: frozenset[int] | None, n_categories: dict[int, int | None]
+) -> None:
+    where = f"tree {t}"
+    if not isinstance(tree, dict) or not isinstance(tree.get("tree_param"), dict):
+        raise _Malformed(where, "is not a tree object with its tree_param")
+    param = tree["tree_param"]
+    n = _whole(param.get("num_nodes"), f"{where}'s num_nodes", minimum=1)
+    if _whole(param.get("num_feature", n_features), f"{where}'s num_feature") != n_features:
+        raise _Malformed(f"{where}'s num_feature", f"is {param.get('num_feature')!r}, not the model's {n_features}")
+    leaf_size = _whole(param.get("size_leaf_vector", "1"), f"{where}'s size_leaf_vector")
+    if leaf_size > 1:
+        raise _Malformed(f"{where}'s size_leaf_vector", f"is {leaf_size}: a multi-output tree Probity does not read")
+    if _whole(tree.get("id"), f"{where}'s id") != t:
+        raise _Malformed(f"{where}'s id", f"is {tree.get('id')!r}, not its position {t}")
+    left = _vector(tree.get("left_children"), f"{where}'s left_children", integral=True, length=n)
+    right = _vector(tree.get("right_children"), f"{where}'s right_children", integral=True, length=n)
+    _vector(tree.get("parents"), f"{where}'s parents", integral=True, length=n)
+    feature = _vector(tree.get("split_indices"), f"{where}'s split_indices", integral=True, length=n)
+    conditions = _vector(tree.get("split_conditions"), f"{where}'s split_conditions", integral=False, length=n)
+    default_left = _vector(tree.get("default_left"), f"{where}'s default_left", integral=True, length=n)
+    weights = _vector(tree.get("base_weights"), f"{where}'s base_weights", integral=False, length=n)
+    for key in ("loss_changes", "sum_hessian"):
+        if key in tree:
+            _finite(_vector(tree[key], f"{where}'s {key}", integral=False, length=n), f"{where}'s {key}")
+    split_type = (
+        _vector(tree["split_type"], f"{where}'s split_type", integral=True, length=n)
+        if "split_type" in tree
+        else np.zeros(n, dtype=np.int64)
+    )
+    leaf = left == -1
+    if not np.array_equal(leaf, right == -1):
+        raise _Malformed(f"{where}'s children", "give a node one child only")
+    inner = ~leaf
+    _check_child_links(np.concatenate([left[inner], right[inner]]), n, f"{where}'s child indices")
+    if bool(np.any(left[inner] == right[inner])):
+        raise _Malformed(f"{where}'s child indices", "give a node the same child twice")
+    if not _in_range(feature[inner], 0, n_features):
+        raise _Malformed(f"{where}'s split_indices", f"names a feature outside its {n_features}")
+    _finite(conditions, f"{where}'s split_conditions")
+    _finite(weights, f"{where}'s base_weights")
+    if not _in_range(default_left, 0, 2):
+        raise _Malformed(f"{where}'s default_left", "holds values other than 0 and 1")
+    if not _in_range(split_type, 0, 2):
+        raise _Malformed(f"{where}'s split_type", "holds values other than 0 (numeric) and 1 (categorical)")
+    cat_nodes = np.flatnonzero(split_type == 1)
+    if bool(np.any(leaf[cat_nodes])):
+        raise _Malformed(f"{where}'s split_type", "marks a leaf as a categorical split")
+    if cat_nodes.size == 0:
+        return
+    if categorical is not None:
+        untyped = sorted({int(f) for f in feature[cat_nodes]} - categorical)
+        if untyped:
+            raise _Malformed(
+                f"{where}'s split_type", f"splits feature {untyped[0]} by category, but it is not categorical"
+            )
+    nodes = _vector(tree.get("categories_nodes"), f"{where}'s categories_nodes", integral=True)
+    segments = _vector(tree.get("categories_segments"), f"{where}'s categories_segments", integral=True)
+    sizes = _vector(tree.get("categories_sizes"), f"{where}'s categories_sizes", integral=True)
+    codes = _vector(tree.get("categories"), f"{where}'s categories", integral=True)
+    if not np.array_equal(np.sort(nodes), cat_nodes) or len(segments) != len(nodes) or len(sizes) != len(nodes):
+        raise _Malformed(f"{where}'s categories_nodes", "does not list exactly its categorical splits")
+    if bool(np.any(sizes < 0)) or bool(np.any(segments < 0)) or bool(np.any(segments + sizes > len(codes))):
+        raise _Malformed(f"{where}'s categories_segments", f"points outside its {len(codes)} categories")
+    for node, start, size in zip(nodes, segments, sizes):
+        chosen = codes[start : start + size]
+        known = n_categories.get(int(feature[node]))
+        limit = known if known is not None else _MAX_CATEGORY_CODE
+        if not _in_range(chosen, 0, limit):
+            raise _Malformed(
+                f"{where}'s categories", f"names a category code outside the {limit} of feature {int(feature[node])}"
+            )
+
+
+def validate_lightgbm_trees(trees: Any, *, n_features: int, path: Path | None = None) -> None:
+    """Check the trees of a LightGBM model text before LightGBM reads it.
+
+    Each tree is the ``key=value`` text of its block.  Checked: ``num_leaves`` and
+    every node array's length (``num_leaves - 1`` splits, ``num_leaves`` leaves);
+    children (``>= 0`` a split, ``< 0`` the leaf ``~c``) inside the tree, each split
+    but the root and each leaf the child of exactly one split; split features below
+    ``n_features``; thresholds, leaf values and shrinkage finite; decision types
+    known; categorical splits' thresholds inside ``num_cat`` and ``cat_boundaries``
+    running from 0 up to ``cat_threshold``'s 32-bit words; linear trees' leaf
+    features and coefficients.
+
+    Raises
+    ------
+    ModelError
+        One sentence naming the file, the tree and the field.
+    """
+    try:
+        for t, tree in enumerate(trees):
+            _lightgbm_tree(tree, t, n_features)
+    except _Malformed as bad:
+        raise _booster_error("a LightGBM", path, bad) from None
+
+
+def _lightgbm_tree(tree: dict[str, str], t: int, n_features: int) -> None:
+    where = f"tree {t}"
+    n_leaves = _whole(tree.get("num_leaves"), f"{where}'s num_leaves", minimum=1)
+    n_cat = _whole(tree.get("num_cat", "0"), f"{where}'s num_cat")
+    values = _vector(tree.get("leaf_value"), f"{where}'s leaf_value", integral=False, length=n_leaves)
+    _finite(values, f"{where}'s leaf_value")
+    if "shrinkage" in tree:
+        _finite(_vector(tree["shrinkage"], f"{where}'s shrinkage", integral=False, length=1), f"{where}'s shrinkage")
+    n_splits = n_leaves - 1
+    if n_splits:
+        feature = _vector(tree.get("split_feature"), f"{where}'s split_feature", integral=True, length=n_splits)
+        threshold = _vector(tree.get("threshold"), f"{where}'s threshold", integral=False, length=n_splits)
+        decision = _vector(tree.get("decision_type"), f"{where}'s decision_type", integral=True, length=n_splits)
+        left = _vector(tree.get("left_child"), f"{where}'s left_child", integral=True, length=n_splits)
+        right = _vector(tree.get("right_child"), f"{where}'s right_child", integral=True, length=n_splits)
+        if not _in_range(feature, 0, n_features):
+            raise _Malformed(f"{where}'s split_feature", f"names a feature outside its {n_features}")
+        _finite(threshold, f"{where}'s threshold")
+        if not _in_range(decision, 0, 16) or bool(np.any(((decision >> 2) & 3) == 3)):
+            raise _Malformed(f"{where}'s decision_type", "holds a split kind LightGBM does not define")
+        children = np.concatenate([left, right])
+        splits, leaves = children[children >= 0], ~children[children < 0]
+        _check_child_links(splits, n_splits, f"{where}'s child indices")
+        if not _in_range(leaves, 0, n_leaves):
+            raise _Malformed(f"{where}'s child indices", f"point outside its {n_leaves} leaves")
+        if len(splits) != n_splits - 1 or len(np.unique(leaves)) != n_leaves:
+            raise _Malformed(f"{where}'s child indices", "do not reach every split and leaf exactly once")
+        is_cat = (decision & 1) == 1
+        if bool(np.any(is_cat)):
+            boundaries = _vector(
+                tree.get("cat_boundaries"), f"{where}'s cat_boundaries", integral=True, length=n_cat + 1
+            )
+            words = _vector(tree.get("cat_threshold"), f"{where}'s cat_threshold", integral=True)
+            if boundaries[0] != 0 or bool(np.any(np.diff(boundaries) < 0)) or boundaries[-1] != len(words):
+                raise _Malformed(
+                    f"{where}'s cat_boundaries", f"does not run from 0 up to its {len(words)} category words"
+                )
+            if not _in_range(words, 0, 1 << 32):
+                raise _Malformed(f"{where}'s cat_threshold", "holds values that are not 32-bit words")
+            index = threshold[is_cat]
+            if not bool(np.all(index == np.round(index))) or not _in_range(index.astype(np.int64), 0, n_cat):
+                raise _Malformed(
+                    f"{where}'s threshold", f"points a categorical split outside its {n_cat} category sets"
+                )
+    if tree.get("is_linear", "0") not in ("0", ""):
+        if tree["is_linear"] != "1":
+            raise _Malformed(f"{where}'s is_linear", f"is {tree['is_linear']!r}, not 0 or 1")
+        const = _vector(tree.get("leaf_const"), f"{where}'s leaf_const", integral=False, length=n_leaves)
+        _finite(const, f"{where}'s leaf_const")
+        counts = _vector(tree.get("num_features"), f"{where}'s num_features", integral=True, length=n_leaves)
+        if bool(np.any(counts < 0)):
+            raise _Malformed(f"{where}'s num_features", "holds a negative count")
+        total = int(counts.sum())
+        used = _vector(tree.get("leaf_features", ""), f"{where}'s leaf_features", integral=True, length=total)
+        coefficients = _vector(tree.get("leaf_coeff", ""), f"{where}'s leaf_coeff", integral=False, length=total)
+        if not _in_range(used, 0, n_features):
+            raise _Malformed(f"{where}'s leaf_features", f"names a feature outside its {n_features}")
+        _finite(coefficients, f"{where}'s leaf_coeff")

@@ -422,7 +422,8 @@ def test_wrong_extension_and_missing_files(tmp_path: Path, write_text) -> None:
         with pytest.raises(ModelError) as err:
             call(path)
         assert str(err.value) == (
-            "model.csv is not a model file Probity can read (expected .skops, .onnx, .pkl, .pickle or .joblib)."
+            "model.csv is not a model file Probity can read (expected .skops, .onnx, .pkl, .pickle, .joblib, "
+            "XGBoost .json or .ubj, or LightGBM .txt or .lgb)."
         )
     with pytest.raises(ModelError, match=r"^absent\.skops does not exist\.$"):
         load_model(tmp_path / "absent.skops")
