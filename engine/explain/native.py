@@ -525,10 +525,12 @@ METHOD = Method(
         "impurity importance for trees and ensembles, gain or split counts for XGBoost and LightGBM boosters, "
         "summed back to the raw input columns."
     ),
+    # The report's methodology text: reports of this version rebuild byte for byte from it (probity verify,
+    # tests/fixtures/before_calls), so it changes only with the version.  Boosters' basis is in their caveat.
     description=(
-        "The model's own importance: the impurity decrease for tree ensembles, the share of split gain (or of "
-        "splits) for XGBoost and LightGBM boosters, or coefficient times feature standard deviation for linear "
-        "models. It costs nothing to compute but is not comparable across model types."
+        "The model's own importance: the impurity decrease for tree ensembles, or coefficient times feature "
+        "standard deviation for linear models. It costs nothing to compute but is not comparable across model "
+        "types."
     ),
     params=(
         class_param(
