@@ -8,6 +8,7 @@ from typing import Any
 from engine.errors import AnalysisError
 from engine.explain import (
     clusters,
+    fairness,
     gradients,
     groups,
     kernelshap,
@@ -17,6 +18,7 @@ from engine.explain import (
     pdp,
     performance,
     permutation,
+    proxies,
     shap_auto,
     surrogate,
     treeshap,
@@ -39,6 +41,8 @@ METHODS: dict[str, Method] = {
         pdp.METHOD,
         surrogate.METHOD,
         groups.METHOD,
+        fairness.METHOD,
+        proxies.METHOD,
         clusters.METHOD,
         gradients.IG_METHOD,
         gradients.SALIENCY_METHOD,
