@@ -78,7 +78,9 @@ __all__ = [
 ]
 
 #: What ``probity audit`` runs, in order.  "shap" and "groups" run only when
-#: registered (and "groups" only with sensitive columns); "clusters" needs SHAP.
+#: registered (and "groups", "proxies" and "fairness" only with sensitive columns);
+#: "clusters" needs SHAP.  An audit recorded before "proxies" and "fairness" names
+#: neither among its analyses, so ``probity verify`` re-runs it without them.
 AUDIT_ANALYSES: tuple[str, ...] = (
     "performance",
     "permutation",
@@ -89,6 +91,8 @@ AUDIT_ANALYSES: tuple[str, ...] = (
     "surrogate",
     "clusters",
     "groups",
+    "proxies",
+    "fairness",
 )
 #: The registered method behind each of :data:`AUDIT_ANALYSES` (its descriptor gives the defaults the
 #: audit does not set itself: the audit's own choices are the named fields of :class:`AuditRequest`).
@@ -108,8 +112,10 @@ _SPANS: dict[str, tuple[float, float]] = {
     "shap": (0.65, 0.75),
     "dependence": (0.75, 0.85),
     "surrogate": (0.85, 0.90),
-    "clusters": (0.90, 0.95),
-    "groups": (0.95, 1.00),
+    "clusters": (0.90, 0.93),
+    "groups": (0.93, 0.94),
+    "proxies": (0.94, 0.97),
+    "fairness": (0.97, 1.00),
 }
 
 
@@ -170,6 +176,9 @@ class AuditRequest:
         Attach deletion and insertion figures to LIME's and SHAP's results, as every
         front end does (:mod:`engine.plan`).  ``False`` only re-runs an audit recorded
         before the figures existed (its parameters do not name them).
+    favourable, reference, threshold:
+        The fairness analysis's favourable outcome, reference groups (``"ATTR=GROUP"``
+        items joined by ``"; "``) and decision threshold; ``None``: its own defaults.
     """
 
     data: Path
@@ -188,18 +197,26 @@ class AuditRequest:
     lime_samples: int | None = _DEFAULTS["lime_samples"]
     cluster_rows: str = _DEFAULTS["cluster_rows"]
     dependence_features: int = _DEFAULTS["dependence_features"]
+    favourable: str | None = _DEFAULTS["favourable"]
+    reference: str | None = _DEFAULTS["reference"]
+    threshold: float | None = _DEFAULTS["threshold"]
     timestamp: str | None = None
     measure_times: bool = True
     report: ReportOptions | None = None
     faithfulness: bool = True
 
     def resolved(self) -> AuditRequest:
-        """This request with every option left to a method's default replaced by that default (its descriptor's)."""
+        """This request with every option left to a method's default replaced by that default (its descriptor's),
+        and every option given as text where it is a number read as that number."""
         changes: dict[str, Any] = {}
         for option in AUDIT_OPTIONS:
-            if option.method_default is not None and getattr(self, option.field) is None:
+            value = getattr(self, option.field)
+            if option.method_default is not None and value is None:
                 method, param = option.method_default
                 changes[option.field] = get_method(method).defaults[param]
+            elif value is not None and not isinstance(value, option.type):
+                # The desktop app's text fields give text ("0.4"): recorded as the number the flag would give.
+                changes[option.field] = option.type(value)
         return dataclasses.replace(self, **changes) if changes else self
 
     def options(self) -> dict[str, Any]:
@@ -218,6 +235,8 @@ class AuditRequest:
             "read_options": r.read_options.to_dict(),
         }
         for option in AUDIT_OPTIONS:
+            if option.analysis is not None and option.analysis not in r.analyses:
+                continue  # recorded only with its analysis: an audit recorded before it re-runs alike
             if option.record[0] == "explain_rows":  # the record's order since audits were first recorded
                 recorded["analyses"] = list(r.analyses)
             record_at(recorded, option.record, getattr(r, option.field))
@@ -454,6 +473,19 @@ def run_audit(request: AuditRequest, ctx: JobContext, *, inputs: AuditInputs | N
     wanted = set(request.analyses)
     results: dict[str, Result] = {}
     warnings: list[str] = []
+    fairness: dict[str, Any] = {}
+    if "fairness" in wanted and request.sensitive:
+        from engine.explain.fairness import check_settings
+
+        threshold = request.threshold
+        assert threshold is not None  # resolved(): the method's own default when not given
+        fairness = {
+            "sensitive": list(request.sensitive),
+            "favourable": request.favourable,
+            "reference": request.reference,
+            "threshold": float(threshold),  # the desktop app's field gives it as text
+        }
+        check_settings(inputs, **fairness)  # a bad setting is refused now, not after minutes of work
 
     def step(name: str) -> JobContext:
         """The analysis's slice of progress; :func:`run_job` names its stream (``name``)."""
@@ -529,6 +561,17 @@ def run_audit(request: AuditRequest, ctx: JobContext, *, inputs: AuditInputs | N
             optional(
                 "groups", "Group metrics", job("groups", JobSpec("groups", {"sensitive": list(request.sensitive)}))
             )
+    proxies: Any = None
+    if "proxies" in wanted and request.sensitive:
+        # Crossed with the permutation importance above (its call recorded), else computed as on its own.
+        spec = JobSpec("proxies", {"sensitive": list(request.sensitive)})
+        built = {"importance": perm} if perm is not None else {}
+        proxies = optional("proxies", "The proxy table", job("proxies", spec, **built))
+    if fairness:
+        # The flip test also changes the strongest proxy of each attribute, when the proxy table names one.
+        strongest = [] if proxies is None else [a.strongest for a in proxies.attributes if a.strongest]
+        spec = JobSpec("fairness", {**fairness, "flip_inputs": list(dict.fromkeys(strongest)) or None})
+        optional("fairness", "The fairness analysis", job("fairness", spec))
     agreement_started = _clock() if measure else None
     ranked = [r for r in (results.get("permutation"), shap, results.get("lime")) if r is not None]
     agreement = method_agreement_of(ranked, seed=request.seed, dataset=dataset, model=model)

@@ -10,7 +10,8 @@ imports nothing heavy: the command line's parser is built from it on every start
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import argparse
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,8 +30,13 @@ class AuditOption:
     GUI records all come from this table (:data:`AUDIT_OPTIONS`).
 
     ``default`` ``None`` with ``method_default`` takes that method parameter's
-    default from its descriptor (:meth:`AuditRequest.resolved`); ``minimum`` is
-    checked wherever a value comes in.
+    default from its descriptor (:meth:`AuditRequest.resolved`); ``minimum`` and
+    ``maximum`` (strict bounds with ``exclusive``) are checked wherever a value
+    comes in.  A ``repeatable`` flag may be given once per item (``--reference
+    sex=F --reference race=White``); the items are kept as one text joined by
+    ``"; "``, as the method parameter it sets reads them.  An option of an
+    ``analysis`` is recorded only when the audit runs that analysis, so an audit
+    recorded before the analysis existed re-runs to the same record.
     """
 
     field: str
@@ -41,15 +47,62 @@ class AuditOption:
     help: str
     metavar: str = "N"
     group: str = "computation"
-    minimum: int | None = None
+    minimum: float | None = None
     why: str = ""
     label: str = ""
     method_default: tuple[str, str] | None = None
+    maximum: float | None = None
+    exclusive: bool = False
+    repeatable: bool = False
+    analysis: str | None = None
 
     def check(self, value: Any) -> None:
-        """Refuse a value under :attr:`minimum` with the sentence the CLI and the GUI show."""
-        if value is not None and self.minimum is not None and value < self.minimum:
-            raise ProbityError(f"{self.flag} must be at least {self.minimum}{self.why}, got {value}.")
+        """Refuse a value outside :attr:`minimum` and :attr:`maximum` with the sentence the CLI and the GUI show."""
+        if value is None or (self.minimum is None and self.maximum is None):
+            return
+        lo, hi = self.minimum, self.maximum
+        if lo is not None and hi is not None:
+            between = "strictly between" if self.exclusive else "from"
+            wanted = f"{between} {lo:g} {'and' if self.exclusive else 'to'} {hi:g}"
+        else:
+            wanted = f"at least {lo}" if lo is not None else f"at most {hi}"
+        try:
+            number = float(value)  # the desktop app's text fields give text
+        except (TypeError, ValueError):
+            raise ProbityError(f"{self.flag} must be a number {wanted}{self.why}, got {value!r}.") from None
+        if self.exclusive:
+            bad = (lo is not None and not number > lo) or (hi is not None and not number < hi)
+        else:
+            bad = (lo is not None and number < lo) or (hi is not None and number > hi)
+        if bad:
+            raise ProbityError(f"{self.flag} must be {wanted}{self.why}, got {value}.")
+
+    def argparse_kwargs(self) -> dict[str, Any]:
+        """What ``probity audit``'s parser is given for this option's flag."""
+        kwargs: dict[str, Any] = {
+            "type": self.type,
+            "default": self.default,
+            "metavar": self.metavar,
+            "help": self.help,
+        }
+        if self.repeatable:
+            kwargs["action"] = _Joined
+        return kwargs
+
+
+class _Joined(argparse.Action):
+    """A repeatable flag whose items are kept as one text, joined by ``"; "``."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        before = getattr(namespace, self.dest, None)
+        item = str(values)
+        setattr(namespace, self.dest, f"{before}; {item}" if before else item)
 
 
 #: The audit's own settings (the methods' parameters it sets), in the order they are recorded.
@@ -122,6 +175,50 @@ AUDIT_OPTIONS: tuple[AuditOption, ...] = (
         group="sample sizes (advanced)",
         minimum=1,
         label="Dependence features",
+    ),
+    AuditOption(
+        "favourable",
+        "--favourable",
+        ("fairness", "favourable"),
+        str,
+        None,
+        "the outcome that is good for the person: a class of a classifier, or 'high' or 'low' for a regressor "
+        "(default: the second class of a binary model, else the first; 'high' for a regressor)",
+        metavar="CLASS",
+        group="fairness",
+        label="Favourable outcome",
+        analysis="fairness",
+    ),
+    AuditOption(
+        "reference",
+        "--reference",
+        ("fairness", "reference"),
+        str,
+        None,
+        "the group a sensitive attribute is compared with, as ATTR=GROUP; repeat it for each attribute "
+        "(default: the attribute's largest group)",
+        metavar="ATTR=GROUP",
+        group="fairness",
+        label="Reference groups",
+        repeatable=True,
+        analysis="fairness",
+    ),
+    AuditOption(
+        "threshold",
+        "--threshold",
+        ("fairness", "threshold"),
+        float,
+        None,
+        "decision threshold of a binary classifier for the fairness figures: P(favourable) above it is a "
+        "favourable decision (default: the fairness analysis's own)",
+        metavar="P",
+        group="fairness",
+        minimum=0,
+        maximum=1,
+        exclusive=True,
+        method_default=("fairness", "threshold"),
+        label="Decision threshold",
+        analysis="fairness",
     ),
 )
 

@@ -190,7 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_limit_options(audit)
     report = audit.add_argument_group("the report")
     advanced = audit.add_argument_group("sample sizes (advanced)")
-    groups = {"computation": audit, "the report": report, "sample sizes (advanced)": advanced}
+    fairness = audit.add_argument_group("fairness (with --sensitive)")
+    groups = {"computation": audit, "the report": report, "sample sizes (advanced)": advanced, "fairness": fairness}
     report.add_argument(
         "--sections",
         nargs="+",
@@ -201,9 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     from engine.audit_options import AUDIT_OPTIONS
 
     for option in AUDIT_OPTIONS:  # the audit's own settings, declared once (engine.audit_options)
-        groups[option.group].add_argument(
-            option.flag, type=option.type, default=option.default, metavar=option.metavar, help=option.help
-        )
+        groups[option.group].add_argument(option.flag, **option.argparse_kwargs())
     report.add_argument("--auditor", default="", metavar="NAME", help="who performed the audit")
     report.add_argument("--organisation", default="", metavar="NAME", help="the auditing organisation")
     report.add_argument("--notes-file", type=Path, metavar="PATH", help="reviewer notes (UTF-8 text)")
@@ -596,6 +595,7 @@ def _describe_audit_defaults(parser: argparse.ArgumentParser, namespace: argpars
     defaults = {
         "--lime-samples": ("LIME's own", get_method("lime").defaults["num_samples"]),
         "--n-repeats": ("permutation importance's own", get_method("permutation").defaults["n_repeats"]),
+        "--threshold": ("the fairness analysis's own", get_method("fairness").defaults["threshold"]),
     }
     for action in parser._actions:
         for option, (whose, value) in defaults.items():

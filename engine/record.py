@@ -123,7 +123,10 @@ class AuditRecord:
 
         Top-level keys: ``schema_version``, ``probity_version``, ``provenance``,
         ``data``, ``model``, ``performance``, ``importance``, ``warnings``,
-        ``results`` and, when group metrics were computed, ``group_metrics``.
+        ``results`` and, when group metrics were computed, ``group_metrics``; when the fairness
+        analysis ran, ``fairness`` (per attribute and intersection: the summary measures, each
+        ``{"value", "ci_low", "ci_high", ...}``, and every other figure; see
+        :meth:`engine.explain.fairness.FairnessResult.summary`).
         A session's provenance says ``"kind": "session"``; an audit's names no kind.
         """
         from engine.audit import portable_command
@@ -195,6 +198,11 @@ class AuditRecord:
         groups = _group_metrics(full)
         if groups is not None:
             document["group_metrics"] = groups
+        from engine.explain.fairness import FairnessResult
+
+        fairness: Any = next((r for r in self.results.values() if isinstance(r, FairnessResult)), None)
+        if fairness is not None:  # only then: a record made before the analysis writes as it did
+            document["fairness"] = fairness.summary()
         return document
 
 

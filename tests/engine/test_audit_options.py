@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.audit import AuditRequest
+from engine.audit import AUDIT_ANALYSES, AuditRequest
 from engine.audit_options import AUDIT_OPTIONS
 from engine.cli import build_parser
 from engine.errors import ProbityError
@@ -19,11 +19,17 @@ CHANGED = {
     "lime_samples": 321,
     "cluster_rows": "first:40",
     "dependence_features": 2,
+    "favourable": "1",
+    "reference": "group=A",
+    "threshold": 0.4,
 }
 
 
 def _request(**options) -> AuditRequest:
-    return AuditRequest(data=Path("credit.csv"), model=Path("m.skops"), target="approved", **options)
+    # Every analysis, so that the options recorded only with theirs (the fairness settings) are recorded.
+    return AuditRequest(
+        data=Path("credit.csv"), model=Path("m.skops"), target="approved", analyses=AUDIT_ANALYSES, **options
+    )
 
 
 def test_every_field_of_the_request_that_is_an_option_is_in_the_table() -> None:
@@ -70,3 +76,41 @@ def test_a_value_under_the_minimum_is_one_sentence(flag: str, value: str, needle
     option = next(o for o in AUDIT_OPTIONS if o.flag == flag)
     with pytest.raises(ProbityError, match=needle):
         option.check(option.type(value))
+
+
+def test_the_fairness_settings_are_recorded_only_when_the_audit_runs_fairness() -> None:
+    recorded = _request(**CHANGED).parameters()
+    assert recorded["fairness"] == {"favourable": "1", "reference": "group=A", "threshold": 0.4}
+    # An audit recorded before the fairness analysis existed did not run it: its record stays as it was.
+    older = AuditRequest(
+        data=Path("d.csv"), model=Path("m.skops"), target="approved", analyses=("performance", "permutation")
+    )
+    assert "fairness" not in older.parameters()
+    document = {"provenance": {"parameters": older.parameters()}}
+    assert AuditRequest.from_document(document, data=Path("d"), model=Path("m")).parameters() == older.parameters()
+
+
+def test_text_from_the_apps_fields_is_recorded_as_the_number_the_flag_gives() -> None:
+    assert _request(threshold="0.4").parameters() == _request(threshold=0.4).parameters()
+
+
+def test_reference_may_be_given_once_per_attribute_and_is_kept_as_one_text() -> None:
+    argv = ["audit", "--data", "d.csv", "--model", "m.skops", "--target", "y"]
+    args = build_parser().parse_args([*argv, "--reference", "sex=F", "--reference", "race=(41, 52]"])
+    assert args.reference == "sex=F; race=(41, 52]"
+    from engine.explain.fairness import parse_reference
+
+    assert parse_reference(args.reference) == [("sex", "F"), ("race", "(41, 52]")]
+
+
+@pytest.mark.parametrize("value", ["0", "1", "1.5", "-0.2", "often"])
+def test_a_threshold_outside_0_1_is_one_sentence(value: str) -> None:
+    option = next(o for o in AUDIT_OPTIONS if o.flag == "--threshold")
+    with pytest.raises(ProbityError) as caught:
+        option.check(value)
+    shown = repr(value) if value == "often" else value
+    assert (
+        str(caught.value)
+        == f"--threshold must be {'a number ' if value == 'often' else ''}strictly between 0 and 1, got {shown}."
+    )
+    option.check("0.3")

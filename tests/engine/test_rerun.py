@@ -59,6 +59,8 @@ SETTINGS: dict[str, list[str]] = {
     "pdp": ["--param", "features=income,debt", "--samples", "15", "--param", "grid_resolution=5"],
     "surrogate": ["--samples", "200"],
     "groups": ["--sensitive", "group"],
+    "fairness": ["--sensitive", "group", "--samples", "60", "--param", "flip_inputs=income"],
+    "proxies": ["--sensitive", "group", "--param", "n_folds=3"],
     "clusters": ["--rows", "random:40", "--param", "k=2"],
     "ig": ["--rows", "0-4", "--samples", "8", "--param", 'baseline="mean"'],
     "saliency": ["--rows", "0-4"],
@@ -191,7 +193,7 @@ def test_an_audits_results_are_rerun_one_by_one(tmp_path, capsys) -> None:
     capsys.readouterr()
     assert main(["rerun", str(results), *_inputs(FOREST)]) == 2
     assert "choose one with --result" in capsys.readouterr().err
-    for key in ("lime", "shap", "clusters", "dependence", "groups"):
+    for key in ("lime", "shap", "clusters", "dependence", "groups", "proxies", "fairness"):
         assert main(["--progress", "none", "rerun", str(results), "--result", key, *_inputs(FOREST)]) == 0, key
         assert capsys.readouterr().out.startswith("reproduced: ")
     assert main(["rerun", str(results), "--result", "agreement", *_inputs(FOREST)]) == 2
