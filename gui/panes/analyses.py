@@ -62,9 +62,16 @@ def _importance_view() -> QWidget:
 
 #: The views this area draws, by the view key a method's descriptor names; each builds a widget
 #: with ``set_result(result)`` and ``clear()`` (importing pyqtgraph lazily).
+def _proxy_view() -> QWidget:
+    from gui.plots.proxies import ProxyView
+
+    return ProxyView()
+
+
 VIEWS: dict[str, Callable[[], QWidget]] = {
     "performance": _performance_view,
     "permutation": _importance_view,
+    "proxies": _proxy_view,
 }
 
 

@@ -256,10 +256,11 @@ def test_an_inclusive_bound_is_taken_and_a_number_past_it_is_refused_with_the_en
     assert form.values()["threshold"] == 1.0
 
 
-def test_the_floats_with_an_excluded_bound_are_these_three() -> None:
+def test_the_floats_with_an_excluded_bound_are_these() -> None:
     # If a descriptor gains or loses an excluded bound, the tests above must be revisited.
     assert sorted(EXCLUSIVE) == [
         ("clusters", "klime_alpha"),
+        ("fairness", "threshold"),
         ("permutation", "confidence"),
         ("surrogate", "holdout_fraction"),
     ]
