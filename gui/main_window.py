@@ -15,6 +15,7 @@ from gui.crash import CrashReporter
 from gui.panes.analyses import AnalysesPane
 from gui.panes.dataset import DatasetPane
 from gui.panes.explain import ExplainPane
+from gui.panes.fairness import FairnessPane
 from gui.panes.jobs import JobListDock
 from gui.panes.model import MODEL_SUFFIXES, ModelPane
 from gui.resources import icon
@@ -104,6 +105,8 @@ class MainWindow(QMainWindow):
         self.selection = SelectionModel(self)
         self.explain_pane = ExplainPane(self.session, self.runner, self.selection)
         self.explain_pane.follow_analyses(self.analyses_pane)
+        self.fairness_pane = FairnessPane(self.session, self.runner, self.selection)
+        self.fairness_pane.follow_analyses(self.analyses_pane)
         self.table_sync = TableSelectionSync(
             self.dataset_pane.table_view, self.dataset_pane.table_model, self.selection
         )
@@ -113,6 +116,7 @@ class MainWindow(QMainWindow):
         self.tabs.add_pane(self.model_pane, icon("open-model"), "Model")
         self.tabs.add_pane(self.analyses_pane, icon("run"), "Analyses")
         self.tabs.add_pane(self.explain_pane, icon("run"), "Explain")
+        self.tabs.add_pane(self.fairness_pane, icon("run"), "Fairness")
         # A session reopened with changed or missing files says so above the tabs.
         self.session_banner = SessionBanner()
         central = QWidget()
@@ -142,16 +146,19 @@ class MainWindow(QMainWindow):
 
         self.app_settings = AppSettings.load(self.settings)
         self.app_settings.apply_to_process()
-        self.form_defaults = FormDefaults((), self.app_settings, self, method_panes=(self.explain_pane,))
+        self.form_defaults = FormDefaults(
+            (), self.app_settings, self, method_panes=(self.explain_pane, self.fairness_pane)
+        )
         # The Analyses panels are made from the descriptors when the area is first shown.
         self.analyses_pane.sig_panels_ready.connect(self.form_defaults.add_panels)
         self.explain_pane.defaults_filler = self.form_defaults.fill_methods
+        self.fairness_pane.defaults_filler = self.form_defaults.fill_methods
         # The window is the keeper's SessionHost (gui.sessionfile); the keeper never sees the window's class.
         self.session_keeper = SessionKeeper(self, parent=self, data_dir=data_dir)
         self.session.sig_results_restored.connect(self._on_session_results_restored)
         self._build_menus()
         accept_file_drops(self, self._on_window_file_dropped)
-        for pane in (self.dataset_pane, self.model_pane, self.explain_pane):
+        for pane in (self.dataset_pane, self.model_pane, self.explain_pane, self.fairness_pane):
             pane.sig_status.connect(self._on_pane_status)
         self.session.sig_dataset_changed.connect(self._on_session_dataset_changed)
         self.session.sig_model_changed.connect(self._on_session_model_changed)
@@ -224,7 +231,7 @@ class MainWindow(QMainWindow):
 
     def session_panes(self) -> Sequence[SessionPane]:
         """The panes whose state a session keeps, in the order they save and restore it."""
-        return (self.analyses_pane, self.explain_pane)
+        return (self.analyses_pane, self.explain_pane, self.fairness_pane)
 
     def model_trust_dialog(self) -> QDialog | None:
         """The trust question the Model area is asking now, if any."""
@@ -284,6 +291,8 @@ class MainWindow(QMainWindow):
         """Show reopened results in the panes that draw them, in the order they were saved."""
         self.analyses_pane.ensure_ready()
         for name, result in results.items():
+            if self.fairness_pane.show_restored_result(name, result):
+                continue  # the fairness analysis; a proxy table is drawn there and in Analyses
             if not self.analyses_pane.show_restored_result(name, result):
                 self.explain_pane.show_restored_result(name, result, results)
 

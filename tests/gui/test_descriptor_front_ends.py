@@ -1,6 +1,6 @@
 """The app's forms, method lists and settings are made from the method descriptors.
 
-Every registered method is offered in exactly one area (Analyses or Explain), every form field starts at
+Every registered method is offered in exactly one area (Analyses, Explain or Fairness), every form field starts at
 its descriptor's default (the one named exception: the rows per model call, capped for a responsive window),
 and the methods the app gained from the descriptors (linear SHAP and the gradient methods) run in it.
 """
@@ -26,10 +26,14 @@ GUI_OVERRIDES = {"chunk_rows": lambda default: min(default, INTERACTIVE_CHUNK_RO
 def test_every_registered_method_has_exactly_one_place_in_the_app() -> None:
     from gui.panes.analyses import VIEWS, analysis_methods
     from gui.panes.explain import VIEW_TITLES, explain_methods
+    from gui.panes.fairness import fairness_methods
 
     analyses = {m.name for m in analysis_methods()}
     explain = set(explain_methods())
-    assert analyses | explain == set(METHODS) and not analyses & explain
+    fairness = set(fairness_methods())
+    assert analyses | explain | fairness == set(METHODS)
+    assert not analyses & explain and not analyses & fairness and not explain & fairness
+    assert fairness == {"fairness"} and "proxies" in analyses
     assert not set(VIEWS) & set(VIEW_TITLES)
     assert all(m.view in VIEWS or m.view in VIEW_TITLES for m in METHODS.values())
 

@@ -64,6 +64,13 @@ def test_window_fits_1366x768_after_every_kind_of_result(qtbot, demo_window):
     _run_explain(qtbot, window, "clusters", rows="random:100")
     _run_explain(qtbot, window, "pdp")
     _run_explain(qtbot, window, "surrogate")
+    fairness = window.fairness_pane
+    window.tabs.setCurrentWidget(fairness)
+    fairness.ensure_ready()
+    fairness.set_params({"sensitive": ["group", "age"]})  # two attributes: their intersection too
+    assert fairness.run() is not None, fairness.error.text()
+    qtbot.waitUntil(lambda: fairness.job_id is None and fairness.proxy_job_id is None, timeout=WAIT_MS)
+    assert fairness.error.kind == "" and fairness.result.intersections and fairness.proxies is not None
     assert {"groups", "lime", "shap", "clusters", "dependence", "surrogate", "importance"} <= set(
         window.explain_pane.views
     )
@@ -83,7 +90,7 @@ def test_window_fits_1366x768_after_every_kind_of_result(qtbot, demo_window):
     dock = window.jobs_dock.geometry()
     assert window.jobs_dock.isVisible() and dock.top() >= 0 and dock.bottom() < status.top()
     # The panes are whole, scrolling where they need more room than there is.
-    assert window.tabs.currentWidget() is window.explain_pane
+    assert window.tabs.currentWidget() is window.fairness_pane
 
 
 def test_window_size_and_position_are_remembered_across_runs(qtbot, settings, tmp_path):

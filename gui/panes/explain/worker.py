@@ -33,10 +33,16 @@ __all__ = [
 
 
 def explain_methods() -> dict[str, Method]:
-    """The registered methods this area offers (their view is one of :data:`VIEW_TITLES`), in registry order."""
-    from engine.explain.registry import METHODS
+    """The registered methods this area offers (their view is one of :data:`VIEW_TITLES`), in registry order.
 
-    return {name: m for name, m in METHODS.items() if m.view in VIEW_TITLES}
+    The fairness analysis draws a groups view too, but its place is the Fairness area
+    (:func:`gui.panes.fairness.fairness_methods`), which shows its intervals.
+    """
+    from engine.explain.registry import METHODS
+    from gui.panes.fairness import fairness_methods  # on the GUI thread, once the window has imported it
+
+    elsewhere = set(fairness_methods())
+    return {name: m for name, m in METHODS.items() if m.view in VIEW_TITLES and name not in elsewhere}
 
 
 #: The result tabs of this area, by the view key a method's descriptor names, in their order.
