@@ -33,6 +33,7 @@ __all__ = [
     "scatter_chart",
     "column_chart",
     "category_code",
+    "rate_chart",
 ]
 
 TICK_SIZE = 6.5
@@ -683,4 +684,82 @@ def column_chart(
         for entry in row:
             d.add(_string(x, key_h - 9.0 * (r + 1), entry, colour=st.MUTED_TEXT))
             x += stringWidth(entry, st.SANS, TICK_SIZE) + 10.0
+    return d
+
+
+# -- group rates ---------------------------------------------------------------------------------------------
+
+
+def rate_chart(
+    labels: Sequence[str],
+    values: np.ndarray,
+    *,
+    low: np.ndarray,
+    high: np.ndarray,
+    colours: Sequence[str],
+    xlabel: str,
+    width: float,
+    line: float | None = None,
+    line_label: str = "",
+    legend: Sequence[tuple[str, str, str]] = (),
+) -> Drawing:
+    """Horizontal bars of rates in ``[0, 1]``, one per group, with interval whiskers and a marked level.
+
+    Parameters
+    ----------
+    labels, values, low, high:
+        ``(n,)`` group names, rates and their interval ends (NaN draws no bar or whisker).
+    colours:
+        ``(n,)`` fill of each bar (e.g. muted for groups too small to judge).
+    line:
+        A rate drawn as a dashed vertical line across the bars (e.g. four-fifths of the
+        reference group's rate), ``line_label`` written above it; ``None`` draws none.
+    legend:
+        Entries ``(label, colour, mark)`` under the axis (marks as for line charts: ``"box"``,
+        ``"dash"``, ``"line"``, ``"dot"``).
+    """
+    values = np.asarray(values, dtype=float)
+    low, high = np.asarray(low, dtype=float), np.asarray(high, dtype=float)
+    n = len(labels)
+    finite = np.concatenate([e[np.isfinite(e)] for e in (values, low, high)] + [np.zeros(1)])
+    top = max(float(finite.max()), line if line is not None and math.isfinite(line) else 0.0, 0.05)
+    ticks = nice_ticks(0.0, min(top, 1.0) if top <= 1.0 else top)
+    label_w = _label_width(labels, width)
+    legend_h = _legend_height(legend, width - 8) if legend else 0.0
+    bottom = 28 + legend_h
+    d = _drawing(width, n * _ROW + bottom + (14 if line_label else 6))
+    p = _Plot(label_w + 4, bottom, width - label_w - 14, n * _ROW, ticks[0], ticks[-1], 0, n)
+    _x_axis(d, p, ticks, xlabel)
+    zero = float(p.x(0.0))
+    ink = st.rgb(st.TEXT)
+    for i, name in enumerate(labels):
+        mid = p.y0 + p.h - i * _ROW - _ROW / 2
+        # The label column is as wide as the widest label (plus 6); the slack keeps rounding from cutting it.
+        d.add(_string(p.x0 - 5, mid - 2.3, fit_text(name, label_w - 6 + 1e-6), anchor="end"))
+        v = values[i]
+        if np.isfinite(v):
+            x1 = float(p.x(v))
+            d.add(
+                Rect(
+                    zero,
+                    mid - _ROW * 0.32,
+                    max(x1 - zero, 0.0),
+                    _ROW * 0.64,
+                    fillColor=st.rgb(colours[i]),
+                    strokeColor=None,
+                )
+            )
+        if np.isfinite(low[i]) and np.isfinite(high[i]):
+            xl, xh = float(p.x(low[i])), float(p.x(high[i]))
+            d.add(Line(xl, mid, xh, mid, strokeColor=ink, strokeWidth=0.8))
+            d.add(Line(xl, mid - 2.6, xl, mid + 2.6, strokeColor=ink, strokeWidth=0.8))
+            d.add(Line(xh, mid - 2.6, xh, mid + 2.6, strokeColor=ink, strokeWidth=0.8))
+    if line is not None and math.isfinite(line):
+        x = float(p.x(line))
+        d.add(Line(x, p.y0, x, p.y0 + p.h + 3, strokeColor=st.rgb(st.WARNING), strokeWidth=1.0, strokeDashArray=[3, 2]))
+        if line_label:
+            d.add(_string(x, p.y0 + p.h + 5, line_label, anchor="middle", colour=st.WARNING))
+    d.add(Line(zero, p.y0, zero, p.y0 + p.h, strokeColor=st.rgb(st.REFERENCE), strokeWidth=0.7))
+    if legend:
+        _legend(d, legend, 4.0, legend_h - 12.0, width - 8)
     return d

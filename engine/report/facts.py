@@ -17,11 +17,13 @@ import numpy as np
 
 from engine.explain.attribution import AttributionResult
 from engine.explain.clusters import ExplanationClustersResult
+from engine.explain.fairness import FairnessResult
 from engine.explain.groups import GroupMetricsResult
 from engine.explain.native import NativeImportanceResult
 from engine.explain.pdp import PartialDependenceResult
 from engine.explain.performance import PerformanceResult
 from engine.explain.permutation import PermutationImportanceResult
+from engine.explain.proxies import ProxyResult
 from engine.explain.quality import AgreementResult
 from engine.explain.surrogate import SurrogateResult
 from engine.plan import SHAP_METHODS
@@ -61,6 +63,8 @@ RENDERERS: dict[type[Result], Renderer] = {
     ExplanationClustersResult: Renderer("clusters", ("summary", "clusters")),
     PartialDependenceResult: Renderer("dependence", ("dependence",)),
     GroupMetricsResult: Renderer("groups", ("summary",)),
+    FairnessResult: Renderer("fairness", ("summary", "fairness")),
+    ProxyResult: Renderer("proxies", ("summary", "fairness")),
 }
 
 
@@ -89,6 +93,8 @@ class Facts:
     surrogate: SurrogateResult | None = None
     clusters: ExplanationClustersResult | None = None
     groups: GroupMetricsResult | None = None
+    fairness: FairnessResult | None = None
+    proxies: ProxyResult | None = None
     all_results: tuple[tuple[str, Result], ...] = ()
 
     @classmethod
@@ -135,6 +141,17 @@ class Facts:
             order = np.argsort(-np.nanmean(np.abs(a.values), axis=0), kind="stable")
             return [a.feature_names[i] for i in order]
         return []
+
+    def names(self) -> list[str]:
+        """Every name the report may print that the long-name rule applies to.
+
+        The record's column, input and class names (:meth:`RecordHeader.names`) and the groups
+        of the fairness analysis's attributes (values from the data, as long as a user made them).
+        """
+        out = self.header.names()
+        if self.fairness is not None:
+            out += [g.group for g in self.fairness.groups]
+        return out
 
     def sensitive(self) -> list[str]:
         return list(self.header.roles.sensitive)

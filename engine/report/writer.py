@@ -175,7 +175,7 @@ def _layout(
     st.register_fonts()
     width = A4[0] - 2 * st.PAGE_MARGIN
     facts = Facts.gather(report, width)
-    with shortening(facts.header.names()):
+    with shortening(facts.names()):
         info = _document_info(report, facts)
         story = build_story(
             facts,

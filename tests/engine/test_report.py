@@ -39,7 +39,7 @@ _STANDARD_FONTS = (b"Helvetica", b"Times-Roman", b"Courier", b"Symbol", b"ZapfDi
 def audit_document(demo_paths: Any) -> dict[str, Any]:
     """results.json of a demo audit with every cheap analysis, as `probity audit` would write it."""
     from engine.audit import AuditRequest, audit_document, run_audit
-    from engine.explain import clusters, lime, native, pdp, surrogate, treeshap
+    from engine.explain import clusters, fairness, lime, native, pdp, proxies, surrogate, treeshap
     from engine.explain.base import AuditInputs
     from engine.jobs import JobContext
 
@@ -60,6 +60,8 @@ def audit_document(demo_paths: Any) -> dict[str, Any]:
     results["clusters"] = clusters.run(
         inputs, ctx=ctx.sub(0, 1, "cl"), attributions=results["treeshap"], k_range=(2, 3), n_init=1
     )
+    results["proxies"] = proxies.run(inputs, ctx=ctx.sub(0, 1, "px"), importance=results["permutation"])
+    results["fairness"] = fairness.run(inputs, ctx=ctx.sub(0, 1, "fair"), n_boot=100)
     outcome = dataclasses.replace(outcome, results=results)
     command = [
         "probity",

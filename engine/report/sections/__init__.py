@@ -9,8 +9,8 @@ the present sections in order.  One module per section (or a few closing ones):
 
 - ``summary``: the title page and the executive summary;
 - ``data_model``: the data and model summaries;
-- ``performance``, ``importance``, ``surrogates``, ``local``, ``clusters``,
-  ``dependence``: one section each, drawn from its results;
+- ``performance``, ``importance``, ``fairness``, ``surrogates``, ``local``,
+  ``clusters``, ``dependence``: one section each, drawn from its results;
 - ``closing``: methodology, limitations, reproducibility and reviewer notes.
 """
 
@@ -27,6 +27,7 @@ from engine.report.sections.closing import limitations, methodology, reproducibi
 from engine.report.sections.clusters import cluster_analysis
 from engine.report.sections.data_model import data_summary, model_summary
 from engine.report.sections.dependence import dependence
+from engine.report.sections.fairness import fairness
 from engine.report.sections.importance import importance
 from engine.report.sections.local import local_explanations
 from engine.report.sections.performance import performance
@@ -45,6 +46,7 @@ SECTION_BUILDERS: dict[str, SectionBuilder] = {
     "model": model_summary,
     "performance": performance,
     "importance": importance,
+    "fairness": fairness,
     "surrogates": surrogates,
     "local": local_explanations,
     "clusters": cluster_analysis,

@@ -8,12 +8,14 @@ from typing import Any
 from reportlab.lib.units import mm
 from reportlab.platypus import CondPageBreak, Flowable, PageBreak, Spacer
 
+from engine.explain.fairness import FairnessResult
 from engine.report.facts import Facts
 from engine.report.formats import clip, computed_text, escape, flatten, format_date, json_value
 from engine.report.header import RecordHeader, Scalar
 from engine.report.layout import bullets, kv_table, markup, para, section_heading, sub, table, warnings
 from engine.report.names import verbatim
 from engine.report.pdfa import ATTACHMENT_NAME
+from engine.report.sections.fairness import definitions
 from engine.report.texts import GENERAL_LIMITATIONS, METHOD_DESCRIPTIONS, METHOD_TITLES
 from engine.results import Result
 
@@ -80,6 +82,8 @@ def methodology(facts: Facts, number: int) -> list[Flowable]:
         rows.append(["seed", json_value(prov.seed)])
         rows.append(["computed", computed_text(prov.started_at, prov.finished_at)])
         block.append(table(rows, [w * 0.38, w * 0.62], mono=(1,)))
+        if isinstance(result, FairnessResult):
+            block += [Spacer(1, 2 * mm), *definitions(result, facts)]
         out.append(CondPageBreak(45 * mm))
         out += block
     return out

@@ -18,6 +18,7 @@ from engine.report.formats import count, escape, format_date, is_missing, json_v
 from engine.report.layout import Heading, bullets, kv_table, markup, para, right_style, section_heading
 from engine.report.pdfa import ATTACHMENT_NAME
 from engine.report.sections.data_model import trust_sentence
+from engine.report.sections.fairness import fairness_findings
 from engine.report.texts import METHOD_TITLES, METRIC_TEXT
 
 __all__ = ["title_page", "executive_summary"]
@@ -289,7 +290,11 @@ def executive_summary(facts: Facts, number: int) -> list[Flowable]:
     findings += _drivers(facts)
     if facts.sensitive():
         findings += _sensitive_sentences(facts)
-        findings += _group_sentences(facts)
+        # The fairness analysis's gaps (with intervals, between groups large enough to judge) replace the
+        # group metrics' ranges; a report without it says what reports always said.
+        findings += fairness_findings(facts) if facts.fairness is not None else _group_sentences(facts)
+        if facts.fairness is None and facts.proxies is not None:
+            findings += fairness_findings(facts)
     findings.append(escape(trust_sentence(facts)))
     out.append(Heading("Key findings", "h2", level=1, key="s-summary-findings"))
     out += bullets(findings, is_markup=True)
