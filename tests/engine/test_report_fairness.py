@@ -391,6 +391,45 @@ def test_the_summary_names_four_fifths_flags_and_each_attribute_s_strongest_prox
     assert "strongest proxy of employment" not in summary
 
 
+def test_a_regressor_s_section_states_scoring_rates_unknown_rows_and_the_2_percent_exclusion() -> None:
+    from engine.explain.base import AuditInputs
+    from engine.models.base import Model, Task
+    from engine.schema import Roles
+
+    rng = np.random.default_rng(4)
+    n = 1000
+    s = rng.choice(np.array(["x", "y", "z"]), size=n, p=[0.6, 0.39, 0.01]).astype(object)
+    s[:40] = None
+    target = rng.normal(size=n) + np.where(s == "x", 0.5, 0.0)
+    prediction = target + rng.normal(scale=0.5, size=n)
+
+    class Regressor(Model):
+        task, classes, input_columns, format = Task.REGRESSION, None, ("row",), "sklearn"
+
+        def _predict_raw(self, X: pd.DataFrame) -> np.ndarray:
+            return prediction[X["row"].to_numpy(dtype=np.int64)]
+
+    frame = pd.DataFrame({"s": s, "y": target, "row": np.arange(n)})
+    inputs = AuditInputs(frame=frame, roles=Roles(target="y", features=("row",), sensitive=("s",)), model=Regressor())
+    result = fairness_method.run(inputs, ctx=JobContext(seed=0), n_boot=20, ll144_exclude_small=True)
+    facts = _facts(_document(result, ("s",)))
+    section = _section(build_story(facts, attachment_sha256="0" * 64), "fairness")
+    text = _text(section)
+    assert f"The favourable outcome is a prediction above the median prediction ({result.median_score:.3f})." in text
+    tables = dict(_tables(section))
+    ll144 = tables["NYC Local Law 144: scoring rate and impact ratio"]
+    assert ll144[0][:4] == ["Category", "n", "Scoring rate", "Impact ratio"]
+    assert [(row[0], row[3]) for row in ll144[1:]] == [
+        (r.category, "—" if r.excluded else f"{r.impact_ratio:.3f}") for r in result.table("s").rows
+    ]
+    assert "40 rows with an unknown category are counted and left out of the table." in text
+    assert "Categories under 2% of the rows with a known category are left out of the impact ratios: z." in text
+    groups = next(rows for title, rows in _tables(section) if title == "Groups of s")
+    assert "Scoring rate" in groups[0] and "Selection rate" not in groups[0]
+    calibration = [rows for title, rows in _tables(section) if title == "Groups of s"][1]
+    assert "MAE" in calibration[0] and "ECE" not in calibration[0]  # columns no group has a value for are left out
+
+
 # -- names from the data ---------------------------------------------------------------------------------------
 
 

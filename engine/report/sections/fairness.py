@@ -119,8 +119,8 @@ _TERMS: tuple[tuple[str, str], ...] = (
     (
         "Impact ratio (Local Law 144)",
         "A category's selection (or scoring) rate over the rate of the most selected category. Rows whose "
-        f"category is unknown are counted and left out; categories under {LL144_SMALL_SHARE:.0%} of the rows "
-        "may be left out of the ratios, which the table states when done.",
+        f"category is unknown are counted and left out; categories under {LL144_SMALL_SHARE:.0%} of the rows with a "
+        "known category may be left out of the ratios, which the table states when done.",
     ),
     (
         "Largest gap",
@@ -191,10 +191,7 @@ def _favourable(result: FairnessResult) -> str:
 def _decision_rule(result: FairnessResult, facts: Facts) -> str:
     """How a row gets the favourable decision."""
     if result.task == "regression":
-        return (
-            f"A row counts as selected when its prediction lies on the favourable side of the median "
-            f"({'high' if str(result.favourable) == 'high' else 'low'} predictions favourable): the scoring rate."
-        )
+        return "A group's scoring rate is the share of its rows with such a prediction."
     classes = facts.header.model.classes if facts.header.model else None
     if classes is not None and len(classes) == 2:
         return f"A row gets the favourable decision when {result.output_name} exceeds {result.threshold:g}."
@@ -208,12 +205,21 @@ def _decision_rule(result: FairnessResult, facts: Facts) -> str:
 
 def _gap_markup(d: Disparity, result: FairnessResult) -> str:
     """A gap between two judged groups in words, with both groups' n and the interval (markup)."""
-    what = FIGURE_TEXT.get(d.metric, (d.metric, ""))[0]
-    what = {"TPR": "true positive rate", "FPR": "false positive rate"}.get(what, what.lower())
+    what = _rate_name(d.metric, result)
     return (
         f"the {escape(what)} is {num(d.high_value)} for <b>{escape(d.high_group)}</b> (n = {count(d.high_n)}) and "
         f"{num(d.low_value)} for <b>{escape(d.low_group)}</b> (n = {count(d.low_n)}), a gap of "
         f"{num(d.difference)} ({_level(result)} CI {num(d.ci_low)} to {num(d.ci_high)})"
+    )
+
+
+def _rate_name(metric: str, result: FairnessResult) -> str:
+    """A figure's name in a sentence: ``"false positive rate"``; a regressor's selection rate is its scoring rate."""
+    if metric == "selection_rate" and result.task == "regression":
+        return "scoring rate"
+    label = FIGURE_TEXT.get(metric, (metric, ""))[0]
+    return {"TPR": "true positive rate", "FPR": "false positive rate", "FNR": "false negative rate"}.get(
+        label, label.lower()
     )
 
 
@@ -529,7 +535,7 @@ def _measures_table(result: FairnessResult, attribute: str, width: float) -> lis
             [
                 Spacer(1, 1 * mm),
                 para("Summary measures", "h3"),
-                table(rows, [width * w for w in (0.28, 0.09, 0.17, 0.19, 0.19, 0.08)], right=(1, 2, 5)),
+                table(rows, [width * w for w in (0.27, 0.09, 0.17, 0.185, 0.185, 0.09)], right=(1, 2, 5)),
                 caption(
                     "As fairlearn defines them, over every group where the figure is defined, small groups "
                     "included: a measure driven by a small group says little; the largest gap above compares only "
@@ -600,7 +606,7 @@ def _ll144_table(result: FairnessResult, attribute: str, width: float) -> list[F
     rate = t.rate_kind.capitalize() if t.rate_kind else "Selection rate"
     rows: list[list[Any]] = [["Category", "n", rate, "Impact ratio", "Note"]]
     for row in t.rows:
-        note = f"under {LL144_SMALL_SHARE:.0%} of the rows: left out of the impact ratios" if row.excluded else ""
+        note = f"under {LL144_SMALL_SHARE:.0%} of the known rows: left out of the impact ratios" if row.excluded else ""
         if not row.excluded and row.impact_ratio == 1.0:
             note = "most selected category"
         rows.append([row.category, f"{row.n:,}", num(row.rate), num(row.impact_ratio), note])
@@ -611,8 +617,8 @@ def _ll144_table(result: FairnessResult, attribute: str, width: float) -> list[F
     ]
     if t.exclude_small:
         notes.append(
-            f"Categories under {LL144_SMALL_SHARE:.0%} of the rows are left out of the impact ratios"
-            + (f": {names(list(t.excluded))}." if t.excluded else "; none is that small.")
+            f"Categories under {LL144_SMALL_SHARE:.0%} of the rows with a known category are left out of the "
+            "impact ratios" + (f": {names(list(t.excluded))}." if t.excluded else "; none is that small.")
         )
     else:
         notes.append(
