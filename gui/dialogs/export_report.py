@@ -191,8 +191,8 @@ def reportable_results(results: Mapping[str, Any], dataset: Dataset | None, mode
         taken.add(key)
         method = METHODS.get(str(prov.method or ""))
         title = method.report_title if method is not None else str(prov.method or key)
-        rows = getattr(result, "rows", None)
-        if rows is not None and len(rows):
+        rows = getattr(result, "rows", None)  # the rows explained; a fairness result's rows() is its groups
+        if rows is not None and not callable(rows) and len(rows):
             title += f" · {len(rows):,} row{'s' if len(rows) != 1 else ''}"
         problem = ""
         if dataset is None or model is None:

@@ -447,18 +447,20 @@ class GroupBarsView(QWidget):
 def _bar_key(min_group_size: int | None) -> str:
     """The key of the bar charts' colours and lines (markup of fixed words and a number only)."""
 
-    def swatch(colour: str, glyph: str = "■") -> str:
-        return f"<span style='color:{colour}; font-size:13pt'>{glyph}</span>"
+    def entry(colour: str, glyph: str, words: str) -> str:
+        # An entry stays on one line (non-breaking spaces and hyphens); lines break between entries.
+        kept = words.replace(" ", "&nbsp;").replace("-", "&#8209;")
+        return f"<span style='color:{colour}; font-size:13pt'>{glyph}</span>&nbsp;{kept}"
 
     parts = [
-        f"{swatch(palette.REFERENCE)} reference group",
-        f"{swatch(palette.PRIMARY)} other groups",
-        f"{swatch(palette.NEGATIVE)} under four-fifths of its selection rate",
-        f"{swatch(palette.REFERENCE, '╌╌')} its rate",
-        f"{swatch(palette.NEGATIVE, '╌╌')} four-fifths of it",
+        entry(palette.REFERENCE, "■", "reference group"),
+        entry(palette.PRIMARY, "■", "other groups"),
+        entry(palette.NEGATIVE, "■", "under four-fifths of its selection rate"),
+        entry(palette.REFERENCE, "╌╌", "its rate"),
+        entry(palette.NEGATIVE, "╌╌", "four-fifths of it"),
     ]
     if min_group_size is not None:
-        parts.append(f"{swatch(palette.MUTED_TEXT, '▨')} under {min_group_size:,} rows")
+        parts.append(entry(palette.MUTED_TEXT, "▨", f"under {min_group_size:,} rows"))
     return "&nbsp;&nbsp; ".join(parts)
 
 
@@ -716,33 +718,39 @@ class GroupTable(QWidget):
 
         self.result = result
         groups = (*result.groups, *result.intersection_groups)
-        self.figures = tuple(f for f in FIGURES if any(_defined(getattr(g, f)) for g in groups))
+        # The rates the four-fifths rule and equalized odds read come first, then the others in the engine's order.
+        first = ("selection_rate", "tpr", "fpr")
+        order = (*first, *(f for f in FIGURES if f not in first))
+        self.figures = tuple(f for f in order if any(_defined(getattr(g, f)) for g in groups))
+        # Rows, share, the selection rate and its ratio to the reference group's; the other rates; the test.
         headers = ["Attribute", "Group", "Rows", "Share"]
-        headers += [FIGURE_TITLES[f][0] for f in self.figures]
-        headers += ["Ratio to reference", "p (Holm)", "Note"]
+        headers += [FIGURE_TITLES[f][0] for f in self.figures[:1]] + ["Ratio to reference"]
+        headers += [FIGURE_TITLES[f][0] for f in self.figures[1:]] + ["p (Holm)", "Note"]
         self.table.setColumnCount(len(headers))
         self.table.setHorizontalHeaderLabels(headers)
-        for c, figure in enumerate(self.figures, start=4):
+        for c, title in enumerate(headers):
+            figure = next((f for f in self.figures if FIGURE_TITLES[f][0] == title), None)
             header = self.table.horizontalHeaderItem(c)
-            if header is not None:
+            if header is not None and figure is not None:
                 header.setToolTip(FIGURE_TITLES[figure][1] + " With its 95% interval.")
         comparisons = {(c.attribute, c.group): c for c in result.comparisons}
         rows = []
         for g in groups:
-            first = _Cell(g.attribute)
-            first.setData(_GROUP_KEY, [g.attribute, g.group])
-            cells: list[QTableWidgetItem] = [first, _Cell(g.group), _Cell(f"{g.n:,}", g.n, number=True)]
+            key = _Cell(g.attribute)
+            key.setData(_GROUP_KEY, [g.attribute, g.group])
+            cells: list[QTableWidgetItem] = [key, _Cell(g.group), _Cell(f"{g.n:,}", g.n, number=True)]
             cells.append(_Cell(f"{g.share:.1%}" if _defined(g.share) else "", g.share, number=True))
+            figures = []
             for figure in self.figures:
                 value = float(getattr(g, figure))
                 low, high = g.interval(figure)
-                cells.append(_Cell(_with_interval(value, low, high), value, number=True))
+                figures.append(_Cell(_with_interval(value, low, high), value, number=True))
             comparison = comparisons.get((g.attribute, g.group))
             ratio = comparison.ratio if comparison is not None else (1.0 if g.reference else math.nan)
             ratio_text = "" if not _defined(ratio) else f"{ratio:.2f}"
             if comparison is not None and _defined(comparison.ratio):
                 ratio_text = _with_interval(comparison.ratio, comparison.ratio_ci_low, comparison.ratio_ci_high)
-            cells.append(_Cell(ratio_text, ratio, number=True))
+            cells += [*figures[:1], _Cell(ratio_text, ratio, number=True), *figures[1:]]
             p = comparison.p_holm if comparison is not None else math.nan
             cells.append(_Cell(_p_text(p), p, number=True))
             notes = []
@@ -821,12 +829,17 @@ class SummaryView(QWidget):
                 "Group",
                 "Reference",
                 "Selection rate",
-                "Ratio [95% interval]",
+                "Ratio [95% CI]",
                 "Four-fifths",
-                "Difference [95% interval]",
+                "Difference [95% CI]",
                 "p",
                 "p (Holm)",
             )
+        )
+        self.comparisons_note = _hint(
+            "Ratio and difference: the group's selection rate against the reference group's, with bootstrap "
+            "intervals; four-fifths: the ratio is under 0.8 (the EEOC's rule of thumb); p: a two-proportion z-test, "
+            "and Holm's adjustment for the several comparisons within each attribute."
         )
         self.ll144 = _table(("Attribute", "Category", "Rows", "Rate", "Impact ratio", "Note"))
         self.ll144_note = _hint()
@@ -838,6 +851,7 @@ class SummaryView(QWidget):
         layout.addWidget(self.measures)
         layout.addWidget(_section("Each group against its reference group"))
         layout.addWidget(self.comparisons)
+        layout.addWidget(self.comparisons_note)
         layout.addWidget(_section("NYC Local Law 144"))
         layout.addWidget(self.ll144)
         layout.addWidget(self.ll144_note)
@@ -988,8 +1002,7 @@ class FlipView(QWidget):
                 "Set to",
                 "Rows set",
                 "Decisions changed",
-                "To favourable",
-                "To unfavourable",
+                "To favourable / not",
                 "Example rows (score before → after)",
             ),
             sortable=True,
@@ -1079,8 +1092,7 @@ class FlipView(QWidget):
                         _Cell(row.to_value),
                         _Cell(f"{row.n:,}", row.n, number=True),
                         _Cell(f"{row.flipped:,} ({row.share:.1%})" if row.n else "0", row.flipped, number=True),
-                        _Cell(f"{row.to_favourable:,}", row.to_favourable, number=True),
-                        _Cell(f"{row.to_unfavourable:,}", row.to_unfavourable, number=True),
+                        _Cell(f"{row.to_favourable:,} / {row.to_unfavourable:,}", row.to_favourable, number=True),
                         _Cell(examples),
                     ]
                 )

@@ -291,7 +291,7 @@ def test_the_bars_whiskers_are_the_intervals_and_the_four_fifths_line_is_0_8_of_
     )
     assert "fewer than 3 rows" in bars.hover_text("selection_rate", 2)
     assert pane.headline.text() == "Largest gap: " + result.headline.sentence()
-    assert "under 3 rows" in bars.key.text()
+    assert "under&nbsp;3&nbsp;rows" in bars.key.text()  # the key names the hatching only when a group is small
 
 
 def test_the_group_table_sorts_by_each_column_and_keeps_each_groups_row_whole(pane) -> None:
@@ -369,7 +369,8 @@ def test_flip_rows_are_listed_by_group_and_their_examples_selected(qtbot, pane) 
     view = pane.flips
     assert view.by_group.rowCount() == 2 and view.by_value.rowCount() == 1
     assert [view.by_group.item(0, c).text() for c in (0, 3, 4, 5, 6)] == ["employment", "a", "6", "2", "33.3%"]
-    assert view.by_value.item(0, 7).text() == "1 (0.40 → 0.60), 4 (0.60 → 0.40)"
+    assert view.by_value.item(0, 5).text() == "1 / 1"
+    assert view.by_value.item(0, 6).text() == "1 (0.40 → 0.60), 4 (0.60 → 0.40)"
     view._on_by_value_cell_clicked(0, 0)
     assert pane.selection.rows.tolist() == [1, 4]
     assert "employment: 2 of 12 rows" in view.note.text()
@@ -584,6 +585,38 @@ def test_on_the_demo_the_headline_names_the_group_gap_and_neighbourhood_leads_th
             assert hint.height() <= 700 and hint.width() <= 1366, (pane.tabs.tabText(index), hint)
             assert pane.width() <= window.width(), pane.tabs.tabText(index)
         assert not math.isnan(result.groups[0].interval("tpr")[0])
+
+        # "Export report…" offers both results; a saved session shows them again, not recomputed.
+        from gui.dialogs.export_report import reportable_results
+
+        offered = {r.key: r.problem for r in reportable_results(window.session_keeper.results, *_inputs(window))}
+        assert offered["fairness"] == "" and offered["proxies"] == ""
+        pane.set_params({"threshold": 0.4})
+        path = tmp_path / "fairness.probity"
+        with qtbot.waitSignal(window.session_keeper.sig_saved, timeout=WAIT_MS):
+            window.session_keeper.save(path)
     finally:
         window.close()
         window.deleteLater()
+
+    second = MainWindow(settings=settings, data_dir=tmp_path / "userdata")
+    started: list[str] = []
+    second.runner.sig_job_queued.connect(lambda job: started.append(second.runner.record(job).spec.kind))
+    try:
+        with qtbot.waitSignal(second.session_keeper.sig_opened, timeout=WAIT_MS):
+            second.session_keeper.open(path)
+        assert "fairness" not in started and "proxies" not in started, started
+        reopened = second.fairness_pane
+        assert reopened.result.to_dict() == result.to_dict()
+        assert reopened.proxy_view.table.item(0, 1).text() == "neighbourhood"
+        assert second.analyses_pane.panels["proxies"].result is not None  # the proxy table's own place
+        assert reopened.form_values()["threshold"] == 0.4
+        assert reopened.tabs.tabText(reopened.tabs.currentIndex()) == "Flip test"  # the last one shown
+        assert reopened.headline.text() == "Largest gap: " + gap.sentence()
+    finally:
+        second.close()
+        second.deleteLater()
+
+
+def _inputs(window):
+    return window.session.dataset, window.session.model
