@@ -11,7 +11,8 @@ path-dependent TreeSHAP (shap's default without background data):
 
 Probity runs ``engine.explain.treeshap.tree_model_shap_values`` on the trees
 extracted from the fitted forest (extraction included in the timing) with its
-default worker threads (two on a two-core machine); shap runs
+default worker threads (the free cores, engine.explain._predict.job_threads:
+two on a quiet two-core machine); shap runs
 ``TreeExplainer(model).shap_values(X, check_additivity=False)``, its C++ code,
 single-threaded.  After a warm-up of each on a few rows, the two alternate for
 ``--runs`` timed runs in one process; the table gives the median and min-max
