@@ -399,37 +399,42 @@ def test_new_inputs_clear_the_results_and_cancel_the_jobs(pane, fake, session) -
     assert not pane.headline.isVisibleTo(pane)
 
 
-def test_names_from_the_data_show_as_written_in_every_view(qtbot, pane) -> None:
+def crossed_stub(
+    attribute: str = "group",
+    second: str = "employment",
+    names: dict[str, str] | None = None,
+    seconds: tuple[str, str] = ("employed", "retired"),
+) -> FairnessResult:
+    """:func:`fairness_stub` renamed (``names`` maps a, b, c to labels), a second attribute and their intersection.
+
+    The intersection's second cell (a, the second value of ``second``) is too small to judge.
+    """
     import dataclasses
 
-    from tests.gui.test_issue10_trust import _eaten
-
-    attribute, second = "<b>group</b>", "<i>age</i>"
-    names = {"a": "<img src=x>", "b": "<a href=#y>b</a>", "c": "c&amp;"}
-    tokens = (attribute, second, *names.values(), "<u>young</u>")
     base = fairness_stub()
+    names = names or {}
 
     def name(group: str) -> str:
         return names.get(group, group)
 
     groups = tuple(dataclasses.replace(g, attribute=attribute, group=name(g.group)) for g in base.groups)
-    ages = tuple(
+    others = tuple(
         dataclasses.replace(g, attribute=second, group=label, reference=i == 0)
-        for i, (g, label) in enumerate(zip(base.groups[:2], ("<u>young</u>", "old")))
+        for i, (g, label) in enumerate(zip(base.groups[:2], seconds))
     )
     both = f"{attribute} × {second}"
     crossed = tuple(
-        dataclasses.replace(g, attribute=both, group=f"{g.group} × {a.group}", judged=i != 1)
-        for i, (g, a) in enumerate((g, a) for g in groups for a in ages)
+        dataclasses.replace(g, attribute=both, group=f"{g.group} × {o.group}", judged=i != 1)
+        for i, (g, o) in enumerate((g, o) for g in groups for o in others)
     )
     headline = dataclasses.replace(base.headline, attribute=attribute, low_group=name("b"), high_group=name("a"))
-    result = dataclasses.replace(
+    return dataclasses.replace(
         base,
         attributes=(attribute, second),
         intersections=(both,),
-        references={attribute: name("a"), second: "<u>young</u>"},
+        references={attribute: name("a"), second: seconds[0]},
         reference_given=(),
-        groups=(*groups, *ages),
+        groups=(*groups, *others),
         intersection_groups=crossed,
         comparisons=tuple(
             dataclasses.replace(c, attribute=attribute, group=name(c.group), reference=name(c.reference))
@@ -442,7 +447,41 @@ def test_names_from_the_data_show_as_written_in_every_view(qtbot, pane) -> None:
         headline=headline,
         largest_gaps=(headline,),
     )
+
+
+def test_the_heatmap_draws_each_intersection_and_a_click_selects_its_rows(qtbot, pane, session) -> None:
+    result = crossed_stub()
     pane.show_result(result)
+    heatmap = pane.heatmap
+    assert heatmap.row_groups == ("a", "b", "c") and heatmap.column_groups == ("employed", "retired")
+    expected = np.array([[g.selection_rate for g in result.intersection_groups[2 * i : 2 * i + 2]] for i in range(3)])
+    assert np.allclose(heatmap.values, expected)
+    assert heatmap.hover_text(0, 1) == "a × retired: selection rate 0.500 (95% CI 0.460 to 0.560), n = 6"
+    heatmap.figure_box.setCurrentIndex(heatmap.figure_box.findData("fpr"))
+    assert np.allclose(heatmap.values, expected / 2)
+    pane.show()
+    pane.resize(1300, 800)
+    pane.tabs.setCurrentWidget(heatmap)
+    qtbot.waitExposed(pane)
+    qtbot.wait(50)
+    scene = heatmap.item.vb.mapViewToScene(QPointF(1.5, 1.5))  # row b, column retired
+    qtbot.mouseClick(heatmap.plot.viewport(), Qt.MouseButton.LeftButton, pos=heatmap.plot.mapFromScene(scene))
+    frame = session.dataset.frame
+    both = ((frame["group"] == "b") & (frame["employment"] == "retired")).to_numpy()
+    assert pane.selection.rows.tolist() == np.flatnonzero(both).tolist() and both.any()
+    single = pane.select_group("group", "a")
+    assert single == 6 and pane.bars.attribute == "group"  # the headline's attribute is drawn first
+
+
+def test_names_from_the_data_show_as_written_in_every_view(qtbot, pane) -> None:
+    import dataclasses
+
+    from tests.gui.test_issue10_trust import _eaten
+
+    attribute, second = "<b>group</b>", "<i>age</i>"
+    names = {"a": "<img src=x>", "b": "<a href=#y>b</a>", "c": "c&amp;"}
+    tokens = (attribute, second, *names.values(), "<u>young</u>")
+    pane.show_result(crossed_stub(attribute, second, names, ("<u>young</u>", "old")))
     pane.show_proxies(
         dataclasses.replace(proxies_stub(), attributes=(ProxyAttribute(attribute, strongest=names["a"]),))
     )
