@@ -654,6 +654,8 @@ class FairnessPane(QWidget):
             self.proxy_progress.stop()
             self.proxy_run_button.setEnabled(True)
             self.proxy_error.show_error(message)
+            self.proxy_line.setText("The proxy table was not made (see Proxies).")
+            self.proxy_line.show()
 
     def _on_runner_job_cancelled(self, job_id: int) -> None:
         if job_id == self._job:

@@ -747,7 +747,7 @@ class GroupTable(QWidget):
                 figures.append(_Cell(_with_interval(value, low, high), value, number=True))
             comparison = comparisons.get((g.attribute, g.group))
             ratio = comparison.ratio if comparison is not None else (1.0 if g.reference else math.nan)
-            ratio_text = "" if not _defined(ratio) else f"{ratio:.2f}"
+            ratio_text = "1 (reference)" if g.reference else ""
             if comparison is not None and _defined(comparison.ratio):
                 ratio_text = _with_interval(comparison.ratio, comparison.ratio_ci_low, comparison.ratio_ci_high)
             cells += [*figures[:1], _Cell(ratio_text, ratio, number=True), *figures[1:]]

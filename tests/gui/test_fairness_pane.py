@@ -251,6 +251,9 @@ def test_the_engines_refusal_is_one_sentence_inline_and_cancel_stops_the_job(qtb
     fake.fail(job, REFUSED)
     assert pane.error.kind == "error" and pane.error.text() == REFUSED
     assert pane.run_button.isEnabled() and pane.result is None
+    fake.fail(pane.proxy_job_id, "The proxy table needs a target column.")
+    assert pane.proxy_error.text() == "The proxy table needs a target column." and pane.proxy_job_id is None
+    assert pane.proxy_line.text() == "The proxy table was not made (see Proxies)."
     job = pane.run()
     assert pane.error.kind == ""
     fake.start(job)
