@@ -481,10 +481,12 @@ class FairnessResult(Result):
     def summary(self) -> dict[str, Any]:
         """The ``fairness`` key of ``results.json``: every figure, per attribute and intersection.
 
-        Each attribute maps to its settings, one entry per measure of :data:`MEASURES`
-        (``{"value", "ci_low", "ci_high", "metric", "low_group", "high_group", "n_groups"}``), its
-        groups, its comparisons with the reference group, its Local Law 144 table, its largest gap
-        between judged groups and the flip tests counted by its groups.
+        Each attribute maps to its settings; each measure of :data:`MEASURES` as a number under its
+        own name with ``<name>_ci_low`` and ``<name>_ci_high`` beside it (what scripts read, e.g.
+        ``fairness["sex"]["demographic_parity_difference"]``); the same measures in full under
+        ``measures`` (``{"value", "ci_low", "ci_high", "metric", "low_group", "high_group",
+        "n_groups"}``); its groups, its comparisons with the reference group, its Local Law 144
+        table, its largest gap between judged groups and the flip tests counted by its groups.
         """
         out: dict[str, Any] = {}
         gaps = {d.attribute: d for d in self.largest_gaps}
@@ -498,9 +500,13 @@ class FairnessResult(Result):
                 "confidence": self.confidence,
                 "min_group_size": self.min_group_size,
             }
+            measures: dict[str, Any] = {}
             for m in self.measures:
                 if m.attribute == attribute:
-                    entry[m.measure] = to_jsonable(
+                    entry[m.measure] = to_jsonable(m.value)
+                    entry[f"{m.measure}_ci_low"] = to_jsonable(m.ci_low)
+                    entry[f"{m.measure}_ci_high"] = to_jsonable(m.ci_high)
+                    measures[m.measure] = to_jsonable(
                         {
                             "value": m.value,
                             "ci_low": m.ci_low,
@@ -511,6 +517,7 @@ class FairnessResult(Result):
                             "n_groups": m.n_groups,
                         }
                     )
+            entry["measures"] = measures
             entry["groups"] = [to_jsonable(g) for g in self.rows(attribute)]
             entry["reference_comparisons"] = [to_jsonable(c) for c in self.comparisons if c.attribute == attribute]
             entry["ll144"] = to_jsonable(self.table(attribute))

@@ -415,8 +415,9 @@ def test_the_result_reads_back_from_json_and_serves_the_group_views() -> None:
     summary = result.summary()
     assert set(summary) == {"s", "t", "s × t"}
     for measure in ("demographic_parity_difference", "demographic_parity_ratio", "equalized_odds_difference"):
-        entry = summary["s"][measure]
-        assert isinstance(entry["value"], float) and entry["ci_low"] <= entry["value"] <= entry["ci_high"]
+        entry = summary["s"]
+        value = entry[measure]
+        assert isinstance(value, float) and entry[f"{measure}_ci_low"] <= value <= entry[f"{measure}_ci_high"]
 
 
 # -- bad input ------------------------------------------------------------------------------------------------
@@ -616,8 +617,10 @@ def test_the_audit_writes_a_fairness_key_and_an_older_record_reruns_without_it(f
     document = json.loads(json.dumps(audit_document(outcome)))
     entry = document["fairness"]["group"]
     for measure in ("demographic_parity_difference", "demographic_parity_ratio", "equalized_odds_difference"):
-        value = entry[measure]
-        assert isinstance(value["value"], float) and value["ci_low"] <= value["value"] <= value["ci_high"]
+        # The interface: each a number, with its interval's ends beside it.
+        value, low, high = entry[measure], entry[f"{measure}_ci_low"], entry[f"{measure}_ci_high"]
+        assert isinstance(value, float) and low <= value <= high
+        assert entry["measures"][measure]["value"] == value and entry["measures"][measure]["ci_low"] == low
     assert entry["reference"] == "B" and entry["reference_given"] is True
     assert document["provenance"]["parameters"]["fairness"] == {
         "favourable": None,
