@@ -624,41 +624,22 @@ class ExportReportDialog(QDialog):
         except ProbityError as exc:
             self.error.show_error(str(exc))
             return None
-        from engine.audit import existing_outputs
-
         out_dir = self.out_dir()
-        existing = existing_outputs(out_dir, report=True)
-        if existing and not self.confirm_overwrite(out_dir, existing):
-            self.status.setText(f"Nothing was written: {out_dir} keeps its files. Choose another folder to export.")
-            return None
-        self._remember()
-        self._job = self._runner.submit(
-            JobSpec(
-                kind="export-report",
-                fn=export_job,
-                args=(request,),
-                params={
-                    "dataset": self._session.dataset,
-                    "model": self._session.model,
-                    "out_dir": out_dir,
-                    "command": audit_command(request, out_dir),
-                    "force": bool(existing),
-                },
-                key="export-report",
-                title=f"Export report · {out_dir.name}",
-                seed=request.seed,
-            )
+        return self._submit(
+            out_dir,
+            export_job,
+            (request,),
+            {
+                "dataset": self._session.dataset,
+                "model": self._session.model,
+                "command": audit_command(request, out_dir),
+            },
+            seed=request.seed,
+            message="Running the audit…",
         )
-        self.result = None
-        self.status.setText("")
-        self.open_message.clear_message()
-        self.export_button.setEnabled(False)
-        self.progress.start("Running the audit…")
-        return self._job
 
     def _export_session(self) -> int | None:
         """Start writing the report of the session's chosen results."""
-        from engine.audit import existing_outputs
         from engine.errors import ProbityError
         from engine.results import utc_now
 
@@ -677,7 +658,37 @@ class ExportReportDialog(QDialog):
             return None
         dataset, model = self._session.dataset, self._session.model
         assert dataset is not None and model is not None
-        out_dir = self.out_dir()
+        params = {
+            "dataset": dataset,
+            "roles": self._session.roles,
+            "model": model,
+            "seed": self.seed_box.value(),
+            "timestamp": utc_now(),
+            "report": report,
+            "command": verify_command(model, dataset),
+        }
+        return self._submit(
+            self.out_dir(),
+            export_session_job,
+            (chosen,),
+            params,
+            seed=self.seed_box.value(),
+            message="Writing the report of the session's results…",
+        )
+
+    def _submit(
+        self,
+        out_dir: Path,
+        fn: Callable[..., ExportResult],
+        args: tuple[Any, ...],
+        params: dict[str, Any],
+        *,
+        seed: int,
+        message: str,
+    ) -> int | None:
+        """Confirm replacing files already there, then run ``fn`` on the runner; the job id, or ``None``."""
+        from engine.audit import existing_outputs
+
         existing = existing_outputs(out_dir, report=True)
         if existing and not self.confirm_overwrite(out_dir, existing):
             self.status.setText(f"Nothing was written: {out_dir} keeps its files. Choose another folder to export.")
@@ -686,29 +697,19 @@ class ExportReportDialog(QDialog):
         self._job = self._runner.submit(
             JobSpec(
                 kind="export-report",
-                fn=export_session_job,
-                args=(chosen,),
-                params={
-                    "dataset": dataset,
-                    "roles": self._session.roles,
-                    "model": model,
-                    "seed": self.seed_box.value(),
-                    "timestamp": utc_now(),
-                    "report": report,
-                    "out_dir": out_dir,
-                    "command": verify_command(model, dataset),
-                    "force": bool(existing),
-                },
+                fn=fn,
+                args=args,
+                params={**params, "out_dir": out_dir, "force": bool(existing)},
                 key="export-report",
                 title=f"Export report · {out_dir.name}",
-                seed=self.seed_box.value(),
+                seed=seed,
             )
         )
         self.result = None
         self.status.setText("")
         self.open_message.clear_message()
         self.export_button.setEnabled(False)
-        self.progress.start("Writing the report of the session's results…")
+        self.progress.start(message)
         return self._job
 
     def cancel(self) -> None:
