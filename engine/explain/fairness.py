@@ -1611,6 +1611,7 @@ METHOD = Method(
             basic=True,
             none="the second class of a binary model, else the first; 'high' for a regressor",
             help="The outcome that is good for the person: a class, or 'high' or 'low' for a regressor.",
+            task_choices={"regression": ("high", "low")},
         ),
         Param(
             "reference",

@@ -340,10 +340,13 @@ class Param:
 
     def choices_for(self, model: Any) -> tuple[str, ...]:
         """The names a form offers for this parameter and ``model`` (``None``: no model open yet)."""
+        task = getattr(getattr(model, "task", None), "value", None) if model is not None else None
         if self.kind == "class":
             classes = getattr(model, "classes", None) if model is not None else None
-            return tuple(str(c) for c in classes) if classes else ()
-        task = getattr(getattr(model, "task", None), "value", None) if model is not None else None
+            if classes:
+                return tuple(str(c) for c in classes)
+            # A model without classes (a regressor) is offered what the parameter names for its task.
+            return tuple(self.task_choices.get(task, ())) if isinstance(task, str) else ()
         if isinstance(task, str) and task in self.task_choices:
             return tuple(self.task_choices[task])
         return tuple(self.choices)

@@ -640,3 +640,17 @@ def test_the_audit_writes_a_fairness_key_and_an_older_record_reruns_without_it(f
     assert "fairness" not in previous and "proxies" not in previous["results"]
     rerun = AuditRequest.from_document(previous, data=request.data, model=request.model)
     assert rerun.analyses == ("performance", "permutation", "groups") and rerun.parameters() == recorded
+
+
+def test_a_regressors_favourable_side_is_offered_as_high_or_low() -> None:
+    from types import SimpleNamespace
+
+    from engine.explain.fairness import METHOD
+    from engine.models.base import Task
+
+    favourable = METHOD.param("favourable")
+    regressor = SimpleNamespace(classes=None, task=Task.REGRESSION)
+    classifier = SimpleNamespace(classes=(0, 1), task=Task.CLASSIFICATION)
+    assert favourable.choices_for(regressor) == ("high", "low")
+    assert favourable.choices_for(classifier) == ("0", "1")
+    assert favourable.choices_for(None) == ()
