@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from engine.errors import AnalysisError, Cancelled
+from engine.explain import _lime_fit as LF
 from engine.explain import lime as L
 from engine.explain.attribution import AttributionResult
 from engine.explain.base import AuditInputs
@@ -72,8 +73,8 @@ def test_batched_ridge_equals_sklearn_weighted_ridge_for_every_instance() -> Non
     Zt, w, y = _random_problem(1)
     mask = np.ones((3, 7), dtype=bool)
     mask[1, [2, 5]] = False
-    full = L._weighted_ridge(Zt, w, y, alpha=1.0)
-    masked = L._weighted_ridge(Zt, w, y, alpha=1.0, mask=mask)
+    full = LF._weighted_ridge(Zt, w, y, alpha=1.0)
+    masked = LF._weighted_ridge(Zt, w, y, alpha=1.0, mask=mask)
     for i in range(3):
         Z = Zt[i].T
         ref = Ridge(alpha=1.0, fit_intercept=True).fit(Z, y[i], sample_weight=w[i])
@@ -92,9 +93,9 @@ def test_batched_ridge_equals_sklearn_weighted_ridge_for_every_instance() -> Non
 def test_feature_selection_picks_the_features_lime_base_picks(method: str) -> None:
     lime_base = pytest.importorskip("lime.lime_base")
     Zt, w, y = _random_problem(2, c=4, f=8, n=80)
-    m = L._moments(Zt, w, y)
+    m = LF._moments(Zt, w, y)
     k = 3
-    ours = L._forward_selection(m, k) if method == "forward_selection" else L._highest_weights(m, k)
+    ours = LF._forward_selection(m, k) if method == "forward_selection" else LF._highest_weights(m, k)
     base = lime_base.LimeBase(kernel_fn=lambda d: d, random_state=0)
     for i in range(4):
         theirs = base.feature_selection(Zt[i].T, y[i], w[i], k, method)
