@@ -1,6 +1,6 @@
 """TreeSHAP on a torch device (a CUDA GPU when there is one), both variants.
 
-The same algorithms and tables as the numpy blocks in :mod:`engine.explain.treeshap`,
+The same algorithms and tables as the numpy blocks in :mod:`engine.explain._treeshap_kernels`,
 as float64 torch tensors, so a GPU does the heavy part:
 
 - path-dependent: path products top-down and leaf sums bottom-up, one tensor
