@@ -76,8 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from engine.device import choose_device, configure_threads, device_description
     from engine.errors import ProbityError
-    from engine.explain.base import AuditInputs
     from engine.explain.gradients import run_ig
+    from engine.inputs import AuditInputs
     from engine.jobs import JobContext
     from engine.models.torch_adapter import TorchModel
     from engine.schema import Roles

@@ -66,8 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     from sklearn.datasets import load_breast_cancer
     from sklearn.ensemble import RandomForestClassifier
 
-    from engine.explain.base import AuditInputs
     from engine.explain.kernelshap import background_for, run
+    from engine.inputs import AuditInputs
     from engine.jobs import JobContext
     from engine.models.sklearn_adapter import SklearnModel
     from engine.schema import Roles

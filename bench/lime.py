@@ -66,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from sklearn.ensemble import RandomForestClassifier
 
     from engine.explain import lime as probity_lime
-    from engine.explain.base import AuditInputs
+    from engine.inputs import AuditInputs
     from engine.jobs import JobContext
     from engine.models.sklearn_adapter import SklearnModel
     from engine.schema import Roles

@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     from sklearn.inspection import partial_dependence
 
     from engine.explain import pdp
-    from engine.explain.base import AuditInputs
+    from engine.inputs import AuditInputs
     from engine.jobs import JobContext
     from engine.models.sklearn_adapter import SklearnModel
     from engine.schema import Roles

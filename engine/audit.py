@@ -37,9 +37,7 @@ import numpy as np
 
 from engine.audit_options import AUDIT_OPTIONS, AuditOption, option_defaults, record_at, recorded_at
 from engine.errors import AnalysisError, ProbityError, RoleError
-from engine.explain.base import AuditInputs
-from engine.explain.registry import METHODS, get_method
-from engine.explain.rows import parse_rows
+from engine.inputs import AuditInputs
 from engine.jobs import JobContext
 from engine.models.base import Model
 from engine.plan import FAITHFULNESS, JobSpec, method_agreement_of, run_job
@@ -52,7 +50,9 @@ from engine.record import (
     write_json_atomic,
     write_record_outputs,
 )
+from engine.registry import METHODS, get_method
 from engine.results import Result, utc_now
+from engine.rows import parse_rows
 from engine.schema import Dataset, ReadOptions, Roles, assign_roles
 
 __all__ = [
@@ -152,7 +152,7 @@ class AuditRequest:
         Which of :data:`AUDIT_ANALYSES` to run (default: performance and
         permutation importance only).
     explain_rows:
-        Row spec (:func:`engine.explain.rows.parse_rows`) of the instances LIME
+        Row spec (:func:`engine.rows.parse_rows`) of the instances LIME
         and SHAP explain for the report's local-explanations section.
     n_repeats:
         Permutation repeats per feature; ``None``: permutation importance's own

@@ -21,9 +21,9 @@ from engine.device import DEVICE_CHOICES
 from engine.errors import Cancelled, OutputExistsError, ProbityError
 
 if TYPE_CHECKING:  # numpy and pandas load when a command runs, so `probity --version` stays instant
-    from engine.explain.base import Method
     from engine.jobs import JobContext
     from engine.limits import Limits
+    from engine.method import Method
     from engine.schema import ReadOptions
 
 __all__ = ["main", "build_parser"]
@@ -545,7 +545,7 @@ def _wrap(text: str, indent: str, width: int = 100) -> list[str]:
 
 def _method_lines(method: Method, *, parameters: bool = True) -> list[str]:
     """A method as ``probity methods`` and ``probity explain METHOD --help`` list it."""
-    from engine.explain.base import NEEDS
+    from engine.method import NEEDS
 
     lines = [f"{method.name} — {method.title}"]
     lines += _wrap(method.summary or method.description, "    ")
@@ -577,7 +577,7 @@ def _method_lines(method: Method, *, parameters: bool = True) -> list[str]:
 
 
 def _describe_methods_for_explain(parser: argparse.ArgumentParser, namespace: argparse.Namespace | None) -> None:
-    from engine.explain.registry import METHODS
+    from engine.registry import METHODS
 
     chosen = getattr(namespace, "method", None) if namespace is not None else None
     lines = ["methods (probity methods lists them with their parameters):"]
@@ -590,7 +590,7 @@ def _describe_methods_for_explain(parser: argparse.ArgumentParser, namespace: ar
 
 
 def _describe_audit_defaults(parser: argparse.ArgumentParser, namespace: argparse.Namespace | None) -> None:
-    from engine.explain.registry import get_method
+    from engine.registry import get_method
 
     defaults = {
         "--lime-samples": ("LIME's own", get_method("lime").defaults["num_samples"]),
@@ -604,7 +604,7 @@ def _describe_audit_defaults(parser: argparse.ArgumentParser, namespace: argpars
 
 
 def _cmd_methods(args: argparse.Namespace, ctx: JobContext) -> int:
-    from engine.explain.registry import METHODS, get_method
+    from engine.registry import METHODS, get_method
 
     names = list(args.names) or list(METHODS)
     blocks = [_method_lines(get_method(name)) for name in names]
@@ -633,7 +633,7 @@ def _explain_params(args: argparse.Namespace, method: Method) -> tuple[dict[str,
 
     ``--class`` of a method that takes no class (clusters) goes to what it builds on (the SHAP values).
     """
-    from engine.explain.registry import get_method
+    from engine.registry import get_method
 
     params = _parse_params(args.param, method)
     base: dict[str, Any] = {}
@@ -663,9 +663,9 @@ def _cmd_explain(args: argparse.Namespace, ctx: JobContext) -> int:
     import time
 
     from engine.audit import load_inputs, write_json_atomic
-    from engine.explain.export import explain_document
-    from engine.explain.registry import get_method
-    from engine.explain.rows import parse_rows
+    from engine.export import explain_document
+    from engine.registry import get_method
+    from engine.rows import parse_rows
 
     method = get_method(args.method)
     params, base = _explain_params(args, method)

@@ -7,7 +7,7 @@ same inputs and seed gives the same result whichever front end asked:
 * **Streams.**  A method draws its random numbers from the stream named after it
   (``ctx.sub(..., spec.method)``, or :attr:`JobSpec.stream`): LIME's draws are those of ``("lime",)`` under
   the caller's root, in the CLI, the GUI and the audit alike.
-* **What it builds on** (:attr:`Method.builds_on <engine.explain.base.Method.builds_on>`:
+* **What it builds on** (:attr:`Method.builds_on <engine.method.Method.builds_on>`:
   clusters on SHAP values) is computed exactly as a run of that method on its own
   would be (its stream, its defaults, the same rows), so a result the person
   already has can be handed over instead (``built``) and the two are the same
@@ -33,7 +33,8 @@ from typing import TYPE_CHECKING, Any
 from engine.jobs import JobContext
 
 if TYPE_CHECKING:
-    from engine.explain.base import AuditInputs, Method
+    from engine.inputs import AuditInputs
+    from engine.method import Method
     from engine.models.base import Model
     from engine.results import Result
     from engine.schema import Dataset
@@ -58,7 +59,7 @@ class JobSpec:
     Attributes
     ----------
     method:
-        A registered method's name (:func:`engine.explain.registry.get_method`).
+        A registered method's name (:func:`engine.registry.get_method`).
     params:
         The method's own parameters (validated against its descriptor; its
         defaults fill the rest).  Not its rows and not the results it builds on.
@@ -105,7 +106,7 @@ class JobOutcome:
 
 def base_spec(spec: JobSpec, source: str) -> JobSpec:
     """The spec of what ``spec`` builds on from ``source``: that method on the same rows, with ``spec.base``."""
-    from engine.explain.registry import get_method
+    from engine.registry import get_method
 
     before = get_method(source)
     params = {k: v for k, v in spec.base.items() if k in before.param_names}
@@ -140,7 +141,7 @@ def run_job(
     ProbityError
         A parameter the method's descriptor refuses, or inputs it cannot run on.
     """
-    from engine.explain.registry import get_method
+    from engine.registry import get_method
 
     method = get_method(spec.method)
     params = dict(spec.params)

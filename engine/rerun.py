@@ -178,7 +178,7 @@ def replay(inputs: Any, call: Mapping[str, Any], *, seed: int, ctx: JobContext) 
 
     Parameters
     ----------
-    inputs: the :class:`~engine.explain.base.AuditInputs` the call is made on.
+    inputs: the :class:`~engine.inputs.AuditInputs` the call is made on.
     call: a :attr:`Provenance.call <engine.results.Provenance.call>` record.
     seed: the seed the recorded result ran under.
     ctx: progress and cancel (its seed and stream are replaced by the recorded ones).
@@ -187,9 +187,9 @@ def replay(inputs: Any, call: Mapping[str, Any], *, seed: int, ctx: JobContext) 
     ------
     ProbityError
         A call naming an unknown method or parameter, or a value its spec refuses
-        (as :meth:`engine.explain.base.Method.validate` says it).
+        (as :meth:`engine.method.Method.validate` says it).
     """
-    from engine.explain.registry import get_method
+    from engine.registry import get_method
 
     method = get_method(str(call.get("method")))
     recorded = call.get("parameters")

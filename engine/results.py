@@ -98,7 +98,7 @@ class Provenance:
     estimator, the tree count, an automatic choice and its reason, the class
     it resolved).  ``call`` is the call that made the result, exactly:
     ``{"method", "parameters", "stream", "roles"}`` with every parameter after
-    validation and defaults (see :meth:`engine.explain.base.Method.call_record`),
+    validation and defaults (see :meth:`engine.method.Method.call_record`),
     from which ``probity rerun`` makes it again.  ``None`` for a result made
     without a registered method's call, or written before calls were recorded;
     it is then left out of the JSON form, so such files read and write as before.

@@ -254,7 +254,7 @@ def _record(data: Any) -> FileRecord | None:
 
 def _state_from_doc(doc: Mapping[str, Any], *, base: Path) -> SessionState:
     # Result kinds register themselves when their modules are imported.
-    import engine.explain.registry  # noqa: F401
+    import engine.registry  # noqa: F401
 
     data: Mapping[str, Any] = doc["data"] if isinstance(doc.get("data"), Mapping) else {}
     model: Mapping[str, Any] = doc["model"] if isinstance(doc.get("model"), Mapping) else {}

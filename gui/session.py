@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject, Signal
 
 if TYPE_CHECKING:
-    from engine.explain.base import AuditInputs
+    from engine.inputs import AuditInputs
     from engine.models.base import Model
     from engine.schema import Dataset, Roles
 
@@ -143,7 +143,7 @@ class Session(QObject):
     def audit_inputs(self) -> AuditInputs:
         """The analysis inputs; raises a ``ProbityError`` naming what is missing or wrong."""
         from engine.errors import AnalysisError
-        from engine.explain.base import AuditInputs
+        from engine.inputs import AuditInputs
 
         missing = self.missing_inputs()
         if missing:

@@ -71,7 +71,7 @@ def _at_least(value: int, low: int) -> int:
 
 def method_default(method: str, parameter: str) -> Any:
     """The default of ``parameter`` of ``method`` in its descriptor (imports the registry: call it lazily)."""
-    from engine.explain.registry import get_method
+    from engine.registry import get_method
 
     return get_method(method).defaults[parameter]
 
@@ -162,7 +162,7 @@ class AppSettings:
         wanted["device"] = self.device
         wanted["chunk_rows"] = INTERACTIVE_CHUNK_ROWS
         try:
-            from engine.explain.registry import get_method
+            from engine.registry import get_method
 
             accepted = get_method(method).defaults
         except Exception:  # an unknown name: nothing to fill

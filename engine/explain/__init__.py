@@ -1,1 +1,1 @@
-"""Analyses and explainers: one module per method, listed in :mod:`engine.explain.registry`."""
+"""Analyses and explainers: one module per method, listed in :mod:`engine.registry`."""

@@ -20,7 +20,7 @@ import numpy as np
 from engine.device import choose_device, free_cores
 from engine.errors import AnalysisError
 from engine.explain.attribution import AttributionResult, resolve_output
-from engine.explain.base import AuditInputs
+from engine.inputs import AuditInputs
 from engine.jobs import JobContext
 from engine.models.base import Task
 from engine.models.differentiable import ViewRefused, check_differentiable, check_view, torch_view

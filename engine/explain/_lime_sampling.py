@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtr, ndtri
 
-from engine.explain.base import AuditInputs
+from engine.inputs import AuditInputs
 from engine.schema import ColumnKind
 
 _LIME_STD_EPSILON = 1e-11  # lime adds this to every bin's standard deviation

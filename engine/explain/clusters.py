@@ -44,11 +44,12 @@ import pandas as pd
 
 from engine.errors import AnalysisError
 from engine.explain.attribution import AttributionResult
-from engine.explain.base import AuditInputs, Method
-from engine.explain.params import Param
 from engine.explain.pdp import column_kinds, explained_output, is_categorical_column, source_name
 from engine.explain.surrogate import encode_raw, format_number
+from engine.inputs import AuditInputs
 from engine.jobs import JobContext
+from engine.method import Method
+from engine.params import Param
 from engine.results import Result, frozen_array, plain_scalar, utc_now
 
 __all__ = ["ClusterProfile", "KLimeFit", "ExplanationClustersResult", "PROJECTIONS", "run", "METHOD"]

@@ -44,7 +44,6 @@ import pandas as pd
 
 from engine.errors import AnalysisError
 from engine.explain.attribution import resolve_output
-from engine.explain.base import AuditInputs, Method
 from engine.explain.groups import (
     _MAX_NUMERIC_LEVELS,
     HEADLINE_MIN_GROUP_SIZE,
@@ -53,10 +52,12 @@ from engine.explain.groups import (
     _format_numbers,
     group_codes,
 )
-from engine.explain.params import Param
 from engine.explain.performance import class_indices, normalise_probabilities
+from engine.inputs import AuditInputs
 from engine.jobs import JobContext
+from engine.method import Method
 from engine.models.base import Model, Task
+from engine.params import Param
 from engine.results import Result, plain_scalar, to_jsonable, utc_now
 
 __all__ = [

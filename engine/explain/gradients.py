@@ -91,9 +91,10 @@ from engine.explain._gradient_core import (
     whole,
 )
 from engine.explain.attribution import AttributionResult
-from engine.explain.base import AuditInputs, Method
-from engine.explain.params import Param, class_param, device_param, rows_param
+from engine.inputs import AuditInputs
 from engine.jobs import JobContext
+from engine.method import Method
+from engine.params import Param, class_param, device_param, rows_param
 from engine.results import utc_now
 
 __all__ = [

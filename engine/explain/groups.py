@@ -26,11 +26,12 @@ import pandas as pd
 
 from engine.errors import AnalysisError
 from engine.explain.attribution import resolve_output
-from engine.explain.base import AuditInputs, Method
-from engine.explain.params import Param, class_param
 from engine.explain.performance import class_indices, normalise_probabilities
+from engine.inputs import AuditInputs
 from engine.jobs import JobContext
+from engine.method import Method
 from engine.models.base import Task
+from engine.params import Param, class_param
 from engine.results import Result, to_jsonable, utc_now
 
 __all__ = [

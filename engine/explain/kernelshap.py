@@ -72,10 +72,11 @@ from engine.errors import AnalysisError
 from engine.explain._background import Background, single_thread_if_small, summarise_background
 from engine.explain._predict import Pacer, predict_batched
 from engine.explain.attribution import AttributionResult, resolve_output
-from engine.explain.base import AuditInputs, Method
-from engine.explain.params import Param, class_param, rows_param
+from engine.inputs import AuditInputs
 from engine.jobs import JobContext
+from engine.method import Method
 from engine.models.base import Model, Task
+from engine.params import Param, class_param, rows_param
 from engine.results import utc_now
 
 __all__ = [

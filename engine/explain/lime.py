@@ -111,11 +111,12 @@ from engine.explain._lime_sampling import (
 )
 from engine.explain._predict import Pacer, predict_batched
 from engine.explain.attribution import AttributionResult, resolve_output
-from engine.explain.base import AuditInputs, Method
-from engine.explain.params import Param, class_param, rows_param
+from engine.inputs import AuditInputs
 from engine.jobs import JobContext
+from engine.method import Method
 from engine.models.base import Model, Task
 from engine.parallel import map_chunks
+from engine.params import Param, class_param, rows_param
 from engine.results import utc_now
 
 __all__ = [

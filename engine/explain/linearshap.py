@@ -19,9 +19,10 @@ import numpy as np
 from engine.errors import AnalysisError
 from engine.explain._pipeline import encoded_view, model_output, row_positions
 from engine.explain.attribution import AttributionResult, resolve_output
-from engine.explain.base import AuditInputs, Method
-from engine.explain.params import Param, class_param, rows_param
+from engine.inputs import AuditInputs
 from engine.jobs import JobContext
+from engine.method import Method
+from engine.params import Param, class_param, rows_param
 from engine.results import utc_now
 
 __all__ = ["METHOD", "run", "linear_shap_values", "linear_terms", "is_linear_estimator"]

@@ -50,11 +50,12 @@ import pandas as pd
 from engine.errors import AnalysisError
 from engine.explain._pipeline import EncodedView, encoded_view, split_pipeline
 from engine.explain.attribution import AttributionResult, resolve_output
-from engine.explain.base import AuditInputs, Method
-from engine.explain.params import Param, class_param
+from engine.inputs import AuditInputs
 from engine.jobs import JobContext
+from engine.method import Method
 from engine.models.base import Model, Task
 from engine.models.booster_adapter import BOOSTER_CAVEAT, BoosterModel
+from engine.params import Param, class_param
 from engine.results import Result, utc_now
 
 __all__ = [

@@ -39,10 +39,11 @@ import pandas as pd
 from engine.errors import AnalysisError
 from engine.explain._predict import CELLS_PER_CALL, Pacer, predict_batched, rows_per_call
 from engine.explain.attribution import resolve_output
-from engine.explain.base import AuditInputs, Method
-from engine.explain.params import Param, class_param
+from engine.inputs import AuditInputs
 from engine.jobs import JobContext
+from engine.method import Method
 from engine.models.base import Model
+from engine.params import Param, class_param
 from engine.results import Result, frozen_array, plain_scalar, utc_now
 from engine.schema import ColumnKind
 

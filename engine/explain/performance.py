@@ -19,10 +19,11 @@ import numpy as np
 import pandas as pd
 
 from engine.errors import AnalysisError
-from engine.explain.base import AuditInputs, Method
-from engine.explain.params import Param
+from engine.inputs import AuditInputs
 from engine.jobs import JobContext
+from engine.method import Method
 from engine.models.base import Model, Task
+from engine.params import Param
 from engine.results import Result, frozen_array, utc_now
 
 __all__ = [

@@ -24,11 +24,12 @@ import pandas as pd
 
 from engine.errors import AnalysisError
 from engine.explain._predict import CELLS_PER_CALL, Pacer, predict_batched, rows_per_call
-from engine.explain.base import AuditInputs, Method
-from engine.explain.params import Param
 from engine.explain.performance import check_classes, class_indices, normalise_probabilities
+from engine.inputs import AuditInputs
 from engine.jobs import JobContext
+from engine.method import Method
 from engine.models.base import Task
+from engine.params import Param
 from engine.results import Result, utc_now
 
 __all__ = ["PermutationImportanceResult", "SCORINGS", "MAX_CELLS", "run", "METHOD"]

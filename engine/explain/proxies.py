@@ -28,10 +28,11 @@ import numpy as np
 import pandas as pd
 
 from engine.errors import AnalysisError
-from engine.explain.base import AuditInputs, Method
 from engine.explain.groups import _MAX_NUMERIC_LEVELS, group_codes
-from engine.explain.params import Param
+from engine.inputs import AuditInputs
 from engine.jobs import JobContext
+from engine.method import Method
+from engine.params import Param
 from engine.results import Result, utc_now
 
 __all__ = ["MEDIUM_RISK", "HIGH_RISK", "ProxyRow", "ProxyAttribute", "ProxyResult", "run", "METHOD"]

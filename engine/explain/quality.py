@@ -80,8 +80,8 @@ import pandas as pd
 from engine.errors import AnalysisError
 from engine.explain._background import is_numeric_column
 from engine.explain.attribution import AttributionResult
-from engine.explain.base import AuditInputs
 from engine.explain.permutation import PermutationImportanceResult
+from engine.inputs import AuditInputs
 from engine.jobs import JobContext
 from engine.models.base import Model, Task
 from engine.results import Provenance, Result, package_versions, to_jsonable, utc_now  # noqa: F401

@@ -17,9 +17,10 @@ from engine.explain import kernelshap, linearshap, treeshap
 from engine.explain._pipeline import split_pipeline
 from engine.explain._trees import is_tree_estimator
 from engine.explain.attribution import AttributionResult
-from engine.explain.base import AuditInputs, Method
-from engine.explain.params import Param, class_param, device_param, rows_param
+from engine.inputs import AuditInputs
 from engine.jobs import JobContext
+from engine.method import Method
+from engine.params import Param, class_param, device_param, rows_param
 
 __all__ = ["choose", "run", "METHOD"]
 

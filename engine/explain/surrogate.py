@@ -37,11 +37,12 @@ import pandas as pd
 
 from engine.errors import AnalysisError
 from engine.explain.attribution import resolve_output
-from engine.explain.base import AuditInputs, Method
-from engine.explain.params import Param, class_param
 from engine.explain.pdp import column_kinds, explained_output, is_categorical_column, source_name
+from engine.inputs import AuditInputs
 from engine.jobs import JobContext
+from engine.method import Method
 from engine.models.base import Task
+from engine.params import Param, class_param
 from engine.results import Result, frozen_array, utc_now
 from engine.schema import ColumnKind
 

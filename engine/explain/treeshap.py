@@ -74,9 +74,10 @@ from engine.explain._treeshap_kernels import (
     _shapley_ab_weights,
 )
 from engine.explain.attribution import AttributionResult, resolve_output
-from engine.explain.base import AuditInputs, Method
-from engine.explain.params import Param, class_param, device_param, rows_param
+from engine.inputs import AuditInputs
 from engine.jobs import JobContext
+from engine.method import Method
+from engine.params import Param, class_param, device_param, rows_param
 from engine.results import utc_now
 
 __all__ = ["METHOD", "VARIANTS", "run", "refusal", "tree_model_shap_values", "tree_shap_values", "internal_sources"]

@@ -1,13 +1,13 @@
 """The report's fixed wording: each analysis's title and description, the metrics, the general limits.
 
 An analysis's name and methodology paragraph come from its descriptor
-(:class:`engine.explain.base.Method`: ``report_title``, ``description``);
+(:class:`engine.method.Method`: ``report_title``, ``description``);
 only results derived from others have none.
 """
 
 from __future__ import annotations
 
-from engine.explain.registry import METHODS
+from engine.registry import METHODS
 
 __all__ = ["METHOD_TITLES", "METHOD_DESCRIPTIONS", "METRIC_TEXT", "GENERAL_LIMITATIONS"]
 

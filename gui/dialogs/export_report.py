@@ -176,7 +176,7 @@ def reportable_results(results: Mapping[str, Any], dataset: Dataset | None, mode
     result from other inputs, or one that records no call (an older session's),
     is listed with its problem, not silently dropped.
     """
-    from engine.explain.registry import METHODS
+    from engine.registry import METHODS
     from gui.sessionfile import EXPLAIN_PREFIX
 
     out: list[Reportable] = []
@@ -268,7 +268,7 @@ def export_job(
     without it they are refused with :class:`~engine.errors.OutputExistsError`.
     """
     from engine.audit import resolve_roles, run_audit, write_audit_outputs
-    from engine.explain.base import AuditInputs
+    from engine.inputs import AuditInputs
 
     roles = resolve_roles(dataset, model, target=request.target, sensitive=request.sensitive, features=request.features)
     inputs = AuditInputs.from_dataset(dataset, roles, model)

@@ -1,7 +1,7 @@
 """The Analyses area: one panel per analysis of the model as a whole, each run through the job runner.
 
 Which analyses appear here, their titles, texts and parameter forms come from
-the method descriptors (``engine.explain.base.Method``): a registered method
+the method descriptors (``engine.method.Method``): a registered method
 whose view is one of :data:`VIEWS` gets a panel, built the first time the area
 is shown (the registry loads pandas, which start-up does not).  A form is
 built from the method's typed parameters (:class:`ParamForm`), so a new
@@ -40,9 +40,10 @@ from gui.text import plain_label
 from gui.widgets import InlineMessage, ProgressRow, hint_label, pane_title
 
 if TYPE_CHECKING:
-    from engine.explain.base import AuditInputs, Method
-    from engine.explain.params import Param
+    from engine.inputs import AuditInputs
     from engine.jobs import JobContext
+    from engine.method import Method
+    from engine.params import Param
     from engine.results import Result
 
 __all__ = ["VIEWS", "analysis_methods", "run_analysis", "AnalysisPanel", "AnalysesPane", "ParamForm", "NumberBox"]
@@ -77,7 +78,7 @@ VIEWS: dict[str, Callable[[], QWidget]] = {
 
 def analysis_methods() -> tuple[Method, ...]:
     """The registered methods this area shows (their view is one of :data:`VIEWS`), in registry order."""
-    from engine.explain.registry import METHODS
+    from engine.registry import METHODS
 
     return tuple(m for m in METHODS.values() if m.view in VIEWS)
 
@@ -205,14 +206,14 @@ _INT_MAX = 1_000_000_000
 
 def _owner_of(param: Param) -> str:
     """The title the engine's refusals give the method ``param`` belongs to (:meth:`Method.validate`'s owner)."""
-    from engine.explain.registry import METHODS
+    from engine.registry import METHODS
 
     owners = {m.report_title for m in METHODS.values() if any(p is param for p in m.params)}
     return owners.pop() if len(owners) == 1 else "This method"
 
 
 class ParamForm(QWidget):
-    """Widgets for a method's typed parameters (:class:`engine.explain.params.Param`).
+    """Widgets for a method's typed parameters (:class:`engine.params.Param`).
 
     Each parameter the user may set gets the widget its kind calls for, its
     label, its help as tooltip and its descriptor's default; those the front end

@@ -47,7 +47,7 @@ from gui.widgets import InlineMessage, ProgressRow, hint_label, pane_title
 if TYPE_CHECKING:
     import pandas as pd
 
-    from engine.explain.base import Method
+    from engine.method import Method
     from gui.panes.analyses import AnalysesPane
 
 __all__ = ["FAIRNESS_PARAMETERS", "FairnessPane", "fairness_methods", "fairness_group_rows"]
@@ -65,7 +65,7 @@ _EMPTY = np.zeros(0, dtype=np.int64)
 
 def fairness_methods() -> dict[str, Method]:
     """The registered methods this area offers: the fairness analysis (the proxy table's place is Analyses)."""
-    from engine.explain.registry import METHODS
+    from engine.registry import METHODS
 
     return {name: m for name, m in METHODS.items() if name == FAIRNESS_KIND}
 
@@ -420,7 +420,7 @@ class FairnessPane(QWidget):
         except ProbityError as exc:
             self.proxy_error.show_error(str(exc))
             return None
-        from engine.explain.registry import get_method
+        from engine.registry import get_method
 
         method = get_method(PROXIES_KIND)
         sensitive = self.form_values().get("sensitive")

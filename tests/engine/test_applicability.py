@@ -17,10 +17,10 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from engine.errors import AnalysisError
-from engine.explain.base import AuditInputs
-from engine.explain.registry import METHODS, get_method, refusal
+from engine.inputs import AuditInputs
 from engine.jobs import JobContext
 from engine.models.sklearn_adapter import SklearnModel
+from engine.registry import METHODS, get_method, refusal
 from engine.schema import Roles
 
 FEATURES = ("a", "b", "c")
@@ -104,7 +104,7 @@ import sys, warnings
 import numpy as np, pandas as pd
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.neural_network import MLPClassifier
-from engine.explain.registry import METHODS, refusal
+from engine.registry import METHODS, refusal
 from engine.models.sklearn_adapter import SklearnModel
 X = pd.DataFrame(np.random.default_rng(0).normal(size=(40, 3)), columns=list("abc"))
 y = (X["a"] > 0).astype(int)

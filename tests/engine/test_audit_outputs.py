@@ -26,7 +26,7 @@ TIMESTAMP = "2024-05-01T12:00:00Z"
 def full_registry() -> Iterator[None]:
     """Every analysis of the audit registered, SHAP included even before the registry lists it."""
     from engine.explain import shap_auto
-    from engine.explain.registry import METHODS
+    from engine.registry import METHODS
 
     with pytest.MonkeyPatch.context() as mp:
         if "shap" not in METHODS:

@@ -40,7 +40,7 @@ def _pdftotext(path: Path) -> str:
 def full_registry() -> Iterator[None]:
     """Every analysis of the audit registered, SHAP included even before the registry lists it."""
     from engine.explain import shap_auto
-    from engine.explain.registry import METHODS
+    from engine.registry import METHODS
 
     with pytest.MonkeyPatch.context() as mp:
         if "shap" not in METHODS:

@@ -27,7 +27,7 @@ from engine.cli import main
 from engine.data import load_table
 from engine.errors import AnalysisError, ModelError, ModelInputError
 from engine.explain import native
-from engine.explain.base import AuditInputs
+from engine.inputs import AuditInputs
 from engine.jobs import JobContext
 from engine.models import booster_adapter
 from engine.models.base import Task

@@ -11,8 +11,8 @@ import pytest
 
 from engine.cli import main
 from engine.errors import AnalysisError
-from engine.explain.rows import parse_rows
 from engine.jobs import JobContext
+from engine.rows import parse_rows
 
 
 def _explain(capsys, tmp_path: Path, *argv: str | Path) -> tuple[int, dict | None, str]:

@@ -15,8 +15,8 @@ from sklearn.metrics import adjusted_rand_score, silhouette_score
 from engine.errors import AnalysisError, Cancelled
 from engine.explain import clusters
 from engine.explain.attribution import AttributionResult
-from engine.explain.base import AuditInputs
 from engine.explain.clusters import ExplanationClustersResult
+from engine.inputs import AuditInputs
 from engine.jobs import CancelToken, JobContext
 from engine.models.sklearn_adapter import SklearnModel
 from engine.results import result_from_dict

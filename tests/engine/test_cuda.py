@@ -41,8 +41,8 @@ def test_treeshap_sweeps_on_cuda_equal_the_processor_and_repeat_bit_for_bit() ->
 
 
 def test_integrated_gradients_on_cuda_equal_the_processor() -> None:
-    from engine.explain.base import AuditInputs
     from engine.explain.gradients import run_ig
+    from engine.inputs import AuditInputs
     from engine.jobs import JobContext
     from engine.models.torch_adapter import TorchModel
     from engine.schema import Roles

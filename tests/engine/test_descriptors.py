@@ -12,11 +12,12 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from engine.errors import AnalysisError
-from engine.explain.base import NEEDS, AuditInputs, Method
-from engine.explain.params import KINDS, Param
-from engine.explain.registry import METHODS, get_method
+from engine.inputs import AuditInputs
 from engine.jobs import JobContext
+from engine.method import NEEDS, Method
 from engine.models.sklearn_adapter import SklearnModel
+from engine.params import KINDS, Param
+from engine.registry import METHODS, get_method
 from engine.results import Provenance, Result, result_from_dict
 from engine.schema import Roles
 

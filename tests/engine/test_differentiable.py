@@ -25,8 +25,8 @@ from sklearn.preprocessing import (  # noqa: E402
 )
 
 from engine.errors import AnalysisError  # noqa: E402
-from engine.explain.base import AuditInputs  # noqa: E402
 from engine.explain.gradients import run_ig, run_saliency  # noqa: E402
+from engine.inputs import AuditInputs  # noqa: E402
 from engine.jobs import JobContext  # noqa: E402
 from engine.models.differentiable import ViewRefused, check_view, torch_view  # noqa: E402
 from engine.models.sklearn_adapter import SklearnModel  # noqa: E402

@@ -18,12 +18,12 @@ import pytest
 
 from engine.errors import AnalysisError
 from engine.explain import fairness
-from engine.explain.base import AuditInputs
 from engine.explain.fairness import FairnessResult, _holm
 from engine.explain.groups import HEADLINE_MIN_GROUP_SIZE, group_codes
-from engine.explain.registry import get_method
+from engine.inputs import AuditInputs
 from engine.jobs import JobContext
 from engine.models.base import Model, Task
+from engine.registry import get_method
 from engine.results import result_from_dict
 from engine.schema import Roles
 

@@ -12,7 +12,7 @@ import pytest
 from engine.audit import AUDIT_METHODS, AuditRequest
 from engine.cli import _explain_params, build_parser, main
 from engine.errors import ProbityError
-from engine.explain.registry import METHODS, get_method
+from engine.registry import METHODS, get_method
 
 # Registered methods the audit's fixed plan does not run, and why.  A new method must be added to the
 # plan or here, with its reason.

@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch")
 from engine import device as device_mod  # noqa: E402
 from engine.errors import AnalysisError, Cancelled, ModelError, ModelInputError  # noqa: E402
 from engine.explain import gradients as G  # noqa: E402
-from engine.explain.base import AuditInputs  # noqa: E402
+from engine.inputs import AuditInputs  # noqa: E402
 from engine.jobs import CancelToken, JobContext  # noqa: E402
 from engine.models.sklearn_adapter import SklearnModel  # noqa: E402
 from engine.models.torch_adapter import TorchModel  # noqa: E402

@@ -12,8 +12,8 @@ import pytest
 
 from engine.errors import AnalysisError
 from engine.explain import groups
-from engine.explain.base import AuditInputs
 from engine.explain.groups import MISSING_GROUP, GroupMetricsResult
+from engine.inputs import AuditInputs
 from engine.jobs import JobContext
 from engine.models.base import Model, Task
 from engine.results import result_from_dict

@@ -14,8 +14,8 @@ import pytest
 from engine.errors import AnalysisError, Cancelled
 from engine.explain._background import Background, summarise_background
 from engine.explain.attribution import AttributionResult
-from engine.explain.base import AuditInputs
 from engine.explain.kernelshap import METHOD, background_for, coalition_design, kernel_shap, run
+from engine.inputs import AuditInputs
 from engine.jobs import CancelToken, JobContext
 from engine.models.base import Model, Task
 from engine.models.sklearn_adapter import SklearnModel

@@ -12,7 +12,7 @@ from engine.errors import AnalysisError, Cancelled
 from engine.explain import _lime_fit as LF
 from engine.explain import lime as L
 from engine.explain.attribution import AttributionResult
-from engine.explain.base import AuditInputs
+from engine.inputs import AuditInputs
 from engine.jobs import CancelToken, JobContext
 from engine.models.base import Model, Task
 from engine.models.sklearn_adapter import SklearnModel

@@ -15,8 +15,8 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from engine.errors import AnalysisError
 from engine.explain.attribution import AttributionResult
-from engine.explain.base import AuditInputs
 from engine.explain.linearshap import METHOD, linear_terms, run
+from engine.inputs import AuditInputs
 from engine.jobs import JobContext
 from engine.models.sklearn_adapter import SklearnModel
 from engine.schema import Roles

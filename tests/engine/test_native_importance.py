@@ -19,8 +19,8 @@ from engine.errors import AnalysisError, Cancelled
 from engine.explain import native
 from engine.explain._pipeline import encoded_view
 from engine.explain.attribution import AttributionResult
-from engine.explain.base import AuditInputs
 from engine.explain.native import IMPURITY_CAVEAT, NativeImportanceResult, mean_abs_attribution
+from engine.inputs import AuditInputs
 from engine.jobs import CancelToken, JobContext
 from engine.models.base import Model, Task
 from engine.models.sklearn_adapter import SklearnModel

@@ -16,8 +16,8 @@ from sklearn.preprocessing import OneHotEncoder
 
 from engine.errors import AnalysisError, Cancelled
 from engine.explain import pdp
-from engine.explain.base import AuditInputs
 from engine.explain.pdp import PartialDependenceResult
+from engine.inputs import AuditInputs
 from engine.jobs import CancelToken, JobContext
 from engine.models.base import Model, Task
 from engine.models.sklearn_adapter import SklearnModel

@@ -16,12 +16,12 @@ from sklearn.preprocessing import label_binarize
 
 from engine.errors import AnalysisError
 from engine.explain import performance
-from engine.explain.base import AuditInputs
 from engine.explain.performance import PerformanceResult
-from engine.explain.registry import METHODS, get_method
+from engine.inputs import AuditInputs
 from engine.jobs import JobContext
 from engine.models.base import Model, Task
 from engine.models.sklearn_adapter import SklearnModel
+from engine.registry import METHODS, get_method
 from engine.results import result_from_dict
 from engine.schema import ColumnInfo, ColumnKind, Dataset, ReadOptions, Roles, Schema
 

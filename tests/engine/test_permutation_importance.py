@@ -18,11 +18,11 @@ from sklearn.preprocessing import OneHotEncoder
 
 from engine.errors import AnalysisError, Cancelled
 from engine.explain import permutation
-from engine.explain.base import AuditInputs
 from engine.explain.permutation import PermutationImportanceResult
-from engine.explain.registry import get_method
+from engine.inputs import AuditInputs
 from engine.jobs import CancelToken, JobContext
 from engine.models.sklearn_adapter import SklearnModel
+from engine.registry import get_method
 from engine.results import result_from_dict
 from engine.schema import Roles
 

@@ -12,9 +12,9 @@ import pytest
 
 from engine.errors import AnalysisError
 from engine.explain import proxies
-from engine.explain.base import AuditInputs
 from engine.explain.permutation import PermutationImportanceResult
 from engine.explain.proxies import MEDIUM_RISK, ProxyResult
+from engine.inputs import AuditInputs
 from engine.jobs import JobContext
 from engine.models.base import Model, Task
 from engine.plan import JobSpec, run_job

@@ -18,7 +18,6 @@ from sklearn.preprocessing import OneHotEncoder
 from engine.errors import AnalysisError, Cancelled
 from engine.explain import quality
 from engine.explain.attribution import AttributionResult
-from engine.explain.base import AuditInputs
 from engine.explain.permutation import PermutationImportanceResult
 from engine.explain.quality import (
     AgreementResult,
@@ -32,6 +31,7 @@ from engine.explain.quality import (
     spearman,
     top_k_jaccard,
 )
+from engine.inputs import AuditInputs
 from engine.jobs import CancelToken, JobContext
 from engine.models.base import Model, Task
 from engine.models.sklearn_adapter import SklearnModel

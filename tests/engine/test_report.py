@@ -40,7 +40,7 @@ def audit_document(demo_paths: Any) -> dict[str, Any]:
     """results.json of a demo audit with every cheap analysis, as `probity audit` would write it."""
     from engine.audit import AuditRequest, audit_document, run_audit
     from engine.explain import clusters, fairness, lime, native, pdp, proxies, surrogate, treeshap
-    from engine.explain.base import AuditInputs
+    from engine.inputs import AuditInputs
     from engine.jobs import JobContext
 
     request = AuditRequest(

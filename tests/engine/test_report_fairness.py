@@ -392,7 +392,7 @@ def test_the_summary_names_four_fifths_flags_and_each_attribute_s_strongest_prox
 
 
 def test_a_regressor_s_section_states_scoring_rates_unknown_rows_and_the_2_percent_exclusion() -> None:
-    from engine.explain.base import AuditInputs
+    from engine.inputs import AuditInputs
     from engine.models.base import Model, Task
     from engine.schema import Roles
 

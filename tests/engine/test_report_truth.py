@@ -96,7 +96,7 @@ def _audit_document(case: Case, tmp: Path) -> dict[str, Any]:
 
     from engine.audit import AuditRequest, audit_document, run_audit
     from engine.data import load_table
-    from engine.explain.base import AuditInputs
+    from engine.inputs import AuditInputs
     from engine.jobs import JobContext
     from engine.models.sklearn_adapter import SklearnModel
     from engine.schema import assign_roles
@@ -442,7 +442,7 @@ def test_long_category_names_are_shown_whole_or_in_a_key() -> None:
 
 def test_categorical_dependence_is_drawn_per_category_never_joined() -> None:
     from engine.explain import pdp
-    from engine.explain.base import AuditInputs
+    from engine.inputs import AuditInputs
     from engine.jobs import JobContext
     from engine.models.sklearn_adapter import SklearnModel
     from engine.schema import Roles

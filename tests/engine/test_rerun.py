@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from engine.cli import main
-from engine.explain.registry import METHODS
+from engine.registry import METHODS
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "before_calls"
 DATA = FIXTURE / "credit.csv"

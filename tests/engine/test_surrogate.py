@@ -17,8 +17,8 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from engine.errors import AnalysisError, Cancelled
 from engine.explain import surrogate
-from engine.explain.base import AuditInputs
 from engine.explain.surrogate import SurrogateResult, encode_raw, format_number
+from engine.inputs import AuditInputs
 from engine.jobs import CancelToken, JobContext
 from engine.models.sklearn_adapter import SklearnModel
 from engine.results import result_from_dict

@@ -24,8 +24,8 @@ from engine.errors import AnalysisError, Cancelled
 from engine.explain._pipeline import encoded_view
 from engine.explain._trees import extract_tree_model, predict_tree_model
 from engine.explain.attribution import AttributionResult
-from engine.explain.base import AuditInputs
 from engine.explain.treeshap import METHOD, run, tree_shap_values
+from engine.inputs import AuditInputs
 from engine.jobs import CancelToken, JobContext
 from engine.models.sklearn_adapter import SklearnModel
 from engine.schema import Roles

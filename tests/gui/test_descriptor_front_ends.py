@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.explain.registry import METHODS
+from engine.registry import METHODS
 from gui.main_window import MainWindow
 from gui.settings import INTERACTIVE_CHUNK_ROWS, AppSettings
 

@@ -27,7 +27,7 @@ MAX_GAP_MS = 100
 
 
 def test_event_loop_never_stalls_while_lime_explains_1000_rows(qtbot, settings, demo_paths, tmp_path):
-    from engine.explain.registry import get_method
+    from engine.registry import get_method
 
     window = MainWindow(settings=settings, data_dir=tmp_path / "userdata")
     window.show()

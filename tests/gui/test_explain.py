@@ -365,7 +365,7 @@ def test_method_forms_take_zero_counts_and_small_or_large_numbers(qtbot):
     """No value the engine accepts is clamped by the form: 0 stability re-runs, 1e-05, 250.0."""
     from PySide6.QtCore import Qt as _Qt
 
-    from engine.explain.registry import get_method
+    from engine.registry import get_method
     from gui.panes.analyses import NumberBox, ParamForm
 
     for method, values in (("lime", {"stability_runs": 0, "num_samples": 300}), ("clusters", {"klime_alpha": 1e-5})):

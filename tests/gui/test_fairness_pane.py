@@ -17,7 +17,6 @@ import pytest
 from PySide6.QtCore import QPointF, Qt
 
 from engine.errors import AnalysisError
-from engine.explain.base import AuditInputs
 from engine.explain.fairness import (
     METHOD,
     Disparity,
@@ -29,6 +28,7 @@ from engine.explain.fairness import (
     ReferenceComparison,
 )
 from engine.explain.proxies import ProxyAttribute, ProxyResult, ProxyRow
+from engine.inputs import AuditInputs
 from gui.panes.analyses import _owner_of, run_analysis
 from gui.panes.fairness import FAIRNESS_PARAMETERS, FairnessPane, fairness_group_rows, fairness_methods
 from gui.plots import palette

@@ -16,7 +16,7 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QAbstractSpinBox, QCheckBox, QComboBox, QFormLayout, QLineEdit, QWidget
 
 from engine.errors import AnalysisError
-from engine.explain.registry import METHODS
+from engine.registry import METHODS
 from gui.panes.analyses import ParamForm
 from tests.gui.stubs import StubModel
 

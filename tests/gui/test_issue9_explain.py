@@ -131,7 +131,7 @@ def test_a_session_saved_without_row_specs_writes_out_the_results_rows():
 
 
 def test_gradient_and_tree_methods_are_offered_only_where_they_apply(qtbot, win):
-    from engine.explain.registry import refusal
+    from engine.registry import refusal
 
     pane = win.explain_pane
     pane.ensure_ready()
@@ -158,7 +158,7 @@ def test_gradient_and_tree_methods_are_offered_only_where_they_apply(qtbot, win)
 def test_clusters_reuse_the_shap_values_just_computed_and_match_a_fresh_computation(qtbot, win, monkeypatch):
     import dataclasses
 
-    from engine.explain import registry
+    from engine import registry
     from engine.jobs import JobContext
     from gui.panes.explain import run_explanation
 

@@ -18,8 +18,8 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QFormLayout
 
 from engine.errors import AnalysisError
-from engine.explain.base import AuditInputs
-from engine.explain.registry import METHODS
+from engine.inputs import AuditInputs
+from engine.registry import METHODS
 from gui.panes.analyses import AnalysisPanel, run_analysis
 from gui.panes.explain import (
     VIEW_TITLES,

@@ -50,7 +50,7 @@ from gui.text import literal, plain_label
 from gui.widgets import InlineMessage, ProgressRow, hint_label, pane_title
 
 if TYPE_CHECKING:
-    from engine.explain.base import Method
+    from engine.method import Method
     from gui.panes.analyses import AnalysesPane
 
 __all__ = ["ExplainPane", "rows_spec_text"]
@@ -786,7 +786,7 @@ class ExplainPane(QWidget):
         if not self.methods:
             return  # read with the descriptors (ensure_ready calls this again)
         if model is not None:
-            from engine.explain.registry import refusal
+            from engine.registry import refusal
 
             roles = self._session.roles
             features = tuple(roles.features) if roles is not None else ()

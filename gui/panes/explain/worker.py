@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from engine.explain.base import AuditInputs, Method
+    from engine.inputs import AuditInputs
     from engine.jobs import JobContext
+    from engine.method import Method
 
 __all__ = [
     "VIEW_TITLES",
@@ -38,7 +39,7 @@ def explain_methods() -> dict[str, Method]:
     The fairness analysis draws a groups view too, but its place is the Fairness area
     (:func:`gui.panes.fairness.fairness_methods`), which shows its intervals.
     """
-    from engine.explain.registry import METHODS
+    from engine.registry import METHODS
     from gui.panes.fairness import fairness_methods  # on the GUI thread, once the window has imported it
 
     elsewhere = set(fairness_methods())
@@ -86,7 +87,7 @@ def attribution_key(
     the defaults give the same key.  ``None`` when the model or the data has no
     hash (nothing then proves two runs saw the same inputs).
     """
-    from engine.explain.registry import get_method
+    from engine.registry import get_method
 
     dataset = inputs.dataset
     if inputs.model.sha256 is None or dataset is None or dataset.sha256 is None:
@@ -121,7 +122,7 @@ def run_explanation(
     inputs: data, roles and model.
     method: a name from :func:`explain_methods`.
     params: the method's keyword parameters (``rows`` and the results it builds on are set here).
-    rows_spec: for row methods, a :func:`engine.explain.rows.parse_rows` spec
+    rows_spec: for row methods, a :func:`engine.rows.parse_rows` spec
         (0-based positions); ``""`` means only ``extra_rows``.
     extra_rows: positions explained as well (the window's selection).
     reuse: SHAP results already computed, by :func:`attribution_key`; the clusters
@@ -129,8 +130,8 @@ def run_explanation(
     ctx: seed, progress and cancel.
     """
     from engine.errors import AnalysisError
-    from engine.explain.registry import get_method
-    from engine.explain.rows import parse_rows
+    from engine.registry import get_method
+    from engine.rows import parse_rows
 
     definition = get_method(method)
     rows: list[int] | None = None

@@ -1,6 +1,6 @@
 """Typed parameters: one :class:`Param` per keyword-only parameter of an analysis's run function.
 
-A method's descriptor (:class:`engine.explain.base.Method`) lists its parameters
+A method's descriptor (:class:`engine.method.Method`) lists its parameters
 here, next to its ``run`` function, and every front end reads them: the CLI
 parses ``--param KEY=VALUE`` and writes its help from them, the GUI builds its
 forms from them, the audit takes its defaults from them and provenance records

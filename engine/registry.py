@@ -23,7 +23,7 @@ from engine.explain import (
     surrogate,
     treeshap,
 )
-from engine.explain.base import Method
+from engine.method import Method
 
 __all__ = ["METHODS", "get_method", "refusal"]
 
