@@ -11,38 +11,81 @@ not started then.  ``$PROBITY_THREADS`` or ``n_jobs`` fix the count.  BLAS and
 OpenMP pools get their share of those cores while the chunks run (one thread
 each while two workers run, one in all on a machine with one free core), so a
 model's own threads do not oversubscribe them either.  How many workers a job
-gets is decided in one place, :func:`engine.explain._predict.job_threads`;
+gets is decided in one place, :func:`job_threads` (here, on the ground floor, so the data readers use it too);
 this module runs the chunks.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from engine.errors import Cancelled
 from engine.jobs import JobContext
 
-__all__ = ["worker_count", "chunk_workers", "even_spans", "map_chunks"]
+__all__ = ["job_threads", "job_threads_later", "worker_count", "chunk_workers", "even_spans", "map_chunks"]
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 
+def job_threads(requested: int | None = None, *, limit: int | None = None) -> int:
+    """Threads one job may use: ``requested`` when positive, else ``$PROBITY_THREADS``, else the free cores.
+
+    Never more than ``limit`` (when given) and never fewer than one.
+    """
+    if requested is not None and requested > 0:
+        n = int(requested)
+    else:
+        env = os.environ.get("PROBITY_THREADS", "").strip()
+        if env.isdigit() and int(env) > 0:
+            n = int(env)
+        else:
+            from engine import device
+
+            n = device.free_cores()
+    if limit is not None:
+        n = min(n, int(limit))
+    return max(1, n)
+
+
+def job_threads_later(requested: int | None = None, *, limit: int | None = None) -> Callable[[], int]:
+    """:func:`job_threads`, decided in the background; call the result for the count.
+
+    Reading the free cores takes about 2 ms, mostly waiting between three
+    readings; a caller that has its own preparation to do (TreeSHAP plans its
+    first block of trees) hides that wait behind it.  A request or
+    ``$PROBITY_THREADS`` is answered at once, with no thread.
+    """
+    env = os.environ.get("PROBITY_THREADS", "").strip()
+    if (requested is not None and requested > 0) or (env.isdigit() and int(env) > 0):
+        n = job_threads(requested, limit=limit)
+        return lambda: n
+    answer: list[int] = []
+    reader = threading.Thread(target=lambda: answer.append(job_threads(limit=limit)), daemon=True)
+    reader.start()
+
+    def result() -> int:
+        reader.join()
+        return answer[0] if answer else job_threads(limit=limit)
+
+    return result
+
+
 def worker_count(requested: int | None = None) -> int:
-    """Workers to use: :func:`engine.explain._predict.job_threads`, the one thread policy."""
+    """Workers to use: :func:`job_threads`, the one thread policy."""
     return chunk_workers(requested)
 
 
 def chunk_workers(requested: int | None = None) -> int:
     """Workers for chunks: ``requested``, else ``$PROBITY_THREADS``, else the free cores.
 
-    The policy itself lives in :func:`engine.explain._predict.job_threads`.
+    The policy itself lives in :func:`job_threads`.
     """
-    from engine.explain._predict import job_threads
-
     return job_threads(requested)
 
 

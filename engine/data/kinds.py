@@ -8,7 +8,6 @@ threads.
 
 from __future__ import annotations
 
-import os
 import re
 from concurrent.futures import ThreadPoolExecutor
 
@@ -17,6 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from engine.parallel import job_threads
 from engine.schema import ColumnInfo, ColumnKind, Schema
 
 __all__ = [
@@ -88,7 +88,7 @@ def infer_schema(frame: pd.DataFrame) -> Schema:
     columns = [(str(name), frame.iloc[:, j]) for j, name in enumerate(frame.columns)]
     if frame.size >= _PARALLEL_CELLS and len(columns) > 1:
         # Sorting and hashing release the GIL, so two threads use both cores.
-        with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
+        with ThreadPoolExecutor(max_workers=job_threads(limit=4)) as pool:  # the one thread policy
             infos = list(pool.map(lambda item: _column_info(*item), columns))
     else:
         infos = [_column_info(name, series) for name, series in columns]

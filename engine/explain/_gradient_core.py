@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.device import choose_device, free_cores
+from engine.device import choose_device
 from engine.errors import AnalysisError
 from engine.explain.attribution import AttributionResult, resolve_output
 from engine.inputs import AuditInputs
@@ -25,6 +25,7 @@ from engine.jobs import JobContext
 from engine.models.base import Task
 from engine.models.differentiable import ViewRefused, check_differentiable, check_view, torch_view
 from engine.models.torch_adapter import TorchModel
+from engine.parallel import job_threads
 
 __all__ = [
     "OUTPUTS",
@@ -284,14 +285,14 @@ def chunks(setup: Setup, ctx: JobContext, rows_per_pass: int, title: str) -> Ite
     """Yield ``(start, stop)`` row ranges, reporting progress and checking for cancel before each.
 
     On the CPU the passes run with as many torch threads as there are free
-    cores (:func:`engine.device.free_cores`); the previous count is restored after.
+    cores (:func:`engine.parallel.job_threads`, the one thread policy); the previous count is restored after.
     """
     import torch
 
     n = len(setup.rows)
     previous = torch.get_num_threads()
     if str(setup.device).startswith("cpu"):
-        torch.set_num_threads(free_cores())
+        torch.set_num_threads(job_threads())
     try:
         for start in range(0, n, rows_per_pass):
             ctx.check_cancelled()

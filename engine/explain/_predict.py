@@ -42,8 +42,6 @@ fought the other work.
 
 from __future__ import annotations
 
-import os
-import threading
 import time
 from collections.abc import Callable
 
@@ -51,7 +49,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from engine.jobs import JobContext
-from engine.parallel import even_spans, map_chunks
+from engine.parallel import even_spans, job_threads, job_threads_later, map_chunks
 
 __all__ = [
     "TARGET_CALL_SECONDS",
@@ -83,49 +81,6 @@ _SLOW = 2.0
 # Fixed calls hold at most this many cells (rows x input columns): per-call overhead vanishes,
 # memory stays bounded.
 CELLS_PER_CALL = 2_000_000
-
-
-def job_threads(requested: int | None = None, *, limit: int | None = None) -> int:
-    """Threads one job may use: ``requested`` when positive, else ``$PROBITY_THREADS``, else the free cores.
-
-    Never more than ``limit`` (when given) and never fewer than one.
-    """
-    if requested is not None and requested > 0:
-        n = int(requested)
-    else:
-        env = os.environ.get("PROBITY_THREADS", "").strip()
-        if env.isdigit() and int(env) > 0:
-            n = int(env)
-        else:
-            from engine import device
-
-            n = device.free_cores()
-    if limit is not None:
-        n = min(n, int(limit))
-    return max(1, n)
-
-
-def job_threads_later(requested: int | None = None, *, limit: int | None = None) -> Callable[[], int]:
-    """:func:`job_threads`, decided in the background; call the result for the count.
-
-    Reading the free cores takes about 2 ms, mostly waiting between three
-    readings; a caller that has its own preparation to do (TreeSHAP plans its
-    first block of trees) hides that wait behind it.  A request or
-    ``$PROBITY_THREADS`` is answered at once, with no thread.
-    """
-    env = os.environ.get("PROBITY_THREADS", "").strip()
-    if (requested is not None and requested > 0) or (env.isdigit() and int(env) > 0):
-        n = job_threads(requested, limit=limit)
-        return lambda: n
-    answer: list[int] = []
-    reader = threading.Thread(target=lambda: answer.append(job_threads(limit=limit)), daemon=True)
-    reader.start()
-
-    def result() -> int:
-        reader.join()
-        return answer[0] if answer else job_threads(limit=limit)
-
-    return result
 
 
 def rows_per_call(n_columns: int, cells: int = CELLS_PER_CALL) -> int:

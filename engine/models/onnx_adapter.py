@@ -738,7 +738,8 @@ def load_onnx(
         raise ModelError(f"{path.name} is an ONNX model, but onnxruntime is not installed.", path=path) from None
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    # Small data and a 2-core target: more threads only add contention.
+    # One thread per call: Probity spreads model calls over engine.parallel.job_threads workers (the one
+    # thread policy), so threads inside onnxruntime would only multiply them and add contention.
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     try:
