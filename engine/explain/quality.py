@@ -79,6 +79,8 @@ import pandas as pd
 
 from engine.errors import AnalysisError
 from engine.explain._background import is_numeric_column
+from engine.explain._predict import CELLS_PER_CALL
+from engine.explain._predict import rows_per_call as _rows_per_call
 from engine.explain.attribution import AttributionResult
 from engine.explain.permutation import PermutationImportanceResult
 from engine.inputs import AuditInputs
@@ -108,7 +110,7 @@ __all__ = [
 
 ORDERS = ("signed", "absolute")
 # Upper bound on rows x input columns handed to the model in one call.
-MAX_CELLS = 2_000_000
+MAX_CELLS = CELLS_PER_CALL  # the batched-prediction primitive's bound on one call (engine.explain._predict)
 # Probabilities are clipped this far from 0 and 1 before a logit (as KernelSHAP's logit link).
 _LOGIT_EPS = 1e-12
 # The start of a deletion curve is f(x); a larger relative gap to the explanation's own
@@ -491,7 +493,7 @@ def faithfulness(
     inner = n_features - 1  # steps strictly between the row and the reference
     per_row = n_orders * 2 * inner
     total = n * per_row + n + 1
-    rows_per_call = max(1, MAX_CELLS // max(n_features, 1))
+    rows_per_call = _rows_per_call(n_features, MAX_CELLS)
 
     outputs: np.ndarray = np.empty(total, dtype=np.float64)
     done = 0
