@@ -343,4 +343,5 @@ def _kernel(Zt: np.ndarray, width: float, *, indicator: np.ndarray) -> np.ndarra
         d2 = n_ind - Zt[:, indicator].sum(axis=1)
         cont = Zt[:, ~indicator]
         d2 += ((cont - cont[:, :, :1]) ** 2).sum(axis=1)
-    return np.exp(-d2 / (2.0 * width**2))
+    out: np.ndarray = np.exp(-d2 / (2.0 * width**2))
+    return out

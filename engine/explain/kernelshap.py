@@ -154,7 +154,8 @@ def _kernel_weight(m: int, s: np.ndarray | int) -> np.ndarray:
     """Shapley-kernel weight of one coalition of size ``s`` among ``m`` features."""
     s = np.asarray(s, dtype=np.float64)
     comb = np.array([math.comb(m, int(k)) for k in np.atleast_1d(s)], dtype=np.float64).reshape(s.shape)
-    return (m - 1) / (comb * s * (m - s))
+    out: np.ndarray = (m - 1) / (comb * s * (m - s))
+    return out
 
 
 def _all_masks(m: int) -> np.ndarray:
@@ -171,7 +172,8 @@ def _masks_of_size(m: int, s: int) -> np.ndarray:
     """
     if m <= 16:
         masks = _all_masks(m)
-        return masks[masks.sum(axis=1) == s]
+        out: np.ndarray = masks[masks.sum(axis=1) == s]
+        return out
     import itertools
 
     idx = np.array(list(itertools.combinations(range(m), s)), dtype=np.int64).reshape(-1, s)
@@ -315,7 +317,8 @@ def _solve_constrained(A: np.ndarray, G: np.ndarray, delta: np.ndarray) -> tuple
 def _link(values: np.ndarray, link: str) -> np.ndarray:
     if link == "logit":
         p = np.clip(values, _LOGIT_EPS, 1.0 - _LOGIT_EPS)
-        return np.log(p) - np.log1p(-p)
+        out: np.ndarray = np.log(p) - np.log1p(-p)
+        return out
     return values
 
 
@@ -402,7 +405,8 @@ def _evaluate(
     def average(u0: int, u1: int) -> np.ndarray:
         f = np.asarray(predict(stacker.frame(u0, u1)), dtype=np.float64).reshape(u1 - u0, k)
         # A row-wise sum (not a BLAS product) so each average is bitwise the same whatever the chunking.
-        return (f * p[None, :]).sum(axis=1)
+        out: np.ndarray = (f * p[None, :]).sum(axis=1)
+        return out
 
     def report(done: int) -> None:
         ctx.progress(done / total, f"KernelSHAP: {done:,} of {total:,} instance-coalitions evaluated")

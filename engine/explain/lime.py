@@ -357,7 +357,8 @@ class _Judgement:
 
     @property
     def poor(self) -> np.ndarray:
-        return self.r2_poor | self.gap_poor
+        out: np.ndarray = self.r2_poor | self.gap_poor
+        return out
 
     @property
     def limit(self) -> float:

@@ -106,7 +106,8 @@ def _each(fn: Callable[[np.ndarray, np.ndarray], float]) -> _Scorer:
 
 
 def _accuracy(y: np.ndarray, outs: np.ndarray) -> np.ndarray:
-    return (np.argmax(outs, axis=2) == y).mean(axis=1)
+    out: np.ndarray = (np.argmax(outs, axis=2) == y).mean(axis=1)
+    return out
 
 
 def _balanced_accuracy(y: np.ndarray, out: np.ndarray) -> float:
@@ -140,19 +141,23 @@ def _neg_brier(y: np.ndarray, out: np.ndarray) -> float:
 def _r2(y: np.ndarray, outs: np.ndarray) -> np.ndarray:
     sse = ((outs - y) ** 2).sum(axis=1)
     sst = ((y - y.mean()) ** 2).sum()
-    return 1.0 - sse / sst
+    out: np.ndarray = 1.0 - sse / sst
+    return out
 
 
 def _neg_mae(y: np.ndarray, outs: np.ndarray) -> np.ndarray:
-    return -np.abs(outs - y).mean(axis=1)
+    out: np.ndarray = -np.abs(outs - y).mean(axis=1)
+    return out
 
 
 def _neg_mse(y: np.ndarray, outs: np.ndarray) -> np.ndarray:
-    return -((outs - y) ** 2).mean(axis=1)
+    out: np.ndarray = -((outs - y) ** 2).mean(axis=1)
+    return out
 
 
 def _neg_rmse(y: np.ndarray, outs: np.ndarray) -> np.ndarray:
-    return -np.sqrt(((outs - y) ** 2).mean(axis=1))
+    out: np.ndarray = -np.sqrt(((outs - y) ** 2).mean(axis=1))
+    return out
 
 
 #: scoring name -> (task it applies to, scorer)

@@ -177,12 +177,14 @@ class FaithfulnessResult(Result):
     @property
     def deletion_gain(self) -> np.ndarray:
         """``(n,)`` random minus explained deletion area; positive beats a random order."""
-        return self.random_deletion_auc - self.deletion_auc
+        out: np.ndarray = self.random_deletion_auc - self.deletion_auc
+        return out
 
     @property
     def insertion_gain(self) -> np.ndarray:
         """``(n,)`` explained minus random insertion area; positive beats a random order."""
-        return self.insertion_auc - self.random_insertion_auc
+        out: np.ndarray = self.insertion_auc - self.random_insertion_auc
+        return out
 
     def figures(self) -> dict[str, Any]:
         """Per-row arrays and summary numbers for :func:`attach_quality`.
@@ -287,7 +289,8 @@ def reference_row(X: pd.DataFrame) -> pd.DataFrame:
 
 def _logit(p: np.ndarray) -> np.ndarray:
     q = np.clip(p, _LOGIT_EPS, 1.0 - _LOGIT_EPS)
-    return np.log(q) - np.log1p(-q)
+    out: np.ndarray = np.log(q) - np.log1p(-q)
+    return out
 
 
 def _output_function(
@@ -337,7 +340,8 @@ def _output_function(
             with torch.inference_mode():
                 out = torch_model.forward_tensor(x)
             out = out if k is None else out[:, k]
-            return out.to(device="cpu", dtype=torch.float64).numpy()
+            values: np.ndarray = out.to(device="cpu", dtype=torch.float64).numpy()
+            return values
 
         return logits, space, result.output_name, []
     fallback = "probability" if classification else "value"

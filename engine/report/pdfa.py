@@ -201,7 +201,8 @@ class _Info(pdfdoc.PDFInfo):
             "CreationDate": date,
             "ModDate": date,
         }
-        return pdfdoc.PDFDictionary(entries).format(document)
+        out: bytes = pdfdoc.PDFDictionary(entries).format(document)
+        return out
 
 
 class _FixedTimeStamp:
