@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.explain.attribution import AttributionResult
+from engine.attribution import AttributionResult
 from engine.results import Result, to_jsonable
 
 __all__ = ["explain_document"]

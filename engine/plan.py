@@ -165,7 +165,7 @@ def run_job(
     work = ctx.sub(share, 1.0, spec.stream or spec.method)
     result = method(inputs, ctx=work.sub(0.0, end), **params)
     if attach:
-        from engine.explain.attribution import AttributionResult
+        from engine.attribution import AttributionResult
         from engine.explain.quality import with_faithfulness
 
         if isinstance(result, AttributionResult):
@@ -176,7 +176,7 @@ def run_job(
 
 def _attributes(method: Method) -> bool:
     """Whether ``method`` makes attribution results (the ones faithfulness figures apply to)."""
-    from engine.explain.attribution import AttributionResult
+    from engine.attribution import AttributionResult
 
     return issubclass(method.result, AttributionResult)
 
@@ -190,7 +190,7 @@ def method_agreement_of(results: Sequence[Result], *, seed: int, dataset: Datase
     """
     import dataclasses
 
-    from engine.explain.attribution import AttributionResult
+    from engine.attribution import AttributionResult
     from engine.explain.permutation import PermutationImportanceResult
     from engine.explain.quality import attribution_ranking, method_agreement, permutation_ranking
 

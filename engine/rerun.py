@@ -209,7 +209,7 @@ def replay(inputs: Any, call: Mapping[str, Any], *, seed: int, ctx: JobContext) 
     run_ctx = dataclasses.replace(ctx.sub(share, end), seed=int(seed), path=_stream(call.get("stream", [])))
     result = method(inputs, ctx=run_ctx, **params)
     if isinstance(faith, Mapping):
-        from engine.explain.attribution import AttributionResult
+        from engine.attribution import AttributionResult
         from engine.explain.quality import with_faithfulness
 
         if not isinstance(result, AttributionResult):

@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from engine.attribution import AttributionResult, resolve_output
 from engine.device import choose_device
 from engine.errors import AnalysisError
-from engine.explain.attribution import AttributionResult, resolve_output
 from engine.inputs import AuditInputs
 from engine.jobs import JobContext
 from engine.models.base import Task

@@ -42,8 +42,8 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from engine.attribution import AttributionResult
 from engine.errors import AnalysisError
-from engine.explain.attribution import AttributionResult
 from engine.explain.pdp import column_kinds, explained_output, is_categorical_column, source_name
 from engine.explain.surrogate import encode_raw, format_number
 from engine.inputs import AuditInputs

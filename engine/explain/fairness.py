@@ -42,8 +42,8 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from engine.attribution import resolve_output
 from engine.errors import AnalysisError
-from engine.explain.attribution import resolve_output
 from engine.explain.groups import (
     _MAX_NUMERIC_LEVELS,
     HEADLINE_MIN_GROUP_SIZE,

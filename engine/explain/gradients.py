@@ -74,6 +74,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.attribution import AttributionResult
 from engine.errors import AnalysisError
 from engine.explain._gradient_core import (
     DTYPES,
@@ -90,7 +91,6 @@ from engine.explain._gradient_core import (
     to_numpy,
     whole,
 )
-from engine.explain.attribution import AttributionResult
 from engine.inputs import AuditInputs
 from engine.jobs import JobContext
 from engine.method import Method

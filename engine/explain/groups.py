@@ -24,8 +24,8 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from engine.attribution import resolve_output
 from engine.errors import AnalysisError
-from engine.explain.attribution import resolve_output
 from engine.explain.performance import class_indices, normalise_probabilities
 from engine.inputs import AuditInputs
 from engine.jobs import JobContext

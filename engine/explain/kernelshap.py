@@ -68,10 +68,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from engine.attribution import AttributionResult, resolve_output
 from engine.errors import AnalysisError
 from engine.explain._background import Background, single_thread_if_small, summarise_background
 from engine.explain._predict import Pacer, predict_batched
-from engine.explain.attribution import AttributionResult, resolve_output
 from engine.inputs import AuditInputs
 from engine.jobs import JobContext
 from engine.method import Method

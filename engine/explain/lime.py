@@ -96,6 +96,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from engine.attribution import AttributionResult, resolve_output
 from engine.errors import AnalysisError
 from engine.explain._lime_fit import _Fit, _fit_surrogates, _Moments, _moments
 from engine.explain._lime_sampling import (
@@ -110,7 +111,6 @@ from engine.explain._lime_sampling import (
     _Stats,
 )
 from engine.explain._predict import Pacer, predict_batched
-from engine.explain.attribution import AttributionResult, resolve_output
 from engine.inputs import AuditInputs
 from engine.jobs import JobContext
 from engine.method import Method

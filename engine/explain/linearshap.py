@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from engine.attribution import AttributionResult, resolve_output
 from engine.errors import AnalysisError
 from engine.explain._pipeline import encoded_view, model_output, row_positions
-from engine.explain.attribution import AttributionResult, resolve_output
 from engine.inputs import AuditInputs
 from engine.jobs import JobContext
 from engine.method import Method

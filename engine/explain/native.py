@@ -34,7 +34,7 @@ several raw columns has its importance shared equally among them, with a
 warning.
 
 :func:`mean_abs_attribution` gives the "mean |SHAP|" global view of an
-:class:`~engine.explain.attribution.AttributionResult`.
+:class:`~engine.attribution.AttributionResult`.
 """
 
 from __future__ import annotations
@@ -47,9 +47,9 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from engine.attribution import AttributionResult, resolve_output
 from engine.errors import AnalysisError
 from engine.explain._pipeline import EncodedView, encoded_view, split_pipeline
-from engine.explain.attribution import AttributionResult, resolve_output
 from engine.inputs import AuditInputs
 from engine.jobs import JobContext
 from engine.method import Method

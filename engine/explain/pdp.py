@@ -36,9 +36,9 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from engine.attribution import resolve_output
 from engine.errors import AnalysisError
 from engine.explain._predict import CELLS_PER_CALL, Pacer, predict_batched, rows_per_call
-from engine.explain.attribution import resolve_output
 from engine.inputs import AuditInputs
 from engine.jobs import JobContext
 from engine.method import Method

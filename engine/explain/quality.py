@@ -77,11 +77,11 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from engine.attribution import AttributionResult
 from engine.errors import AnalysisError
 from engine.explain._background import is_numeric_column
 from engine.explain._predict import CELLS_PER_CALL
 from engine.explain._predict import rows_per_call as _rows_per_call
-from engine.explain.attribution import AttributionResult
 from engine.explain.permutation import PermutationImportanceResult
 from engine.inputs import AuditInputs
 from engine.jobs import JobContext

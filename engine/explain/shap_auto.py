@@ -12,11 +12,11 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
+from engine.attribution import AttributionResult
 from engine.errors import AnalysisError
 from engine.explain import kernelshap, linearshap, treeshap
 from engine.explain._pipeline import split_pipeline
 from engine.explain._trees import is_tree_estimator
-from engine.explain.attribution import AttributionResult
 from engine.inputs import AuditInputs
 from engine.jobs import JobContext
 from engine.method import Method

@@ -35,8 +35,8 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from engine.attribution import resolve_output
 from engine.errors import AnalysisError
-from engine.explain.attribution import resolve_output
 from engine.explain.pdp import column_kinds, explained_output, is_categorical_column, source_name
 from engine.inputs import AuditInputs
 from engine.jobs import JobContext

@@ -50,6 +50,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.attribution import AttributionResult, resolve_output
 from engine.device import choose_device
 from engine.errors import AnalysisError
 from engine.explain._pipeline import encoded_view, model_output, row_positions
@@ -73,7 +74,6 @@ from engine.explain._treeshap_kernels import (
     _path_tables,
     _shapley_ab_weights,
 )
-from engine.explain.attribution import AttributionResult, resolve_output
 from engine.inputs import AuditInputs
 from engine.jobs import JobContext
 from engine.method import Method
@@ -338,7 +338,7 @@ def tree_shap_values(
     variant: ``"path_dependent"`` (uses node covers) or ``"interventional"``.
     background: ``(r, F)`` reference rows for ``"interventional"``.
     class_index: probability column to explain (classifiers); ``None`` as in
-        :func:`engine.explain.attribution.resolve_output`.
+        :func:`engine.attribution.resolve_output`.
 
     Returns
     -------

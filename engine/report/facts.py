@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.explain.attribution import AttributionResult
+from engine.attribution import AttributionResult
 from engine.explain.clusters import ExplanationClustersResult
 from engine.explain.fairness import FairnessResult
 from engine.explain.groups import GroupMetricsResult

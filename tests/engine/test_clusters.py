@@ -12,9 +12,9 @@ from sklearn.decomposition import PCA
 from sklearn.linear_model import LinearRegression
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 
+from engine.attribution import AttributionResult
 from engine.errors import AnalysisError, Cancelled
 from engine.explain import clusters
-from engine.explain.attribution import AttributionResult
 from engine.explain.clusters import ExplanationClustersResult
 from engine.inputs import AuditInputs
 from engine.jobs import CancelToken, JobContext

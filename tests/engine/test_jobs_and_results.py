@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
+from engine.attribution import AttributionResult
 from engine.errors import Cancelled
-from engine.explain.attribution import AttributionResult
 from engine.jobs import CancelToken, JobContext
 from engine.results import Provenance, result_from_dict
 

@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from engine.attribution import AttributionResult
 from engine.errors import AnalysisError, Cancelled
 from engine.explain._background import Background, summarise_background
-from engine.explain.attribution import AttributionResult
 from engine.explain.kernelshap import METHOD, background_for, coalition_design, kernel_shap, run
 from engine.inputs import AuditInputs
 from engine.jobs import CancelToken, JobContext

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from engine.attribution import AttributionResult
 from engine.errors import AnalysisError, Cancelled
 from engine.explain import _lime_fit as LF
 from engine.explain import lime as L
-from engine.explain.attribution import AttributionResult
 from engine.inputs import AuditInputs
 from engine.jobs import CancelToken, JobContext
 from engine.models.base import Model, Task

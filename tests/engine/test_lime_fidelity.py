@@ -17,8 +17,8 @@ import pandas as pd
 import pytest
 from reportlab.platypus import Flowable, KeepTogether, Paragraph
 
+from engine.attribution import AttributionResult
 from engine.explain import lime as L
-from engine.explain.attribution import AttributionResult
 from engine.jobs import JobContext
 from engine.report import ReportInput
 from engine.report.facts import Facts

@@ -13,8 +13,8 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from engine.attribution import AttributionResult
 from engine.errors import AnalysisError
-from engine.explain.attribution import AttributionResult
 from engine.explain.linearshap import METHOD, linear_terms, run
 from engine.inputs import AuditInputs
 from engine.jobs import JobContext

@@ -15,10 +15,10 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, PolynomialFeatures, StandardScaler
 from sklearn.tree import DecisionTreeRegressor
 
+from engine.attribution import AttributionResult
 from engine.errors import AnalysisError, Cancelled
 from engine.explain import native
 from engine.explain._pipeline import encoded_view
-from engine.explain.attribution import AttributionResult
 from engine.explain.native import IMPURITY_CAVEAT, NativeImportanceResult, mean_abs_attribution
 from engine.inputs import AuditInputs
 from engine.jobs import CancelToken, JobContext

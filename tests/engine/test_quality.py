@@ -15,9 +15,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
+from engine.attribution import AttributionResult
 from engine.errors import AnalysisError, Cancelled
 from engine.explain import quality
-from engine.explain.attribution import AttributionResult
 from engine.explain.permutation import PermutationImportanceResult
 from engine.explain.quality import (
     AgreementResult,

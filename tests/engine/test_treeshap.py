@@ -20,10 +20,10 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 import engine.explain.treeshap as treeshap
+from engine.attribution import AttributionResult
 from engine.errors import AnalysisError, Cancelled
 from engine.explain._pipeline import encoded_view
 from engine.explain._trees import extract_tree_model, predict_tree_model
-from engine.explain.attribution import AttributionResult
 from engine.explain.treeshap import METHOD, run, tree_shap_values
 from engine.inputs import AuditInputs
 from engine.jobs import CancelToken, JobContext

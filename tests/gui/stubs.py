@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from engine.explain.attribution import AttributionResult
+from engine.attribution import AttributionResult
 from engine.explain.clusters import ClusterProfile, ExplanationClustersResult, KLimeFit
 from engine.explain.groups import GroupDifference, GroupMetricsResult, GroupRow
 from engine.explain.native import NativeImportanceResult

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.explain.attribution import AttributionResult
+from engine.attribution import AttributionResult
 from engine.results import Provenance
 from gui.plots.local import LimeView, badge_style
 

@@ -13,7 +13,7 @@ import numpy as np
 from reportlab.lib.units import mm
 from reportlab.platypus import Flowable, KeepTogether, PageBreak, Spacer
 
-from engine.explain.attribution import AttributionResult
+from engine.attribution import AttributionResult
 from engine.explain.native import NativeImportanceResult
 from engine.explain.permutation import PermutationImportanceResult
 from engine.explain.quality import AgreementResult

@@ -10,7 +10,7 @@ import numpy as np
 from reportlab.lib.units import mm
 from reportlab.platypus import CondPageBreak, Flowable, KeepTogether, PageBreak
 
-from engine.explain.attribution import AttributionResult
+from engine.attribution import AttributionResult
 from engine.explain.lime import lime_fidelity
 from engine.explain.quality import faithfulness_summary
 from engine.plan import SHAP_METHODS

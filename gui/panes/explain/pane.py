@@ -489,7 +489,7 @@ class ExplainPane(QWidget):
 
     def _show_faithfulness(self, result: Any) -> tuple[str, ...]:
         """Show the attribution's faithfulness figures (as the report states them); its warning, if any."""
-        from engine.explain.attribution import AttributionResult
+        from engine.attribution import AttributionResult
         from engine.explain.quality import faithfulness_summary
 
         summary = faithfulness_summary(result) if isinstance(result, AttributionResult) else None

@@ -210,7 +210,7 @@ class PredictionScan:
 
 def scan_predictions(inputs: AuditInputs, *, ctx: JobContext) -> PredictionScan:
     """The model's explained output (the positive class's probability, or the value) for every row."""
-    from engine.explain.attribution import resolve_output
+    from engine.attribution import resolve_output
     from engine.explain.pdp import explained_output
 
     class_index, name = resolve_output(inputs.model, None)
