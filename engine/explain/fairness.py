@@ -49,7 +49,11 @@ from engine.explain.groups import (
     HEADLINE_MIN_GROUP_SIZE,
     MISSING_GROUP,
     GroupDifference,
+    _first_few,
     _format_numbers,
+    _listed,
+    _ratio,
+    _sensitive_columns,
     group_codes,
 )
 from engine.explain.performance import class_indices, normalise_probabilities
@@ -126,7 +130,6 @@ _MAX_FLIP_VALUES = 20
 _EXAMPLES = 5
 # The bootstrap draws at most this many row indices at once (memory, not results: the draws are the same).
 _CHUNK_ENTRIES = 4_000_000
-_NAMES_SHOWN = 5
 _NAN = float("nan")
 
 # Columns of the per-row matrix whose sums (per group, per resample) every figure is made from.
@@ -591,12 +594,6 @@ def _parse_edges(text: str | None) -> dict[str, list[float]]:
     return out
 
 
-def _listed(names: Sequence[str]) -> str:
-    shown = ", ".join(repr(n) for n in names[:_NAMES_SHOWN])
-    more = len(names) - _NAMES_SHOWN
-    return shown + (f" and {more} more" if more > 0 else "")
-
-
 def _is_numeric(series: pd.Series) -> bool:
     dtype = series.dtype
     return bool(pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype))
@@ -665,21 +662,7 @@ def _grouping(series: pd.Series, attribute: str, *, bins: int, cuts: list[float]
 
 
 def _sensitive(inputs: AuditInputs, sensitive: str | Sequence[str] | None) -> tuple[str, ...]:
-    if sensitive is None:
-        names: tuple[str, ...] = tuple(inputs.roles.sensitive)
-    elif isinstance(sensitive, str):
-        names = (sensitive,)
-    else:
-        names = tuple(str(s) for s in sensitive)
-    names = tuple(dict.fromkeys(names))
-    if not names:
-        raise AnalysisError("Choose at least one sensitive attribute column for the fairness analysis.")
-    absent = [s for s in names if s not in inputs.frame.columns]
-    if absent:
-        where = f"The data file {inputs.dataset.name}" if inputs.dataset is not None else "The data"
-        plural = "s" if len(absent) > 1 else ""
-        raise AnalysisError(f"{where} has no column{plural} {_listed(absent)} to group rows by.")
-    return names
+    return _sensitive_columns(inputs, sensitive, purpose="the fairness analysis")
 
 
 def _favourable(model: Model, favourable: Any) -> tuple[Any, int | None, str]:
@@ -868,36 +851,30 @@ def _row_matrix(
     return V
 
 
-def _divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out: np.ndarray = np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
-    return out
-
-
 def _rates(S: np.ndarray, n: np.ndarray, *, task: Task, has_target: bool) -> dict[str, np.ndarray]:
     """Every figure of :data:`FIGURES` from group sums ``S`` ``(..., k)`` and group sizes ``n`` ``(...)``."""
     nan = np.full(S.shape[:-1], np.nan)
     out = {name: nan for name in FIGURES}
-    out["selection_rate"] = _divide(S[..., _D], n)
-    out["mean_score"] = _divide(S[..., _SCORE], n)
+    out["selection_rate"] = _ratio(S[..., _D], n)
+    out["mean_score"] = _ratio(S[..., _SCORE], n)
     if not has_target:
         return out
     pos = S[..., _Y]
     neg = n - pos
-    out["base_rate"] = _divide(pos, n)
-    out["tpr"] = _divide(S[..., _TP], pos)
-    out["fpr"] = _divide(S[..., _FP], neg)
-    out["fnr"] = _divide(S[..., _FN], pos)
-    out["precision"] = _divide(S[..., _TP], S[..., _D])
-    out["accuracy"] = _divide(S[..., _CORRECT], n)
-    out["mean_observed"] = _divide(S[..., _OBS], n)
+    out["base_rate"] = _ratio(pos, n)
+    out["tpr"] = _ratio(S[..., _TP], pos)
+    out["fpr"] = _ratio(S[..., _FP], neg)
+    out["fnr"] = _ratio(S[..., _FN], pos)
+    out["precision"] = _ratio(S[..., _TP], S[..., _D])
+    out["accuracy"] = _ratio(S[..., _CORRECT], n)
+    out["mean_observed"] = _ratio(S[..., _OBS], n)
     if task is Task.CLASSIFICATION:
         gaps = np.zeros(S.shape[:-1])
         for j in range(_CALIBRATION_BINS):
             gaps = gaps + np.abs(S[..., _BIN0 + 3 * j + 1] - S[..., _BIN0 + 3 * j + 2])
-        out["ece"] = _divide(gaps, n)
+        out["ece"] = _ratio(gaps, n)
     else:
-        out["mae"] = _divide(S[..., _ABSERR], n)
+        out["mae"] = _ratio(S[..., _ABSERR], n)
     return out
 
 
@@ -973,7 +950,7 @@ def _spread(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
     hi = np.take_along_axis(values, hi_at[..., None], axis=-1)[..., 0]
     ok = count >= 2
     diff = np.where(ok, hi - lo, np.nan)
-    ratio = np.where(ok & (hi > 0) & (lo >= 0), _divide(lo, hi), np.nan)
+    ratio = np.where(ok & (hi > 0) & (lo >= 0), _ratio(lo, hi), np.nan)
     return diff, ratio, np.where(ok, lo_at, -1), np.where(ok, hi_at, -1)
 
 
@@ -1331,9 +1308,7 @@ def run(
                 gaps.append(gap)
         small = [f"{labels[g]!r} ({int(n[g])} rows)" for g in range(G) if not judged[g]]
         if small and name not in intersections:
-            shown = ", ".join(small[:_NAMES_SHOWN]) + (
-                f" and {len(small) - _NAMES_SHOWN} more" if len(small) > _NAMES_SHOWN else ""
-            )
+            shown = _first_few(small)
             warn.append(
                 f"In {name!r} {len(small)} group{'s have' if len(small) > 1 else ' has'} fewer than {min_size} "
                 f"rows ({shown}); {'they are' if len(small) > 1 else 'it is'} reported but not used for the headline."
@@ -1469,8 +1444,8 @@ def _comparisons(
     adjusted = _holm([p for _, p in tests])
     out: list[ReferenceComparison] = []
     for g, (z, p), p_holm in zip(others, tests, adjusted):
-        ratio = float(_divide(np.array(sel[g]), np.array(sel[ref])))
-        r_low, r_high = _interval(_divide(bsel[:, g], bsel[:, ref])[:, None])
+        ratio = float(_ratio(np.array(sel[g]), np.array(sel[ref])))
+        r_low, r_high = _interval(_ratio(bsel[:, g], bsel[:, ref])[:, None])
         d_low, d_high = _interval((bsel[:, g] - bsel[:, ref])[:, None])
         out.append(
             ReferenceComparison(

@@ -280,10 +280,14 @@ def _spread(values: np.ndarray, labels: Sequence[str], *, with_ratio: bool = Fal
     return difference, ratio, labels[lo], labels[hi]
 
 
+def _first_few(items: Sequence[str]) -> str:
+    """The first few of ``items`` joined for a sentence, then "and N more" for the rest."""
+    more = len(items) - _NAMES_SHOWN
+    return ", ".join(items[:_NAMES_SHOWN]) + (f" and {more} more" if more > 0 else "")
+
+
 def _listed(names: Sequence[str]) -> str:
-    shown = ", ".join(repr(n) for n in names[:_NAMES_SHOWN])
-    more = len(names) - _NAMES_SHOWN
-    return shown + (f" and {more} more" if more > 0 else "")
+    return _first_few([repr(n) for n in names])
 
 
 def _validate(threshold: Any, min_group_size: Any) -> tuple[float, int]:
@@ -300,7 +304,13 @@ def _validate(threshold: Any, min_group_size: Any) -> tuple[float, int]:
     return float(threshold), int(min_group_size)
 
 
-def _sensitive_columns(inputs: AuditInputs, sensitive: str | Sequence[str] | None) -> tuple[str, ...]:
+def _sensitive_columns(
+    inputs: AuditInputs, sensitive: str | Sequence[str] | None, *, purpose: str = "group metrics"
+) -> tuple[str, ...]:
+    """The sensitive columns asked for (default: the roles'), each once, each in the data; else one sentence.
+
+    ``purpose`` names the analysis in the sentence for an empty choice (the fairness analysis uses this too).
+    """
     if sensitive is None:
         names: tuple[str, ...] = tuple(inputs.roles.sensitive)
     elif isinstance(sensitive, str):
@@ -309,7 +319,7 @@ def _sensitive_columns(inputs: AuditInputs, sensitive: str | Sequence[str] | Non
         names = tuple(str(s) for s in sensitive)
     names = tuple(dict.fromkeys(names))
     if not names:
-        raise AnalysisError("Choose at least one sensitive attribute column for group metrics.")
+        raise AnalysisError(f"Choose at least one sensitive attribute column for {purpose}.")
     absent = [s for s in names if s not in inputs.frame.columns]
     if absent:
         where = f"The data file {inputs.dataset.name}" if inputs.dataset is not None else "The data"
@@ -493,9 +503,7 @@ def run(
             )
         small = [f"{labels[i]!r} ({int(n[i])} rows)" for i in range(g) if n[i] < min_group_size]
         if small:
-            shown = ", ".join(small[:_NAMES_SHOWN]) + (
-                f" and {len(small) - _NAMES_SHOWN} more" if len(small) > _NAMES_SHOWN else ""
-            )
+            shown = _first_few(small)
             warn.append(
                 f"In {attribute!r} {len(small)} group{'s have' if len(small) > 1 else ' has'} fewer than "
                 f"{min_group_size} rows ({shown}); {'their' if len(small) > 1 else 'its'} rates are uncertain."
