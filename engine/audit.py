@@ -96,7 +96,7 @@ AUDIT_ANALYSES: tuple[str, ...] = (
 )
 #: The registered method behind each of :data:`AUDIT_ANALYSES` (its descriptor gives the defaults the
 #: audit does not set itself: the audit's own choices are the named fields of :class:`AuditRequest`).
-AUDIT_METHODS: dict[str, str] = {name: "pdp" if name == "dependence" else name for name in AUDIT_ANALYSES}
+AUDIT_METHODS: dict[str, str] = {name: name for name in AUDIT_ANALYSES}
 #: What :func:`run_audit` runs unless asked for more (the GUI's quick audit).
 CORE_ANALYSES: tuple[str, ...] = ("performance", "permutation")
 
@@ -196,7 +196,7 @@ class AuditRequest:
     explain_rows: str = _DEFAULTS["explain_rows"]
     lime_samples: int | None = _DEFAULTS["lime_samples"]
     cluster_rows: str = _DEFAULTS["cluster_rows"]
-    dependence_features: int = _DEFAULTS["dependence_features"]
+    dependence_features: int | None = _DEFAULTS["dependence_features"]
     favourable: str | None = _DEFAULTS["favourable"]
     reference: str | None = _DEFAULTS["reference"]
     threshold: float | None = _DEFAULTS["threshold"]
@@ -544,8 +544,8 @@ def run_audit(request: AuditRequest, ctx: JobContext, *, inputs: AuditInputs | N
                 "highest, and permutation importance was not run."
             )
         else:
-            top = list(perm.ranking()[: max(1, request.dependence_features)])
-            optional("dependence", "Partial dependence", job("dependence", JobSpec("pdp", {"features": top})))
+            spec = JobSpec("dependence", {"top": request.dependence_features})
+            optional("dependence", "Partial dependence", job("dependence", spec, importance=perm))
     optional("surrogate", "Surrogate models", job("surrogate", JobSpec("surrogate")))
     if "clusters" in wanted:
         if shap is None:

@@ -169,12 +169,13 @@ AUDIT_OPTIONS: tuple[AuditOption, ...] = (
         "--dependence-features",
         ("dependence", "top_features"),
         int,
-        3,
+        None,
         "partial dependence and ICE curves for this many of the features permutation importance ranks highest "
-        "(default 3)",
+        "(default: the dependence analysis's own, 3)",
         group="sample sizes (advanced)",
         minimum=1,
         label="Dependence features",
+        method_default=("dependence", "top"),
     ),
     AuditOption(
         "favourable",

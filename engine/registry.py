@@ -8,6 +8,7 @@ from typing import Any
 from engine.errors import AnalysisError
 from engine.explain import (
     clusters,
+    dependence,
     fairness,
     gradients,
     groups,
@@ -39,6 +40,7 @@ METHODS: dict[str, Method] = {
         kernelshap.METHOD,
         native.METHOD,
         pdp.METHOD,
+        dependence.METHOD,
         surrogate.METHOD,
         groups.METHOD,
         fairness.METHOD,

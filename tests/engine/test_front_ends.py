@@ -24,6 +24,7 @@ NOT_IN_THE_AUDIT = {
     "saliency": "a gradient method (see ig)",
     "input_x_gradient": "a gradient method (see ig)",
     "smoothgrad": "a gradient method (see ig)",
+    "pdp": "the audit runs it as 'dependence', on the features its permutation ranking puts first",
 }
 
 
@@ -46,6 +47,7 @@ def test_the_audit_takes_its_defaults_from_the_descriptors() -> None:
     request = AuditRequest(data=Path("d.csv"), model=Path("m.skops"), target="y").resolved()
     assert request.lime_samples == get_method("lime").defaults["num_samples"]
     assert request.n_repeats == get_method("permutation").defaults["n_repeats"]
+    assert request.dependence_features == get_method("dependence").defaults["top"]
     recorded = AuditRequest(data=Path("d.csv"), model=Path("m.skops"), target="y").parameters()
     assert recorded["lime"] == {"num_samples": get_method("lime").defaults["num_samples"]}
     assert recorded["permutation"]["n_repeats"] == get_method("permutation").defaults["n_repeats"]

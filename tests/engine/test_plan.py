@@ -92,3 +92,47 @@ def test_a_faithfulness_summary_warns_when_the_order_is_no_better_than_random(in
         "The lime attributions order the features no better than random orders on insertion (median gain -0.02): "
         "do not rely on their ranking of features for these rows."
     )
+
+
+def test_dependence_on_the_ranking_is_one_analysis_in_the_cli_the_gui_and_the_audit(
+    demo_paths, inputs, tmp_path: Path, capsys
+) -> None:
+    """The composite "curves of the features permutation importance ranks highest" is declared once."""
+    from gui.panes.explain import run_explanation
+
+    out = tmp_path / "dependence.json"
+    argv = ["--progress", "none", "explain", "dependence", "--data", str(demo_paths.data), "--model"]
+    code = main([*argv, str(demo_paths.model), "--target", "approved", "--param", "top=2", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    cli = json.loads(out.read_text())["result"]
+    gui = run_explanation(inputs, method="dependence", params={"top": 2}, ctx=JobContext()).result
+    request = AuditRequest(
+        data=Path(demo_paths.data),
+        model=Path(demo_paths.model),
+        target="approved",
+        analyses=("permutation", "dependence"),
+        dependence_features=2,
+        measure_times=False,
+    )
+    audit_results = run_audit(request, JobContext(), inputs=inputs).results
+    audit = audit_results["dependence"]
+    ranking = audit_results["permutation"].ranking()
+    # The curves are those of the ranking's top two features, the same numbers from every front end.
+    assert [f.feature for f in audit.features] == list(ranking[:2])
+    assert [f.feature for f in gui.features] == [f["feature"] for f in cli["features"]] == list(ranking[:2])
+    for ours, theirs, recorded in zip(gui.features, audit.features, cli["features"], strict=True):
+        assert np.array_equal(ours.pdp, theirs.pdp)
+        assert np.allclose(np.asarray(recorded["pdp"], dtype=float), theirs.pdp, rtol=0, atol=1e-12)
+    # The call records the ranking it was given, so the result re-runs alone.
+    call = audit.provenance.call
+    assert call["method"] == "dependence" and call["parameters"]["top"] == 2
+    assert call["parameters"]["importance"]["call"]["method"] == "permutation"
+    assert call["stream"] == ["dependence"]
+
+
+def test_dependence_without_a_ranking_is_refused_in_one_sentence(inputs) -> None:
+    from engine.errors import AnalysisError
+    from engine.explain.dependence import run as dependence
+
+    with pytest.raises(AnalysisError, match=r"needs the model's permutation importance, computed first\.$"):
+        dependence(inputs, ctx=JobContext(), importance=None)

@@ -57,6 +57,7 @@ SETTINGS: dict[str, list[str]] = {
     "kernelshap": ["--rows", "0-2", "--param", "background_size=10"],
     "native": [],
     "pdp": ["--param", "features=income,debt", "--samples", "15", "--param", "grid_resolution=5"],
+    "dependence": ["--param", "top=2", "--samples", "15", "--param", "grid_resolution=5"],
     "surrogate": ["--samples", "200"],
     "groups": ["--sensitive", "group"],
     "fairness": ["--sensitive", "group", "--samples", "60", "--param", "flip_inputs=income"],

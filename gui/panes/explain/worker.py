@@ -127,6 +127,8 @@ def run_explanation(
     extra_rows: positions explained as well (the window's selection).
     reuse: SHAP results already computed, by :func:`attribution_key`; the clusters
         method takes its SHAP values from here when the key matches, and records so.
+        A method that builds on a whole-table result (dependence on the permutation
+        ranking) has it computed by the job layer, exactly as that method alone gives it.
     ctx: seed, progress and cancel.
     """
     from engine.errors import AnalysisError
@@ -150,8 +152,7 @@ def run_explanation(
 
     own = {k: v for k, v in params.items() if k != "rows"}
     spec = EngineJob(method, own, rows=None if rows is None else tuple(rows))
-    if definition.builds_on:
-        assert rows is not None
+    if definition.builds_on and rows is not None:
         # What it builds on (clusters: the SHAP values) is what that method gives on its own on these rows and
         # seed (engine.plan runs it so), so an earlier such run is reused rather than recomputed.
         ((name, source),) = definition.builds_on.items()
