@@ -1662,6 +1662,6 @@ METHOD = Method(
     ),
     result=FairnessResult,
     needs=frozenset({"sensitive"}),
-    view="groups",
+    view="fairness",
     samples="n_boot",
 )

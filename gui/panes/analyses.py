@@ -2,10 +2,10 @@
 
 Which analyses appear here, their titles, texts and parameter forms come from
 the method descriptors (``engine.method.Method``): a registered method
-whose view is one of :data:`VIEWS` gets a panel, built the first time the area
+whose view belongs to this area (:data:`gui.views.VIEWS`) gets a panel, built the first time the area
 is shown (the registry loads pandas, which start-up does not).  A form is
 built from the method's typed parameters (:class:`ParamForm`), so a new
-analysis needs no line here unless it brings a new view.
+analysis needs no line here; a new view is one line in :mod:`gui.views`.
 """
 
 from __future__ import annotations
@@ -46,41 +46,14 @@ if TYPE_CHECKING:
     from engine.params import Param
     from engine.results import Result
 
-__all__ = ["VIEWS", "analysis_methods", "run_analysis", "AnalysisPanel", "AnalysesPane", "ParamForm", "NumberBox"]
-
-
-def _performance_view() -> QWidget:
-    from gui.plots.performance import PerformanceView
-
-    return PerformanceView()
-
-
-def _importance_view() -> QWidget:
-    from gui.plots.importance import ImportanceView
-
-    return ImportanceView()
-
-
-#: The views this area draws, by the view key a method's descriptor names; each builds a widget
-#: with ``set_result(result)`` and ``clear()`` (importing pyqtgraph lazily).
-def _proxy_view() -> QWidget:
-    from gui.plots.proxies import ProxyView
-
-    return ProxyView()
-
-
-VIEWS: dict[str, Callable[[], QWidget]] = {
-    "performance": _performance_view,
-    "permutation": _importance_view,
-    "proxies": _proxy_view,
-}
+__all__ = ["analysis_methods", "run_analysis", "AnalysisPanel", "AnalysesPane", "ParamForm", "NumberBox"]
 
 
 def analysis_methods() -> tuple[Method, ...]:
-    """The registered methods this area shows (their view is one of :data:`VIEWS`), in registry order."""
-    from engine.registry import METHODS
+    """The registered methods this area shows (their view is one of its own in :data:`gui.views.VIEWS`)."""
+    from gui.views import methods_in
 
-    return tuple(m for m in METHODS.values() if m.view in VIEWS)
+    return tuple(methods_in("analyses").values())
 
 
 def run_analysis(inputs: AuditInputs, *, method: str, params: Mapping[str, Any], ctx: JobContext) -> Result:
@@ -613,7 +586,11 @@ class AnalysisPanel(QWidget):
     # -- helpers ---------------------------------------------------------------------------------
     def show_result(self, result: Any) -> None:
         if self.view is None:
-            self.view = VIEWS[self.method.view]()
+            from gui.views import VIEWS
+
+            build = VIEWS[self.method.view].build
+            assert build is not None  # every view of this area builds its own widget
+            self.view = build()
             self._content.addWidget(self.view, 1)
         self.result = result
         self.placeholder.hide()

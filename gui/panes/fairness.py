@@ -64,10 +64,11 @@ _EMPTY = np.zeros(0, dtype=np.int64)
 
 
 def fairness_methods() -> dict[str, Method]:
-    """The registered methods this area offers: the fairness analysis (the proxy table's place is Analyses)."""
-    from engine.registry import METHODS
+    """The registered methods this area offers (their view is its own: the fairness analysis; the proxy
+    table's place is Analyses)."""
+    from gui.views import methods_in
 
-    return {name: m for name, m in METHODS.items() if name == FAIRNESS_KIND}
+    return methods_in("fairness")
 
 
 def fairness_group_rows(

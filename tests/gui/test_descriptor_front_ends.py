@@ -24,18 +24,22 @@ GUI_OVERRIDES = {"chunk_rows": lambda default: min(default, INTERACTIVE_CHUNK_RO
 
 
 def test_every_registered_method_has_exactly_one_place_in_the_app() -> None:
-    from gui.panes.analyses import VIEWS, analysis_methods
+    from gui.panes.analyses import analysis_methods
     from gui.panes.explain import VIEW_TITLES, explain_methods
     from gui.panes.fairness import fairness_methods
+    from gui.views import AREAS, VIEWS
 
     analyses = {m.name for m in analysis_methods()}
     explain = set(explain_methods())
     fairness = set(fairness_methods())
     assert analyses | explain | fairness == set(METHODS)
     assert not analyses & explain and not analyses & fairness and not explain & fairness
-    assert fairness == {"fairness"} and "proxies" in analyses
-    assert not set(VIEWS) & set(VIEW_TITLES)
-    assert all(m.view in VIEWS or m.view in VIEW_TITLES for m in METHODS.values())
+    assert fairness == {"fairness"} and "proxies" in analyses and "dependence" in explain
+    # One table of views: every descriptor's view is in it, in one of the areas, and the Explain tabs are its own.
+    assert all(m.view in VIEWS for m in METHODS.values())
+    assert {v.area for v in VIEWS.values()} == set(AREAS)
+    assert list(VIEW_TITLES) == [k for k, v in VIEWS.items() if v.area == "explain"]
+    assert all(VIEWS[m.view].build is not None for m in METHODS.values() if m.name in analyses | explain)
 
 
 @pytest.fixture

@@ -150,6 +150,8 @@ def _defined(value: Any) -> bool:
 class ShapTab(QWidget):
     """The waterfall of the instance beside the beeswarm of every explained row."""
 
+    sig_rows_picked = Signal(object, object)  # the beeswarm's: rows, current row or None
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         from gui.plots.beeswarm import BeeswarmView
@@ -157,6 +159,7 @@ class ShapTab(QWidget):
 
         self.waterfall = WaterfallView()
         self.beeswarm = BeeswarmView()
+        self.beeswarm.sig_rows_picked.connect(self.sig_rows_picked)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(self.waterfall)
         self.splitter.addWidget(self.beeswarm)
@@ -199,34 +202,15 @@ class ResultArea(QStackedWidget):
         existing = self.views.get(key)
         if existing is not None:
             return existing
-        widget: QWidget
-        if key == "lime":
-            from gui.plots.local import LimeView
+        from gui.views import VIEWS
 
-            widget = LimeView()
-        elif key == "shap":
-            widget = ShapTab()
-            widget.beeswarm.sig_rows_picked.connect(self._on_view_rows_picked)
-        elif key == "clusters":
-            from gui.plots.clusters import ClusterView
-
-            widget = ClusterView()
-            widget.sig_rows_picked.connect(self._on_view_rows_picked)
-        elif key == "dependence":
-            from gui.plots.dependence import DependenceView
-
-            widget = DependenceView()
-            widget.sig_rows_picked.connect(self._on_view_rows_picked)
-        elif key == "importance":
-            from gui.plots.importance import ImportanceView
-
-            widget = ImportanceView()
-        elif key == "surrogate":
-            widget = SurrogateView()
-        elif key == "groups":
-            widget = GroupsView()
-        else:
+        build = VIEWS[key].build if key in VIEW_TITLES else None
+        if build is None:
             raise KeyError(key)
+        widget = build()
+        picked = getattr(widget, "sig_rows_picked", None)
+        if picked is not None:  # rows picked in a plot become the window's selection
+            picked.connect(self._on_view_rows_picked)
         self.views[key] = widget
         return widget
 

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from gui.views import titles_in
+
 if TYPE_CHECKING:
     from engine.inputs import AuditInputs
     from engine.jobs import JobContext
@@ -34,28 +36,15 @@ __all__ = [
 
 
 def explain_methods() -> dict[str, Method]:
-    """The registered methods this area offers (their view is one of :data:`VIEW_TITLES`), in registry order.
+    """The registered methods this area offers (their view is one of its tabs), in registry order."""
+    from gui.views import methods_in
 
-    The fairness analysis draws a groups view too, but its place is the Fairness area
-    (:func:`gui.panes.fairness.fairness_methods`), which shows its intervals.
-    """
-    from engine.registry import METHODS
-    from gui.panes.fairness import fairness_methods  # on the GUI thread, once the window has imported it
-
-    elsewhere = set(fairness_methods())
-    return {name: m for name, m in METHODS.items() if m.view in VIEW_TITLES and name not in elsewhere}
+    return methods_in("explain")
 
 
-#: The result tabs of this area, by the view key a method's descriptor names, in their order.
-VIEW_TITLES: dict[str, str] = {
-    "lime": "LIME",
-    "shap": "SHAP / IG",
-    "clusters": "Clusters",
-    "dependence": "Dependence",
-    "importance": "Importance",
-    "surrogate": "Surrogates",
-    "groups": "Groups",
-}
+#: The result tabs of this area, by the view key a method's descriptor names, in their order (from the
+#: app's one table of views, :data:`gui.views.VIEWS`).
+VIEW_TITLES: dict[str, str] = titles_in("explain")
 
 
 # -- worker functions (no Qt) ------------------------------------------------------------------------
