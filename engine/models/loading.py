@@ -33,7 +33,7 @@ import _compat_pickle
 import io
 import pickle
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,10 +70,16 @@ MODEL_SUFFIXES: dict[str, str] = {
     ".ubj": "xgboost",
     ".txt": "lightgbm",
     ".lgb": "lightgbm",
+    ".cbm": "catboost",
+    # PyTorch: the content decides TorchScript, torch.export, weights or a pickled module.
+    **dict.fromkeys((".pt", ".pth", ".ts", ".torchscript", ".pt2", ".safetensors"), "torch"),
 }
 
 _GRANTED_BY_REVIEW = "probity reviewed types"
-_SUPPORTED = "expected .skops, .onnx, .pkl, .pickle, .joblib, XGBoost .json or .ubj, or LightGBM .txt or .lgb"
+_SUPPORTED = (
+    "expected .skops, .onnx, .pkl, .pickle, .joblib, XGBoost .json or .ubj, LightGBM .txt or .lgb, "
+    "CatBoost .cbm or .json, or PyTorch .pt, .pth, .ts, .torchscript, .pt2 or .safetensors"
+)
 _BOOSTER_FAMILIES = ("xgboost", "lightgbm")
 _MAX_LISTED = 25
 
@@ -110,6 +116,15 @@ def model_format_of(path: str | Path) -> str:
     if fmt is None:
         raise ModelError(f"{path.name} is not a model file Probity can read ({_SUPPORTED}).", path=path)
     return fmt
+
+
+def _catboost_json(fmt: str, path: Path, data: bytes) -> bool:
+    """Whether a ``.json`` file is a CatBoost model (XGBoost's JSON shares the suffix): its keys decide."""
+    if fmt != "xgboost" or path.suffix.lower() != ".json":
+        return False
+    from engine.models.catboost_adapter import is_catboost_json
+
+    return is_catboost_json(data)
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -361,6 +376,17 @@ def inspect_model(path: str | Path) -> ModelInspection:
     fmt = model_format_of(path)
     data = _read_bytes(path)
     sha = sha256_bytes(data)
+    if fmt == "torch":
+        from engine.models.torch_files import inspect_torch
+
+        kind, torch_scan, lines = inspect_torch(data, path)  # nothing is loaded or unpickled
+        return ModelInspection(path, kind, len(data), sha, scan=torch_scan, summary=lines)
+    if fmt == "catboost" or _catboost_json(fmt, path, data):
+        from engine.models.catboost_adapter import read_catboost
+
+        # CatBoost's loader reads the checked bytes (it verifies the .cbm core itself); no code runs.
+        catboost_info, _ = read_catboost(data, path=path)
+        return ModelInspection(path, "catboost", len(data), sha, summary=catboost_info.summary())
     if fmt in _BOOSTER_FAMILIES:
         from engine.models.booster_adapter import read_booster
 
@@ -423,6 +449,8 @@ def load_model(
     trusted_sha256: Iterable[str] = (),
     granted_by: str = "cli --trust-model",
     allow_unreviewed: bool = False,
+    features: Sequence[str] | None = None,
+    device: str = "auto",
 ) -> Model:
     """Load a model file under Probity's trust rules.
 
@@ -436,11 +464,15 @@ def load_model(
     allow_unreviewed: the second, explicit acknowledgement a trusted file needs when it
         names globals (pickle) or types (skops) that are not on Probity's reviewed list;
         recorded in the :class:`TrustDecision`.  Dangerous names are refused regardless.
+    features: the data columns feeding a torch network, in order (``--features``); they must
+        agree with its sidecar's (:mod:`engine.models.torch_files`).  Other formats name their
+        own inputs and ignore it.
+    device: where a torch network predicts (``"auto"``, ``"cpu"``, ``"cuda"``); others ignore it.
 
     Returns
     -------
     Model
-        A :class:`SklearnModel` (skops, pickle, joblib), an ``OnnxModel``, or an
+        A :class:`SklearnModel` (skops, pickle, joblib), a ``TorchModel`` (torch files), an ``OnnxModel``, or an
         ``XGBoostModel``/``LightGBMModel`` (booster files, loaded without a trust decision).
 
     Raises
@@ -463,6 +495,23 @@ def load_model(
     data = _read_bytes(path)
     sha = sha256_bytes(data)
     trusted = _normalise_hashes(trusted_sha256)
+    if fmt == "torch":
+        from engine.models.torch_files import load_torch
+
+        return load_torch(
+            data,
+            path=path,
+            sha256=sha,
+            trusted=trusted,
+            granted_by=granted_by,
+            allow_unreviewed=allow_unreviewed,
+            features=features,
+            device=device,
+        )
+    if fmt == "catboost" or _catboost_json(fmt, path, data):
+        from engine.models.catboost_adapter import load_catboost
+
+        return load_catboost(data, path=path, sha256=sha)  # no code in the file: no trust needed
     if fmt in _BOOSTER_FAMILIES:
         from engine.models.booster_adapter import load_booster
 

@@ -8,7 +8,8 @@ contract (softmax probabilities or values, as numpy); gradient explainers
 use :meth:`TorchModel.forward_tensor`, which keeps the autograd graph.
 
 torch is imported inside methods only, so importing this module is free.
-Loading torch model files is not done here.
+Torch model files are read by :mod:`engine.models.torch_files`, which wraps
+what it loads in this class.
 """
 
 from __future__ import annotations
@@ -84,6 +85,9 @@ class TorchModel(Model):
         (see :func:`engine.device.choose_device`).
     name:
         How messages name the model when it has no file.
+    format:
+        The file's kind (``"torchscript"``, ``"torch-export"`` ...; see
+        :data:`engine.models.torch_files.TORCH_KINDS`), ``"torch"`` in memory.
 
     Notes
     -----
@@ -104,6 +108,7 @@ class TorchModel(Model):
         sha256: str | None = None,
         size_bytes: int | None = None,
         trust: TrustDecision | None = None,
+        format: str = "torch",
     ) -> None:
         import torch
 
@@ -111,7 +116,7 @@ class TorchModel(Model):
         self.path = path
         self.sha256 = sha256
         self.size_bytes = size_bytes
-        self.format = "torch"
+        self.format = format
         if trust is not None:
             self.trust = trust
         if not isinstance(module, torch.nn.Module):
