@@ -155,7 +155,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     audit = sub.add_parser("audit", help="run the audit and write DIR/report.pdf, results.json and manifest.json")
     audit.add_argument("--data", required=True, type=Path, help="the dataset (CSV/TSV, Parquet, Feather, Excel)")
-    audit.add_argument("--model", required=True, type=Path, help="the model (.skops, .onnx, .pkl, .joblib)")
+    audit.add_argument(
+        "--model",
+        required=True,
+        type=Path,
+        help="the model (.skops, .onnx, .pkl, .joblib, a booster's own file: XGBoost .json/.ubj, LightGBM .txt/.lgb, "
+        "CatBoost .cbm/.json)",
+    )
     audit.add_argument("--target", required=True, help="the target column")
     audit.add_argument(
         "--sensitive",

@@ -42,7 +42,10 @@ _SCAN_TITLE = "Safety scan (what the file imports when loaded)"
 
 # The suffixes engine.models.loading reads (a test keeps the two equal; importing
 # the engine's table here would pull pandas into the app's start-up).
-MODEL_SUFFIXES = (".skops", ".onnx", ".pkl", ".pickle", ".joblib", ".json", ".ubj", ".txt", ".lgb")
+MODEL_SUFFIXES = (
+    *(".skops", ".onnx", ".pkl", ".pickle", ".joblib", ".json", ".ubj", ".txt", ".lgb", ".cbm"),
+    *(".pt", ".pth", ".ts", ".torchscript", ".pt2", ".safetensors"),
+)
 # The inline message above the scan says why a file was refused; the scan's headline does not repeat it.
 _VERDICTS = {
     "refused": "Refused",
