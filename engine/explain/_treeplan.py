@@ -40,13 +40,27 @@ def _concat(trees: Sequence[Tree]) -> _Forest:
     def joined(attr: str) -> np.ndarray:
         return np.concatenate([getattr(t, attr) for t in trees])
 
+    has_categorical = any(t.categorical is not None for t in trees)
+    words = max((t.left_categories.shape[1] for t in trees if t.left_categories is not None), default=8)
+
     def categorical(attr: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray | None:
-        if all(t.categorical is None for t in trees):
+        if not has_categorical:
             return None
-        parts = [getattr(t, attr) for t in trees]
-        return np.concatenate(
-            [np.zeros((t.n_nodes, *shape), dtype=dtype) if p is None else p for t, p in zip(trees, parts)]
-        )
+        out = np.zeros((int(offsets[-1]), *shape), dtype=dtype)
+        for t, o in zip(trees, offsets):
+            part = getattr(t, attr)
+            if part is not None:
+                # Bitsets narrower than the widest are padded with zero words (no categories).
+                if part.ndim == 2:
+                    out[o : o + t.n_nodes, : part.shape[1]] = part
+                else:
+                    out[o : o + t.n_nodes] = part
+        return out
+
+    unknown_left = None
+    if any(t.unknown_left is not None for t in trees):
+        # A tree without the rule sends unknown categories where missing values go.
+        unknown_left = np.concatenate([t.missing_left if t.unknown_left is None else t.unknown_left for t in trees])
 
     tree = Tree(
         left=children("left"),
@@ -57,8 +71,9 @@ def _concat(trees: Sequence[Tree]) -> _Forest:
         value=joined("value"),
         cover=joined("cover"),
         categorical=categorical("categorical", (), bool),
-        left_categories=categorical("left_categories", (8,), np.uint32),
-        known_categories=categorical("known_categories", (8,), np.uint32),
+        left_categories=categorical("left_categories", (words,), np.uint32),
+        known_categories=categorical("known_categories", (words,), np.uint32),
+        unknown_left=unknown_left,
     )
     return _Forest(tree=tree, roots=offsets[:-1].astype(np.int64))
 

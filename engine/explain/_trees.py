@@ -11,6 +11,7 @@ exact explainers in :mod:`engine.explain.treeshap` read nothing else.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,9 +48,14 @@ class Tree:
     cover: ``(N,)`` float64 training weight reaching each node (for the
         path-dependent expectation).
     categorical: ``(N,)`` bool, nodes that split on a category set, or ``None``.
-    left_categories: ``(N, 8)`` uint32 bitsets of the raw categories sent left.
-    known_categories: ``(N, 8)`` uint32 bitsets of the categories seen in training
-        for the node's feature; others are treated as missing.
+    left_categories: ``(N, W)`` uint32 bitsets of the category codes sent left
+        (``W = 8`` words, codes below 256, for scikit-learn; boosters use what they need).
+    known_categories: ``(N, W)`` uint32 bitsets of the categories the split decides on;
+        a known category not sent left goes right.
+    unknown_left: ``(N,)`` bool, where a category outside ``known_categories`` (a
+        negative code or one past the bitsets included) goes, or ``None``: where
+        missing values go (scikit-learn's rule).  Missing values (NaN) always go
+        by ``missing_left``.
     """
 
     left: np.ndarray
@@ -62,6 +68,7 @@ class Tree:
     categorical: np.ndarray | None = None
     left_categories: np.ndarray | None = None
     known_categories: np.ndarray | None = None
+    unknown_left: np.ndarray | None = None
 
     @property
     def n_nodes(self) -> int:
@@ -82,8 +89,11 @@ class TreeModel:
     offset: constant added to the sum of the trees (boosting's initial prediction).
     output_space: ``"probability"``, ``"log-odds"``, ``"margin"`` or ``"value"``.
     n_features: number of input columns the trees index.
-    float32_inputs: scikit-learn's tree code compares inputs cast to float32.
+    float32_inputs: scikit-learn's tree code (and XGBoost's) compares inputs cast to float32.
     estimator_type: class name of the estimator, for provenance.
+    input_map: the library's own conversion of the (cast) inputs before its trees
+        compare them, returning a new array (LightGBM: values within 1e-35 of zero
+        are zero, ...); ``None`` when the trees compare the inputs as they are.
     """
 
     trees: tuple[Tree, ...]
@@ -92,6 +102,7 @@ class TreeModel:
     n_features: int
     float32_inputs: bool
     estimator_type: str
+    input_map: Callable[[np.ndarray], np.ndarray] | None = None
 
     def prepare(self, X: np.ndarray) -> np.ndarray:
         """``X`` as the float64 values the trees compare, shape ``(n, n_features)``."""
@@ -106,6 +117,8 @@ class TreeModel:
             # float64 thresholds; doing the same keeps every row on its true path.
             with np.errstate(over="ignore", invalid="ignore"):
                 X = X.astype(np.float32).astype(np.float64)
+        if self.input_map is not None:
+            X = self.input_map(X)
         return X
 
 
@@ -379,10 +392,11 @@ def _hist_gradient_boosting(
 # -- evaluating the trees ---------------------------------------------------------------------------
 
 
-def _in_bitset(bitsets: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Whether each ``values[i]`` (0..255) is set in ``bitsets[i]`` (``(n, 8)`` uint32)."""
-    word = np.take_along_axis(bitsets, (values // 32)[..., None], axis=-1)[..., 0]
-    return ((word >> (values % 32).astype(np.uint32)) & 1).astype(bool)
+def _in_bitset(bitsets: np.ndarray, nodes: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Whether each ``values[i]`` (``0 <= v < 32 W``) is set in ``bitsets[nodes[i]]`` (``(N, W)`` uint32)."""
+    word: np.ndarray = bitsets[nodes, values // 32]
+    out: np.ndarray = ((word >> (values % 32).astype(np.uint32)) & 1).astype(bool)
+    return out
 
 
 def go_left(tree: Tree, X: np.ndarray, nodes: np.ndarray) -> np.ndarray:
@@ -415,20 +429,27 @@ def go_left(tree: Tree, X: np.ndarray, nodes: np.ndarray) -> np.ndarray:
 
 
 def _categorical_left(tree: Tree, x: np.ndarray, nodes: np.ndarray) -> np.ndarray:
-    """Left/right at categorical splits, following scikit-learn's predictor rules.
+    """Left/right at categorical splits.
 
     ``x`` and ``nodes`` broadcast to one shape; the result has that shape.  A
-    negative, unknown or missing category goes where missing values go.
+    category sent left goes left, another known one right; a negative, unknown or
+    too large code goes by ``unknown_left`` and a missing one by ``missing_left``
+    (scikit-learn's predictor: both where missing values go).
     """
     assert tree.left_categories is not None and tree.known_categories is not None
     x, nodes = np.broadcast_arrays(x, nodes)
-    valid = np.isfinite(x) & (x >= 0) & (x < 256)
-    # scikit-learn casts the float category to uint8, truncating towards zero; its
-    # categories are below 256, so larger codes (undefined in that cast) count as unknown.
+    valid = np.isfinite(x) & (x >= 0) & (x < 32 * tree.left_categories.shape[1])
+    # The libraries cast the float category to an integer, truncating towards zero;
+    # scikit-learn's categories are below 256, so larger codes (undefined in its uint8
+    # cast) count as unknown, as do codes past a booster's bitsets (in none of its sets).
     codes = np.where(valid, x, 0).astype(np.int64)
-    in_left = _in_bitset(tree.left_categories[nodes], codes) & valid
-    known = _in_bitset(tree.known_categories[nodes], codes) & valid
-    return np.where(in_left, True, np.where(known, False, tree.missing_left[nodes]))
+    in_left = _in_bitset(tree.left_categories, nodes, codes) & valid
+    known = _in_bitset(tree.known_categories, nodes, codes) & valid
+    other = tree.missing_left[nodes]
+    if tree.unknown_left is not None:
+        other = np.where(np.isnan(x), other, tree.unknown_left[nodes])
+    out: np.ndarray = np.where(in_left, True, np.where(known, False, other))
+    return out
 
 
 def leaf_index(tree: Tree, X: np.ndarray) -> np.ndarray:

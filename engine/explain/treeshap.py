@@ -1,4 +1,8 @@
-"""Exact TreeSHAP for scikit-learn tree models, path-dependent and interventional.
+"""Exact TreeSHAP for scikit-learn tree models and XGBoost/LightGBM boosters, path-dependent and interventional.
+
+Boosters are read into the same flat trees by :mod:`engine.explain._booster_trees`,
+with each library's own routing (float32 thresholds, default directions, category
+sets) and covers, and explained in their margin space.
 
 Path-dependent (Lundberg et al. 2018, "tree_path_dependent")
 -----------------------------------------------------------
@@ -53,6 +57,7 @@ import numpy as np
 from engine.attribution import AttributionResult, resolve_output
 from engine.device import choose_device
 from engine.errors import AnalysisError
+from engine.explain._booster_trees import booster_margin, booster_matrix, booster_tree_model, is_booster_model
 from engine.explain._pipeline import encoded_view, model_output, row_positions
 from engine.explain._predict import job_threads_later
 from engine.explain._treeplan import (  # the tree plan, shared with the torch kernels
@@ -375,7 +380,11 @@ def internal_sources(estimator: Any) -> np.ndarray | None:
 def _tree_estimator(model: Any) -> Any:
     estimator = model.estimator
     if estimator is None:
-        raise AnalysisError(f"TreeSHAP needs a scikit-learn tree model, but {model.name} is a {model.format} model.")
+        raise AnalysisError(
+            f"TreeSHAP needs a scikit-learn tree model or an XGBoost or LightGBM booster, but {model.name} is a "
+            f"{model.format} model"
+            + ("; KernelSHAP explains it instead." if model.format == "catboost" else ".")
+        )
     return estimator
 
 
@@ -392,6 +401,8 @@ def _tree_view(model: Any, feature_names: Sequence[str]) -> Any:
 
 def refusal(model: Any, *, feature_names: Sequence[str]) -> str | None:
     """Why exact TreeSHAP cannot explain ``model`` (the sentence :func:`run` would raise), or ``None``."""
+    if is_booster_model(model):
+        return None
     try:
         _tree_view(model, feature_names)
     except AnalysisError as exc:
@@ -410,6 +421,68 @@ def _output_label(space: str, output_name: str, model_classes: Sequence[Any] | N
     return output_name
 
 
+@dataclass(frozen=True, eq=False)
+class _Target:
+    """What TreeSHAP explains: the trees, how raw rows reach them and come back, and the model's own output."""
+
+    trees: TreeModel
+    encode: Callable[[Any], np.ndarray]
+    to_raw: Callable[[np.ndarray], np.ndarray]
+    predict: Callable[[Any], np.ndarray]
+    n_encoded: int
+    output_label: str
+
+
+def _sklearn_target(model: Any, feature_names: Sequence[str], class_index: int | None, output_name: str) -> _Target:
+    estimator = _tree_estimator(model)
+    view = _tree_view(model, feature_names)
+    final = view.final
+    inner = internal_sources(final)
+    if inner is not None:
+        view = view.with_extra(final._preprocessor.transform, inner)
+    tree_model = extract_tree_model(final, class_index=class_index)
+    space = tree_model.output_space
+
+    def predict(X_raw: Any) -> np.ndarray:
+        data = X_raw if model.input_columns is not None else X_raw.to_numpy()
+        return model_output(estimator, data, space=space, class_index=class_index)
+
+    return _Target(
+        trees=tree_model,
+        encode=view.encode,
+        to_raw=view.to_raw,
+        predict=predict,
+        n_encoded=view.n_encoded,
+        output_label=_output_label(space, output_name, model.classes, class_index),
+    )
+
+
+def _booster_target(model: Any, class_index: int | None) -> _Target:
+    """An XGBoost or LightGBM booster: its trees in margin space, its own input matrix and raw output."""
+    tree_model = booster_tree_model(model, class_index=class_index)
+    return _Target(
+        trees=tree_model,
+        encode=lambda X_raw: booster_matrix(model, X_raw),
+        to_raw=lambda values: values,
+        predict=lambda X_raw: booster_margin(model, X_raw, class_index),
+        n_encoded=int(model.info.n_features),
+        output_label=_booster_label(model, tree_model.output_space, class_index),
+    )
+
+
+def _booster_label(model: Any, space: str, class_index: int | None) -> str:
+    """The name of a booster's explained margin: ``log-odds(1)``, ``softmax logit(2)``, ``log(prediction)``."""
+    classes = model.classes
+    if classes is not None and class_index is not None:
+        label = classes[class_index]
+        if len(classes) == 2:
+            return f"log-odds({label})" if space == "log-odds" else f"margin({label})"
+        if "multiclassova" in str(model.info.objective):
+            return f"one-vs-rest log-odds({label})"
+        return f"softmax logit({label})"
+    return {"margin": "log(prediction)", "log-odds": "logit(prediction)"}.get(space, "prediction")
+
+
 def run(
     inputs: AuditInputs,
     *,
@@ -420,11 +493,13 @@ def run(
     klass: Any | None = None,
     device: str = "auto",
 ) -> AttributionResult:
-    """Exact TreeSHAP attributions of a scikit-learn tree model, in raw input columns.
+    """Exact TreeSHAP attributions of a scikit-learn tree model or a booster, in raw input columns.
 
     Parameters
     ----------
-    inputs: data, roles and a model whose estimator (or Pipeline's last step) is a tree model.
+    inputs: data, roles and a model whose estimator (or Pipeline's last step) is a tree
+        model, or an XGBoost or LightGBM booster read from its own file (explained in its
+        margin space: log-odds, softmax logits or the raw regression output).
     ctx: job context (progress, cancel, random streams).
     rows: 0-based row positions to explain; ``None`` explains every row.
     variant: ``"path_dependent"`` (training covers, no background) or
@@ -447,20 +522,22 @@ def run(
     if variant not in VARIANTS:
         raise AnalysisError(f"TreeSHAP has no variant {variant!r}; choose one of {', '.join(VARIANTS)}.")
     model = inputs.model
-    estimator = _tree_estimator(model)
+    booster = is_booster_model(model)
+    if not booster:
+        _tree_estimator(model)  # a model with no estimator is refused before its class is looked at
     class_index, output_name = resolve_output(model, klass)
-    view = _tree_view(model, inputs.feature_names)
-    final = view.final
-    inner = internal_sources(final)
-    if inner is not None:
-        view = view.with_extra(final._preprocessor.transform, inner)
+    target = (
+        _booster_target(model, class_index)
+        if booster
+        else _sklearn_target(model, inputs.feature_names, class_index, output_name)
+    )
+    tree_model = target.trees
+    space = tree_model.output_space
     positions = row_positions(rows, len(inputs.frame), explainer="TreeSHAP")
     X_all = inputs.X
     X_raw = X_all.iloc[positions]
     ctx.check_cancelled()
-    X_enc = view.encode(X_raw)
-    tree_model = extract_tree_model(final, class_index=class_index)
-    space = tree_model.output_space
+    X_enc = target.encode(X_raw)
 
     background = None
     n_background = 0
@@ -469,7 +546,7 @@ def run(
             raise AnalysisError("Interventional TreeSHAP needs a background of at least one row.")
         n_background = min(int(background_size), len(X_all))
         pick = np.sort(ctx.rng("treeshap", "background").choice(len(X_all), size=n_background, replace=False))
-        background = view.encode(X_all.iloc[pick])
+        background = target.encode(X_all.iloc[pick])
 
     compute = ctx.sub(0.05, 0.95)
     # The work goes to a CUDA GPU when there is one (the same numbers in
@@ -484,9 +561,8 @@ def run(
         check_cancelled=ctx.check_cancelled,
         torch_device=None if used == "cpu" else used,
     )
-    values = view.to_raw(encoded_values)
-    data = X_raw if model.input_columns is not None else X_raw.to_numpy()
-    predictions = model_output(estimator, data, space=space, class_index=class_index)
+    values = target.to_raw(encoded_values)
+    predictions = target.predict(X_raw)
     base_values = np.full(len(positions), base)
     additivity = np.abs(values.sum(axis=1) + base_values - predictions)
     ctx.progress(1.0, "TreeSHAP done")
@@ -504,7 +580,7 @@ def run(
         "output_space": space,
         "estimator": tree_model.estimator_type,
         "n_trees": len(tree_model.trees),
-        "encoded_columns": view.n_encoded,
+        "encoded_columns": target.n_encoded,
         "n_rows": len(positions),
         "device": used,
         "reason": "tree ensemble → exact TreeSHAP",
@@ -519,7 +595,7 @@ def run(
         values=values,
         base_values=base_values,
         predictions=predictions,
-        output_name=_output_label(space, output_name, model.classes, class_index),
+        output_name=target.output_label,
         output_space=space,
         class_index=class_index,
         quality={"additivity_error": additivity},
@@ -541,7 +617,8 @@ METHOD = Method(
     run=run,
     summary=(
         "Exact Shapley values of scikit-learn decision trees, random forests, extra trees and "
-        "(histogram) gradient boosting, path-dependent or interventional, in raw input columns."
+        "(histogram) gradient boosting, and of XGBoost and LightGBM boosters (in their margin space), "
+        "path-dependent or interventional, in raw input columns."
     ),
     description=(
         "TreeSHAP computes exact Shapley values for tree ensembles by following every path through every tree. "

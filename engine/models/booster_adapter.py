@@ -1094,6 +1094,18 @@ class BoosterModel(Model):
             out = out[:, 0]
         return out
 
+    def library_input(self, X: pd.DataFrame) -> Any:
+        """``X`` as the library is handed it: a float64 matrix in the file's feature order
+        (categories as their codes, NaN where missing), or for an XGBoost file that names its
+        features a DataFrame whose categorical columns hold the stored categories."""
+        self.check_input(X)
+        if self.input_columns is not None:
+            X = X.loc[:, list(self.input_columns)]
+        return self._library_input(X)
+
+    def _library_input(self, X: pd.DataFrame) -> Any:
+        raise NotImplementedError
+
     def _library_output(self, X: pd.DataFrame, *, raw: bool) -> np.ndarray:
         raise NotImplementedError
 
