@@ -954,10 +954,14 @@ def _run_probe(module: Any, features: tuple[str, ...], source: str, path: Path, 
         with torch.inference_mode():
             out = module(_probe_rows(width, dtype))
     except Exception as exc:  # shape errors surface as RuntimeError, AssertionError, ...
-        takes = f"it takes {expected}" if expected is not None and expected != width else "it fails on them"
+        if expected is not None and expected != width:
+            raise ModelInputError(
+                f"{path.name} takes {expected} input columns, but {source} maps {width} to it ({_listing(features)}).",
+                path=path,
+            ) from None
         raise ModelInputError(
-            f"{path.name} does not take the {width} input columns {source} maps to it ({_listing(features)}): "
-            f"{takes} ({_first_line(exc)}).",
+            f"{path.name} fails on the {width} input columns {source} maps to it ({_listing(features)}): "
+            f"{_first_line(exc)}.",
             path=path,
         ) from None
     if not isinstance(out, torch.Tensor) or out.ndim not in (1, 2) or out.shape[0] != _PROBE_ROWS:
