@@ -62,7 +62,8 @@ def is_booster_model(model: Any) -> bool:
     """Whether ``model`` is an XGBoost or LightGBM booster read from its own file."""
     from engine.models.booster_adapter import BoosterModel
 
-    return isinstance(model, BoosterModel)
+    # CatBoost models (engine.models.catboost_adapter) are BoosterModels too, but TreeSHAP does not read their trees.
+    return isinstance(model, BoosterModel) and model.library in ("xgboost", "lightgbm")
 
 
 def booster_matrix(model: Any, X: Any) -> np.ndarray:

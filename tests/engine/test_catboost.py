@@ -391,7 +391,9 @@ def test_native_importance_is_catboosts_prediction_values_change(models: SimpleN
 def test_treeshap_refuses_catboost_models(models: SimpleNamespace) -> None:
     model = load_model(models.paths["binary.cbm"])
     sentence = treeshap.refusal(model, feature_names=("income", "region", "debt"))
-    assert sentence is not None and "catboost" in sentence.lower()
+    assert sentence is not None and "catboost" in sentence.lower() and "KernelSHAP explains it instead" in sentence
+    with pytest.raises(AnalysisError, match="KernelSHAP explains it instead"):
+        treeshap.run(_inputs(models.X, model), ctx=JobContext(), rows=[0])
 
 
 # -- the analyses and the audit ------------------------------------------------------------------------------
