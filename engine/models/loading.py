@@ -45,6 +45,7 @@ from engine.models.base import Model, TrustDecision
 from engine.models.native_checks import validate_tree_structures
 from engine.models.pickle_policy import DANGEROUS, REVIEWED, REVIEWED_SKOPS_TYPES, UNREVIEWED, Classification
 from engine.models.pickle_scan import PickleScan, scan_pickle_bytes
+from engine.models.pickle_state import check_state
 from engine.models.sklearn_adapter import SklearnModel
 
 __all__ = [
@@ -710,6 +711,9 @@ def _guarded_dispatch(dispatch: dict[int, Any]) -> dict[int, Any]:
                 raise pickle_policy.PolicyRefusal(
                     Classification(name[0], DANGEROUS, f"{_how} would change {name[0]}, an object the file imports")
                 )
+            if _how == "BUILD" and len(self.stack) >= 2:
+                # A booster's state goes to its library's native parser: checked as its file would be.
+                check_state(target, self.stack[-1], getattr(self, "source_path", None) or Path("the model file"))
             _original(self)
 
         guarded[code[0]] = run
@@ -745,16 +749,17 @@ class RestrictedUnpickler(pickle._Unpickler):
 
     dispatch = _guarded_dispatch(pickle._Unpickler.dispatch)
 
-    def __init__(self, file: Any, *, allow_unreviewed: bool) -> None:
+    def __init__(self, file: Any, *, allow_unreviewed: bool, source_path: Path | None = None) -> None:
         super().__init__(file)
         self.allow_unreviewed = allow_unreviewed
+        self.source_path = source_path
         self.admitted: dict[int, tuple[str, Any]] = {}
 
     def find_class(self, module: str, name: str) -> Any:
         return _policy_find_class(self, module, name)
 
 
-def _restricted_joblib_load(data: bytes, *, allow_unreviewed: bool) -> Any:
+def _restricted_joblib_load(data: bytes, *, allow_unreviewed: bool, source_path: Path | None = None) -> Any:
     """``joblib.load`` of in-memory bytes through joblib's own unpickler, with the policy's ``find_class``.
 
     joblib reads raw array bytes after each array wrapper and routes the nested pickles
@@ -773,6 +778,7 @@ def _restricted_joblib_load(data: bytes, *, allow_unreviewed: bool) -> Any:
     with _validate_fileobject_and_memmap(io.BytesIO(data), "", None) as (fobj, _):
         unpickler = _Restricted("", fobj, True, mmap_mode=None)
         unpickler.allow_unreviewed = allow_unreviewed
+        unpickler.source_path = source_path
         unpickler.admitted = {}
         return unpickler.load()
 
@@ -785,9 +791,10 @@ def _unpickle(data: bytes, scan: PickleScan, path: Path, *, sha256: str, allow_u
         try:
             if scan.uses_joblib:
                 # joblib's own reader: raw array bytes follow their wrappers in the stream.
-                return_value = _restricted_joblib_load(data, allow_unreviewed=allow_unreviewed)
+                return_value = _restricted_joblib_load(data, allow_unreviewed=allow_unreviewed, source_path=path)
             else:
-                return_value = RestrictedUnpickler(io.BytesIO(data), allow_unreviewed=allow_unreviewed).load()
+                unpickler = RestrictedUnpickler(io.BytesIO(data), allow_unreviewed=allow_unreviewed, source_path=path)
+                return_value = unpickler.load()
         except pickle_policy.PolicyRefusal as exc:
             verdict = exc.verdict
             if verdict.status == UNREVIEWED:
@@ -800,6 +807,8 @@ def _unpickle(data: bytes, scan: PickleScan, path: Path, *, sha256: str, allow_u
                 imports=scan.imports,
                 dangerous=(verdict.name,),
             ) from None
+        except ModelError:
+            raise  # a checked state refused (engine.models.pickle_state): its own sentence
         except ModuleNotFoundError as exc:
             _raise_for_version_warnings(caught, path)
             raise ModelError(

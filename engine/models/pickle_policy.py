@@ -125,6 +125,15 @@ _REVIEWED_TABLE: tuple[tuple[str, str], ...] = (
     ("pyarrow.lib", "_restore_array py_buffer type_for_alias"),
     # joblib: the placeholder joblib.load replaces by the raw array bytes that follow it.
     ("joblib.numpy_pickle", "NumpyArrayWrapper"),
+    # collections: ordered and default dictionaries (a default's factory is a global of its own, rated itself).
+    ("collections", "OrderedDict defaultdict"),
+    # The boosters' scikit-learn wrappers, built like scikit-learn estimators, and their boosters, whose
+    # model bytes go to the library's native parser: reviewed because Probity's unpicklers check that state
+    # as a booster file of the library is checked before it is set (engine/models/pickle_state.py).
+    ("xgboost.core", "Booster"),
+    ("xgboost.sklearn", "XGBClassifier XGBRegressor XGBRFClassifier XGBRFRegressor"),
+    ("lightgbm.basic", "Booster"),
+    ("lightgbm.sklearn", "LGBMClassifier LGBMRegressor"),
     # torch: plain value types (tensors need torch.load, which is dangerous).
     ("torch", "Size device dtype"),
     # scikit-learn internals that fitted estimators hold.
