@@ -384,7 +384,13 @@ def load_inputs(
     dataset = load_table(data, read_options)
     ctx.check_cancelled()
     ctx.progress(0.5, f"Loading model {model.name}")
-    loaded = load_model(model, trusted_sha256=trusted_sha256, granted_by=granted_by, allow_unreviewed=allow_unreviewed)
+    loaded = load_model(
+        model,
+        trusted_sha256=trusted_sha256,
+        granted_by=granted_by,
+        allow_unreviewed=allow_unreviewed,
+        features=features,  # a torch network's input columns; formats that name their own ignore them
+    )
     if target is None:
         roles = assign_roles(dataset, target=None, features=features or loaded.input_columns, sensitive=sensitive)
     else:

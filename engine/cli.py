@@ -104,6 +104,15 @@ def _read_options(args: argparse.Namespace) -> ReadOptions:
     )
 
 
+def _features_of(args: argparse.Namespace) -> tuple[str, ...] | None:
+    """The columns ``--features`` names: names, comma lists, or one JSON file holding the list."""
+    if not args.features:
+        return None
+    from engine.models.torch_files import parse_features_option
+
+    return parse_features_option(args.features)
+
+
 def _add_allow_unreviewed(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--allow-unreviewed",
@@ -176,7 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         action="extend",
         metavar="COL",
-        help="model input columns, when the model file does not name them",
+        help="model input columns, when the model file does not name them (names, comma lists, or a JSON file "
+        "with the list); for a PyTorch network, its input columns in order (or its model.features.json sidecar)",
     )
     audit.add_argument("--out", type=Path, default=Path("probity-audit"), help="output folder (default: probity-audit)")
     audit.add_argument(
@@ -279,7 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         action="extend",
         metavar="COL",
-        help="model input columns, when the model file does not name them",
+        help="model input columns, when the model file does not name them (names, comma lists, or a JSON file "
+        "with the list); for a PyTorch network, its input columns in order (or its model.features.json sidecar)",
     )
     explain.add_argument(
         "--sensitive",
@@ -432,7 +443,7 @@ def _cmd_audit(args: argparse.Namespace, ctx: JobContext) -> int:
         model=args.model,
         target=args.target,
         sensitive=tuple(args.sensitive),
-        features=tuple(args.features) if args.features else None,
+        features=_features_of(args),
         seed=args.seed,
         trusted_sha256=tuple(s.strip().lower() for s in args.trust_model),
         allow_unreviewed=args.allow_unreviewed,
@@ -682,7 +693,7 @@ def _cmd_explain(args: argparse.Namespace, ctx: JobContext) -> int:
         args.model,
         target=args.target,
         sensitive=tuple(args.sensitive),
-        features=tuple(args.features) if args.features else None,
+        features=_features_of(args),
         trusted_sha256=tuple(s.strip().lower() for s in args.trust_model),
         read_options=_read_options(args),
         allow_unreviewed=args.allow_unreviewed,

@@ -233,6 +233,8 @@ def _request(model: Model, sample: pd.DataFrame | None) -> dict[str, Any]:
         "trusted_sha256": trusted,
         "granted_by": trust.granted_by,
         "allow_unreviewed": bool(trust.allow_unreviewed),
+        # The columns a torch network was mapped to (formats that name their own inputs ignore them).
+        "features": list(model.input_columns) if model.input_columns is not None else None,
         "limits": dataclasses.asdict(current_limits()),
         "rows": sample,
     }
@@ -426,6 +428,7 @@ def _child_main(send: Callable[[dict[str, Any]], None], request: dict[str, Any])
                 trusted_sha256=request["trusted_sha256"],
                 granted_by=request["granted_by"],
                 allow_unreviewed=request["allow_unreviewed"],
+                features=request.get("features"),
             )
     except ProbityError as exc:
         send({"done": True, "load_error": str(exc)})

@@ -423,7 +423,8 @@ def test_wrong_extension_and_missing_files(tmp_path: Path, write_text) -> None:
             call(path)
         assert str(err.value) == (
             "model.csv is not a model file Probity can read (expected .skops, .onnx, .pkl, .pickle, .joblib, "
-            "XGBoost .json or .ubj, or LightGBM .txt or .lgb)."
+            "XGBoost .json or .ubj, LightGBM .txt or .lgb, CatBoost .cbm or .json, or PyTorch .pt, .pth, .ts, "
+            ".torchscript, .pt2 or .safetensors)."
         )
     with pytest.raises(ModelError, match=r"^absent\.skops does not exist\.$"):
         load_model(tmp_path / "absent.skops")

@@ -420,3 +420,25 @@ def test_gradient_and_model_agnostic_methods_run_on_a_torchscript_model_from_the
     results = json.loads((audit / "results.json").read_text())
     assert results["provenance"]["model_format"] == "torchscript"
     assert results["provenance"]["model_trust"]["torch"]["features_from"] == "clf.features.json"
+
+
+def test_features_from_the_command_line_as_a_comma_list_or_a_json_file(tmp_path: Path, capsys) -> None:
+    """No sidecar: --features maps the columns, through the audit's test process too, and is recorded."""
+    net = _mlp(1, seed=11)
+    path = tmp_path / "reg.pt2"
+    _export(net, path)
+    X = _frame(30)
+    X["y"] = _own(net, X)[:, 0]
+    X.to_csv(tmp_path / "d.csv", index=False)
+    (tmp_path / "cols.json").write_text(json.dumps(FEATURES))
+    argv = ["explain", "saliency", "--data", str(tmp_path / "d.csv"), "--model", str(path), "--target", "y"]
+    for given in (["a,b,c"], [str(tmp_path / "cols.json")]):
+        out = tmp_path / "s.json"
+        assert main([*argv, "--features", *given, "--out", str(out)]) == 0, capsys.readouterr().err
+        doc = json.loads(out.read_text())
+        assert doc["feature_names"] == FEATURES
+        assert doc["provenance"]["model_trust"]["torch"]["features_from"] == "--features"
+    capsys.readouterr()
+    code = main([*argv, "--features", "a,b"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "reg.pt2 takes 3 input columns, but --features maps 2" in err
