@@ -169,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         type=Path,
         help="the model (.skops, .onnx, .pkl, .joblib, a booster's own file: XGBoost .json/.ubj, LightGBM .txt/.lgb, "
-        "CatBoost .cbm/.json)",
+        "CatBoost .cbm/.json, or PyTorch .pt/.pth/.ts/.pt2/.safetensors with its model.features.json sidecar)",
     )
     audit.add_argument("--target", required=True, help="the target column")
     audit.add_argument(
