@@ -50,7 +50,7 @@ from engine.record import (
     write_json_atomic,
     write_record_outputs,
 )
-from engine.registry import METHODS, get_method
+from engine.registry import METHODS, get_method, refusal
 from engine.results import Result, utc_now
 from engine.rows import parse_rows
 from engine.schema import Dataset, ReadOptions, Roles, assign_roles
@@ -79,14 +79,16 @@ __all__ = [
 
 #: What ``probity audit`` runs, in order.  "shap" and "groups" run only when
 #: registered (and "groups", "proxies" and "fairness" only with sensitive columns);
-#: "clusters" needs SHAP.  An audit recorded before "proxies" and "fairness" names
-#: neither among its analyses, so ``probity verify`` re-runs it without them.
+#: "clusters" needs SHAP; "ig" (Integrated Gradients) runs only on a differentiable model.  An audit
+#: recorded before "proxies", "fairness" or "ig" names none of them among its analyses, so
+#: ``probity verify`` re-runs it without them.
 AUDIT_ANALYSES: tuple[str, ...] = (
     "performance",
     "permutation",
     "native",
     "lime",
     "shap",
+    "ig",
     "dependence",
     "surrogate",
     "clusters",
@@ -109,7 +111,8 @@ _SPANS: dict[str, tuple[float, float]] = {
     "permutation": (0.15, 0.55),
     "native": (0.55, 0.57),
     "lime": (0.57, 0.65),
-    "shap": (0.65, 0.75),
+    "shap": (0.65, 0.72),
+    "ig": (0.72, 0.75),
     "dependence": (0.75, 0.85),
     "surrogate": (0.85, 0.90),
     "clusters": (0.90, 0.93),
@@ -528,7 +531,7 @@ def run_audit(request: AuditRequest, ctx: JobContext, *, inputs: AuditInputs | N
         results["permutation"] = perm = timed(job("permutation", spec), step("permutation"))
 
     explain = np.zeros(0, dtype=np.int64)
-    if wanted & {"lime", "shap", "clusters"}:
+    if wanted & {"lime", "shap", "ig", "clusters"}:
         explain = parse_rows(
             request.explain_rows, len(inputs.frame), ctx=ctx.sub(0.0, 0.0, "explain_rows"), default="first:5"
         )
@@ -543,6 +546,10 @@ def run_audit(request: AuditRequest, ctx: JobContext, *, inputs: AuditInputs | N
             shap_rows = _shap_rows(explain, inputs, request, ctx)
             spec = JobSpec("shap", rows=tuple(int(r) for r in shap_rows))
             shap = optional("shap", "SHAP", job("shap", spec), needed=True)
+    if "ig" in wanted and refusal("ig", model, feature_names=inputs.feature_names) is None:
+        # Integrated Gradients where it applies (a differentiable model), on the rows LIME and SHAP explain;
+        # a tree or other model gets no gradient section and no note, as it would get none from the app.
+        optional("ig", "Integrated Gradients", job("ig", JobSpec("ig", rows=rows)))
     if "dependence" in wanted:
         if perm is None:
             warnings.append(
@@ -579,7 +586,7 @@ def run_audit(request: AuditRequest, ctx: JobContext, *, inputs: AuditInputs | N
         spec = JobSpec("fairness", {**fairness, "flip_inputs": list(dict.fromkeys(strongest)) or None})
         optional("fairness", "The fairness analysis", job("fairness", spec))
     agreement_started = _clock() if measure else None
-    ranked = [r for r in (results.get("permutation"), shap, results.get("lime")) if r is not None]
+    ranked = [r for r in (results.get("permutation"), shap, results.get("lime"), results.get("ig")) if r is not None]
     agreement = method_agreement_of(ranked, seed=request.seed, dataset=dataset, model=model)
     if agreement is not None:
         results["agreement"] = _stamped(agreement, agreement_started, _clock() if measure else None)

@@ -39,7 +39,15 @@ if TYPE_CHECKING:
     from engine.results import Result
     from engine.schema import Dataset
 
-__all__ = ["FAITHFULNESS", "SHAP_METHODS", "JobSpec", "JobOutcome", "run_job", "method_agreement_of"]
+__all__ = [
+    "AGREEMENT_RANKINGS",
+    "FAITHFULNESS",
+    "SHAP_METHODS",
+    "JobSpec",
+    "JobOutcome",
+    "run_job",
+    "method_agreement_of",
+]
 
 #: The methods whose attributions are SHAP values (one list for the agreement figure and the report).
 SHAP_METHODS: tuple[str, ...] = ("treeshap", "linearshap", "kernelshap")
@@ -181,12 +189,26 @@ def _attributes(method: Method) -> bool:
     return issubclass(method.result, AttributionResult)
 
 
-def method_agreement_of(results: Sequence[Result], *, seed: int, dataset: Dataset, model: Model) -> Result | None:
-    """Spearman agreement of the global rankings by permutation, mean |SHAP| and mean |LIME| when two exist.
+#: The rankings the agreement figure compares, in its order: the result that gives each (see method_agreement_of).
+AGREEMENT_RANKINGS: tuple[str, ...] = ("permutation", "mean |SHAP|", "mean |LIME|", "mean |IG|")
 
-    Derived from the given results (the first of each kind), so it carries their
-    seed and inputs; ``None`` when fewer than two rankings are there.  The audit,
-    the GUI's report and ``probity verify`` all make it here.
+
+def method_agreement_of(
+    results: Sequence[Result],
+    *,
+    seed: int,
+    dataset: Dataset,
+    model: Model,
+    rankings: Sequence[str] | None = None,
+) -> Result | None:
+    """Spearman agreement of the global rankings by permutation, mean |SHAP|, mean |LIME| and mean |IG|.
+
+    Derived from the given results (the first of each kind: permutation importance,
+    a SHAP method's values, LIME's, Integrated Gradients'), so it carries their seed
+    and inputs; ``None`` when fewer than two rankings are there.  The audit, the
+    GUI's report and ``probity verify`` all make it here.  ``rankings`` limits it to
+    those names (``probity verify`` passes the ones a report recorded, so a report
+    written before a ranking joined the figure is re-derived as it was).
     """
     import dataclasses
 
@@ -194,20 +216,22 @@ def method_agreement_of(results: Sequence[Result], *, seed: int, dataset: Datase
     from engine.explain.permutation import PermutationImportanceResult
     from engine.explain.quality import attribution_ranking, method_agreement, permutation_ranking
 
-    rankings: dict[str, Any] = {}
+    found: dict[str, Any] = {}
     for result in results:
         if isinstance(result, PermutationImportanceResult):
-            rankings.setdefault("permutation", permutation_ranking(result))
+            found.setdefault("permutation", permutation_ranking(result))
         elif isinstance(result, AttributionResult):
             if result.method == "lime":
-                rankings.setdefault("mean |LIME|", attribution_ranking(result))
+                found.setdefault("mean |LIME|", attribution_ranking(result))
             elif result.method in SHAP_METHODS:
-                rankings.setdefault("mean |SHAP|", attribution_ranking(result))
-    if len(rankings) < 2:
+                found.setdefault("mean |SHAP|", attribution_ranking(result))
+            elif result.method == "ig":
+                found.setdefault("mean |IG|", attribution_ranking(result))
+    wanted = AGREEMENT_RANKINGS if rankings is None else tuple(rankings)
+    order = [name for name in AGREEMENT_RANKINGS if name in found and name in wanted]
+    if len(order) < 2:
         return None
-    # The audit's order: permutation, SHAP, LIME.
-    order = [name for name in ("permutation", "mean |SHAP|", "mean |LIME|") if name in rankings]
-    agreement = method_agreement({name: rankings[name] for name in order})
+    agreement = method_agreement({name: found[name] for name in order})
     provenance = dataclasses.replace(
         agreement.provenance,
         seed=seed,

@@ -788,7 +788,16 @@ def _rerun_session(recorded: Mapping[str, Any], inputs: Any, ctx: JobContext, *,
     )
     from engine.plan import method_agreement_of
 
-    agreement = method_agreement_of(list(made.values()), seed=record.seed, dataset=dataset, model=inputs.model)
+    # The rankings the report compared (a report written before a ranking joined the figure is re-derived as it was).
+    compared = [
+        str(m)
+        for data in raw.values()
+        if isinstance(data, Mapping) and data.get("kind") == "method_agreement"
+        for m in data.get("methods") or ()
+    ]
+    agreement = method_agreement_of(
+        list(made.values()), seed=record.seed, dataset=dataset, model=inputs.model, rankings=compared or None
+    )
     ordered: dict[str, Result] = {}
     for key in keys:
         if key in made:

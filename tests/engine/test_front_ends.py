@@ -20,10 +20,10 @@ NOT_IN_THE_AUDIT = {
     "treeshap": "the audit's SHAP is the automatic choice, which runs TreeSHAP for tree models",
     "linearshap": "the automatic SHAP runs it for linear models",
     "kernelshap": "the automatic SHAP runs it for any other model",
-    "ig": "gradient methods explain only differentiable models; the app's session report will carry them",
-    "saliency": "a gradient method (see ig)",
-    "input_x_gradient": "a gradient method (see ig)",
-    "smoothgrad": "a gradient method (see ig)",
+    "saliency": "the audit's gradient method is Integrated Gradients (its completeness is checked); the app's "
+    "session report carries the others",
+    "input_x_gradient": "a gradient method (see saliency)",
+    "smoothgrad": "a gradient method (see saliency)",
     "pdp": "the audit runs it as 'dependence', on the features its permutation ranking puts first",
 }
 

@@ -22,7 +22,7 @@ TIMESTAMP = "2026-12-06T09:00:00+00:00"
 
 @pytest.fixture(scope="module")
 def mlp_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A scikit-learn MLP (differentiable: Integrated Gradients applies, which the batch audit never runs)."""
+    """A scikit-learn MLP (differentiable: Integrated Gradients applies)."""
     import skops.io as sio
     from sklearn.datasets import load_breast_cancer
     from sklearn.neural_network import MLPClassifier
@@ -77,6 +77,8 @@ def test_a_session_report_holds_what_was_looked_at_and_verifies(mlp_files, tmp_p
         document["results"]["ig"]["method"] == "ig" and "median_deletion_gain" in document["results"]["ig"]["summary"]
     )
     assert document["results"]["lime"]["provenance"]["seed"] == 7
+    # The agreement figure compares every global ranking there is, Integrated Gradients' too.
+    assert document["results"]["agreement"]["methods"] == ["permutation", "mean |LIME|", "mean |IG|"]
 
     outcome = verify_report(written["report"], data=data, model=model)
     assert outcome.ok, outcome.lines()
@@ -160,3 +162,63 @@ def test_an_edited_number_in_a_session_report_is_found(mlp_files, tmp_path: Path
     outcome = verify_report(pdf, data=data, model=model)
     assert not outcome.ok
     assert any("ig" in d and "values" in d for d in outcome.differences), outcome.differences
+
+
+def test_a_session_report_whose_agreement_left_out_ig_still_verifies(mlp_files, tmp_path: Path) -> None:
+    """Reports written before IG joined the agreement figure are re-derived over the rankings they compared."""
+    import dataclasses
+
+    from engine.plan import method_agreement_of
+
+    data, model = mlp_files
+    inputs, record = _session(data, model, SPECS)
+    assert inputs.dataset is not None
+    older = method_agreement_of(
+        [record.results[k] for k in ("permutation", "lime", "ig")],
+        seed=0,
+        dataset=inputs.dataset,
+        model=inputs.model,
+        rankings=("permutation", "mean |LIME|"),
+    )
+    assert older is not None and older.methods == ("permutation", "mean |LIME|")
+    record = dataclasses.replace(record, results={**record.results, "agreement": older})
+    written = write_record_outputs(record, tmp_path / "older", record.report, command=None)
+    outcome = verify_report(written["report"], data=data, model=model)
+    assert outcome.ok, outcome.lines()
+
+
+def test_the_audit_adds_integrated_gradients_where_the_model_is_differentiable(
+    mlp_files, demo_paths, tmp_path: Path
+) -> None:
+    """A differentiable model's audit carries IG and its ranking in the agreement; a tree model's carries neither."""
+    from engine.audit import AuditRequest, run_audit, write_audit_outputs
+
+    data, model = mlp_files
+    request = AuditRequest(
+        data=data,
+        model=model,
+        target="target",
+        analyses=("permutation", "lime", "ig"),
+        n_repeats=2,
+        lime_samples=300,
+        explain_rows="0-2",
+        timestamp=TIMESTAMP,
+        measure_times=False,
+    )
+    outcome = run_audit(request, JobContext())
+    ig = outcome.results["ig"]
+    assert ig.method == "ig" and list(ig.rows) == [0, 1, 2] and not outcome.warnings
+    assert outcome.results["agreement"].methods == ("permutation", "mean |LIME|", "mean |IG|")
+    written = write_audit_outputs(outcome, tmp_path / "mlp", ReportOptions())
+    checked = verify_report(written["report"], data=data, model=model)
+    assert checked.ok, checked.lines()
+
+    trees = AuditRequest(
+        data=Path(demo_paths.data),
+        model=Path(demo_paths.model),
+        target="approved",
+        analyses=("ig",),
+        measure_times=False,
+    )
+    tree_outcome = run_audit(trees, JobContext())
+    assert "ig" not in tree_outcome.results and not tree_outcome.warnings

@@ -75,7 +75,9 @@ def test_the_report_is_made_from_the_session_and_verifies(qtbot, mlp_window, tmp
 
     document = json.loads((tmp_path / "out" / "results.json").read_text())
     assert document["provenance"]["kind"] == "session"
-    assert list(document["results"]) == ["ig", "lime"]
+    # The two local explanations' global rankings are compared: the agreement figure is derived from them.
+    assert list(document["results"]) == ["ig", "lime", "agreement"]
+    assert document["results"]["agreement"]["methods"] == ["mean |LIME|", "mean |IG|"]
     shown = window.session_keeper.results
     ig = next(r for r in shown.values() if getattr(r, "method", "") == "ig")
     # Nothing was re-run: the report holds the very numbers the auditor saw.
@@ -85,7 +87,7 @@ def test_the_report_is_made_from_the_session_and_verifies(qtbot, mlp_window, tmp
 
     outcome = verify_report(tmp_path / "out" / "report.pdf", data=data, model=model)
     assert outcome.ok, outcome.lines()
-    assert outcome.n_results == 2
+    assert outcome.n_results == 3
     dialog.close()
 
 
