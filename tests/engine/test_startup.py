@@ -126,3 +126,24 @@ def test_the_committed_list_is_used_only_for_its_own_version(tmp_path: Path) -> 
     other = _modules_after(code.format(patch="sklearn_estimators.SKLEARN_VERSION = '0.0'"), tmp_path)
     assert same == {"walked": 0, "restored": True, "names": len(ESTIMATORS)}
     assert other == {"walked": 1, "restored": True, "names": len(ESTIMATORS)}
+
+
+def test_the_indexed_module_search_names_every_type_as_skops_search_does(tmp_path: Path) -> None:
+    # While skops imports, its whichmodule answers from an index of sys.modules; every list of trusted
+    # type names it builds must be exactly what its own search gives, and the search is put back.
+    code = """
+        import contextlib, json
+        from engine.models import skops_import
+        {patch}
+        skops_import.skops_io()
+        import skops.io._utils as utils
+        from skops.io import _trusted_types as t
+        lists = {{k: sorted(v) for k, v in vars(t).items() if k.endswith("_NAMES") and isinstance(v, list)}}
+        print(json.dumps({{"lists": lists, "restored": utils.whichmodule.__module__ == "skops.io._utils"}}))
+    """
+    indexed = _modules_after(code.format(patch=""), tmp_path)
+    searched = _modules_after(code.format(patch="skops_import._indexed_search = contextlib.nullcontext"), tmp_path)
+    assert indexed["restored"] and searched["restored"]
+    assert indexed["lists"] == searched["lists"]
+    names = indexed["lists"]
+    assert len(names["SCIPY_UFUNC_TYPE_NAMES"]) > 100 and len(names["NUMPY_UFUNC_TYPE_NAMES"]) > 50
