@@ -1,6 +1,7 @@
 """Exact TreeSHAP for scikit-learn tree models and XGBoost/LightGBM boosters, path-dependent and interventional.
 
-Boosters are read into the same flat trees by :mod:`engine.explain._booster_trees`,
+Boosters are read into the same flat trees by :mod:`engine.explain._booster_trees`
+(CatBoost models by :mod:`engine.explain._catboost_trees`),
 with each library's own routing (float32 thresholds, default directions, category
 sets) and covers, and explained in their margin space.
 
@@ -58,6 +59,7 @@ from engine.attribution import AttributionResult, resolve_output
 from engine.device import choose_device
 from engine.errors import AnalysisError
 from engine.explain._booster_trees import booster_margin, booster_matrix, booster_tree_model, is_booster_model
+from engine.explain._catboost_trees import catboost_matrix, catboost_refusal, catboost_tree_model, is_catboost_model
 from engine.explain._pipeline import encoded_view, model_output, row_positions
 from engine.explain._predict import job_threads_later
 from engine.explain._treeplan import (  # the tree plan, shared with the torch kernels
@@ -401,6 +403,8 @@ def _tree_view(model: Any, feature_names: Sequence[str]) -> Any:
 
 def refusal(model: Any, *, feature_names: Sequence[str]) -> str | None:
     """Why exact TreeSHAP cannot explain ``model`` (the sentence :func:`run` would raise), or ``None``."""
+    if is_catboost_model(model):
+        return catboost_refusal(model)
     if is_booster_model(model):
         return None
     try:
@@ -458,11 +462,12 @@ def _sklearn_target(model: Any, feature_names: Sequence[str], class_index: int |
 
 
 def _booster_target(model: Any, class_index: int | None) -> _Target:
-    """An XGBoost or LightGBM booster: its trees in margin space, its own input matrix and raw output."""
-    tree_model = booster_tree_model(model, class_index=class_index)
+    """An XGBoost, LightGBM or CatBoost model: its trees in margin space, its own input matrix and raw output."""
+    catboost = is_catboost_model(model)
+    tree_model = (catboost_tree_model if catboost else booster_tree_model)(model, class_index=class_index)
     return _Target(
         trees=tree_model,
-        encode=lambda X_raw: booster_matrix(model, X_raw),
+        encode=lambda X_raw: (catboost_matrix if catboost else booster_matrix)(model, X_raw),
         to_raw=lambda values: values,
         predict=lambda X_raw: booster_margin(model, X_raw, class_index),
         n_encoded=int(model.info.n_features),
@@ -477,7 +482,7 @@ def _booster_label(model: Any, space: str, class_index: int | None) -> str:
         label = classes[class_index]
         if len(classes) == 2:
             return f"log-odds({label})" if space == "log-odds" else f"margin({label})"
-        if "multiclassova" in str(model.info.objective):
+        if str(model.info.objective).lower().startswith(("multiclassova", "multiclassonevsall")):
             return f"one-vs-rest log-odds({label})"
         return f"softmax logit({label})"
     return {"margin": "log(prediction)", "log-odds": "logit(prediction)"}.get(space, "prediction")
@@ -522,7 +527,7 @@ def run(
     if variant not in VARIANTS:
         raise AnalysisError(f"TreeSHAP has no variant {variant!r}; choose one of {', '.join(VARIANTS)}.")
     model = inputs.model
-    booster = is_booster_model(model)
+    booster = is_booster_model(model) or is_catboost_model(model)
     if not booster:
         _tree_estimator(model)  # a model with no estimator is refused before its class is looked at
     class_index, output_name = resolve_output(model, klass)
@@ -617,7 +622,7 @@ METHOD = Method(
     run=run,
     summary=(
         "Exact Shapley values of scikit-learn decision trees, random forests, extra trees and "
-        "(histogram) gradient boosting, and of XGBoost and LightGBM boosters (in their margin space), "
+        "(histogram) gradient boosting, and of XGBoost, LightGBM and CatBoost models (in their margin space), "
         "path-dependent or interventional, in raw input columns."
     ),
     description=(

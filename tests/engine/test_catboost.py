@@ -388,12 +388,17 @@ def test_native_importance_is_catboosts_prediction_values_change(models: SimpleN
         native.run(_inputs(frame, model), ctx=JobContext(), importance_type="split")
 
 
-def test_treeshap_refuses_catboost_models(models: SimpleNamespace) -> None:
+def test_treeshap_explains_catboost_models_as_catboost_does(models: SimpleNamespace) -> None:
+    """Counters over one feature are read exactly (tests/engine/test_catboost_treeshap.py has the rest,
+    and the refusal of counters over feature combinations)."""
     model = load_model(models.paths["binary.cbm"])
-    sentence = treeshap.refusal(model, feature_names=("income", "region", "debt"))
-    assert sentence is not None and "catboost" in sentence.lower() and "KernelSHAP explains it instead" in sentence
-    with pytest.raises(AnalysisError, match="KernelSHAP explains it instead"):
-        treeshap.run(_inputs(models.X, model), ctx=JobContext(), rows=[0])
+    assert treeshap.refusal(model, feature_names=("income", "region", "debt")) is None
+    result = treeshap.run(_inputs(models.X, model), ctx=JobContext(), rows=list(range(20)), device="cpu")
+    own = _own(models.paths["binary.cbm"]).get_feature_importance(
+        cb.Pool(models.X.iloc[:20], cat_features=["region"]), type="ShapValues", thread_count=1
+    )
+    np.testing.assert_allclose(result.values, own[:, :-1], rtol=0, atol=1e-9)
+    assert result.output_name == "log-odds(1)" and np.abs(result.values[:, 1]).max() > 1e-6
 
 
 # -- the analyses and the audit ------------------------------------------------------------------------------
