@@ -14,12 +14,30 @@ import time
 
 from engine.errors import AnalysisError
 
-__all__ = ["DEVICE_CHOICES", "choose_device", "device_description", "configure_threads", "available_cores"]
+__all__ = [
+    "DEVICE_CHOICES",
+    "MIN_BATCH_ROWS",
+    "choose_device",
+    "replay_device",
+    "device_description",
+    "free_memory_bytes",
+    "rows_within_memory",
+    "is_out_of_memory",
+    "release_device_memory",
+    "out_of_memory_warning",
+    "configure_threads",
+    "available_cores",
+]
 
 #: What a user may ask for; ``"cuda:N"`` is accepted as well to pick one GPU.
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 
 _CUDA_INDEXED = re.compile(r"^cuda:(\d+)$")
+
+#: Fewest rows per pass that out-of-memory retries halve down to before the CPU takes the call over.
+MIN_BATCH_ROWS = 16
+#: Share of a GPU's free memory one pass may plan to use (the rest is for torch's workspace and other work).
+_MEMORY_SHARE = 0.5
 
 
 def choose_device(preference: str = "auto") -> str:
@@ -103,7 +121,8 @@ def device_description(device: str | None = None) -> str:
     Returns
     -------
     str
-        For example ``"CPU (2 threads)"`` or ``"CUDA: NVIDIA H100 80GB HBM3"``.
+        For example ``"CPU (2 threads)"`` or ``"CUDA: NVIDIA H100 80GB HBM3, 79.1 GB free"``
+        (the free memory when torch can read it).
     """
     import torch
 
@@ -111,7 +130,80 @@ def device_description(device: str | None = None) -> str:
     if resolved == "cpu":
         n = torch.get_num_threads()
         return f"CPU ({n} thread{'s' if n != 1 else ''})"
-    return f"CUDA: {torch.cuda.get_device_name(torch.device(resolved))}"
+    name = f"CUDA: {torch.cuda.get_device_name(torch.device(resolved))}"
+    free = free_memory_bytes(resolved)
+    return name if free is None else f"{name}, {free / 1e9:.1f} GB free"
+
+
+def replay_device(recorded: str) -> str:
+    """The device a recorded computation is made again on: the recorded one where it exists here, else the CPU.
+
+    ``probity verify`` and ``probity rerun`` replay a GPU-made record on a
+    laptop: ``"cuda"`` (or ``"cuda:N"``) without that GPU becomes ``"cpu"``, and
+    the comparison notes that the device differs.  Anything else is resolved
+    as :func:`choose_device` resolves it (an unknown name is refused).
+    """
+    try:
+        return choose_device(recorded)
+    except AnalysisError:
+        if isinstance(recorded, str) and recorded.strip().lower().startswith("cuda"):
+            return "cpu"
+        raise
+
+
+def free_memory_bytes(device: str) -> int | None:
+    """Free memory on a CUDA device in bytes (``torch.cuda.mem_get_info``); ``None`` for the CPU or when unreadable."""
+    if not str(device).startswith("cuda"):
+        return None
+    import torch
+
+    try:
+        free, _total = torch.cuda.mem_get_info(torch.device(device))
+    except Exception:  # a driver that cannot answer: plan without a bound, and let out-of-memory retries decide
+        return None
+    return int(free)
+
+
+def rows_within_memory(device: str, bytes_per_row: float, cap: int) -> int:
+    """At most ``cap`` rows, and on a GPU no more than half its free memory holds at ``bytes_per_row`` each.
+
+    On the CPU (or where the free memory cannot be read) the bound is ``cap``
+    alone, the fixed batch size; the result is at least 1.
+    """
+    free = free_memory_bytes(device)
+    if free is None:
+        return max(1, int(cap))
+    return max(1, min(int(cap), int(free * _MEMORY_SHARE // max(1.0, float(bytes_per_row)))))
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is a device running out of memory: ``torch.OutOfMemoryError``, or a runtime error saying so.
+
+    Answered without importing torch (the class is recognised by name).
+    """
+    if any(cls.__name__ == "OutOfMemoryError" for cls in type(exc).__mro__):
+        return True
+    return isinstance(exc, (RuntimeError, MemoryError)) and "out of memory" in str(exc).lower()
+
+
+def release_device_memory(device: str) -> None:
+    """Hand torch's cached blocks on a CUDA device back before a retry (nothing to do on the CPU)."""
+    if not str(device).startswith("cuda"):
+        return
+    import torch
+
+    try:
+        torch.cuda.empty_cache()
+    except Exception:  # pragma: no cover - a driver already in trouble
+        pass
+
+
+def out_of_memory_warning(what: str, device: str, rows: int) -> str:
+    """The sentence a result carries when ``what`` ran on the CPU because ``device`` ran out of memory."""
+    return (
+        f"{what} ran on the CPU after the GPU ({device}) ran out of memory at batch {rows} (rows per pass); "
+        "the numbers equal the GPU's within rounding."
+    )
 
 
 def available_cores() -> int:

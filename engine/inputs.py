@@ -111,7 +111,8 @@ class AuditInputs:
             model_file=self.model.path.name if self.model.path is not None else None,
             data_options=ds.options.to_dict() if ds is not None else {},
             model_trust=self.model.trust.to_dict(),
-            warnings=tuple(warnings),
+            # A torch model that fell back to the CPU (its GPU out of memory) says so in the next result.
+            warnings=(*warnings, *getattr(self.model, "take_device_notes", tuple)()),
         )
 
 

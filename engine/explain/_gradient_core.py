@@ -6,19 +6,34 @@ explained; device and dtype) into a :class:`Setup`; :func:`chunks` walks the
 rows in passes with progress and cancel; :func:`gradient_pass` gives ``f(x)``
 and ``∂f/∂x`` in one forward and backward pass; :func:`build_result` records
 the call.  The methods themselves are in :mod:`engine.explain.gradients`.
+
+On a GPU a pass holds no more rows than half the free memory holds
+(:meth:`Setup.rows_per_pass`); a run that runs out of memory anyway is made
+again with passes of half the rows, down to one row, and then on the CPU with
+a warning in its result (:func:`within_device_memory`).  Rows never influence
+each other, so the numbers do not depend on the pass size.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
 from engine.attribution import AttributionResult, resolve_output
-from engine.device import choose_device
+from engine.device import (
+    choose_device,
+    is_out_of_memory,
+    out_of_memory_warning,
+    release_device_memory,
+    rows_within_memory,
+)
 from engine.errors import AnalysisError
 from engine.inputs import AuditInputs
 from engine.jobs import JobContext
@@ -41,6 +56,7 @@ __all__ = [
     "gradient_pass",
     "build_result",
     "recorded_rows",
+    "within_device_memory",
 ]
 
 OUTPUTS = ("logit", "probability")
@@ -57,6 +73,63 @@ _CPU_WORK_PER_PASS = 50_000_000
 
 # A scikit-learn model's torch view is checked against its own predictions on up to this many explained rows.
 _VIEW_CHECK_ROWS = 2000
+# Fewest rows per pass the out-of-memory retries go down to before the run moves to the CPU.
+_MIN_PASS_ROWS = 1
+
+
+@dataclass
+class _Passes:
+    """A guarded run's pass sizes: the cap out-of-memory retries set, and the last size and device planned."""
+
+    cap: int | None = None
+    rows: int = 0
+    device: str = "cpu"
+
+
+_PASSES: ContextVar[_Passes | None] = ContextVar("probity_gradient_passes", default=None)
+_Run = TypeVar("_Run", bound=Callable[..., AttributionResult])
+
+
+def within_device_memory(run: _Run) -> _Run:
+    """``run`` (a gradient method) made again with smaller passes when its device runs out of memory.
+
+    Each retry halves the rows per pass that ran out (``cap``, read by
+    :meth:`Setup.rows_per_pass`), down to :data:`_MIN_PASS_ROWS`; past that
+    a GPU run is made on the CPU, and its result warns that it was
+    (:func:`engine.device.out_of_memory_warning`).  Every retry starts the run
+    over, so its random streams and results are those of a run without a cap.
+    """
+
+    @functools.wraps(run)
+    def guarded(*args: Any, **kwargs: Any) -> AttributionResult:
+        passes = _Passes()
+        token = _PASSES.set(passes)
+        try:
+            while True:
+                try:
+                    return run(*args, **kwargs)
+                except (RuntimeError, MemoryError) as exc:
+                    if not is_out_of_memory(exc) or passes.rows == 0:
+                        raise
+                    del exc  # its traceback holds the pass's tensors
+                release_device_memory(passes.device)
+                if passes.rows > _MIN_PASS_ROWS:
+                    passes.cap = max(_MIN_PASS_ROWS, passes.rows // 2)
+                    continue
+                if passes.device == "cpu":
+                    raise AnalysisError(
+                        f"The computation ran out of memory on the CPU even at {passes.rows} row per pass."
+                    ) from None
+                device, rows = passes.device, passes.rows
+                _PASSES.set(_Passes())
+                result = run(*args, **{**kwargs, "device": "cpu"})
+                warning = out_of_memory_warning(f"{_title(result.method)} attributions", device, rows)
+                prov = dataclasses.replace(result.provenance, warnings=(*result.provenance.warnings, warning))
+                return dataclasses.replace(result, provenance=prov)
+        finally:
+            _PASSES.reset(token)
+
+    return cast(_Run, guarded)
 
 
 def whole(value: Any, what: str, *, minimum: int = 1) -> int:
@@ -98,7 +171,7 @@ class Setup:
 
     def explain(self, x: Any) -> Any:
         """The explained scalar ``(m,)`` for a tensor ``(m, F)``, keeping the autograd graph."""
-        return self._select(self.model.forward_tensor(x))
+        return self._select(self.model.forward_tensor(x, device=self.device))
 
     def _select(self, out: Any) -> Any:
         """The explained scalar ``(m,)`` from the model's logits or values."""
@@ -154,12 +227,20 @@ class Setup:
         return torch.as_tensor(a, dtype=self.dtype, device=self.device)
 
     def rows_per_pass(self, batch_rows: int, points_per_row: int) -> int:
-        """Rows per chunk: at most ``batch_rows``; on the CPU also a cache-sized pass."""
+        """Rows per chunk: at most ``batch_rows``; on the CPU also a cache-sized pass, on a GPU what half its free
+        memory holds; under :func:`within_device_memory`, also no more than a retry's cap."""
         if self.device != "cpu":
-            return batch_rows
-        n_params = sum(p.numel() for p in self.model.module.parameters()) or 1
-        points = min(_CPU_POINTS_PER_PASS, max(1, _CPU_WORK_PER_PASS // n_params))
-        return max(1, min(batch_rows, points // points_per_row))
+            per_row = self.model.bytes_per_row(self.dtype, points=points_per_row, grad=True)
+            rows = rows_within_memory(self.device, per_row, batch_rows)
+        else:
+            n_params = sum(p.numel() for p in self.model.module.parameters()) or 1
+            points = min(_CPU_POINTS_PER_PASS, max(1, _CPU_WORK_PER_PASS // n_params))
+            rows = max(1, min(batch_rows, points // points_per_row))
+        passes = _PASSES.get()
+        if passes is not None:
+            rows = rows if passes.cap is None else min(rows, passes.cap)
+            passes.rows, passes.device = min(rows, len(self.rows)), self.device  # a retry halves what a pass held
+        return rows
 
 
 def _refusal_text(model: Any, why: ViewRefused) -> str:
@@ -272,13 +353,28 @@ def prepare(
         class_index=class_index,
         output_name=output_name,
         output_space=output_space,
-        device=choose_device(device),
+        device=_device_for(inputs.model, device),
         dtype=torch.float64 if dtype_name == "float64" else torch.float32,
         dtype_name=dtype_name,
         source=source,
         view=view,
         notes=notes,
     )
+
+
+def _title(method: str) -> str:
+    """A method's short title for a sentence (``"Integrated Gradients"``), its name if it has none."""
+    from engine.registry import METHODS
+
+    found = METHODS.get(method)
+    return str(getattr(found, "short_title", None) or method)
+
+
+def _device_for(model: Any, device: str) -> str:
+    """The device a run uses: ``"auto"`` on a torch model is the model's own (``--device`` of the audit)."""
+    if isinstance(device, str) and device.strip().lower() == "auto" and isinstance(model, TorchModel):
+        return str(model.device)
+    return choose_device(device)
 
 
 def chunks(setup: Setup, ctx: JobContext, rows_per_pass: int, title: str) -> Iterator[tuple[int, int]]:

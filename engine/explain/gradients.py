@@ -90,6 +90,7 @@ from engine.explain._gradient_core import (
     refusal,
     to_numpy,
     whole,
+    within_device_memory,
 )
 from engine.inputs import AuditInputs
 from engine.jobs import JobContext
@@ -151,6 +152,7 @@ def _plain_gradients(
     return setup, preds, grads
 
 
+@within_device_memory
 def run_saliency(
     inputs: AuditInputs,
     *,
@@ -222,6 +224,7 @@ def run_saliency(
     )
 
 
+@within_device_memory
 def run_input_x_gradient(
     inputs: AuditInputs,
     *,
@@ -395,6 +398,7 @@ def _nanmedian(data: np.ndarray) -> np.ndarray:
         return median
 
 
+@within_device_memory
 def run_ig(
     inputs: AuditInputs,
     *,
@@ -550,6 +554,7 @@ def run_ig(
 # -- SmoothGrad ----------------------------------------------------------------------
 
 
+@within_device_memory
 def run_smoothgrad(
     inputs: AuditInputs,
     *,

@@ -468,7 +468,8 @@ def load_model(
     features: the data columns feeding a torch network, in order (``--features``); they must
         agree with its sidecar's (:mod:`engine.models.torch_files`).  Other formats name their
         own inputs and ignore it.
-    device: where a torch network predicts (``"auto"``, ``"cpu"``, ``"cuda"``); others ignore it.
+    device: where a torch network or an ONNX graph (onnxruntime's CUDA provider, where installed) predicts
+        (``"auto"``, ``"cpu"``, ``"cuda"``); others ignore it.
 
     Returns
     -------
@@ -520,7 +521,7 @@ def load_model(
     if fmt == "onnx":
         from engine.models.onnx_adapter import load_onnx
 
-        return load_onnx(data, path=path, sha256=sha, trusted=trusted, granted_by=granted_by)
+        return load_onnx(data, path=path, sha256=sha, trusted=trusted, granted_by=granted_by, device=device)
     if fmt == "skops":
         return _load_skops(
             data, path=path, sha256=sha, trusted=trusted, granted_by=granted_by, allow_unreviewed=allow_unreviewed

@@ -25,7 +25,7 @@ copies of exactly the bytes it hashed, in a private folder of their own.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,7 +48,12 @@ __all__ = [
     "onnx_identity",
     "model_identity",
     "load_onnx",
+    "onnx_providers",
+    "OnnxLoadDecision",
 ]
+
+_CUDA_PROVIDER = "CUDAExecutionProvider"
+_CPU_PROVIDER = "CPUExecutionProvider"
 
 _CLASSIFIER_OPS = ("ZipMap", "TreeEnsembleClassifier", "LinearClassifier", "SVMClassifier")
 _ELEMENT_DTYPES: dict[str, Any] = {
@@ -500,7 +505,62 @@ def read_onnx_files(data: bytes, *, path: Path, sha256: str | None = None) -> On
     return OnnxFiles(sha256=own, identity=onnx_identity(own, external), external=tuple(external), contents=contents)
 
 
-def _session_from_copies(ort: Any, options: Any, data: bytes, files: OnnxFiles, path: Path) -> Any:
+def onnx_providers(device: str = "auto", available: Sequence[str] | None = None) -> list[Any]:
+    """The execution providers an onnxruntime session is opened with for ``device``.
+
+    onnxruntime's CUDA provider (installed with ``onnxruntime-gpu``) runs the
+    graph on the GPU, with the CPU provider behind it for the operators CUDA
+    lacks.  ``"auto"`` uses it where it is installed, ``"cpu"`` never, and
+    ``"cuda"`` / ``"cuda:N"`` insist on it (GPU ``N``).
+
+    Parameters
+    ----------
+    device:
+        ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` (as :func:`engine.device.choose_device` takes).
+    available:
+        The providers this onnxruntime has (default: ``onnxruntime.get_available_providers()``).
+
+    Raises
+    ------
+    ModelError
+        For ``"cuda"`` when onnxruntime has no CUDA provider here, or an unknown device.
+    """
+    wanted = str(device).strip().lower()
+    if wanted == "cpu":
+        return [_CPU_PROVIDER]
+    index = wanted.removeprefix("cuda:") if wanted.startswith("cuda:") else None
+    if wanted not in ("auto", "cuda") and not (index is not None and index.isdigit()):
+        raise ModelError(f"Unknown compute device {device!r}; choose 'auto', 'cpu' or 'cuda'.")
+    if available is None:
+        import onnxruntime as ort
+
+        available = ort.get_available_providers()
+    if _CUDA_PROVIDER not in available:
+        if wanted == "auto":
+            return [_CPU_PROVIDER]
+        raise ModelError(
+            f"The compute device {device!r} was asked for, but onnxruntime here has no CUDA provider "
+            "(it comes with the onnxruntime-gpu package); choose 'auto' or 'cpu'."
+        )
+    cuda: Any = _CUDA_PROVIDER if index is None else (_CUDA_PROVIDER, {"device_id": int(index)})
+    return [cuda, _CPU_PROVIDER]
+
+
+@dataclass(frozen=True)
+class OnnxLoadDecision(TrustDecision):
+    """A :class:`TrustDecision` that also records the providers the session runs on (``to_dict()["onnx"]``)."""
+
+    providers: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        out["onnx"] = {"providers": list(self.providers)}
+        return out
+
+
+def _session_from_copies(
+    ort: Any, options: Any, data: bytes, files: OnnxFiles, path: Path, providers: Sequence[Any]
+) -> Any:
     """An onnxruntime session of the bytes Probity read and hashed, and of nothing else.
 
     onnxruntime resolves external data (nested graphs included) relative to the
@@ -520,7 +580,7 @@ def _session_from_copies(ort: Any, options: Any, data: bytes, files: OnnxFiles, 
             target = root / location
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(blob)
-        return ort.InferenceSession(str(model_file), sess_options=options, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(str(model_file), sess_options=options, providers=list(providers))
 
 
 def model_identity(path: str | Path) -> str:
@@ -543,7 +603,7 @@ def model_identity(path: str | Path) -> str:
 
 
 class OnnxModel(Model):
-    """An ONNX model run by onnxruntime on the CPU.
+    """An ONNX model run by onnxruntime: on the CPU, or on a GPU with the CUDA provider (:func:`onnx_providers`).
 
     Parameters
     ----------
@@ -556,6 +616,8 @@ class OnnxModel(Model):
     """
 
     format = "onnx"
+    #: ``"cuda"`` (or ``"cuda:N"``) when the session runs on the CUDA provider (see :func:`load_onnx`).
+    device = "cpu"
 
     def __init__(
         self,
@@ -690,9 +752,20 @@ class OnnxModel(Model):
 
 
 def load_onnx(
-    data: bytes, *, path: Path, sha256: str, trusted: Iterable[str] = (), granted_by: str = "cli --trust-model"
+    data: bytes,
+    *,
+    path: Path,
+    sha256: str,
+    trusted: Iterable[str] = (),
+    granted_by: str = "cli --trust-model",
+    device: str = "auto",
 ) -> OnnxModel:
-    """Open ONNX bytes with onnxruntime (CPU) and wrap them as an :class:`OnnxModel`.
+    """Open ONNX bytes with onnxruntime and wrap them as an :class:`OnnxModel`.
+
+    ``device`` picks the execution providers (:func:`onnx_providers`): the GPU
+    where onnxruntime's CUDA provider is installed and ``device`` allows it, else
+    the CPU.  The providers the session runs on are recorded with the trust
+    decision (``model_trust["onnx"]["providers"]`` in provenance).
 
     A graph with external data loads only when its identity (:func:`onnx_identity`)
     is in ``trusted``; its data files are read by Probity from the model's folder
@@ -742,15 +815,28 @@ def load_onnx(
     # thread policy), so threads inside onnxruntime would only multiply them and add contention.
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
+    providers = onnx_providers(device, ort.get_available_providers())
     try:
         if files.contents:
-            session = _session_from_copies(ort, options, data, files, path)
+            session = _session_from_copies(ort, options, data, files, path, providers)
         else:
-            session = ort.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"])
+            session = ort.InferenceSession(data, sess_options=options, providers=providers)
     except Exception as exc:  # onnxruntime's errors are not a public hierarchy
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelError(f"{path.name} cannot be opened by onnxruntime: {first.rstrip('.')}.", path=path) from exc
     size = len(data) + sum(e.size_bytes for e in files.external)
-    return OnnxModel(
-        session, info, path=path, sha256=files.identity, size_bytes=size, trust=trust, external=files.external
+    used = tuple(str(p) for p in session.get_providers())
+    base = trust or TrustDecision(required=False, granted_by="not required", sha256=files.identity)
+    model = OnnxModel(
+        session,
+        info,
+        path=path,
+        sha256=files.identity,
+        size_bytes=size,
+        trust=OnnxLoadDecision(**base.__dict__, providers=used),
+        external=files.external,
     )
+    if used and used[0] == _CUDA_PROVIDER:
+        cuda = providers[0]
+        model.device = f"cuda:{cuda[1]['device_id']}" if isinstance(cuda, tuple) else "cuda"
+    return model

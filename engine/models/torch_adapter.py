@@ -23,14 +23,25 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from engine.device import choose_device
+from engine.device import (
+    MIN_BATCH_ROWS,
+    choose_device,
+    is_out_of_memory,
+    out_of_memory_warning,
+    release_device_memory,
+    rows_within_memory,
+)
 from engine.errors import ModelError, ModelInputError
 from engine.models.base import Model, Task, TrustDecision
 
 __all__ = ["TorchModel", "PREDICT_BATCH_ROWS"]
 
-#: Rows per forward pass in :meth:`TorchModel.predict`; bounds memory on large tables.
+#: Rows per forward pass in :meth:`TorchModel.predict`; bounds memory on large tables.  On a GPU the
+#: passes are also bounded by its free memory, and halved on running out of it (:meth:`TorchModel.predict`).
 PREDICT_BATCH_ROWS = 65_536
+# Activations held per row and per parameter-width in a pass, against the estimate's misses (fused
+# temporaries, the softmax, the copy back): bytes per row = itemsize * width * this.
+_ACTIVATION_COPIES = 4
 
 
 def _module_dtype(module: Any) -> Any:
@@ -54,13 +65,17 @@ def _detached(tensor: Any) -> Any:
 
 
 def _device_key(device: Any) -> str:
-    """``"cuda"`` and ``"cuda:0"`` name the same GPU when only the default one is used."""
+    """``"cuda"`` and ``"cuda:0"`` name the same GPU when only the default one is used.
+
+    Other devices keep their own spelling, so that a stand-in device (``"cpu:0"``
+    in the tests, for a GPU) has a module copy of its own, apart from the CPU's.
+    """
     import torch
 
     d = torch.device(device)
     if d.type == "cuda":
         return f"cuda:{torch.cuda.current_device() if d.index is None else d.index}"
-    return d.type
+    return str(d)
 
 
 class TorchModel(Model):
@@ -93,6 +108,13 @@ class TorchModel(Model):
     -----
     The caller's module is never moved or converted: when a device or dtype
     other than its own is needed, a deep copy is made once and cached.
+
+    On a GPU, :meth:`predict` passes at most as many rows as half the free
+    memory holds (:func:`engine.device.rows_within_memory`); a pass that runs
+    out of memory is made again with half the rows, down to
+    :data:`engine.device.MIN_BATCH_ROWS`, and then the rest of the call runs
+    on the CPU, which the next result's warnings say
+    (:meth:`take_device_notes`).
     """
 
     def __init__(
@@ -157,6 +179,8 @@ class TorchModel(Model):
         self.device = choose_device(device)
         self._copies: dict[tuple[str, Any], Any] = {(_device_key(_module_device(module)), self._native_dtype): module}
         self._lock = threading.Lock()
+        self._batch_cap: dict[str, int] = {}  # rows per pass a device ran out of memory above
+        self._device_notes: list[str] = []
         self._check_output_shape()
 
     # -- identity ---------------------------------------------------------
@@ -187,13 +211,14 @@ class TorchModel(Model):
                 self._copies[key] = found
         return found
 
-    def forward_tensor(self, x: Any) -> Any:
+    def forward_tensor(self, x: Any, *, device: Any = None) -> Any:
         """Logits ``(n, k)`` or values ``(n,)`` for a float tensor ``x`` of shape ``(n, F)``.
 
-        The module copy on ``x``'s device and dtype is used and the autograd
-        graph is kept, so gradients with respect to ``x`` can be taken.  A
-        single-logit binary classifier's output ``z`` is returned as
-        ``[0, z]``, whose softmax is ``[1 - sigmoid(z), sigmoid(z)]``.
+        The module copy on ``device`` (default: ``x``'s device) and ``x``'s
+        dtype is used and the autograd graph is kept, so gradients with
+        respect to ``x`` can be taken.  A single-logit binary classifier's
+        output ``z`` is returned as ``[0, z]``, whose softmax is
+        ``[1 - sigmoid(z), sigmoid(z)]``.
         """
         if x.ndim != 2 or x.shape[1] != self.n_features_in:
             raise ModelInputError(
@@ -201,7 +226,34 @@ class TorchModel(Model):
                 f"{tuple(x.shape)} was given.",
                 path=self.path,
             )
-        return self._shaped_output(self.module_for(x.device, x.dtype)(x), x.shape[0])
+        module = self.module_for(x.device if device is None else device, x.dtype)
+        return self._shaped_output(module(x), x.shape[0])
+
+    def bytes_per_row(self, dtype: Any = None, *, points: int = 1, grad: bool = False) -> float:
+        """A generous estimate of the device memory one row's pass needs (``points`` inputs per row).
+
+        The activations of a row are taken as wide as the input plus the
+        parameters per input column (the sum of the layer widths of a
+        multilayer perceptron, rounded up); a backward pass doubles them.
+        """
+        import torch
+
+        dtype = self._native_dtype if dtype is None else dtype
+        itemsize = torch.empty((), dtype=dtype).element_size()
+        n_params = sum(int(p.numel()) for p in self._module.parameters())
+        width = self.n_features_in + n_params / self.n_features_in
+        return float(itemsize * width * _ACTIVATION_COPIES * (2 if grad else 1) * max(1, points))
+
+    def take_device_notes(self) -> tuple[str, ...]:
+        """The warnings about where predictions ran (a GPU out of memory) since last asked, each once; clears them.
+
+        :meth:`engine.inputs.AuditInputs.provenance` puts them in the result
+        it records next, so the fallback shows in ``results.json`` and the report.
+        """
+        with self._lock:
+            notes = tuple(dict.fromkeys(self._device_notes))
+            self._device_notes.clear()
+        return notes
 
     def _plain_sequential(self, device: Any, dtype: Any) -> Any | None:
         """The module on ``device``/``dtype`` if it is an ``nn.Sequential`` opening with an ``nn.Linear``.
@@ -335,17 +387,55 @@ class TorchModel(Model):
         import torch
 
         values = self.frame_to_array(X)
-        outputs = []
-        with torch.inference_mode():
-            for start in range(0, len(values), PREDICT_BATCH_ROWS):
-                x = torch.as_tensor(
-                    values[start : start + PREDICT_BATCH_ROWS], dtype=self._native_dtype, device=self.device
-                )
-                out = self.forward_tensor(x)
-                if self.task is Task.CLASSIFICATION:
-                    out = torch.softmax(out, dim=1)
-                outputs.append(out.to(device="cpu", dtype=torch.float64).numpy())
-        if not outputs:
+        n = len(values)
+        if n == 0:
             k = len(self.classes or ())
             return np.zeros((0, k)) if self.task is Task.CLASSIFICATION else np.zeros(0)
+        device = self.device
+        rows = self._rows_per_pass(device)
+        outputs: list[np.ndarray] = []
+        start = 0
+        with torch.inference_mode():
+            while start < n:
+                try:
+                    outputs.append(self._predict_pass(values[start : start + rows], device))
+                except (RuntimeError, MemoryError) as exc:
+                    if not is_out_of_memory(exc):
+                        raise
+                    del exc  # its traceback holds the pass's tensors
+                    release_device_memory(device)
+                    if rows > MIN_BATCH_ROWS:
+                        rows = max(MIN_BATCH_ROWS, rows // 2)
+                        with self._lock:
+                            self._batch_cap[device] = rows  # later calls start from a size that fitted
+                        continue
+                    if device == "cpu":
+                        raise ModelError(
+                            f"The model {self.name} ran out of memory on the CPU even at {rows} rows per pass.",
+                            path=self.path,
+                        ) from None
+                    with self._lock:
+                        self._device_notes.append(
+                            out_of_memory_warning(f"Predictions of the model {self.name}", device, rows)
+                        )
+                    device, rows = "cpu", PREDICT_BATCH_ROWS
+                    continue
+                start += rows
         return np.concatenate(outputs, axis=0)
+
+    def _rows_per_pass(self, device: str) -> int:
+        """:data:`PREDICT_BATCH_ROWS`, less on a GPU whose free memory holds fewer or that ran out above fewer."""
+        with self._lock:
+            cap = min(PREDICT_BATCH_ROWS, self._batch_cap.get(device, PREDICT_BATCH_ROWS))
+        return rows_within_memory(device, self.bytes_per_row(), cap)
+
+    def _predict_pass(self, values: np.ndarray, device: str) -> np.ndarray:
+        """Probabilities or values for one pass of rows on ``device``, as float64 on the host."""
+        import torch
+
+        x = torch.as_tensor(values, dtype=self._native_dtype, device=device)
+        out = self.forward_tensor(x, device=device)
+        if self.task is Task.CLASSIFICATION:
+            out = torch.softmax(out, dim=1)
+        result: np.ndarray = out.to(device="cpu", dtype=torch.float64).numpy()
+        return result
