@@ -37,7 +37,8 @@ class ModelIntake:
     ``model`` is set when it loaded.  ``refusal`` holds the
     ``UntrustedModelError`` (a per-file trust decision is needed), the
     ``UnreviewedModelError`` (trusted, but names Probity has not reviewed were
-    not acknowledged) or the ``UnsafeModelError`` (refused always) instead;
+    not acknowledged), the ``UnsafeModelError`` (refused always) or the
+    ``TorchDeclarationNeeded`` (a network whose sidecar must name its columns or outputs) instead;
     ``inspection`` describes the file either way.
     """
 
@@ -50,14 +51,21 @@ class ModelIntake:
     def job_outcome(self) -> str | None:
         """What the job list shows instead of "done" when nothing was loaded (see ``gui.panes.jobs``)."""
         from engine.errors import UntrustedModelError
+        from engine.models.torch_files import TorchDeclarationNeeded
 
         if self.refusal is None:
             return None
+        if isinstance(self.refusal, TorchDeclarationNeeded):
+            return "needs its sidecar"
         return "needs trust" if isinstance(self.refusal, UntrustedModelError) else "refused"
 
 
 def intake_model(
-    path: Path, *, trusted_sha256: Iterable[str] = (), allow_unreviewed: bool = False, ctx: JobContext
+    path: Path,
+    *,
+    trusted_sha256: Iterable[str] = (),
+    allow_unreviewed: bool = False,
+    ctx: JobContext,
 ) -> ModelIntake:
     """Inspect a model file, then load it under the given per-file trust decisions.
 
@@ -67,6 +75,7 @@ def intake_model(
     from engine.errors import UnsafeModelError, UntrustedModelError
     from engine.models.loading import UnreviewedModelError, inspect_model, load_model
     from engine.models.probe import probe_model
+    from engine.models.torch_files import TorchDeclarationNeeded
 
     ctx.progress(0.0, f"Inspecting {path.name}")
     inspection = inspect_model(path)
@@ -74,11 +83,14 @@ def intake_model(
     ctx.progress(0.4, f"Loading {path.name}")
     try:
         model = load_model(
-            path, trusted_sha256=tuple(trusted_sha256), granted_by="gui confirmation", allow_unreviewed=allow_unreviewed
+            path,
+            trusted_sha256=tuple(trusted_sha256),
+            granted_by="gui confirmation",
+            allow_unreviewed=allow_unreviewed,
         )
         # Its first prediction in a child process: a native crash is a refusal, not a dead app.
         probe_model(model, ctx=ctx.sub(0.5, 0.95))
-    except (UntrustedModelError, UnreviewedModelError, UnsafeModelError) as exc:
+    except (UntrustedModelError, UnreviewedModelError, UnsafeModelError, TorchDeclarationNeeded) as exc:
         ctx.progress(1.0, f"{path.name} needs a trust decision" if isinstance(exc, UntrustedModelError) else str(exc))
         return ModelIntake(path=path, inspection=inspection, model=None, refusal=exc)
     ctx.progress(1.0, f"Loaded {path.name}")

@@ -80,6 +80,7 @@ __all__ = [
     "TorchFile",
     "InputMapping",
     "TorchLoadDecision",
+    "TorchDeclarationNeeded",
     "sidecar_of",
     "read_sidecar",
     "parse_features_option",
@@ -99,6 +100,20 @@ OUTPUT_KINDS = ("logits", "probabilities", "values")
 #: The sidecar's name ends so: ``model.pt`` -> ``model.features.json``.
 SIDECAR_SUFFIX = ".features.json"
 _SIDECAR_KEYS = ("features", "task", "classes", "output", "architecture")
+
+
+class TorchDeclarationNeeded(ModelError):
+    """A network whose sidecar would have to say more: which data columns it takes (``missing ==
+    "features"``), or what its several outputs are (``missing == "task"``).
+
+    The desktop app asks for them in the model pane and writes the sidecar; the command
+    line takes ``--features`` or the sidecar.
+    """
+
+    def __init__(self, message: str, *, path: Path, missing: str) -> None:
+        super().__init__(message, path=path)
+        self.missing = missing
+
 
 _KIND_TEXT = {
     "torchscript": "a TorchScript program (architecture and weights)",
@@ -984,10 +999,11 @@ def _decide_output(out: Any, mapping: InputMapping, path: Path) -> tuple[Task, t
         task_name = Task.CLASSIFICATION.value
     if task_name is None:
         if k != 1:
-            raise ModelError(
+            raise TorchDeclarationNeeded(
                 f"{path.name} returns {k} outputs per row and nothing says what they are; declare "
                 f'"task": "classification" and its "classes" in {sidecar_of(path).name}.',
                 path=path,
+                missing="task",
             )
         task_name = Task.REGRESSION.value
     task = Task(task_name)
@@ -1175,10 +1191,11 @@ def load_torch(
         _apply_weights(module, state, path, arch)
         facts.update(architecture=arch.name, architecture_sha256=arch_sha)
     if mapping.features is None:
-        raise ModelError(
+        raise TorchDeclarationNeeded(
             f"{path.name} does not say which data columns it takes; list them in order in {sidecar_of(path).name} "
             'next to it (a JSON list, or {"features": [...]}) or give them with --features.',
             path=path,
+            missing="features",
         )
     module.eval()
     source = mapping.source or "the sidecar"

@@ -10,6 +10,7 @@ from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QColor, QGuiApplication
 from PySide6.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QDialog,
     QDialogButtonBox,
     QFileDialog,
@@ -17,9 +18,11 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QListWidget,
     QListWidgetItem,
     QPlainTextEdit,
+    QPushButton,
     QSizePolicy,
     QToolButton,
     QVBoxLayout,
@@ -36,7 +39,7 @@ from gui.settings import last_folder, remember_folder
 from gui.text import escape, literal, plain_label
 from gui.widgets import InlineMessage, OpenHeader, ProgressRow, accept_file_drops, hint_label, human_size, short_hash
 
-__all__ = ["ModelPane", "TrustDialog", "MODEL_FILE_FILTER", "MODEL_SUFFIXES", "ACKNOWLEDGE_TEXT"]
+__all__ = ["ModelPane", "TrustDialog", "SidecarPrompt", "MODEL_FILE_FILTER", "MODEL_SUFFIXES", "ACKNOWLEDGE_TEXT"]
 
 _SCAN_TITLE = "Safety scan (what the file imports when loaded)"
 
@@ -185,6 +188,151 @@ class TrustDialog(QDialog):
         )
 
 
+class SidecarPrompt(QGroupBox):
+    """Writes the sidecar a PyTorch network needs (``net.pt`` -> ``net.features.json``) and loads it again.
+
+    Shown when the network does not say which data columns it takes, or what its
+    several outputs are.  The columns (in the order the network reads them), the
+    task, the class labels and the kind of output are asked here, prefilled from the
+    open dataset's feature columns and target; "Save … and load" writes exactly what
+    ``probity`` reads from the command line (so a report's ``probity verify`` finds
+    it), keeping any key the sidecar already had, and loads the file again.  A
+    declaration the network does not fit is the loader's one sentence, shown inline.
+    """
+
+    sig_saved = Signal(object)  # the model file (Path) whose sidecar was written
+
+    _TASKS = (("detect from the outputs", None), ("classification", "classification"), ("regression", "regression"))
+    _OUTPUTS = (
+        ("detect from the outputs", None),
+        ("logits", "logits"),
+        ("probabilities", "probabilities"),
+        ("values", "values"),
+    )
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Describe the network (its sidecar file)", parent)
+        self.path: Path | None = None
+        self.hint = hint_label("")
+        self.hint.setWordWrap(True)
+        self.columns_edit = QLineEdit()
+        self.columns_edit.setPlaceholderText("income, debt, age, …")
+        self.use_features_button = QPushButton("Use the dataset's feature columns")
+        self.use_features_button.clicked.connect(self._on_use_features_clicked)
+        self.task_box = QComboBox()
+        for text, value in self._TASKS:
+            self.task_box.addItem(text, value)
+        self.classes_edit = QLineEdit()
+        self.classes_edit.setPlaceholderText("class labels in the order of the outputs, e.g. 0, 1")
+        self.output_box = QComboBox()
+        for text, value in self._OUTPUTS:
+            self.output_box.addItem(text, value)
+        self.save_button = QPushButton("Save and load")
+        self.save_button.setObjectName("primary")
+        self.save_button.clicked.connect(self._on_save_clicked)
+        self.problem = InlineMessage()
+        self._features: tuple[str, ...] = ()
+        columns_row = QHBoxLayout()
+        columns_row.addWidget(self.columns_edit, 1)
+        columns_row.addWidget(self.use_features_button)
+        form = QFormLayout()
+        form.addRow("Input columns, in order:", columns_row)
+        form.addRow("Task:", self.task_box)
+        form.addRow("Classes:", self.classes_edit)
+        form.addRow("Output:", self.output_box)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.save_button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.hint)
+        layout.addLayout(form)
+        layout.addWidget(self.problem)
+        layout.addLayout(buttons)
+        self.hide()
+
+    def sidecar(self) -> Path | None:
+        """The sidecar file of the network asked about."""
+        return None if self.path is None else self.path.with_name(self.path.stem + ".features.json")
+
+    def ask(self, path: Path, reason: str, *, features: Sequence[str] = (), classes: Sequence[Any] = ()) -> None:
+        """Ask about ``path`` (``reason``: the loader's sentence); prefill from the dataset's columns and classes."""
+        if path != self.path:
+            self.columns_edit.clear()
+            self.classes_edit.clear()
+            self.task_box.setCurrentIndex(0)
+            self.output_box.setCurrentIndex(0)
+        self.path = path
+        self._features = tuple(features)
+        side = self.sidecar()
+        assert side is not None
+        self.hint.setText(
+            f"{reason} Probity writes your answers to {side.name} beside the model, as the command line reads them."
+        )
+        self.save_button.setText(f"Save {side.name} and load")
+        self.use_features_button.setEnabled(bool(self._features))
+        if not self.columns_edit.text().strip() and self._features:
+            self.columns_edit.setText(", ".join(self._features))
+        if not self.classes_edit.text().strip() and classes:
+            self.classes_edit.setText(", ".join(str(c) for c in classes))
+        self.problem.clear_message()
+        self.show()
+
+    def declaration(self) -> dict[str, Any]:
+        """What the sidecar will declare (keys the loader reads: features, task, classes, output)."""
+        doc: dict[str, Any] = {}
+        columns = [c.strip() for c in self.columns_edit.text().split(",") if c.strip()]
+        if columns:
+            doc["features"] = columns
+        task = self.task_box.currentData()
+        if task is not None:
+            doc["task"] = task
+        labels = [c.strip() for c in self.classes_edit.text().split(",") if c.strip()]
+        if labels and task != "regression":
+            doc["classes"] = [_label(c) for c in labels]
+        output = self.output_box.currentData()
+        if output is not None:
+            doc["output"] = output
+        return doc
+
+    def _on_use_features_clicked(self) -> None:
+        self.columns_edit.setText(", ".join(self._features))
+
+    def _on_save_clicked(self) -> None:
+        import json
+
+        side = self.sidecar()
+        if side is None:
+            return
+        doc = self.declaration()
+        if "features" not in doc:
+            self.problem.show_error("Name the input columns the network takes, in order, separated by commas.")
+            return
+        try:
+            kept: Any = json.loads(side.read_text(encoding="utf-8")) if side.exists() else {}
+        except (OSError, ValueError):
+            kept = {}
+        if isinstance(kept, list):  # a bare list of columns: replaced by the full declaration
+            kept = {}
+        try:
+            side.write_text(json.dumps({**kept, **doc}, indent=2) + "\n", encoding="utf-8")
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            self.problem.show_error(f"{side.name} could not be written beside the model ({reason}).")
+            return
+        self.problem.clear_message()
+        self.sig_saved.emit(self.path)
+
+
+def _label(text: str) -> Any:
+    """A class label as typed: a whole number, a number, or text (as the data's target holds it)."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            continue
+    return text
+
+
 class ModelPane(QWidget):
     """Open and describe one model; pickles need an explicit per-file decision."""
 
@@ -224,7 +372,8 @@ class ModelPane(QWidget):
         self.progress = ProgressRow()
         self.progress.sig_cancel_clicked.connect(self._on_progress_cancel_clicked)
         self.drop_hint = QLabel(
-            "Drop a model file here (skops, ONNX, pickle/joblib), or use Open model….\n"
+            "Drop a model file here (skops, ONNX, pickle/joblib, XGBoost, LightGBM, CatBoost or PyTorch), "
+            "or use Open model….\n"
             "Pickle-based files can run code: Probity scans them first and asks before loading."
         )
         self.drop_hint.setObjectName("dropHint")
@@ -298,9 +447,13 @@ class ModelPane(QWidget):
         body.setContentsMargins(0, 0, 0, 0)
         self.body.hide()
 
+        self.sidecar_prompt = SidecarPrompt()
+        self.sidecar_prompt.sig_saved.connect(self._on_sidecar_prompt_saved)
+
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.error)
+        layout.addWidget(self.sidecar_prompt)
         layout.addWidget(self.progress)
         layout.addWidget(self.drop_hint, 1)
         layout.addWidget(self.body, 1)
@@ -324,6 +477,8 @@ class ModelPane(QWidget):
         """
         path = Path(path)
         self.error.clear_message()
+        if self.sidecar_prompt.path != path:
+            self.sidecar_prompt.hide()
         self._job = self._runner.submit(
             JobSpec(
                 kind="load-model",
@@ -375,6 +530,7 @@ class ModelPane(QWidget):
         self.progress.stop()
         assert isinstance(result, tasks.ModelIntake)
         if result.model is not None:
+            self.sidecar_prompt.hide()
             self.recent.add(result.path)
             self._in_use = (result.path, result.inspection)
             self._show_inspection(result.path, result.inspection)
@@ -384,10 +540,15 @@ class ModelPane(QWidget):
             return
         from engine.errors import UntrustedModelError
         from engine.models.loading import UnreviewedModelError
+        from engine.models.torch_files import TorchDeclarationNeeded
 
         # Not loaded: the details keep describing the model in use; only the scan shows the file tried.
         self._show_attempt(result.path, result.inspection)
-        if isinstance(result.refusal, UntrustedModelError):
+        if isinstance(result.refusal, TorchDeclarationNeeded):
+            features, classes = self._dataset_hints()
+            self.sidecar_prompt.ask(result.path, str(result.refusal), features=features, classes=classes)
+            self.error.show_warning(f"{result.path.name} was not loaded yet: describe the network below.")
+        elif isinstance(result.refusal, UntrustedModelError):
             self._ask_trust(result.path, result.refusal, result.inspection)
         elif isinstance(result.refusal, UnreviewedModelError):
             # Trusted, but the loader met names nobody acknowledged: a refusal, said once, the model in use kept.
@@ -416,6 +577,9 @@ class ModelPane(QWidget):
             self._job = None
             self.progress.stop()
 
+    def _on_sidecar_prompt_saved(self, path: Path) -> None:
+        self.open_path(path)
+
     def _on_trust_dialog_finished(self, path: Path, sha256: str, accepted: bool, allow_unreviewed: bool) -> None:
         self.trust_dialog = None
         if accepted:
@@ -436,6 +600,21 @@ class ModelPane(QWidget):
             self._show_columns(self._session.model)
 
     # -- helpers -------------------------------------------------------------------------------
+    def _dataset_hints(self) -> tuple[tuple[str, ...], tuple[Any, ...]]:
+        """The open dataset's feature columns and its target's distinct values (sorted), to prefill the sidecar."""
+        dataset, roles = self._session.dataset, self._session.roles
+        if dataset is None or roles is None:
+            return (), ()
+        classes: tuple[Any, ...] = ()
+        if roles.target is not None and roles.target in dataset.frame.columns:
+            values = dataset.frame[roles.target].dropna().unique()
+            if 1 < len(values) <= 50:
+                try:
+                    classes = tuple(sorted(v.item() if hasattr(v, "item") else v for v in values))
+                except TypeError:
+                    classes = ()
+        return tuple(roles.features), classes
+
     def _still_in_use(self) -> str:
         """A sentence naming the model still in use after a file was not loaded, or ``""`` when none is."""
         model = self._session.model
