@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from engine.audit_options import AUDIT_OPTIONS, AuditOption, option_defaults, record_at, recorded_at
+from engine.device import following_request_device
 from engine.errors import AnalysisError, ProbityError, RoleError
 from engine.inputs import AuditInputs
 from engine.jobs import JobContext
@@ -79,8 +80,9 @@ __all__ = [
 
 #: What ``probity audit`` runs, in order.  "shap" and "groups" run only when
 #: registered (and "groups", "proxies" and "fairness" only with sensitive columns);
-#: "clusters" needs SHAP; "ig" (Integrated Gradients) runs only on a differentiable model.  An audit
-#: recorded before "proxies", "fairness" or "ig" names none of them among its analyses, so
+#: "clusters" needs SHAP; "ig" (Integrated Gradients) and "network" (network views) run only on a
+#: differentiable model.  An audit recorded before "proxies", "fairness", "ig" or "network" names none of
+#: them among its analyses, so
 #: ``probity verify`` re-runs it without them.
 AUDIT_ANALYSES: tuple[str, ...] = (
     "performance",
@@ -89,6 +91,7 @@ AUDIT_ANALYSES: tuple[str, ...] = (
     "lime",
     "shap",
     "ig",
+    "network",
     "dependence",
     "surrogate",
     "clusters",
@@ -112,7 +115,8 @@ _SPANS: dict[str, tuple[float, float]] = {
     "native": (0.55, 0.57),
     "lime": (0.57, 0.65),
     "shap": (0.65, 0.72),
-    "ig": (0.72, 0.75),
+    "ig": (0.72, 0.74),
+    "network": (0.74, 0.75),
     "dependence": (0.75, 0.85),
     "surrogate": (0.85, 0.90),
     "clusters": (0.90, 0.93),
@@ -182,6 +186,10 @@ class AuditRequest:
     favourable, reference, threshold:
         The fairness analysis's favourable outcome, reference groups (``"ATTR=GROUP"``
         items joined by ``"; "``) and decision threshold; ``None``: its own defaults.
+    device:
+        Where torch and ONNX models, TreeSHAP and the gradient methods compute
+        (``--device``): ``"auto"``, ``"cpu"`` or ``"cuda"``; ``None`` is ``"auto"``
+        and is not recorded (:func:`engine.device.preferred_device`).
     """
 
     data: Path
@@ -203,6 +211,7 @@ class AuditRequest:
     favourable: str | None = _DEFAULTS["favourable"]
     reference: str | None = _DEFAULTS["reference"]
     threshold: float | None = _DEFAULTS["threshold"]
+    device: str | None = _DEFAULTS["device"]
     timestamp: str | None = None
     measure_times: bool = True
     report: ReportOptions | None = None
@@ -242,6 +251,8 @@ class AuditRequest:
                 continue  # recorded only with its analysis: an audit recorded before it re-runs alike
             if option.record[0] == "explain_rows":  # the record's order since audits were first recorded
                 recorded["analyses"] = list(r.analyses)
+            if option.recorded_when_set and getattr(r, option.field) is None:
+                continue  # left to "auto": an audit recorded before --device re-runs alike
             record_at(recorded, option.record, getattr(r, option.field))
         if r.faithfulness:  # named only when attached: an audit recorded before the figures re-runs alike
             recorded["faithfulness"] = dict(FAITHFULNESS)
@@ -372,11 +383,13 @@ def load_inputs(
     granted_by: str = "cli --trust-model",
     allow_unreviewed: bool = False,
     ctx: JobContext | None = None,
+    device: str = "auto",
 ) -> AuditInputs:
     """Read the data, load the model (honouring trust decisions) and bind them with roles.
 
     ``allow_unreviewed`` is the second acknowledgement a trusted pickle or skops file
     needs when it names globals or types Probity has not reviewed (``--allow-unreviewed``).
+    ``device`` is where a torch or ONNX model predicts (:func:`engine.models.loading.load_model`).
     """
     from engine.data import load_table
     from engine.models.loading import load_model
@@ -393,6 +406,7 @@ def load_inputs(
         granted_by=granted_by,
         allow_unreviewed=allow_unreviewed,
         features=features,  # a torch network's input columns; formats that name their own ignore them
+        device=device,
     )
     if target is None:
         roles = assign_roles(dataset, target=None, features=features or loaded.input_columns, sensitive=sensitive)
@@ -431,6 +445,7 @@ def _shap_rows(explain: np.ndarray, inputs: AuditInputs, request: AuditRequest, 
     return np.union1d(explain, sample)
 
 
+@following_request_device  # every analysis left to "auto" computes on request.device
 def run_audit(request: AuditRequest, ctx: JobContext, *, inputs: AuditInputs | None = None) -> AuditOutcome:
     """Load the inputs and run the requested analyses.
 
@@ -550,6 +565,9 @@ def run_audit(request: AuditRequest, ctx: JobContext, *, inputs: AuditInputs | N
         # Integrated Gradients where it applies (a differentiable model), on the rows LIME and SHAP explain;
         # a tree or other model gets no gradient section and no note, as it would get none from the app.
         optional("ig", "Integrated Gradients", job("ig", JobSpec("ig", rows=rows)))
+    if "network" in wanted and refusal("network", model, feature_names=inputs.feature_names) is None:
+        # The network's weights and activations where the gradient methods apply; no note for other models.
+        optional("network", "Network views", job("network", JobSpec("network")))
     if "dependence" in wanted:
         if perm is None:
             warnings.append(

@@ -16,6 +16,7 @@ from engine.explain import (
     lime,
     linearshap,
     native,
+    network,
     pdp,
     performance,
     permutation,
@@ -50,6 +51,7 @@ METHODS: dict[str, Method] = {
         gradients.SALIENCY_METHOD,
         gradients.INPUT_X_GRADIENT_METHOD,
         gradients.SMOOTHGRAD_METHOD,
+        network.METHOD,
     )
 }
 
@@ -66,6 +68,7 @@ def get_method(name: str) -> Method:
 _REFUSALS: dict[str, Callable[..., str | None]] = {
     "treeshap": treeshap.refusal,
     "native": native.refusal,
+    "network": network.refusal,
     **{
         m.name: gradients.refusal
         for m in (

@@ -103,6 +103,12 @@ def _groups() -> QWidget:
     return GroupsView()
 
 
+def _network() -> QWidget:
+    from gui.plots.network import NetworkView
+
+    return NetworkView()
+
+
 #: Every view, by key; within an area in the order its tabs take.
 VIEWS: dict[str, ResultView] = {
     v.key: v
@@ -117,6 +123,7 @@ VIEWS: dict[str, ResultView] = {
         ResultView("importance", "Importance", "explain", _importance),
         ResultView("surrogate", "Surrogates", "explain", _surrogate),
         ResultView("groups", "Groups", "explain", _groups),
+        ResultView("network", "Network", "explain", _network),
         ResultView("fairness", "Fairness", "fairness", None),
     )
 }

@@ -20,6 +20,7 @@ from engine.explain.clusters import ExplanationClustersResult
 from engine.explain.fairness import FairnessResult
 from engine.explain.groups import GroupMetricsResult
 from engine.explain.native import NativeImportanceResult
+from engine.explain.network import NetworkResult
 from engine.explain.pdp import PartialDependenceResult
 from engine.explain.performance import PerformanceResult
 from engine.explain.permutation import PermutationImportanceResult
@@ -65,6 +66,7 @@ RENDERERS: dict[type[Result], Renderer] = {
     GroupMetricsResult: Renderer("groups", ("summary",)),
     FairnessResult: Renderer("fairness", ("summary", "fairness")),
     ProxyResult: Renderer("proxies", ("summary", "fairness")),
+    NetworkResult: Renderer("network", ("network",)),
 }
 
 
@@ -95,6 +97,7 @@ class Facts:
     groups: GroupMetricsResult | None = None
     fairness: FairnessResult | None = None
     proxies: ProxyResult | None = None
+    network: NetworkResult | None = None
     all_results: tuple[tuple[str, Result], ...] = ()
 
     @classmethod

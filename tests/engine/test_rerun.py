@@ -67,8 +67,9 @@ SETTINGS: dict[str, list[str]] = {
     "saliency": ["--rows", "0-4"],
     "input_x_gradient": ["--rows", "0-4"],
     "smoothgrad": ["--rows", "0-4", "--samples", "4"],
+    "network": ["--samples", "50", "--param", "max_units=4"],
 }
-LINEAR = {"linearshap", "ig", "saliency", "input_x_gradient", "smoothgrad"}
+LINEAR = {"linearshap", "ig", "saliency", "input_x_gradient", "smoothgrad", "network"}
 
 
 def test_the_settings_cover_every_registered_method() -> None:

@@ -10,7 +10,7 @@ the present sections in order.  One module per section (or a few closing ones):
 - ``summary``: the title page and the executive summary;
 - ``data_model``: the data and model summaries;
 - ``performance``, ``importance``, ``fairness``, ``surrogates``, ``local``,
-  ``clusters``, ``dependence``: one section each, drawn from its results;
+  ``clusters``, ``dependence``, ``network``: one section each, drawn from its results;
 - ``closing``: methodology, limitations, reproducibility and reviewer notes.
 """
 
@@ -30,6 +30,7 @@ from engine.report.sections.dependence import dependence
 from engine.report.sections.fairness import fairness
 from engine.report.sections.importance import importance
 from engine.report.sections.local import local_explanations
+from engine.report.sections.network import network
 from engine.report.sections.performance import performance
 from engine.report.sections.summary import executive_summary, title_page
 from engine.report.sections.surrogates import surrogates
@@ -51,6 +52,7 @@ SECTION_BUILDERS: dict[str, SectionBuilder] = {
     "local": local_explanations,
     "clusters": cluster_analysis,
     "dependence": dependence,
+    "network": network,
     "methodology": methodology,
     "limitations": limitations,
     "notes": reviewer_notes,
