@@ -372,6 +372,12 @@ def _check_json(doc: Any) -> _JsonFacts:
                 n_bins += len(_numbers(entry.get("borders", []), f"{where}'s borders"))
                 if entry.get("nan_value_treatment", "AsIs") not in ("AsIs", "AsFalse", "AsTrue"):
                     raise _Bad(f"{where} has the missing-value treatment {entry.get('nan_value_treatment')!r}")
+            else:
+                # CatBoost 1.2 lists the hashes a feature's one-hot splits test with the feature itself.
+                values = entry.get("values", [])
+                if not isinstance(values, list) or not all(_is_int(v) for v in values):
+                    raise _Bad(f"{where}'s one-hot values are not whole numbers")
+                n_bins += len(values)
     n_features = len(flat)
     if sorted(flat) != list(range(n_features)):
         raise _Bad(f"feature flat indices do not run over 0 to {n_features - 1}")
