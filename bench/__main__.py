@@ -9,7 +9,18 @@ from __future__ import annotations
 import importlib
 import sys
 
-CASES = ("csv_load", "treeshap", "booster_treeshap", "kernelshap", "lime", "pdp", "permutation", "ig", "startup")
+CASES = (
+    "csv_load",
+    "treeshap",
+    "booster_treeshap",
+    "catboost_treeshap",
+    "kernelshap",
+    "lime",
+    "pdp",
+    "permutation",
+    "ig",
+    "startup",
+)
 # Run only when named: it needs the bundle from `make installer`, Xvfb and xdotool.
 ON_REQUEST = ("bundle_start",)
 

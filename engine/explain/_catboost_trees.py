@@ -18,7 +18,9 @@ Splits
     (``nan_mode="Max"``), else left (``"Min"``, the default, and ``AsIs``).  The
     cover of a node is the sum of the ``leaf_weights`` below it, which ShapValues
     uses.  Non-symmetric trees (``grow_policy`` Depthwise, Lossguide) are read the
-    same way from their nested nodes.
+    same way from their nested nodes; their values are the path-dependent Shapley
+    values (checked by enumeration), which CatBoost 1.2's own ShapValues are not
+    there (they do not add up to its raw output on such trees).
 
 Categories
     CatBoost hashes a category's text (CityHash64 of its UTF-8 bytes, low 32 bits).
