@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from engine.device import DEVICE_CHOICES
 from engine.errors import ProbityError
 
 __all__ = ["AuditOption", "AUDIT_OPTIONS", "option_defaults", "record_at", "recorded_at"]
@@ -36,7 +37,10 @@ class AuditOption:
     sex=F --reference race=White``); the items are kept as one text joined by
     ``"; "``, as the method parameter it sets reads them.  An option of an
     ``analysis`` is recorded only when the audit runs that analysis, so an audit
-    recorded before the analysis existed re-runs to the same record.
+    recorded before the analysis existed re-runs to the same record.  ``choices``
+    lists the values the flag takes; an option ``recorded_when_set`` is recorded
+    only when given (not ``None``), so an audit recorded before it existed
+    re-runs to the same record too.
     """
 
     field: str
@@ -55,9 +59,15 @@ class AuditOption:
     exclusive: bool = False
     repeatable: bool = False
     analysis: str | None = None
+    choices: tuple[str, ...] = ()
+    recorded_when_set: bool = False
 
     def check(self, value: Any) -> None:
-        """Refuse a value outside :attr:`minimum` and :attr:`maximum` with the sentence the CLI and the GUI show."""
+        """Refuse a value outside :attr:`minimum` and :attr:`maximum`, or not among :attr:`choices`, with the
+        sentence the CLI and the GUI show."""
+        if self.choices and value is not None and value not in self.choices:
+            listed = ", ".join(repr(c) for c in self.choices)
+            raise ProbityError(f"{self.flag} must be one of {listed}, got {value!r}.")
         if value is None or (self.minimum is None and self.maximum is None):
             return
         lo, hi = self.minimum, self.maximum
@@ -87,6 +97,8 @@ class AuditOption:
         }
         if self.repeatable:
             kwargs["action"] = _Joined
+        if self.choices:
+            kwargs["choices"] = self.choices
         return kwargs
 
 
@@ -128,6 +140,20 @@ AUDIT_OPTIONS: tuple[AuditOption, ...] = (
         "permutation scoring (default: accuracy or r2)",
         metavar="SCORING",
         label="Permutation scoring",
+    ),
+    AuditOption(
+        "device",
+        "--device",
+        ("device",),
+        str,
+        None,
+        "where torch models, ONNX models (with onnxruntime's CUDA provider), TreeSHAP and the gradient "
+        "methods compute: auto (a CUDA GPU when there is one, the default), cpu or cuda; recorded, and "
+        "probity verify re-runs on it (on the CPU, noted, where it is missing)",
+        metavar="DEVICE",
+        label="Compute device",
+        choices=DEVICE_CHOICES,
+        recorded_when_set=True,
     ),
     AuditOption(
         "explain_rows",

@@ -698,6 +698,7 @@ def _cmd_explain(args: argparse.Namespace, ctx: JobContext) -> int:
         read_options=_read_options(args),
         allow_unreviewed=args.allow_unreviewed,
         ctx=ctx.sub(0.0, 0.1),
+        device=args.device or "auto",  # where a torch or ONNX model predicts, too
     )
     rows = None
     if method.takes_rows:

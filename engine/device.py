@@ -6,11 +6,16 @@ stay light, and a CPU-only analysis of a scikit-learn model never needs torch.
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import os
 import re
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, TypeVar, cast
 
 from engine.errors import AnalysisError
 
@@ -18,6 +23,9 @@ __all__ = [
     "DEVICE_CHOICES",
     "MIN_BATCH_ROWS",
     "choose_device",
+    "preferred_device",
+    "device_preference",
+    "following_request_device",
     "replay_device",
     "device_description",
     "free_memory_bytes",
@@ -33,6 +41,10 @@ __all__ = [
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 
 _CUDA_INDEXED = re.compile(r"^cuda:(\d+)$")
+
+# What "auto" means inside preferred_device(): an audit's --device, for every analysis it runs.
+_PREFERRED: ContextVar[str | None] = ContextVar("probity_preferred_device", default=None)
+_Run = TypeVar("_Run", bound=Callable[..., Any])
 
 #: Fewest rows per pass that out-of-memory retries halve down to before the CPU takes the call over.
 MIN_BATCH_ROWS = 16
@@ -64,6 +76,9 @@ def choose_device(preference: str = "auto") -> str:
     if not isinstance(preference, str):
         raise AnalysisError(f"Unknown compute device {preference!r}; choose 'auto', 'cpu' or 'cuda'.")
     wanted = preference.strip().lower()
+    preferred = _PREFERRED.get()
+    if wanted == "auto" and preferred is not None and preferred.strip().lower() != "auto":
+        return choose_device(preferred)  # inside preferred_device(): the audit's --device
     if wanted == "cpu":
         return "cpu"  # no torch import: a CPU choice needs nothing from it
     indexed = _CUDA_INDEXED.match(wanted)
@@ -87,6 +102,50 @@ def choose_device(preference: str = "auto") -> str:
             "device(s), numbered from 0."
         )
     return wanted
+
+
+@contextmanager
+def preferred_device(device: str | None) -> Iterator[None]:
+    """Within the block, ``"auto"`` (:func:`choose_device`) means ``device``; ``None`` changes nothing.
+
+    An audit runs under its ``--device`` this way, so that every analysis left
+    to ``"auto"`` (TreeSHAP, the gradient methods, a torch or ONNX model loaded
+    for it) computes where the audit was asked to.  The setting belongs to the
+    current thread's context only.
+    """
+    if device is None:
+        yield
+        return
+    choose_device(device)  # an unknown name, or a GPU that is not there, is refused before any work
+    token = _PREFERRED.set(device)
+    try:
+        yield
+    finally:
+        _PREFERRED.reset(token)
+
+
+def device_preference() -> str | None:
+    """The device :func:`preferred_device` put in force here, or ``None``."""
+    return _PREFERRED.get()
+
+
+def following_request_device(run: _Run) -> _Run:
+    """``run(request, ...)`` under :func:`preferred_device` of ``request.device``.
+
+    A preference already in force wins: ``probity verify`` replays a recorded
+    GPU audit on the CPU where the GPU is missing (:func:`replay_device`), and
+    the request keeps the recorded device, so the record it makes is the same.
+    """
+
+    @functools.wraps(run)
+    def under_device(request: Any, *args: Any, **kwargs: Any) -> Any:
+        wanted = getattr(request, "device", None)
+        if wanted is None or _PREFERRED.get() is not None:
+            return run(request, *args, **kwargs)
+        with preferred_device(wanted):
+            return run(request, *args, **kwargs)
+
+    return cast(_Run, under_device)
 
 
 def _cuda_possible() -> bool:
@@ -140,11 +199,13 @@ def replay_device(recorded: str) -> str:
 
     ``probity verify`` and ``probity rerun`` replay a GPU-made record on a
     laptop: ``"cuda"`` (or ``"cuda:N"``) without that GPU becomes ``"cpu"``, and
-    the comparison notes that the device differs.  Anything else is resolved
-    as :func:`choose_device` resolves it (an unknown name is refused).
+    the comparison notes that the device differs.  Anything else is returned
+    as recorded (``"auto"`` stays ``"auto"``, so a replayed call records what
+    its original did); an unknown name is refused.
     """
     try:
-        return choose_device(recorded)
+        choose_device(recorded)
+        return recorded
     except AnalysisError:
         if isinstance(recorded, str) and recorded.strip().lower().startswith("cuda"):
             return "cpu"

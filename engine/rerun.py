@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.device import replay_device
 from engine.errors import ProbityError
 from engine.files import JSONNestingError, json_bytes, loads_json
 from engine.jobs import JobContext
@@ -196,6 +197,9 @@ def replay(inputs: Any, call: Mapping[str, Any], *, seed: int, ctx: JobContext) 
     if not isinstance(recorded, Mapping):
         raise ProbityError(f"The recorded call of {method.name} has no parameters.")
     params = dict(recorded)
+    if isinstance(params.get("device"), str):
+        # Recorded on a GPU this machine lacks: made on the CPU, and the comparison notes the device.
+        params["device"] = replay_device(params["device"])
     built = [name for name in method.builds_on if isinstance(params.get(name), Mapping)]
     share = 0.5 if built else 0.0
     for name in built:

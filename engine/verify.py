@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine import __version__
+from engine.device import preferred_device, replay_device
 from engine.errors import ProbityError
 from engine.files import JSONNestingError
 from engine.hashing import sha256_file
@@ -851,7 +852,10 @@ def _verify_report(
     run_ctx = dataclasses.replace(ctx, seed=request.seed, path=()).sub(0.0, 0.85)
     command = prov.get("command")
     try:
-        with tempfile.TemporaryDirectory(prefix="probity-verify-") as tmp:
+        # A recorded --device replays on that device where it exists here, else on the CPU (the devices
+        # each result records differ then, which the comparison notes).
+        replayed = replay_device(request.device) if request.device else None
+        with tempfile.TemporaryDirectory(prefix="probity-verify-") as tmp, preferred_device(replayed):
             # Results name the files in their messages ("… in credit.csv"); a copy kept under another
             # name must not read as a difference, so the re-run sees the recorded names.
             inputs = load_inputs(

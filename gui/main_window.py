@@ -318,9 +318,8 @@ class MainWindow(QMainWindow):
         elif job_id == self._device_job:
             self._device_job = None
             self._set_device(str(result))
-        elif tasks.device_if_torch_loaded() is not None and self.device_status.text() == "Compute: CPU":
-            # An analysis imported torch; asking it now costs nothing.
-            self._set_device(tasks.device_if_torch_loaded() or "CPU")
+        else:
+            self._refresh_device()
 
     def _on_explain_pane_result_shown(self, _method: str) -> None:
         view = self.explain_pane.views.get("groups")
@@ -362,6 +361,7 @@ class MainWindow(QMainWindow):
         if job_id == self._device_job:
             self._device_job = None
             return
+        self._refresh_device()
         if job_id == self._demo_job:
             self._demo_job = None
             if error.is_user_error:
@@ -465,3 +465,12 @@ class MainWindow(QMainWindow):
     def _set_device(self, text: str) -> None:
         self.device_status.setText(f"Compute: {text}")
         self.device_status.setToolTip("Where torch-based analyses run.")
+
+    def _refresh_device(self) -> None:
+        """After a job: the GPU's free memory again, or the device once an analysis imported torch (free to ask)."""
+        text = self.device_status.text()
+        if text != "Compute: CPU" and not text.startswith("Compute: CUDA"):
+            return  # the processor, already described: nothing a job changes
+        known = tasks.device_if_torch_loaded()
+        if known is not None:
+            self._set_device(known)

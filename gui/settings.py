@@ -37,6 +37,8 @@ from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, QSettings, QTimer
 
+from engine.device import DEVICE_CHOICES
+
 __all__ = [
     "AppSettings",
     "DEVICE_CHOICES",
@@ -51,8 +53,8 @@ __all__ = [
 ]
 
 SETTINGS_GROUP = "preferences"
-#: What the device setting may be (the engine accepts "cuda:N" too; the dialog offers these).
-DEVICE_CHOICES = ("auto", "cpu", "cuda")
+# What the device setting may be: engine.device.DEVICE_CHOICES (the engine accepts "cuda:N" too; the dialog
+# offers these), declared there once.
 #: Most rows in one model call of a job started from the GUI.  scikit-learn's
 #: gradient boosting and one-hot encoding hold the interpreter lock for a whole
 #: call (about 3 ms per 1,000 rows for the demo model), so the engine's batch
@@ -93,7 +95,7 @@ class AppSettings:
     ----------
     seed: the seed new analyses and reports start from.
     threads: compute threads for parallel model calls and torch; 0 = automatic (the engine's choice).
-    device: torch device for gradient methods: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+    device: where TreeSHAP and the gradient methods compute: ``"auto"``, ``"cpu"`` or ``"cuda"``.
     lime_samples: perturbed samples per LIME explanation; 0 = LIME's own default.
     kernelshap_coalitions: KernelSHAP coalitions per explanation; 0 = automatic (its own default).
     permutation_repeats: shuffles per column in permutation importance (at least 2);

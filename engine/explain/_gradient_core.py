@@ -29,6 +29,7 @@ import numpy as np
 from engine.attribution import AttributionResult, resolve_output
 from engine.device import (
     choose_device,
+    device_preference,
     is_out_of_memory,
     out_of_memory_warning,
     release_device_memory,
@@ -371,8 +372,10 @@ def _title(method: str) -> str:
 
 
 def _device_for(model: Any, device: str) -> str:
-    """The device a run uses: ``"auto"`` on a torch model is the model's own (``--device`` of the audit)."""
-    if isinstance(device, str) and device.strip().lower() == "auto" and isinstance(model, TorchModel):
+    """The device a run uses: ``"auto"`` on a torch model is the model's own (loaded with ``--device``), unless
+    an audit's ``--device`` is in force (:func:`engine.device.preferred_device`)."""
+    auto = isinstance(device, str) and device.strip().lower() == "auto"
+    if auto and isinstance(model, TorchModel) and device_preference() is None:
         return str(model.device)
     return choose_device(device)
 

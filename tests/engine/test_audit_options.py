@@ -22,6 +22,7 @@ CHANGED = {
     "favourable": "1",
     "reference": "group=A",
     "threshold": 0.4,
+    "device": "cpu",
 }
 
 

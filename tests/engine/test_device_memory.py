@@ -102,7 +102,7 @@ def test_a_recorded_gpu_replays_on_the_cpu_where_there_is_none(monkeypatch: pyte
     assert device_mod.replay_device("cuda") == "cpu"
     assert device_mod.replay_device("cuda:1") == "cpu"
     assert device_mod.replay_device("cpu") == "cpu"
-    assert device_mod.replay_device("auto") == "cpu"
+    assert device_mod.replay_device("auto") == "auto"  # as recorded: a replayed call records what the original did
     with pytest.raises(device_mod.AnalysisError):
         device_mod.replay_device("tpu")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
@@ -300,3 +300,87 @@ def test_the_onnx_provider_used_is_recorded_in_provenance(tmp_path, monkeypatch:
     monkeypatch.setattr(ort, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
     load_model(path)  # "auto" with the CUDA provider installed asks for it first
     assert asked[-1] == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+
+
+# -- the audit's --device ----------------------------------------------------------------------
+
+
+def test_the_audit_records_its_device_only_when_one_is_given() -> None:
+    from pathlib import Path
+
+    from engine.audit import AuditRequest
+
+    plain = AuditRequest(data=Path("d.csv"), model=Path("m.pt"), target="y")
+    assert "device" not in plain.parameters()  # an audit recorded before --device re-runs to the same record
+    on_cpu = AuditRequest(data=Path("d.csv"), model=Path("m.pt"), target="y", device="cpu")
+    assert on_cpu.parameters()["device"] == "cpu"
+    document = {"provenance": {"parameters": on_cpu.parameters()}}
+    again = AuditRequest.from_document(document, data=Path("d.csv"), model=Path("m.pt"))
+    assert again.device == "cpu" and again.parameters() == on_cpu.parameters()
+
+
+def test_the_cli_takes_a_known_device_only() -> None:
+    from engine.cli import build_parser
+
+    argv = ["audit", "--data", "d.csv", "--model", "m.pt", "--target", "y"]
+    assert build_parser().parse_args([*argv, "--device", "cpu"]).device == "cpu"
+    assert build_parser().parse_args(argv).device is None
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([*argv, "--device", "tpu"])
+
+
+def test_auto_means_the_audits_device_inside_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pathlib import Path
+
+    from engine.audit import AuditRequest
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a GPU "auto" would take
+    assert device_mod.choose_device("auto") == "cuda"
+    with device_mod.preferred_device("cpu"):
+        assert device_mod.choose_device("auto") == "cpu"
+        assert device_mod.choose_device("cuda") == "cuda"  # an explicit choice stays explicit
+    assert device_mod.choose_device("auto") == "cuda"
+
+    seen: list[str] = []
+
+    @device_mod.following_request_device
+    def run(request, ctx=None):
+        seen.append(device_mod.choose_device("auto"))
+
+    run(AuditRequest(data=Path("d"), model=Path("m"), target="y", device="cpu"))
+    run(AuditRequest(data=Path("d"), model=Path("m"), target="y"))
+    with device_mod.preferred_device("cpu"):  # verify's replay: its device wins over the recorded one
+        run(AuditRequest(data=Path("d"), model=Path("m"), target="y", device="cuda"))
+    assert seen == ["cpu", "cuda", "cpu"]
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(device_mod.AnalysisError, match="no CUDA device"):
+        with device_mod.preferred_device("cuda"):  # refused before any work
+            pytest.fail("ran without the GPU it was asked for")
+
+
+def test_gradient_methods_follow_the_audits_device_over_the_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    model = _stand_in_gpu(monkeypatch, Capped(), limit=10_000)
+    on_model = run_saliency(_inputs(model), ctx=JobContext(seed=0), dtype="float64", klass="b")
+    assert on_model.provenance.parameters["device"] == "cpu:0"  # "auto" on a torch model: the model's device
+    with device_mod.preferred_device("cpu"):
+        on_cpu = run_saliency(_inputs(model), ctx=JobContext(seed=0), dtype="float64", klass="b")
+    assert on_cpu.provenance.parameters["device"] == "cpu"
+    np.testing.assert_allclose(on_cpu.values, on_model.values, rtol=1e-12, atol=1e-14)
+
+
+def test_a_result_recorded_on_a_missing_gpu_is_rerun_on_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from engine.files import json_bytes
+    from engine.registry import get_method
+    from engine.rerun import replay
+
+    inputs = _inputs(_model(Capped()))
+    made = get_method("saliency")(inputs, ctx=JobContext(seed=2), rows=[0, 1, 2], device="cpu", dtype="float64")
+    call = json.loads(json_bytes(made.to_dict()))["provenance"]["call"]
+    call["parameters"]["device"] = "cuda"  # as a GPU machine records it
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    again = replay(inputs, call, seed=2, ctx=JobContext())
+    assert again.provenance.parameters["device"] == "cpu"
+    np.testing.assert_array_equal(again.values, made.values)
