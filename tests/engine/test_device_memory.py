@@ -384,3 +384,32 @@ def test_a_result_recorded_on_a_missing_gpu_is_rerun_on_the_cpu(monkeypatch: pyt
     again = replay(inputs, call, seed=2, ctx=JobContext())
     assert again.provenance.parameters["device"] == "cpu"
     np.testing.assert_array_equal(again.values, made.values)
+
+
+def test_audit_device_cpu_keeps_every_analysis_off_a_gpu_torch_sees(tmp_path, monkeypatch, capsys) -> None:
+    """With a GPU "seen", ``--device cpu`` runs the torch model and its gradient methods on the CPU, and says so."""
+    import json
+
+    from engine.cli import main
+    from engine.models.torch_files import sidecar_of
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+    path = tmp_path / "clf.pt"
+    torch.jit.script(net).save(path)
+    sidecar_of(path).write_text(json.dumps({"features": list(COLUMNS), "classes": [0, 1]}))
+    frame = _frame(60)
+    with torch.no_grad():
+        frame["y"] = net(torch.as_tensor(frame.to_numpy().copy(), dtype=torch.float32)).argmax(dim=1).numpy()
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    # torch "sees" a GPU that is not there: anything left to "auto" outside the audit's device would fail on it.
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(device_mod, "_cuda_possible", lambda: True)
+    argv = ["audit", "--data", str(tmp_path / "d.csv"), "--model", str(path), "--target", "y", "--no-report"]
+    out = tmp_path / "audit"
+    assert main([*argv, "--out", str(out), "--device", "cpu", "--explain-rows", "0-2"]) == 0, capsys.readouterr().err
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["provenance"]["parameters"]["device"] == "cpu"
+    assert doc["provenance"]["model_trust"]["torch"]["device"] == "cpu"
+    assert doc["results"]["ig"]["provenance"]["parameters"]["device"] == "cpu"
+    assert "--device" in doc["provenance"]["command"]
