@@ -336,3 +336,16 @@ def test_the_audit_of_an_mlp_carries_the_network_section_and_a_tree_gets_none(tm
         else:
             assert "network" not in results["results"]
             assert "Network views" not in text and "Network views" not in " ".join(results.get("warnings", []))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_network_views_on_cuda_equal_the_processors() -> None:
+    frame = pd.concat([HAND] * 50, ignore_index=True) + np.linspace(0, 1, 200)[:, None]
+    cpu = NETWORK(_torch_inputs(_hand_set(), frame), ctx=CTX, max_rows=None, device="cpu")
+    gpu = NETWORK(_torch_inputs(_hand_set(), frame), ctx=CTX, max_rows=None, device="cuda")
+    assert gpu.provenance.parameters["device"].startswith("cuda")
+    np.testing.assert_array_equal(gpu.weights, cpu.weights)
+    for a, b in zip(gpu.layers, cpu.layers):
+        np.testing.assert_allclose(a.mean, b.mean, rtol=1e-12, atol=1e-12)
+        np.testing.assert_array_equal(a.inactive_share, b.inactive_share)
