@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics
 from PySide6.QtWidgets import QGraphicsRectItem, QLabel, QVBoxLayout, QWidget
 
 from gui.plots import palette
-from gui.plots.base import abbreviate_labels, make_plot, set_axis_label, set_title
+from gui.plots.base import TICK_POINT_SIZE, abbreviate_labels, make_plot, set_axis_label, set_title
 from gui.text import plain_label
 
 __all__ = ["NetworkView", "HeatmapPlot"]
@@ -118,11 +118,18 @@ class HeatmapPlot(QWidget):
         if crossed is not None:
             for i, j in zip(*np.nonzero(crossed)):
                 self.crossed.append((int(i), int(j)))
-                mark = pg.TextItem("×", color=palette.TEXT, anchor=(0.5, 0.5))
+                dark = not signed and float(values[i, j]) > 0.55  # white on the sequential scale's dark end
+                mark = pg.TextItem("×", color="#FFFFFF" if dark else palette.TEXT, anchor=(0.5, 0.5))
                 mark.setPos(float(j) + 0.5, float(i) + 0.5)
                 self.item.addItem(mark)
         short, _ = abbreviate_labels(list(row_labels), _LABEL_CHARS)
-        self.item.getAxis("left").setTicks([[(i + 0.5, s) for i, s in enumerate(short)]])
+        axis = self.item.getAxis("left")
+        axis.setTicks([[(i + 0.5, s) for i, s in enumerate(short)]])
+        # Room for the widest row name beside the axis title (the axis does not widen for fixed ticks).
+        font = QFont()
+        font.setPointSize(TICK_POINT_SIZE)
+        widest = max((QFontMetrics(font).horizontalAdvance(s) for s in short), default=0)
+        axis.setWidth(widest + 34)
         step = max(1, math.ceil(n_cols / 16))
         self.item.getAxis("bottom").setTicks([[(j + 0.5, str(j)) for j in range(0, n_cols, step)]])
         set_title(self.item, title)

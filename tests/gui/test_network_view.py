@@ -11,10 +11,12 @@ import json
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtGui import QFont, QFontMetrics
 from PySide6.QtWidgets import QGraphicsRectItem
 
 from engine.explain.network import LayerActivation, NetworkResult
 from engine.results import result_from_dict
+from gui.plots.base import TICK_POINT_SIZE
 from gui.plots.network import NetworkView
 from gui.views import VIEWS, methods_in
 from tests.gui.stubs import FEATURES, provenance
@@ -85,6 +87,10 @@ def test_weights_activations_and_dead_units_are_drawn_as_heatmaps_with_readable_
     a = view.activations
     assert a.values.shape == (2, 4) and np.isnan(a.values[1, 2:]).all()
     assert _ticks(a.item, "left") == ["Layer 1 · ReLU", "Layer 2 · Tanh"]
+    # The row names fit beside the axis title (the axis does not widen for fixed ticks by itself).
+    font = QFont()
+    font.setPointSize(TICK_POINT_SIZE)
+    assert a.item.getAxis("left").width() >= QFontMetrics(font).horizontalAdvance("Layer 1 · ReLU") + 20
     assert len([i for i in a.item.items if isinstance(i, QGraphicsRectItem)]) == 2
     assert a.crossed == [(0, 2)]
     assert a.describe(0, 2) == "Layer 1, unit 2: mean activation 0, inactive on 100.0% of the rows; dead"
