@@ -90,7 +90,7 @@ def test_weights_activations_and_dead_units_are_drawn_as_heatmaps_with_readable_
     # The row names fit beside the axis title (the axis does not widen for fixed ticks by itself).
     font = QFont()
     font.setPointSize(TICK_POINT_SIZE)
-    assert a.item.getAxis("left").width() >= QFontMetrics(font).horizontalAdvance("Layer 1 · ReLU") + 20
+    assert a.item.getAxis("left").minimumWidth() >= QFontMetrics(font).horizontalAdvance("Layer 1 · ReLU") + 20
     assert len([i for i in a.item.items if isinstance(i, QGraphicsRectItem)]) == 2
     assert a.crossed == [(0, 2)]
     assert a.describe(0, 2) == "Layer 1, unit 2: mean activation 0, inactive on 100.0% of the rows; dead"
