@@ -72,6 +72,7 @@ from engine.explain._trees import (
     Tree,
     TreeModel,
     extract_tree_model,
+    go_left,
     is_tree_estimator,
     predict_tree_model,
 )
@@ -163,6 +164,8 @@ def tree_model_shap_values(
     Xp = model.prepare(X)
     n, F = Xp.shape
     values = np.zeros((n, F))
+    if torch_device is None and _by_leaf_pays(model, n):
+        return _by_leaf(model, Xp, variant, background, progress, check_cancelled)
     if variant == "interventional":
         if background is None or len(background) == 0:
             raise AnalysisError("Interventional TreeSHAP needs at least one background row.")
@@ -258,6 +261,109 @@ def tree_model_shap_values(
         label="TreeSHAP",
     )
     return values, float(model.offset) + base
+
+
+# -- oblivious trees: one computation per leaf ---------------------------------------------------------------
+
+
+def _oblivious_levels(tree: Tree) -> tuple[int, ...] | None:
+    """One internal node per depth of an oblivious ``tree``, or ``None`` when it is not one.
+
+    An oblivious tree (as CatBoost grows them) is complete and its nodes at each
+    depth all make the same split, so a row takes the same side at every node of a
+    depth, and the leaf it reaches records all of them.  Both TreeSHAP games depend
+    on a row only through those sides, so every row reaching one leaf has the same
+    SHAP values from this tree.
+    """
+    level = np.zeros(1, dtype=np.int64)
+    chosen: list[int] = []
+    while True:
+        inner = tree.left[level] >= 0
+        if not inner.any():
+            return tuple(chosen)
+        if not inner.all():
+            return None  # leaves at two depths: the leaf does not record every side
+        first = int(level[0])
+        alike = bool(
+            np.all(tree.feature[level] == tree.feature[first])
+            and np.array_equal(tree.threshold[level], np.full(level.size, tree.threshold[first]), equal_nan=True)
+            and np.all(tree.missing_left[level] == tree.missing_left[first])
+        )
+        if tree.categorical is not None and alike and tree.categorical[level].any():
+            alike = bool(tree.categorical[level].all()) and all(
+                bits is None or bool(np.all(bits[level] == bits[first]))
+                for bits in (tree.left_categories, tree.known_categories, tree.unknown_left)
+            )
+        if not alike:
+            return None
+        chosen.append(first)
+        level = np.concatenate([tree.left[level], tree.right[level]])
+
+
+def _leaf_determined(tree: Tree) -> bool:
+    """Whether the leaf a row reaches fixes the side it takes at every node (see :func:`_oblivious_levels`)."""
+    return _oblivious_levels(tree) is not None
+
+
+def _by_leaf_pays(model: TreeModel, n_rows: int) -> bool:
+    """Whether to compute oblivious trees once per leaf: every tree is one, and rows outnumber its leaves."""
+    if not model.trees:
+        return False
+    leaves = max(int(np.sum(t.left < 0)) for t in model.trees)
+    return n_rows > 2 * leaves and all(_leaf_determined(t) for t in model.trees)
+
+
+def _by_leaf(
+    model: TreeModel,
+    Xp: np.ndarray,
+    variant: str,
+    background: np.ndarray | None,
+    progress: Callable[[float, str], None] | None,
+    check_cancelled: Callable[[], None] | None,
+) -> tuple[np.ndarray, float]:
+    """Exact SHAP values of oblivious trees: each tree's values on one row per leaf reached, then looked up.
+
+    A row's leaf is the pattern of its sides, one split per depth; the same numbers
+    as the row-by-row sweeps (:func:`_oblivious_levels` says why), at a cost of one
+    comparison per depth and an addition per row and tree.
+    """
+    n, F = Xp.shape
+    values = np.zeros((n, F))
+    buffers: dict[str, np.ndarray] = {}
+    base = 0.0
+    if variant == "interventional":
+        if background is None or len(background) == 0:
+            raise AnalysisError("Interventional TreeSHAP needs at least one background row.")
+        Bp = model.prepare(background)
+        base = float(np.mean(predict_tree_model(model, background)))
+        wa, wb = _shapley_ab_weights(F + 1)
+    total = len(model.trees)
+    every = np.arange(n)
+    for t, tree in enumerate(model.trees):
+        if check_cancelled is not None:
+            check_cancelled()
+        levels = _oblivious_levels(tree)
+        assert levels is not None  # _by_leaf_pays checked every tree
+        code = np.zeros(n, dtype=np.int64)
+        for depth, node in enumerate(levels):
+            right = ~go_left(tree, Xp, np.array([node], dtype=np.int64))[:, 0]
+            code |= right.astype(np.int64) << depth
+        size = 1 << len(levels)
+        some_row = np.zeros(size, dtype=np.int64)
+        some_row[code] = every  # any row of a leaf stands for all of them
+        present = np.bincount(code, minlength=size) > 0
+        position = np.cumsum(present) - 1
+        plan = _plan(_concat([tree]))
+        part = np.zeros((int(present.sum()), F))
+        if variant == "interventional":
+            _interventional_block(plan, _background_bits(plan, Bp), Xp[some_row[present]], part, wa, wb)
+        else:
+            _path_dependent_block(plan, _path_tables(plan, F), Xp[some_row[present]], part, buffers)
+            base += plan.base
+        values += part[position[code]]
+        if progress is not None and (t + 1 == total or t % 10 == 9):
+            progress((t + 1) / total, f"TreeSHAP: {t + 1:,} of {total:,} trees")
+    return values, (base if variant == "interventional" else float(model.offset) + base)
 
 
 def _one_thread() -> int:
@@ -384,8 +490,7 @@ def _tree_estimator(model: Any) -> Any:
     if estimator is None:
         raise AnalysisError(
             f"TreeSHAP needs a scikit-learn tree model or an XGBoost or LightGBM booster, but {model.name} is a "
-            f"{model.format} model"
-            + ("; KernelSHAP explains it instead." if model.format == "catboost" else ".")
+            f"{model.format} model" + ("; KernelSHAP explains it instead." if model.format == "catboost" else ".")
         )
     return estimator
 

@@ -679,3 +679,66 @@ def test_asking_for_cuda_without_a_gpu_is_one_sentence(monkeypatch: pytest.Monke
     with pytest.raises(AnalysisError) as err:
         treeshap.run(_inputs(frame, pipe, features), ctx=JobContext(), rows=[0], device="cuda")
     assert "CUDA" in str(err.value) and str(err.value).count(". ") == 0
+
+
+def _oblivious_tree(rng: np.random.Generator, splits: list[tuple[int, float, bool]]) -> treeshap.Tree:
+    """A complete tree whose nodes at depth d all split on ``splits[d]`` (feature, threshold, missing left),
+    with random leaf values and covers (inner covers the sum of their leaves')."""
+    depth = len(splits)
+    n_inner, n_nodes = 2**depth - 1, 2 ** (depth + 1) - 1
+    idx = np.arange(n_nodes)
+    inner = idx < n_inner
+    level = np.floor(np.log2(idx + 1)).astype(int)
+    at = [splits[min(d, depth - 1)] for d in level]
+    cover = np.where(inner, 0.0, rng.integers(1, 20, size=n_nodes)).astype(np.float64)
+    left = np.where(inner, 2 * idx + 1, -1)
+    for node in range(n_inner - 1, -1, -1):
+        cover[node] = cover[2 * node + 1] + cover[2 * node + 2]
+    return treeshap.Tree(
+        left=left,
+        right=np.where(inner, 2 * idx + 2, -1),
+        feature=np.where(inner, [f for f, _, _ in at], -1).astype(np.int64),
+        threshold=np.where(inner, [t for _, t, _ in at], 0.0).astype(np.float64),
+        missing_left=np.array([m for _, _, m in at]) & inner,
+        value=np.where(inner, 0.0, rng.normal(size=n_nodes)),
+        cover=cover,
+    )
+
+
+@pytest.mark.parametrize("variant", ["path_dependent", "interventional"])
+def test_oblivious_trees_computed_once_per_leaf_equal_the_row_by_row_sweeps(variant, monkeypatch) -> None:
+    """CatBoost's symmetric trees: every row reaching a leaf has that tree's same SHAP values, so they are
+    computed once per leaf; the numbers equal the general sweeps (NaN rows and a feature split twice too)."""
+    rng = np.random.default_rng(4)
+
+    def splits(d: int) -> list[tuple[int, float, bool]]:
+        return [(int(rng.integers(4)), float(rng.normal()), bool(rng.integers(2))) for _ in range(d)]
+
+    trees = tuple(_oblivious_tree(rng, splits(d)) for d in (3, 4, 2, 4))
+    model = treeshap.TreeModel(trees, 0.3, "margin", 4, False, "oblivious")
+    assert all(treeshap._leaf_determined(t) for t in trees)
+    X = rng.normal(size=(300, 4))
+    X[::7, 2] = np.nan
+    background = rng.normal(size=(12, 4))
+    kwargs = {"variant": variant, "background": background if variant == "interventional" else None, "n_threads": 1}
+    assert treeshap._by_leaf_pays(model, len(X)) and not treeshap._by_leaf_pays(model, 20)
+    by_leaf, base = treeshap.tree_model_shap_values(model, X, **kwargs)
+    monkeypatch.setattr(treeshap, "_by_leaf_pays", lambda *a: False)
+    swept, swept_base = treeshap.tree_model_shap_values(model, X, **kwargs)
+    assert np.allclose(by_leaf, swept, rtol=0, atol=1e-12) and base == pytest.approx(swept_base, abs=1e-12)
+    if variant == "path_dependent":  # additive to the trees' output
+        assert np.allclose(by_leaf.sum(axis=1) + base, predict_tree_model(model, X), rtol=0, atol=1e-9)
+
+
+def test_only_complete_trees_splitting_alike_at_each_depth_are_taken_per_leaf() -> None:
+    import dataclasses
+
+    rng = np.random.default_rng(5)
+    even = _oblivious_tree(rng, [(0, 0.1, True), (1, -0.2, False)])
+    assert treeshap._leaf_determined(even)
+    feature = even.feature.copy()
+    feature[2] = 3  # one node at depth 1 splits on another feature
+    assert not treeshap._leaf_determined(dataclasses.replace(even, feature=feature))
+    X, y = _data("binary")
+    grown = extract_tree_model(tree.DecisionTreeClassifier(max_depth=4, random_state=0).fit(X, y))
+    assert not treeshap._leaf_determined(grown.trees[0])
