@@ -334,10 +334,17 @@ def _booster_run(
         if j >= 0:
             depends[j, e] = True
     importance = depends.astype(np.float64) @ encoded_importance
-    warn = [BOOSTER_CAVEAT]
+    # CatBoost's one importance of its own is PredictionValuesChange, with its own caveat.
+    catboost = model.format == "catboost"
+    if catboost:
+        from engine.models.catboost_adapter import CATBOOST_CAVEAT
+
+        caveat, basis = CATBOOST_CAVEAT, "PredictionValuesChange"
+    else:
+        caveat, basis = BOOSTER_CAVEAT, BOOSTER_BASES[importance_type]
+    warn = [caveat]
     if total == 0:
         warn.append(f"The booster {model.name} makes no splits, so every importance is zero.")
-    basis = BOOSTER_BASES[importance_type]
     parameters = {
         "klass": klass.item() if isinstance(klass, np.generic) else klass,
         "importance_type": importance_type,
@@ -350,8 +357,8 @@ def _booster_run(
         importance=importance,
         signed=None,
         basis=basis,
-        caveat=BOOSTER_CAVEAT,
-        estimator=f"{model.info.title} booster",
+        caveat=caveat,
+        estimator=f"{model.info.title} booster" if not catboost else "CatBoost model",
         output_name="",
         encoded_names=tuple(booster_names),
         encoded_importance=encoded_importance,

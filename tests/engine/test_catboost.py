@@ -29,8 +29,7 @@ from engine.inputs import AuditInputs
 from engine.jobs import JobContext
 from engine.models import catboost_adapter
 from engine.models.base import Task
-from engine.models.booster_adapter import BOOSTER_CAVEAT
-from engine.models.catboost_adapter import CatBoostModel, is_catboost_json
+from engine.models.catboost_adapter import CATBOOST_CAVEAT, CatBoostModel, is_catboost_json
 from engine.models.loading import inspect_model, load_model
 from engine.schema import Roles
 
@@ -383,7 +382,10 @@ def test_native_importance_is_catboosts_prediction_values_change(models: SimpleN
     result = native.run(_inputs(frame, model), ctx=JobContext(), importance_type="gain")
     np.testing.assert_allclose(result.importance, own / own.sum(), rtol=1e-12)
     assert result.feature_names == ("income", "region", "debt")
-    assert result.caveat == BOOSTER_CAVEAT and native.refusal(model) is None
+    # Named as what it is, with its own caveat (not the gain and split counts of XGBoost and LightGBM).
+    assert result.basis == "PredictionValuesChange" and result.estimator == "CatBoost model"
+    assert result.caveat == CATBOOST_CAVEAT and result.provenance.warnings[0] == CATBOOST_CAVEAT
+    assert native.refusal(model) is None
     with pytest.raises(AnalysisError, match=r"gives one importance of its own, PredictionValuesChange"):
         native.run(_inputs(frame, model), ctx=JobContext(), importance_type="split")
 
