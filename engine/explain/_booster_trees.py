@@ -29,7 +29,7 @@ LightGBM
     codes past the bitset) right, the code being the value truncated towards
     zero.  The cover is the data count (``internal_count``/``leaf_count``), which
     ``pred_contrib`` uses.  The initial score lives in the first trees' leaves, so
-    the offset is 0; a random-forest model averages its iterations.
+    the offset is 0; a random forest's raw output is the sum of its leaves too.
 
 ``tests/engine/test_booster_treeshap.py`` checks the leaves reached against each
 library's ``pred_leaf`` and the SHAP values against its own TreeSHAP.
@@ -247,7 +247,8 @@ def _xgboost(model: Any, k: int | None) -> TreeModel:
 
 
 def _lgb_text_trees(text: str) -> tuple[dict[str, str], list[dict[str, str]]]:
-    """The header and the trees of LightGBM model text, each as ``key -> value text``."""
+    """The header and the trees of LightGBM model text, each as ``key -> value text`` (a bare
+    header line such as ``average_output`` maps to ``""``)."""
     head, _, rest = text.partition("\nTree=")
     body = ("Tree=" + rest).split("\nend of trees", 1)[0] if rest else ""
 
@@ -255,7 +256,7 @@ def _lgb_text_trees(text: str) -> tuple[dict[str, str], list[dict[str, str]]]:
         out: dict[str, str] = {}
         for line in block.splitlines():
             key, eq, value = line.partition("=")
-            if eq:
+            if eq or (key.strip() and " " not in key.strip()):
                 out[key.strip()] = value.strip()
         return out
 
@@ -382,8 +383,9 @@ def _lightgbm(model: Any, k: int | None) -> TreeModel:
     header, tree_fields = _lgb_text_trees(text)
     per_iteration = int(header.get("num_tree_per_iteration", "1"))
     column, sign = _group(k, per_iteration)
-    n_iterations = max(1, len(tree_fields) // per_iteration)
-    scale = sign / n_iterations if "average_output" in header else sign
+    # A random forest (average_output) needs no scaling: LightGBM's raw prediction and its own
+    # contributions both add up the leaves as the file holds them (checked by the tests).
+    scale = sign
     missing_types: dict[int, set[int]] = {}
     trees = tuple(
         _lgb_tree(f, scale=scale, missing_types=missing_types)

@@ -257,6 +257,44 @@ def test_path_dependent_values_equal_the_librarys_own_treeshap(boosters: SimpleN
         assert np.count_nonzero(np.abs(values).max(axis=0) > 1e-9) >= 3
 
 
+@pytest.mark.parametrize("kind", ["xgb-dart", "xgb-forest", "lgb-rf"])
+def test_dart_and_forest_boosters_equal_the_librarys_own_treeshap(
+    boosters: SimpleNamespace, tmp_path: Path, kind: str
+) -> None:
+    """Dart trees carry a weight each; forests grow several trees a round (XGBoost sums them, LightGBM averages)."""
+    X, y = boosters.X, boosters.y["binary"]
+    path = tmp_path / ("model.json" if kind.startswith("xgb") else "model.txt")
+    if kind == "xgb-dart":
+        params = {"booster": "dart", "rate_drop": 0.3, "skip_drop": 0.0, "max_depth": 3, "seed": 1}
+        booster = xgb.train(
+            {"objective": "binary:logistic", **params}, xgb.DMatrix(X, label=y, enable_categorical=True), 6
+        )
+        booster.save_model(path)
+    elif kind == "xgb-forest":
+        params = {"num_parallel_tree": 4, "subsample": 0.7, "colsample_bynode": 0.7, "max_depth": 3, "seed": 1}
+        booster = xgb.train(
+            {"objective": "binary:logistic", **params}, xgb.DMatrix(X, label=y, enable_categorical=True), 3
+        )
+        booster.save_model(path)
+    else:
+        params = {"boosting": "rf", "bagging_freq": 1, "bagging_fraction": 0.7, "num_leaves": 8, "verbosity": -1}
+        lgb.train({"objective": "binary", **params}, lgb.Dataset(X, label=y), 5).save_model(path)
+    model = load_model(path)
+    if kind == "xgb-dart":
+        weights = json.loads(bytes(model.booster.save_raw("json")))["learner"]["gradient_booster"]["weight_drop"]
+        assert len(set(np.round(weights, 6))) > 1  # the trees do carry different weights
+    key = "xgb-binary-partition" if kind.startswith("xgb") else "lgb-binary"
+    for k in (0, 1):
+        values, base = treeshap.tree_model_shap_values(
+            booster_tree_model(model, class_index=k), booster_matrix(model, X)
+        )
+        theirs = _library_contributions(key, model, X, k)
+        margin = booster_margin(model, X, k)
+        tol = _tolerance(key, margin)
+        assert np.max(np.abs(values - theirs[:, :-1])) <= tol
+        assert np.max(np.abs(values.sum(axis=1) + base - margin)) <= tol
+
+
 def test_categorical_splits_of_both_kinds_are_present(boosters: SimpleNamespace) -> None:
     """The XGBoost models split on the category column both ways: one category right, or a partition."""
     sizes = {}
