@@ -30,9 +30,9 @@ NEEDS: dict[str, str] = {
     "rows": "rows to explain",
     "sensitive": "sensitive columns",
     "background": "background rows drawn from the data",
-    "tree model": "a scikit-learn tree model",
+    "tree model": "a tree model (scikit-learn's, or an XGBoost, LightGBM or CatBoost model)",
     "linear model": "a scikit-learn linear model",
-    "estimator": "a scikit-learn estimator or Pipeline",
+    "estimator": "a scikit-learn estimator or Pipeline, or a booster with importances of its own",
     "differentiable model": "a differentiable model (torch, or a scikit-learn MLP or linear model)",
 }
 

@@ -1,8 +1,10 @@
 """``shap``: choose the exact SHAP algorithm the model allows, and record why.
 
-Tree ensembles get exact TreeSHAP, linear models exact linear SHAP, anything
-else (ONNX, torch, other estimators, pipelines TreeSHAP cannot map back to raw
-columns) KernelSHAP.  The choice and its reason are written into the result's
+Tree ensembles (scikit-learn's, and XGBoost, LightGBM and CatBoost models read
+from their own files, explained in their margin space) get exact TreeSHAP,
+linear models exact linear SHAP, anything else (ONNX, torch, other estimators,
+pipelines TreeSHAP cannot map back to raw columns, CatBoost models with counters
+over feature combinations) KernelSHAP.  The choice and its reason are written into the result's
 provenance parameters (``auto_choice``, ``auto_reason``).
 """
 
@@ -24,12 +26,21 @@ from engine.params import Param, class_param, device_param, rows_param
 
 __all__ = ["choose", "run", "METHOD"]
 
+# Boosters read from their own files, whose trees TreeSHAP reads (format -> the name the reason gives).
+_BOOSTER_FORMATS = {"xgboost": "XGBoost", "lightgbm": "LightGBM", "catboost": "CatBoost"}
+
 
 def choose(inputs: AuditInputs) -> tuple[str, str]:
     """The SHAP algorithm for this model (``"treeshap"``, ``"linearshap"`` or ``"kernelshap"``) and why."""
-    estimator = inputs.model.estimator
+    model = inputs.model
+    estimator = model.estimator
     if estimator is None:
-        return "kernelshap", f"{inputs.model.format} model: no tree or coefficient structure to read, so KernelSHAP"
+        if model.format in _BOOSTER_FORMATS:
+            refused = treeshap.refusal(model, feature_names=inputs.feature_names)
+            if refused is None:
+                return "treeshap", f"{_BOOSTER_FORMATS[model.format]} model → exact TreeSHAP in its margin space"
+            return "kernelshap", f"{_BOOSTER_FORMATS[model.format]} model, but {refused[:1].lower()}{refused[1:-1]}"
+        return "kernelshap", f"{model.format} model: no tree or coefficient structure to read, so KernelSHAP"
     _, final = split_pipeline(estimator)
     name = type(final).__name__
     if is_tree_estimator(final):
@@ -85,7 +96,9 @@ METHOD = Method(
     title="SHAP (automatic choice)",
     short_title="SHAP",
     run=run,
-    summary="Exact TreeSHAP for tree ensembles, exact linear SHAP for linear models, KernelSHAP otherwise.",
+    summary=(
+        "Exact TreeSHAP for tree ensembles and boosters, exact linear SHAP for linear models, KernelSHAP otherwise."
+    ),
     description=(
         "Shapley values by the exact algorithm the model allows: TreeSHAP for tree ensembles, linear SHAP for "
         "linear models and Kernel SHAP for any other model. The algorithm chosen and the reason are recorded "

@@ -1,4 +1,5 @@
-"""Exact TreeSHAP for scikit-learn tree models and XGBoost/LightGBM boosters, path-dependent and interventional.
+"""Exact TreeSHAP, path-dependent and interventional, for scikit-learn tree models and XGBoost, LightGBM and
+CatBoost models.
 
 Boosters are read into the same flat trees by :mod:`engine.explain._booster_trees`
 (CatBoost models by :mod:`engine.explain._catboost_trees`),
@@ -489,8 +490,9 @@ def _tree_estimator(model: Any) -> Any:
     estimator = model.estimator
     if estimator is None:
         raise AnalysisError(
-            f"TreeSHAP needs a scikit-learn tree model or an XGBoost or LightGBM booster, but {model.name} is a "
-            f"{model.format} model" + ("; KernelSHAP explains it instead." if model.format == "catboost" else ".")
+            "TreeSHAP needs a tree model (scikit-learn's, or an XGBoost, LightGBM or CatBoost model), but "
+            f"{model.name} is a {model.format} model"
+            + ("; KernelSHAP explains it instead." if model.format == "catboost" else ".")
         )
     return estimator
 
@@ -608,7 +610,7 @@ def run(
     Parameters
     ----------
     inputs: data, roles and a model whose estimator (or Pipeline's last step) is a tree
-        model, or an XGBoost or LightGBM booster read from its own file (explained in its
+        model, or an XGBoost, LightGBM or CatBoost model read from its own file (explained in its
         margin space: log-odds, softmax logits or the raw regression output).
     ctx: job context (progress, cancel, random streams).
     rows: 0-based row positions to explain; ``None`` explains every row.

@@ -1297,7 +1297,10 @@ def _lightgbm_tree(tree: dict[str, str], t: int, n_features: int) -> None:
         right = _vector(tree.get("right_child"), f"{where}'s right_child", integral=True, length=n_splits)
         if not _in_range(feature, 0, n_features):
             raise _Malformed(f"{where}'s split_feature", f"names a feature outside its {n_features}")
-        _finite(threshold, f"{where}'s threshold")
+        # A numeric split may have an infinite threshold: LightGBM writes one where a split sends the missing
+        # values one way and every other value the other (threshold=inf). NaN is never a threshold.
+        if bool(np.any(np.isnan(threshold))):
+            raise _Malformed(f"{where}'s threshold", "holds a value that is not a number (NaN)")
         if not _in_range(decision, 0, 16) or bool(np.any(((decision >> 2) & 3) == 3)):
             raise _Malformed(f"{where}'s decision_type", "holds a split kind LightGBM does not define")
         children = np.concatenate([left, right])
@@ -1320,7 +1323,11 @@ def _lightgbm_tree(tree: dict[str, str], t: int, n_features: int) -> None:
             if not _in_range(words, 0, 1 << 32):
                 raise _Malformed(f"{where}'s cat_threshold", "holds values that are not 32-bit words")
             index = threshold[is_cat]
-            if not bool(np.all(index == np.round(index))) or not _in_range(index.astype(np.int64), 0, n_cat):
+            if (
+                not bool(np.all(np.isfinite(index)))
+                or not bool(np.all(index == np.round(index)))
+                or not _in_range(index.astype(np.int64), 0, n_cat)
+            ):
                 raise _Malformed(
                     f"{where}'s threshold", f"points a categorical split outside its {n_cat} category sets"
                 )

@@ -522,8 +522,8 @@ def _crafted_lightgbm() -> list[tuple[str, Any, str]]:
         ),
         (
             "threshold",
-            lambda t: _edit_tree_line(t, 0, "threshold", lambda v: ["inf", *v[1:]]),
-            "tree 0's threshold holds a value that is not a finite number",
+            lambda t: _edit_tree_line(t, 0, "threshold", lambda v: ["nan", *v[1:]]),
+            "tree 0's threshold holds a value that is not a number (NaN)",
         ),
         (
             "leaf-value",
@@ -668,3 +668,45 @@ def test_an_audit_of_a_lightgbm_model_writes_a_report_that_verifies(
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "verified" in captured.out
+
+
+def test_a_lightgbm_split_of_missing_values_from_all_others_loads_and_is_explained(tmp_path: Path) -> None:
+    """LightGBM writes threshold=inf where a split sends the missing values one way and every value the other."""
+    from engine.explain.treeshap import run as treeshap_run
+
+    rng = np.random.default_rng(0)
+    n = 600
+    X = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n)})
+    missing = rng.random(n) < 0.3
+    X.loc[missing, "a"] = np.nan
+    y = (missing ^ (rng.random(n) < 0.1)).astype(int)
+    booster = lgb.train(
+        {"objective": "binary", "num_leaves": 4, "verbosity": -1, "seed": 0, "num_threads": 1},
+        lgb.Dataset(X, label=y),
+        num_boost_round=3,
+    )
+    path = tmp_path / "missing_split.txt"
+    booster.save_model(path)
+    assert "threshold=inf" in path.read_text()
+    model = load_model(path)
+    assert np.allclose(model.predict(X)[:, 1], booster.predict(X), rtol=0, atol=1e-12)
+    inputs = AuditInputs(frame=X.assign(y=y), roles=Roles(target="y", features=("a", "b")), model=model)
+    result = treeshap_run(inputs, ctx=JobContext(), rows=list(range(40)))
+    theirs = booster.predict(X.iloc[:40], pred_contrib=True)
+    assert np.allclose(result.values, theirs[:, :-1], rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("key", ["xgb-binary.json", "lgb-multiclass"])
+def test_the_automatic_shap_of_a_booster_is_exact_treeshap_in_its_margin(boosters: SimpleNamespace, key: str) -> None:
+    from engine.explain import shap_auto
+
+    model = load_model(boosters.paths[key])
+    frame = boosters.X.assign(target=boosters.y["binary"])
+    inputs = AuditInputs(frame=frame, roles=Roles(target="target", features=tuple(boosters.X.columns)), model=model)
+    choice, reason = shap_auto.choose(inputs)
+    assert choice == "treeshap" and reason.endswith("model → exact TreeSHAP in its margin space")
+    result = shap_auto.run(inputs, ctx=JobContext(), rows=list(range(10)))
+    assert result.method == "treeshap" and result.provenance.parameters["auto_choice"] == "treeshap"
+    margin = np.asarray(model.predict_raw_output(boosters.X.iloc[:10]), dtype=float)
+    explained = margin if margin.ndim == 1 else margin[:, 0]
+    assert np.allclose(result.values.sum(axis=1) + result.base_values, explained, atol=1e-5)

@@ -460,7 +460,9 @@ def test_an_audit_of_a_catboost_model_writes_a_report(
         "region",
         "debt",
     ]
-    assert results["results"]["shap"]["method"] == "kernelshap"  # TreeSHAP does not read CatBoost's trees
+    # The audit's SHAP is exact TreeSHAP on CatBoost's own trees, in its margin space.
+    assert results["results"]["shap"]["method"] == "treeshap"
+    assert results["results"]["shap"]["provenance"]["parameters"]["auto_choice"] == "treeshap"
     native_result = results["results"]["native"]
     own = _own(models.paths["binary.cbm"]).get_feature_importance(type="PredictionValuesChange")
     np.testing.assert_allclose(native_result["importance"], np.asarray(own) / np.sum(own), rtol=1e-9)

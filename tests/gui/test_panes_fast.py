@@ -428,10 +428,10 @@ def test_cancelling_an_explanation(qtbot, pane, fake) -> None:
 def test_a_method_the_model_cannot_use_is_greyed_out_and_refused_without_a_job(qtbot, pane, fake) -> None:
     index = list(pane.methods).index("treeshap")
     item = pane.method_box.model().item(index)
-    assert not item.isEnabled() and "needs a scikit-learn tree model" in item.toolTip()
+    assert not item.isEnabled() and "needs a tree model (scikit-learn's, or an XGBoost" in item.toolTip()
     pane.method_box.setCurrentIndex(index)
     assert pane.run() is None
-    assert pane.error.kind == "error" and pane.error.text().startswith("TreeSHAP needs a scikit-learn tree model")
+    assert pane.error.kind == "error" and pane.error.text().startswith("TreeSHAP needs a tree model")
     assert fake.submitted == []
 
 
