@@ -147,23 +147,32 @@ class BoosterInfo:
                 if self.task is Task.CLASSIFICATION
                 else "regression"
             ),
-            f"Trees:     {self.n_trees} in {self.n_rounds} boosting round{'s' if self.n_rounds != 1 else ''}",
+            f"Trees:     {self._trees_text()}",
             f"Features:  {self.n_features}"
             + (f": {listed}" if self.feature_names is not None else " (the file names none: taken in order)"),
+            *self._categorical_lines(names),
+            f"Output:    {self.output_space}; the raw output (margin) is in {self.raw_output_space} space",
+            *self.notes,
+            f"Verdict:   loads without a trust decision ({self._verdict_reason()}).",
         ]
+        return tuple(lines)
+
+    # The parts of the summary a library describes in its own way.
+    def _trees_text(self) -> str:
+        return f"{self.n_trees} in {self.n_rounds} boosting round{'s' if self.n_rounds != 1 else ''}"
+
+    def _categorical_lines(self, names: Sequence[str]) -> list[str]:
+        lines = []
         for index, categories in self.categorical.items():
             if categories is None:
                 lines.append(f"  categorical {names[index]}: category codes (the file stores no category names)")
             else:
                 shown = ", ".join(map(repr, categories[:10])) + (" ..." if len(categories) > 10 else "")
                 lines.append(f"  categorical {names[index]}: {len(categories)} categories ({shown})")
-        lines.append(f"Output:    {self.output_space}; the raw output (margin) is in {self.raw_output_space} space")
-        lines.extend(self.notes)
-        lines.append(
-            "Verdict:   loads without a trust decision (a booster file holds trees and numbers, no code; "
-            "every structure was checked)."
-        )
-        return tuple(lines)
+        return lines
+
+    def _verdict_reason(self) -> str:
+        return "a booster file holds trees and numbers, no code; every structure was checked"
 
 
 def _refuse(path: Path, text: str) -> ModelError:

@@ -45,6 +45,7 @@ import math
 import re
 import struct
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeGuard
@@ -548,36 +549,21 @@ class CatBoostInfo(BoosterInfo):
     def title(self) -> str:
         return "CatBoost"
 
-    def summary(self) -> tuple[str, ...]:
-        names = self.column_names()
-        listed = ", ".join(names[:25]) + (f" and {len(names) - 25} more" if len(names) > 25 else "")
-        lines = [
-            f"Library:   CatBoost ({self.container}; {self.written_by})",
-            f"Objective: {self.objective}",
-            "Task:      "
-            + (
-                f"classification, classes {', '.join(map(str, self.classes or ()))}"
-                if self.task is Task.CLASSIFICATION
-                else "regression"
-            ),
-            f"Trees:     {self.n_trees}",
-            f"Features:  {self.n_features}"
-            + (f": {listed}" if self.feature_names is not None else " (the file names none: taken in order)"),
+    def _trees_text(self) -> str:
+        return str(self.n_trees)
+
+    def _categorical_lines(self, names: Sequence[str]) -> list[str]:
+        if not self.categorical:
+            return []
+        return [
+            "  categorical: "
+            + ", ".join(names[i] for i in self.categorical)
+            + " (passed as text, which CatBoost hashes; a category never seen in training is legal and "
+            "predicted from the counters' priors, a missing value is the text 'nan')"
         ]
-        if self.categorical:
-            lines.append(
-                "  categorical: "
-                + ", ".join(names[i] for i in self.categorical)
-                + " (passed as text, which CatBoost hashes; a category never seen in training is legal and "
-                "predicted from the counters' priors, a missing value is the text 'nan')"
-            )
-        lines.append(f"Output:    {self.output_space}; the raw output (margin) is in {self.raw_output_space} space")
-        lines.extend(self.notes)
-        lines.append(
-            "Verdict:   loads without a trust decision (a CatBoost file holds trees and numbers, no code; "
-            f"{self.checked})."
-        )
-        return tuple(lines)
+
+    def _verdict_reason(self) -> str:
+        return f"a CatBoost file holds trees and numbers, no code; {self.checked}"
 
 
 def _version(text: Any) -> str:
