@@ -31,7 +31,21 @@ __all__ = [
     "transformer_sources",
     "row_positions",
     "model_output",
+    "wrapper_library",
 ]
+
+
+def wrapper_library(estimator: Any) -> str | None:
+    """``"xgboost"`` or ``"lightgbm"`` for their scikit-learn wrappers (``XGBClassifier``, ``LGBMRegressor`` ...).
+
+    Read from the class's bases, so neither library is imported to ask.
+    """
+    for cls in type(estimator).__mro__:
+        if cls.__module__ == "xgboost.sklearn" and cls.__name__ == "XGBModel":
+            return "xgboost"
+        if cls.__module__ == "lightgbm.sklearn" and cls.__name__ == "LGBMModel":
+            return "lightgbm"
+    return None
 
 
 def split_pipeline(estimator: Any) -> tuple[tuple[tuple[str, Any], ...], Any]:
@@ -349,7 +363,9 @@ def model_output(estimator: Any, data: Any, *, space: str, class_index: int | No
     space: ``"probability"`` (column ``class_index`` of ``predict_proba``),
         ``"log-odds"`` (``decision_function``; a binary model's single margin is
         negated for class 0), ``"margin"`` (log of ``predict``: log-link
-        regressors) or ``"value"`` (``predict``).
+        regressors) or ``"value"`` (``predict``).  For XGBoost's and LightGBM's
+        wrappers, ``"log-odds"`` and ``"margin"`` are the booster's raw margin
+        (``predict(output_margin=True)`` / ``predict(raw_score=True)``).
     class_index: the explained class (classifiers).
 
     Returns
@@ -362,6 +378,13 @@ def model_output(estimator: Any, data: Any, *, space: str, class_index: int | No
             warnings.simplefilter("ignore", category=UserWarning)
             if space == "probability":
                 return np.asarray(estimator.predict_proba(data), dtype=np.float64)[:, class_index]
+            library = wrapper_library(split_pipeline(estimator)[1]) if space in ("log-odds", "margin") else None
+            if library is not None:
+                flag = {"output_margin": True} if library == "xgboost" else {"raw_score": True}
+                margin = np.asarray(estimator.predict(data, **flag), dtype=np.float64)
+                if margin.ndim == 2:
+                    return margin[:, 0 if class_index is None else class_index]
+                return -margin if class_index == 0 else margin
             if space == "log-odds" or (space == "margin" and class_index is not None):
                 raw = np.asarray(estimator.decision_function(data), dtype=np.float64)
                 if raw.ndim == 2:

@@ -17,7 +17,7 @@ from typing import Any
 from engine.attribution import AttributionResult
 from engine.errors import AnalysisError
 from engine.explain import kernelshap, linearshap, treeshap
-from engine.explain._pipeline import split_pipeline
+from engine.explain._pipeline import split_pipeline, wrapper_library
 from engine.explain._trees import is_tree_estimator
 from engine.inputs import AuditInputs
 from engine.jobs import JobContext
@@ -45,6 +45,10 @@ def choose(inputs: AuditInputs) -> tuple[str, str]:
     name = type(final).__name__
     if is_tree_estimator(final):
         return "treeshap", f"tree ensemble ({name}) → exact TreeSHAP"
+    library = wrapper_library(final)
+    if library is not None:
+        title = _BOOSTER_FORMATS[library]
+        return "treeshap", f"{title}'s scikit-learn wrapper ({name}) → exact TreeSHAP in its margin space"
     if linearshap.is_linear_estimator(final):
         return "linearshap", f"linear model ({name}) → exact linear SHAP"
     return "kernelshap", f"{name} is neither a tree ensemble nor linear → KernelSHAP"

@@ -61,7 +61,7 @@ from engine.device import choose_device
 from engine.errors import AnalysisError
 from engine.explain._booster_trees import booster_margin, booster_matrix, booster_tree_model, is_booster_model
 from engine.explain._catboost_trees import catboost_matrix, catboost_refusal, catboost_tree_model, is_catboost_model
-from engine.explain._pipeline import encoded_view, model_output, row_positions
+from engine.explain._pipeline import encoded_view, model_output, row_positions, wrapper_library
 from engine.explain._predict import job_threads_later
 from engine.explain._treeplan import (  # the tree plan, shared with the torch kernels
     _background_bits,
@@ -497,9 +497,34 @@ def _tree_estimator(model: Any) -> Any:
     return estimator
 
 
+def _wrapped_booster(estimator: Any, name: str) -> Any:
+    """The booster inside a fitted wrapper, as a :class:`~engine.models.booster_adapter.BoosterModel`.
+
+    Its model is written out by the library and read back through the same checks as a
+    booster file, so TreeSHAP reads its trees exactly as it reads ``.json`` and ``.txt`` files.
+    """
+    from pathlib import Path
+
+    from engine.errors import ModelError
+    from engine.models.booster_adapter import load_booster
+
+    library = wrapper_library(estimator)
+    try:
+        if library == "xgboost":
+            data = bytes(estimator.get_booster().save_raw("ubj"))
+        else:
+            data = estimator.booster_.model_to_string().encode("utf-8")
+        return load_booster(data, path=Path(f"{name} ({type(estimator).__name__})"), sha256="", family=str(library))
+    except (ModelError, AttributeError, ValueError) as exc:
+        text = exc.message if isinstance(exc, ModelError) else str(exc)
+        raise AnalysisError(f"TreeSHAP cannot read the booster inside {name}: {text.rstrip('.')}.") from None
+
+
 def _tree_view(model: Any, feature_names: Sequence[str]) -> Any:
     """How the model's tree step sees the raw columns; raises :class:`AnalysisError` when TreeSHAP cannot run."""
     view = encoded_view(_tree_estimator(model), feature_names, explainer="TreeSHAP")
+    if wrapper_library(view.final) is not None:
+        return view
     if not is_tree_estimator(view.final):
         raise AnalysisError(
             f"TreeSHAP explains scikit-learn tree models, but the model {model.name} ends in a "
@@ -551,7 +576,12 @@ def _sklearn_target(model: Any, feature_names: Sequence[str], class_index: int |
     inner = internal_sources(final)
     if inner is not None:
         view = view.with_extra(final._preprocessor.transform, inner)
-    tree_model = extract_tree_model(final, class_index=class_index)
+    wrapped = wrapper_library(final)
+    if wrapped is not None:
+        # XGBoost's or LightGBM's scikit-learn wrapper: its booster's trees, in the booster's margin space.
+        tree_model = booster_tree_model(_wrapped_booster(final, model.name), class_index=class_index)
+    else:
+        tree_model = extract_tree_model(final, class_index=class_index)
     space = tree_model.output_space
 
     def predict(X_raw: Any) -> np.ndarray:

@@ -157,3 +157,33 @@ def test_the_cli_audits_a_trusted_pickled_xgboost_pipeline(fitted: dict[str, Any
     code = main([*argv, "--trust-model", sha256_file(model), "--n-repeats", "2", "--out", str(out)])
     assert code == 0, capsys.readouterr().err
     assert (out / "report.pdf").stat().st_size > 0 and (out / "results.json").exists()
+
+
+@pytest.mark.parametrize("key", ["xgb-classifier", "xgb-regressor", "lgbm-classifier", "lgbm-regressor"])
+def test_treeshap_explains_a_wrapper_exactly_in_its_boosters_margin(fitted: dict[str, Any], key: str) -> None:
+    """The automatic SHAP reads the wrapper's booster: the library's own contributions on the scaled columns."""
+    from engine.explain import shap_auto
+    from engine.inputs import AuditInputs
+    from engine.jobs import JobContext
+    from engine.models.sklearn_adapter import SklearnModel
+    from engine.schema import Roles
+
+    pipeline = fitted[key]
+    X, labels, values = _data(seed=3, n=50)
+    model = SklearnModel(pipeline, path=None, sha256="0" * 64, format="pickle")
+    target = values if "regressor" in key else labels
+    inputs = AuditInputs(frame=X.assign(y=target), roles=Roles(target="y", features=tuple(X.columns)), model=model)
+    choice, reason = shap_auto.choose(inputs)
+    assert choice == "treeshap" and "scikit-learn wrapper" in reason
+    result = shap_auto.run(inputs, ctx=JobContext(), rows=list(range(20)))
+    scaled = pipeline[0].transform(X.iloc[:20])
+    if key.startswith("xgb"):
+        theirs = pipeline[-1].get_booster().predict(xgb.DMatrix(scaled), pred_contribs=True)
+        tolerance = 1e-6 * max(1.0, float(np.abs(theirs).sum(axis=1).max()))  # XGBoost adds up in float32
+    else:
+        theirs = pipeline[-1].booster_.predict(scaled, pred_contrib=True)
+        tolerance = 1e-9
+    assert np.allclose(result.values, theirs[:, :-1], rtol=0, atol=tolerance)
+    flag = {"output_margin": True} if key.startswith("xgb") else {"raw_score": True}
+    margin = pipeline.predict(X.iloc[:20], **flag)
+    assert np.allclose(result.values.sum(axis=1) + result.base_values, margin, rtol=0, atol=tolerance)
