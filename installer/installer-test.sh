@@ -7,7 +7,8 @@
 # (--user, into a scratch home).  For each, inside `unshare -n` (a network namespace with no
 # interface but a down loopback) and under Xvfb with Qt's xcb platform (offscreen would hide missing
 # X libraries):
-#   1. the installed `probity` audits the demo into a PDF and `probity verify` passes on it;
+#   1. the installed `probity` audits the demo into a PDF and `probity verify` passes on it, and explains an
+#      XGBoost, a LightGBM, a CatBoost and a TorchScript model (their native libraries are in the bundle);
 #   2. `probity-gui` from PATH opens a window, and a screenshot of the screen is not blank;
 #   3. a saved .probity session opened with the desktop entry's Exec line reopens its data;
 #   4. nothing in the app's log says it tried the network.
@@ -45,6 +46,14 @@ if [ "${1:-}" = --inside ]; then
   probity verify "$T/audit-$NAME/report.pdf" --data "$demo/credit.csv" --model "$demo/credit_model.skops" \
     > "$T/verify-$NAME.log" 2>&1 || { cat "$T/verify-$NAME.log"; fail "probity verify did not pass"; }
   say "probity verify: $(grep -m 1 "^verified" "$T/verify-$NAME.log")"
+  # Each native model format, explained with the bundled libraries (made outside by installer/make_format_models.py).
+  for pair in model_xgb.json:shap model_lgb.txt:shap model_cat.cbm:shap model_net.pt:ig; do
+    file="${pair%%:*}"; method="${pair#*:}"
+    probity --progress none explain "$method" --data "$T/formats/formats.csv" --model "$T/formats/$file" \
+      --target approved --rows 0-4 --out "$T/explain-$NAME-$file.json" > "$T/explain-$NAME-$file.log" 2>&1 \
+      || { cat "$T/explain-$NAME-$file.log"; fail "probity explain $method on $file failed"; }
+    say "probity explain $method on $file: $(grep -o '"method": *"[a-z_]*"' "$T/explain-$NAME-$file.json" | head -n 1)"
+  done
 
   # 2. the window, on a virtual X screen through Qt's xcb plugin.
   Xvfb -displayfd 3 -nolisten tcp -screen 0 1366x768x24 3> "$T/display-$NAME" 2> "$T/xvfb-$NAME.log" &
@@ -162,6 +171,8 @@ echo "installer-test: dist/SHA256SUMS matches every artefact"
 
 T="$ROOT/build/installer-test-$FLAVOUR"
 rm -rf "$T" && mkdir -p "$T"
+"$PY" installer/make_format_models.py "$T/formats"
+echo "installer-test: made an XGBoost, a LightGBM, a CatBoost and a TorchScript model in $T/formats"
 
 # The .deb, unpacked as dpkg would install it; its menu entry validated and its MIME type compiled.
 dpkg-deb -x "$deb" "$T/deb-root"
