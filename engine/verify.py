@@ -184,6 +184,10 @@ class _Walker:
                     self.differences.append(f"{_where(path + (key,))}: produced by the re-run but not in the report.")
             return
         if isinstance(a, list) and isinstance(b, list):
+            if path and path[-1] == "warnings":
+                # Where a GPU ran out of memory and the work moved to the CPU says where it ran, like the
+                # hardware: a report made on a GPU that ran short verifies where it did not (noted).
+                a, b = _without_device_fallbacks(a), _without_device_fallbacks(b)
             if len(a) != len(b):
                 self.differences.append(f"{_where(path)}: report has {len(a)} values, re-run gives {len(b)}.")
                 return
@@ -211,6 +215,15 @@ class _Walker:
             self.differences.append(f"{_where(path)}: report has {_show(a, b)}, re-run gives {_show(b, a)}.")
 
 
+def _is_device_fallback(warning: Any) -> bool:
+    """Whether ``warning`` is the sentence of :func:`engine.device.out_of_memory_warning`."""
+    return isinstance(warning, str) and " ran on the CPU after the GPU (" in warning and "ran out of memory" in warning
+
+
+def _without_device_fallbacks(warnings: list[Any]) -> list[Any]:
+    return [w for w in warnings if not _is_device_fallback(w)]
+
+
 def _version_notes(recorded: Mapping[str, Any], rerun: Mapping[str, Any]) -> list[str]:
     notes: list[str] = []
     old = (recorded.get("provenance") or {}).get("versions") or {}
@@ -235,6 +248,15 @@ def _version_notes(recorded: Mapping[str, Any], rerun: Mapping[str, Any]) -> lis
             "(when each started and finished) were measured when it ran and are not compared."
         )
     for name in sorted(set(old_results) & set(new_results)):
+        moved = [
+            sum(map(_is_device_fallback, ((r.get(name) or {}).get("provenance") or {}).get("warnings") or ()))
+            for r in (old_results, new_results)
+        ]
+        if moved[0] != moved[1]:
+            notes.append(
+                f"{name}: where a GPU ran out of memory and the work moved to the CPU "
+                f"({'in the report' if moved[0] else 'here'}) is not compared."
+            )
         before, after = (_device_of(r.get(name)) for r in (old_results, new_results))
         if before is not None and after is not None and before != after:
             notes.append(f"{name} was computed on {before} in the report and on {after} here.")

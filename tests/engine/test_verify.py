@@ -369,3 +369,17 @@ def test_the_compute_device_is_a_note_not_a_difference() -> None:
     assert compare_documents(a, b).differences == (
         'results.shap.provenance.parameters.variant: report has "path_dependent", re-run gives "interventional".',
     )
+
+
+def test_a_gpu_running_out_of_memory_is_noted_not_a_difference() -> None:
+    """Where the work moved to the CPU says where it ran, like the hardware; any other warning is compared."""
+    from engine.device import out_of_memory_warning
+
+    fallback = out_of_memory_warning("Integrated Gradients", "cuda", 256)
+    recorded = {"results": {"ig": {"provenance": {"warnings": ["Row 3 was left out.", fallback]}, "v": [1.0]}}}
+    rerun = {"results": {"ig": {"provenance": {"warnings": ["Row 3 was left out."]}, "v": [1.0]}}}
+    comparison = compare_documents(recorded, rerun)
+    assert comparison.differences == ()
+    assert any("ran out of memory" in note and "in the report" in note for note in comparison.notes)
+    other = {"results": {"ig": {"provenance": {"warnings": ["Row 4 was left out."]}, "v": [1.0]}}}
+    assert compare_documents(recorded, other).differences
