@@ -12,8 +12,8 @@ What a file is, is decided by its content, not its suffix (``.pt`` is used for a
   reads one, the ``c10d`` operators talk to other processes).  So Probity refuses a file
   whose code defines ``__setstate__`` (the only code that runs while loading) or names such
   an operator, and after loading checks every operator of every method's inlined graph
-  against :data:`_SAFE_NAMESPACES` less :data:`_FORBIDDEN_OPS`.  What passes loads without a
-  trust decision.
+  against the namespaces that compute on tensors only (the checks live in
+  :mod:`engine.models.torch_checks`).  What passes loads without a trust decision.
 * **torch.export archives** (``.pt2``): a JSON graph of ATen operators plus raw tensor
   data.  ``torch.export.load`` is not safe on an untrusted archive by itself: it unpickles
   tensors stored "with pickle" with ``weights_only=False``, unpickles custom and opaque
@@ -34,6 +34,9 @@ What a file is, is decided by its content, not its suffix (``.pt`` is used for a
   ``torch.load`` unpickles it with Probity's restricted unpickler, which admits exactly
   the globals the scan rated.
 
+Every check of what a file may do before torch reads it is in :mod:`engine.models.torch_checks`;
+this module decides what a file is, maps it to the data and loads it.
+
 Input mapping.  The network takes a numeric matrix; which data columns feed it, in
 which order, comes from a sidecar JSON file next to the model (``model.pt`` +
 ``model.features.json``: a list of column names, or an object with ``features``,
@@ -52,22 +55,29 @@ from __future__ import annotations
 import functools
 import io
 import json
-import math
 import re
-import struct
 import types
-import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from engine.errors import ModelError, ModelInputError, UnsafeModelError, UntrustedModelError
 from engine.hashing import sha256_bytes
 from engine.models.base import Task, TrustDecision
 from engine.models.pickle_scan import PickleScan, scan_pickle_bytes
+from engine.models.torch_checks import (
+    check_export_archive,
+    first_line,
+    graph_kinds,
+    listing,
+    member,
+    read_safetensors,
+    safetensors_header,
+    torchscript_code_problem,
+    unsafe_kinds,
+    zip_members,
+)
 
 if TYPE_CHECKING:
     from engine.models.torch_adapter import TorchModel
@@ -123,23 +133,6 @@ _KIND_TEXT = {
     "torch-pickle": "a pickled torch object (torch.save of a whole module)",
 }
 
-# Operator namespaces whose operators compute on tensors only.
-_SAFE_NAMESPACES = frozenset({"aten", "prim", "prims", "quantized", "_quantized"})
-# ... except these, which reach files, the console of another process, or Python.
-_FORBIDDEN_OPS = frozenset(
-    {
-        "aten::save",
-        "aten::from_file",
-        "prim::PythonOp",
-        "prim::IgnoredPythonOp",
-        "prim::CallFunction",  # left after inlining: a call that could not be checked
-    }
-)
-# Text that names those operators (or load-time code) in TorchScript's serialized code.
-_FORBIDDEN_CODE = re.compile(
-    r"__setstate__|\btorch\.save\b|\btorch\.from_file\b|\bops\.aten\.(?:save|from_file)\b|\bops\.(?!aten\b|prim\b|prims\b|quantized\b|_quantized\b)\w+"
-)
-
 # Globals a torch.save of plain tensors names; anything else makes it a pickled object.
 _WEIGHTS_GLOBALS = frozenset(
     {
@@ -154,18 +147,7 @@ _WEIGHTS_GLOBALS = frozenset(
 )
 _STORAGE_GLOBAL = re.compile(r"^torch\.\w*Storage$")
 
-_MAX_LISTED = 12
 _PROBE_ROWS = 16
-
-
-def _listing(items: Sequence[Any]) -> str:
-    shown = ", ".join(str(i) for i in items[:_MAX_LISTED])
-    return shown + (f" and {len(items) - _MAX_LISTED} more" if len(items) > _MAX_LISTED else "")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__).rstrip(".")
 
 
 # ---------------------------------------------------------------------------
@@ -191,30 +173,6 @@ class TorchFile:
     tensors: tuple[tuple[str, str, tuple[int, ...]], ...] = ()
 
 
-def _zip_members(data: bytes, path: Path) -> tuple[zipfile.ZipFile, tuple[str, ...]]:
-    from engine.files import ArchiveProblem, check_zip_archive
-    from engine.limits import current_limits
-
-    try:
-        check_zip_archive(data, name=path.name, limits=current_limits())
-        archive = zipfile.ZipFile(io.BytesIO(data))
-    except ArchiveProblem as exc:
-        if exc.damaged:
-            raise ModelError(f"{path.name} is not a valid PyTorch file ({exc.reason}).", path=path) from None
-        raise ModelError(exc.message, path=path) from None
-    except zipfile.BadZipFile as exc:
-        raise ModelError(f"{path.name} is not a valid PyTorch file ({_first_line(exc)}).", path=path) from None
-    return archive, tuple(archive.namelist())
-
-
-def _member(members: Sequence[str], suffix: str) -> str | None:
-    """The member named ``<folder>/<suffix>`` (torch puts everything under one folder)."""
-    for name in members:
-        if name.count("/") == suffix.count("/") + 1 and name.endswith("/" + suffix):
-            return name
-    return None
-
-
 def read_torch_file(data: bytes, path: Path) -> TorchFile:
     """Which kind of torch file ``data`` is (see the module docstring).
 
@@ -225,7 +183,7 @@ def read_torch_file(data: bytes, path: Path) -> TorchFile:
     """
     if not data.startswith(b"PK"):
         if len(data) >= 10 and data[8:9] == b"{":
-            return TorchFile("safetensors", tensors=_safetensors_header(data, path)[0])
+            return TorchFile("safetensors", tensors=safetensors_header(data, path)[0])
         if data[:1] == b"\x80":
             raise ModelError(
                 f"{path.name} is in torch's legacy (pre-1.6) file format, which Probity does not read; re-save "
@@ -237,14 +195,14 @@ def read_torch_file(data: bytes, path: Path) -> TorchFile:
             "zip or safetensors).",
             path=path,
         )
-    archive, members = _zip_members(data, path)
+    archive, members = zip_members(data, path)
     with archive:
-        if _member(members, "constants.pkl") or any("/code/" in m for m in members):
+        if member(members, "constants.pkl") or any("/code/" in m for m in members):
             return TorchFile("torchscript", members)
-        fmt = _member(members, "archive_format")
+        fmt = member(members, "archive_format")
         if fmt is not None or any(m.endswith("serialized_exported_program.json") for m in members):
             return TorchFile("torch-export", members)
-        pkl = _member(members, "data.pkl")
+        pkl = member(members, "data.pkl")
         if pkl is None:
             raise ModelError(
                 f"{path.name} is a zip archive but not a PyTorch file (no TorchScript code, torch.export graph "
@@ -293,7 +251,7 @@ def _string_list(value: Any, what: str, where: str, path: Path | None) -> tuple[
         raise ModelError(f"{what} in {where} must be a non-empty list of column names.", path=path)
     if len(set(value)) != len(value):
         twice = sorted({v for v in value if value.count(v) > 1})
-        raise ModelError(f"{what} in {where} names {_listing(twice)} more than once.", path=path)
+        raise ModelError(f"{what} in {where} names {listing(twice)} more than once.", path=path)
     return tuple(value)
 
 
@@ -317,7 +275,7 @@ def read_sidecar(model_path: Path) -> InputMapping:
     except JSONNestingError as exc:
         raise ModelError(exc.sentence(f"The sidecar {side.name}"), path=side) from None
     except (OSError, ValueError, UnicodeDecodeError) as exc:
-        raise ModelError(f"The sidecar {side.name} is not readable JSON ({_first_line(exc)}).", path=side) from None
+        raise ModelError(f"The sidecar {side.name} is not readable JSON ({first_line(exc)}).", path=side) from None
     if isinstance(doc, list):
         doc = {"features": doc}
     if not isinstance(doc, dict):
@@ -328,7 +286,7 @@ def read_sidecar(model_path: Path) -> InputMapping:
     unknown = sorted(set(doc) - set(_SIDECAR_KEYS))
     if unknown:
         raise ModelError(
-            f"The sidecar {side.name} has unknown key(s) {_listing(unknown)}; it may hold {', '.join(_SIDECAR_KEYS)}.",
+            f"The sidecar {side.name} has unknown key(s) {listing(unknown)}; it may hold {', '.join(_SIDECAR_KEYS)}.",
             path=side,
         )
     features = _string_list(doc["features"], "features", side.name, side) if "features" in doc else None
@@ -378,7 +336,7 @@ def parse_features_option(values: Sequence[str]) -> tuple[str, ...]:
             doc = json.loads(side.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise ModelError(
-                f"The features file {side.name} is not readable JSON ({_first_line(exc)}).", path=side
+                f"The features file {side.name} is not readable JSON ({first_line(exc)}).", path=side
             ) from None
         if isinstance(doc, dict):
             doc = doc.get("features")
@@ -396,8 +354,8 @@ def _merge_features(mapping: InputMapping, given: Sequence[str] | None, path: Pa
     if mapping.features is not None and mapping.features != given:
         raise ModelInputError(
             f"The sidecar {mapping.source} maps {len(mapping.features)} columns to {path.name} "
-            f"({_listing(mapping.features)}), but the features given are {len(given)} "
-            f"({_listing(given)}); make them agree.",
+            f"({listing(mapping.features)}), but the features given are {len(given)} "
+            f"({listing(given)}); make them agree.",
             path=path,
         )
     return InputMapping(
@@ -413,152 +371,25 @@ def _merge_features(mapping: InputMapping, given: Sequence[str] | None, path: Pa
 
 
 # ---------------------------------------------------------------------------
-# safetensors
-# ---------------------------------------------------------------------------
-
-_SAFETENSORS_DTYPES = {
-    "F64": ("<f8", 8),
-    "F32": ("<f4", 4),
-    "F16": ("<f2", 2),
-    "I64": ("<i8", 8),
-    "I32": ("<i4", 4),
-    "I16": ("<i2", 2),
-    "I8": ("i1", 1),
-    "U8": ("u1", 1),
-    "BOOL": ("?", 1),
-}
-_MAX_HEADER = 100 * 1024 * 1024
-
-
-def _safetensors_header(
-    data: bytes, path: Path
-) -> tuple[tuple[tuple[str, str, tuple[int, ...]], ...], list[tuple[int, int]], int]:
-    """``(tensors, spans, data_start)`` from a safetensors header, every offset checked."""
-
-    def bad(why: str) -> ModelError:
-        return ModelError(f"{path.name} is not a valid safetensors file ({why}).", path=path)
-
-    (n,) = struct.unpack("<Q", data[:8])
-    if n > min(_MAX_HEADER, len(data) - 8):
-        raise bad("its header is longer than the file")
-    try:
-        header = json.loads(data[8 : 8 + n].decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise bad("its header is not JSON") from None
-    if not isinstance(header, dict):
-        raise bad("its header is not a JSON object")
-    start, size = 8 + n, len(data) - 8 - n
-    tensors, spans = [], []
-    for name, entry in header.items():
-        if name == "__metadata__":
-            continue
-        if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
-            raise bad(f"the entry for {name!r} is malformed")
-        dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
-        if dtype not in _SAFETENSORS_DTYPES:
-            raise bad(f"{name!r} has the dtype {dtype!r}, which Probity does not read")
-        if not isinstance(shape, list) or not all(
-            isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
-        ):
-            raise bad(f"{name!r} has a malformed shape")
-        if (
-            not isinstance(offsets, list)
-            or len(offsets) != 2
-            or not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)
-            or not 0 <= offsets[0] <= offsets[1] <= size
-        ):
-            raise bad(f"{name!r} has data offsets outside the file")
-        if offsets[1] - offsets[0] != math.prod(shape) * _SAFETENSORS_DTYPES[dtype][1]:
-            raise bad(f"the data of {name!r} does not match its shape and dtype")
-        tensors.append((name, dtype, tuple(shape)))
-        spans.append((offsets[0], offsets[1]))
-    return tuple(tensors), spans, start
-
-
-def read_safetensors(data: bytes, path: Path) -> dict[str, Any]:
-    """The tensors of a safetensors file, as torch tensors (copies; the file's bytes are not kept).
-
-    The format: an 8-byte little-endian header length, a JSON header mapping each name to
-    ``{"dtype", "shape", "data_offsets"}`` (offsets relative to the data after the header),
-    then the raw little-endian data.
-    """
-    import torch
-
-    tensors, spans, start = _safetensors_header(data, path)
-    out: dict[str, Any] = {}
-    for (name, dtype, shape), (a, b) in zip(tensors, spans, strict=True):
-        array = np.frombuffer(
-            data, dtype=np.dtype(_SAFETENSORS_DTYPES[dtype][0]), count=math.prod(shape), offset=start + a
-        )
-        out[name] = torch.from_numpy(array.astype(array.dtype.newbyteorder("="), copy=True).reshape(shape))
-        del b
-    return out
-
-
-# ---------------------------------------------------------------------------
 # TorchScript
 # ---------------------------------------------------------------------------
-
-
-def _torchscript_code_problem(data: bytes, members: Sequence[str], path: Path) -> str | None:
-    """Why TorchScript code must not be loaded (a clause), found in its text before loading; or ``None``."""
-    archive, _ = _zip_members(data, path)
-    with archive:
-        for name in members:
-            if "/code/" in name and name.endswith(".py"):
-                text = archive.read(name).decode("utf-8", errors="replace")
-                found = _FORBIDDEN_CODE.search(text)
-                if found is not None:
-                    what = found.group(0)
-                    if what == "__setstate__":
-                        return f"its code defines __setstate__ ({name}), code that would run while it loads"
-                    return f"its code calls {what} ({name}), which reaches outside the model"
-    return None
-
-
-def _graph_kinds(module: Any) -> set[str]:
-    """Every operator kind in every method of ``module`` and its submodules, calls inlined."""
-    import torch
-
-    kinds: set[str] = set()
-    for _, sub in module.named_modules():
-        c = getattr(sub, "_c", None)
-        if c is None:
-            continue
-        for method in c._method_names():
-            graph = c._get_method(method).graph.copy()
-            torch._C._jit_pass_inline(graph)
-            todo = [graph.block()] if hasattr(graph, "block") else []
-            nodes = list(graph.nodes())
-            while nodes or todo:
-                if todo:
-                    nodes.extend(todo.pop().nodes())
-                    continue
-                node = nodes.pop()
-                kinds.add(node.kind())
-                todo.extend(node.blocks())
-    return kinds
-
-
-def _unsafe_kinds(kinds: set[str]) -> list[str]:
-    return sorted(k for k in kinds if k in _FORBIDDEN_OPS or k.split("::")[0] not in _SAFE_NAMESPACES)
 
 
 def _load_torchscript(data: bytes, tf: TorchFile, path: Path, sha256: str) -> Any:
     import torch
 
-    problem = _torchscript_code_problem(data, tf.members, path)
+    problem = torchscript_code_problem(data, tf.members, path)
     if problem is not None:
         raise _refused(path, sha256, problem)
     try:
         module = torch.jit.load(io.BytesIO(data), map_location="cpu")  # type: ignore[no-untyped-call]
     except Exception as exc:  # torch reports damage as RuntimeError and others
         raise ModelError(
-            f"{path.name} is a damaged or unsupported TorchScript file: {_first_line(exc)}.", path=path
+            f"{path.name} is a damaged or unsupported TorchScript file: {first_line(exc)}.", path=path
         ) from exc
-    bad = _unsafe_kinds(_graph_kinds(module))
+    bad = unsafe_kinds(graph_kinds(module))
     if bad:
-        raise _refused(path, sha256, f"its code uses {_listing(bad)}, which can reach outside the model")
+        raise _refused(path, sha256, f"its code uses {listing(bad)}, which can reach outside the model")
     return module
 
 
@@ -576,122 +407,6 @@ def _refused(path: Path, sha256: str, why: str) -> UnsafeModelError:
 # torch.export
 # ---------------------------------------------------------------------------
 
-_SAFE_OPERATOR_TARGETS = frozenset(
-    f"_operator.{n}"
-    for n in "getitem add sub mul truediv floordiv mod neg pow eq ne lt le gt ge and_ or_ not_ abs".split()
-)
-_ATEN_TARGET = re.compile(r"^torch\.ops\.aten\.([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)$")
-# sympy's srepr of shape symbols and expressions: Symbol('s0', positive=True, integer=True), Add(...), ...
-_EXPR_TOKEN = re.compile(r"\s*(?:('[a-z][a-z0-9_]*')|([A-Za-z_][A-Za-z0-9_]*)|(\d+(?:\.\d+)?)|([-+*/%(),=]|\*\*|//))")
-_EXPR_NAMES = frozenset(
-    "Symbol Integer Float Rational Add Mul Pow Max Min Abs Eq Ne Lt Le Gt Ge StrictLessThan StrictGreaterThan "
-    "LessThan GreaterThan Equality Unequality And Or Not True False oo zoo nan Mod FloorDiv ModularIndexing "
-    "CleanDiv CeilDiv PythonMod Where CeilToInt FloorToInt TruncToInt TruncToFloat RoundToInt ToFloat "
-    "IntTrueDiv FloatTrueDiv PowByNatural FloatPow Identity positive negative integer nonnegative nonpositive "
-    "real finite zero nonzero even odd".split()
-)
-_GUARD = re.compile(r"^L\['[A-Za-z_][A-Za-z0-9_]*'\]\.size\(\)\[\d+\] (?:==|!=|<=|>=|<|>) -?\d+$")
-_EXPORT_FILES = re.compile(
-    r"^(?:archive_format|archive_version|byteorder|\.data/version|\.data/serialization_id|"
-    r"models/[A-Za-z0-9_]+\.json|data/weights/[A-Za-z0-9_.]+|data/constants/[A-Za-z0-9_.]+|"
-    r"data/sample_inputs/[A-Za-z0-9_]+\.pt|extra/[^/]+)$"
-)
-
-
-def _expression_ok(text: str) -> bool:
-    pos = 0
-    while pos < len(text):
-        m = _EXPR_TOKEN.match(text, pos)
-        if m is None or m.end() == pos:
-            return text[pos:].strip() == ""
-        if m.group(2) is not None and m.group(2) not in _EXPR_NAMES and not re.fullmatch(r"[a-z]+\d+", m.group(2)):
-            return False
-        pos = m.end()
-    return True
-
-
-def check_export_archive(data: bytes, members: Sequence[str], path: Path) -> str | None:
-    """Why a ``.pt2`` archive must not reach ``torch.export.load`` (a clause), or ``None``.
-
-    Checks what ``torch.export.load`` would unpickle, evaluate or resolve (see the module
-    docstring); only the current archive format (``archive_format`` = ``pt2``) is read.
-    """
-    import torch
-
-    from engine.files import JSONNestingError, loads_json
-    from engine.limits import current_limits
-
-    prefix = members[0].split("/", 1)[0] + "/" if members else ""
-    archive, _ = _zip_members(data, path)
-    with archive:
-        fmt = _member(members, "archive_format")
-        if fmt is None or archive.read(fmt).strip() != b"pt2":
-            return "it is in an older torch.export format, whose tensors are pickled"
-        strange = [m for m in members if not m.startswith(prefix) or not _EXPORT_FILES.match(m[len(prefix) :])]
-        if strange:
-            return f"it holds {_listing(strange)}, which a plain exported program does not"
-        models = [m[len(prefix) :] for m in members if m[len(prefix) :].startswith("models/")]
-        if not models:
-            return "it holds no exported program"
-        depth = current_limits().max_json_depth
-
-        def read(name: str) -> Any:
-            try:
-                return loads_json(archive.read(prefix + name), max_depth=depth)
-            except KeyError:
-                raise ModelError(
-                    f"{path.name} is not a complete torch.export archive (it lacks {name}).", path=path
-                ) from None
-            except JSONNestingError as exc:
-                raise ModelError(exc.sentence(f"{path.name}'s {name}"), path=path) from None
-            except (ValueError, UnicodeDecodeError) as exc:
-                raise ModelError(f"{path.name}'s {name} is not JSON ({_first_line(exc)}).", path=path) from None
-
-        for model_file in models:
-            model = model_file[len("models/") : -len(".json")]
-            for kind in ("weights", "constants"):
-                if f"{prefix}data/{kind}/{model}.pt" in members:
-                    return f"its {kind} are in the legacy pickled form"
-                config = read(f"data/{kind}/model_{kind}_config.json")
-                entries = config.get("config") if isinstance(config, dict) else None
-                if not isinstance(entries, dict):
-                    return f"its {kind} configuration is malformed"
-                for fqn, meta in entries.items():
-                    if not isinstance(meta, dict) or meta.get("use_pickle") is not False:
-                        return f"the {kind[:-1]} {fqn} is stored as a pickle"
-                    if kind == "constants" and not str(meta.get("path_name", "")).startswith("tensor_"):
-                        return f"the constant {fqn} is a pickled object, not a tensor"
-            sample = prefix + f"data/sample_inputs/{model}.pt"
-            if sample in members:
-                try:  # torch.export.load retries with weights_only=False when this fails
-                    torch.load(io.BytesIO(archive.read(sample)), weights_only=True, map_location="cpu")
-                except Exception as exc:
-                    return f"its sample inputs are not plain tensors ({_first_line(exc)})"
-            doc = read(model_file)
-            if not isinstance(doc, dict):
-                return "its program is malformed"
-            for guard in doc.get("guards_code") or []:
-                if not isinstance(guard, str) or not _GUARD.match(guard):
-                    return f"its guard code {str(guard)[:60]!r} is not a plain shape check"
-            todo: list[Any] = [doc]
-            while todo:
-                node = todo.pop()
-                if isinstance(node, dict):
-                    for key, value in node.items():
-                        if key == "target" and isinstance(value, str) and "inputs" in node:
-                            op = _ATEN_TARGET.match(value)
-                            if (op is None or op.group(1) in ("save", "from_file")) and (
-                                value not in _SAFE_OPERATOR_TARGETS
-                            ):
-                                return f"its graph calls {value}, which is not an ATen tensor operator"
-                        elif key == "expr_str" and isinstance(value, str) and not _expression_ok(value):
-                            return f"its shape expression {value[:60]!r} is not a plain symbolic expression"
-                        elif isinstance(value, (dict, list)):
-                            todo.append(value)
-                elif isinstance(node, list):
-                    todo.extend(v for v in node if isinstance(v, (dict, list)))
-    return None
-
 
 def _load_export(data: bytes, tf: TorchFile, path: Path, sha256: str) -> tuple[Any, int | None]:
     """The exported program's module and its input width (``None`` if not fixed)."""
@@ -704,7 +419,7 @@ def _load_export(data: bytes, tf: TorchFile, path: Path, sha256: str) -> tuple[A
         ep = torch.export.load(io.BytesIO(data))
     except Exception as exc:  # torch reports damage as many exception types
         raise ModelError(
-            f"{path.name} is a damaged or unsupported torch.export archive: {_first_line(exc)}.", path=path
+            f"{path.name} is a damaged or unsupported torch.export archive: {first_line(exc)}.", path=path
         ) from exc
     calls = [n.target for n in ep.graph.nodes if n.op == "call_function"]
     bad = sorted(
@@ -720,7 +435,7 @@ def _load_export(data: bytes, tf: TorchFile, path: Path, sha256: str) -> tuple[A
         }
     )
     if bad:
-        raise _refused(path, sha256, f"its graph calls {_listing(bad)}, which are not ATen tensor operators")
+        raise _refused(path, sha256, f"its graph calls {listing(bad)}, which are not ATen tensor operators")
     user = [n for n in ep.graph.nodes if n.op == "placeholder" and n.name in ep.graph_signature.user_inputs]
     width = None
     if len(user) != 1:
@@ -772,7 +487,7 @@ def _load_state_dict(data: bytes, path: Path) -> dict[str, Any]:
         state = torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
     except Exception as exc:
         raise ModelError(
-            f"{path.name} is not a plain weights file ({_first_line(exc)}); Probity reads torch.save files with "
+            f"{path.name} is not a plain weights file ({first_line(exc)}); Probity reads torch.save files with "
             "weights_only=True only.",
             path=path,
         ) from exc
@@ -825,7 +540,7 @@ def _load_pickled_module(
     assert scan is not None
     if scan.refused:
         reason = (
-            f"its data.pkl imports {_listing(scan.dangerous)}, which can run commands or code"
+            f"its data.pkl imports {listing(scan.dangerous)}, which can run commands or code"
             if scan.dangerous
             else "; ".join(scan.notes[:1]) or "part of its data.pkl cannot be checked"
         )
@@ -839,7 +554,7 @@ def _load_pickled_module(
     if sha256 not in trusted:
         also = " --allow-unreviewed" if scan.unreviewed else ""
         raise UntrustedModelError(
-            f"{path.name} is a pickled torch module that imports {_listing(scan.imports)}; unpickling runs their "
+            f"{path.name} is a pickled torch module that imports {listing(scan.imports)}; unpickling runs their "
             f"code, so load it only if you trust its source, with --trust-model {sha256}{also}.",
             path=path,
             sha256=sha256,
@@ -862,7 +577,7 @@ def _load_pickled_module(
             f"{path.name} needs the Python module {exc.name}, which is not installed here.", path=path
         ) from exc
     except Exception as exc:  # any failure of third-party __setstate__ code
-        raise ModelError(f"{path.name} could not be unpickled: {_first_line(exc)}.", path=path) from exc
+        raise ModelError(f"{path.name} could not be unpickled: {first_line(exc)}.", path=path) from exc
     if not isinstance(obj, torch.nn.Module):
         raise ModelError(f"{path.name} holds a {type(obj).__name__}, not a torch.nn.Module.", path=path)
     trust = TrustDecision(
@@ -913,9 +628,9 @@ def _apply_weights(module: Any, state: Mapping[str, Any], weights: Path, arch: P
     if missing or unexpected:
         parts = []
         if missing:
-            parts.append(f"lacks {_listing(missing)}")
+            parts.append(f"lacks {listing(missing)}")
         if unexpected:
-            parts.append(f"has {_listing(unexpected)} that {arch.name} does not")
+            parts.append(f"has {listing(unexpected)} that {arch.name} does not")
         raise ModelError(
             f"{weights.name} does not fit the network in {arch.name}: it {' and '.join(parts)}.", path=weights
         )
@@ -962,7 +677,7 @@ def _run_probe(module: Any, features: tuple[str, ...], source: str, path: Path, 
     expected = known_width if known_width is not None else _expected_width(module)
     if known_width is not None and known_width != width:
         raise ModelInputError(
-            f"{path.name} takes {known_width} input columns, but {source} maps {width} to it ({_listing(features)}).",
+            f"{path.name} takes {known_width} input columns, but {source} maps {width} to it ({listing(features)}).",
             path=path,
         )
     try:
@@ -971,12 +686,12 @@ def _run_probe(module: Any, features: tuple[str, ...], source: str, path: Path, 
     except Exception as exc:  # shape errors surface as RuntimeError, AssertionError, ...
         if expected is not None and expected != width:
             raise ModelInputError(
-                f"{path.name} takes {expected} input columns, but {source} maps {width} to it ({_listing(features)}).",
+                f"{path.name} takes {expected} input columns, but {source} maps {width} to it ({listing(features)}).",
                 path=path,
             ) from None
         raise ModelInputError(
-            f"{path.name} fails on the {width} input columns {source} maps to it ({_listing(features)}): "
-            f"{_first_line(exc)}.",
+            f"{path.name} fails on the {width} input columns {source} maps to it ({listing(features)}): "
+            f"{first_line(exc)}.",
             path=path,
         ) from None
     if not isinstance(out, torch.Tensor) or out.ndim not in (1, 2) or out.shape[0] != _PROBE_ROWS:
@@ -1019,7 +734,7 @@ def _decide_output(out: Any, mapping: InputMapping, path: Path) -> tuple[Task, t
     n_classes = len(classes)
     if not (k == n_classes or (k == 1 and n_classes == 2)):
         raise ModelError(
-            f"{path.name} returns {k} outputs per row but {n_classes} classes are declared ({_listing(classes)}).",
+            f"{path.name} returns {k} outputs per row but {n_classes} classes are declared ({listing(classes)}).",
             path=path,
         )
     if mapping.output == "values":
@@ -1085,16 +800,16 @@ def inspect_torch(data: bytes, path: Path) -> tuple[str, PickleScan | None, tupl
     if mapping.sidecar is not None:
         lines.append(
             f"Sidecar:  {mapping.sidecar.name}"
-            + (f" maps {len(mapping.features)} columns: {_listing(mapping.features)}" if mapping.features else "")
+            + (f" maps {len(mapping.features)} columns: {listing(mapping.features)}" if mapping.features else "")
             + (f"; task {mapping.task}" if mapping.task else "")
-            + (f"; classes {_listing(mapping.classes)}" if mapping.classes else "")
+            + (f"; classes {listing(mapping.classes)}" if mapping.classes else "")
             + (f"; output {mapping.output}" if mapping.output else "")
             + (f"; architecture {mapping.architecture.name}" if mapping.architecture else "")
         )
     else:
         lines.append(f"Sidecar:  none; list the input columns in {sidecar_of(path).name} or give them with --features")
     if tf.kind == "torchscript":
-        problem = _torchscript_code_problem(data, tf.members, path)
+        problem = torchscript_code_problem(data, tf.members, path)
         lines.append(
             f"Verdict:  refused - {problem}."
             if problem
@@ -1111,7 +826,7 @@ def inspect_torch(data: bytes, path: Path) -> tuple[str, PickleScan | None, tupl
     elif tf.kind in ("torch-state-dict", "safetensors"):
         n = len(tf.tensors) if tf.kind == "safetensors" else None
         if n is not None:
-            lines.append(f"Tensors:  {n}: " + _listing([f"{t[0]} {t[1]}{list(t[2])}" for t in tf.tensors]))
+            lines.append(f"Tensors:  {n}: " + listing([f"{t[0]} {t[1]}{list(t[2])}" for t in tf.tensors]))
         if mapping.architecture is None:
             lines.append(
                 "Verdict:  weights only - needs the architecture: name a TorchScript or .pt2 file of the same "
@@ -1182,7 +897,7 @@ def load_torch(
         state = _load_state_dict(data, path) if tf.kind == "torch-state-dict" else read_safetensors(data, path)
         if mapping.architecture is None:
             raise ModelError(
-                f"{path.name} holds weights only ({len(state)} tensors: {_listing(sorted(state))}) and no "
+                f"{path.name} holds weights only ({len(state)} tensors: {listing(sorted(state))}) and no "
                 f'architecture; name a TorchScript or torch.export (.pt2) file of the same network as "architecture" '
                 f"in {sidecar_of(path).name}.",
                 path=path,
