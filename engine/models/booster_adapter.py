@@ -1072,6 +1072,24 @@ class BoosterModel(Model):
         values = self._numeric(column, name)
         return values
 
+    def _code_matrix(self, X: pd.DataFrame, columns: list[Any]) -> np.ndarray:
+        """The float64 matrix the trees compare: numbers as given, categories as their codes (NaN if missing)."""
+        matrix = np.empty((len(X), self.info.n_features), dtype=np.float64)
+        for index in range(self.info.n_features):
+            column = X[columns[index]]
+            name = self._names[index] if self.input_columns is not None else str(columns[index])
+            if index in self.info.categorical:
+                categories = self.info.categorical[index]
+                if categories is None:
+                    matrix[:, index] = self._category_codes_column(column, name)
+                else:
+                    codes = self._codes(column, name, categories).astype(np.float64)
+                    codes[codes < 0] = np.nan
+                    matrix[:, index] = codes
+            else:
+                matrix[:, index] = self._numeric(column, name)
+        return matrix
+
     # -- prediction -----------------------------------------------------------------------------------------
 
     def _predict_raw(self, X: pd.DataFrame) -> np.ndarray:
@@ -1155,21 +1173,7 @@ class XGBoostModel(BoosterModel):
                 else:
                     frame[name] = self._numeric(column, name)
             return pd.DataFrame(frame, index=X.index, columns=list(self._names))
-        matrix = np.empty((len(X), self.info.n_features), dtype=np.float64)
-        for index in range(self.info.n_features):
-            column = X[columns[index]]
-            name = str(columns[index])
-            if index in self.info.categorical:
-                categories = self.info.categorical[index]
-                if categories is None:
-                    matrix[:, index] = self._category_codes_column(column, name)
-                else:
-                    codes = self._codes(column, name, categories).astype(np.float64)
-                    codes[codes < 0] = np.nan
-                    matrix[:, index] = codes
-            else:
-                matrix[:, index] = self._numeric(column, name)
-        return matrix
+        return self._code_matrix(X, columns)
 
     def _library_output(self, X: pd.DataFrame, *, raw: bool) -> np.ndarray:
         import xgboost as xgb
@@ -1215,21 +1219,7 @@ class LightGBMModel(BoosterModel):
         # LightGBM turns a DataFrame's category columns into their codes among pandas_categorical
         # (missing as NaN) and everything else into float64: this is that matrix, built directly.
         columns = self._columns(X)
-        matrix = np.empty((len(X), self.info.n_features), dtype=np.float64)
-        for index in range(self.info.n_features):
-            column = X[columns[index]]
-            name = self._names[index] if self.input_columns is not None else str(columns[index])
-            if index in self.info.categorical:
-                categories = self.info.categorical[index]
-                if categories is None:
-                    matrix[:, index] = self._category_codes_column(column, name)
-                else:
-                    codes = self._codes(column, name, categories).astype(np.float64)
-                    codes[codes < 0] = np.nan
-                    matrix[:, index] = codes
-            else:
-                matrix[:, index] = self._numeric(column, name)
-        return matrix
+        return self._code_matrix(X, columns)
 
     def _library_output(self, X: pd.DataFrame, *, raw: bool) -> np.ndarray:
         from lightgbm.basic import LightGBMError
