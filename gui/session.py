@@ -150,3 +150,18 @@ class Session(QObject):
             raise AnalysisError(f"To run an analysis, {' and '.join(missing)}.")
         assert self.dataset is not None and self.roles is not None and self.model is not None
         return AuditInputs.from_dataset(self.dataset, self.roles, self.model)
+
+    def inputs_or_say(self, message: Any) -> AuditInputs | None:
+        """The analysis inputs, or ``None`` after showing why not in ``message`` (an ``InlineMessage``).
+
+        What every Run button does first: the previous message is cleared, and a
+        missing or refused input is one sentence under the button, not a job.
+        """
+        from engine.errors import ProbityError
+
+        message.clear_message()
+        try:
+            return self.audit_inputs()
+        except ProbityError as exc:
+            message.show_error(str(exc))
+            return None

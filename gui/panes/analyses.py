@@ -482,17 +482,13 @@ class AnalysisPanel(QWidget):
 
     def run(self) -> int | None:
         """Start the analysis on the session's inputs; returns the job id or ``None`` (error shown)."""
-        from engine.errors import ProbityError
 
         self.ensure_ready()
         assert self.form is not None
         if self.form.problem:
             return None  # the form shows the refused number's sentence under its fields
-        self.error.clear_message()
-        try:
-            inputs = self._session.audit_inputs()
-        except ProbityError as exc:
-            self.error.show_error(str(exc))
+        inputs = self._session.inputs_or_say(self.error)
+        if inputs is None:
             return None
         dataset = self._session.dataset
         self._job = self._runner.submit(

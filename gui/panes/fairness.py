@@ -378,16 +378,12 @@ class FairnessPane(QWidget):
 
     def run(self) -> int | None:
         """Start the fairness analysis (and the proxy table when ticked); the job id, or ``None`` (said inline)."""
-        from engine.errors import ProbityError
 
         self.ensure_ready()
         if self.form_problem:
             return None  # the form shows the refused value's sentence under its fields
-        self.error.clear_message()
-        try:
-            inputs = self._session.audit_inputs()
-        except ProbityError as exc:
-            self.error.show_error(str(exc))
+        inputs = self._session.inputs_or_say(self.error)
+        if inputs is None:
             return None
         assert self.method is not None
         dataset = self._session.dataset
@@ -411,15 +407,11 @@ class FairnessPane(QWidget):
 
     def run_proxies(self) -> int | None:
         """Start the proxy table for the sensitive attributes of the form; the job id, or ``None`` (said inline)."""
-        from engine.errors import ProbityError
 
         self.ensure_ready()
         self._build_views()
-        self.proxy_error.clear_message()
-        try:
-            inputs = self._session.audit_inputs()
-        except ProbityError as exc:
-            self.proxy_error.show_error(str(exc))
+        inputs = self._session.inputs_or_say(self.proxy_error)
+        if inputs is None:
             return None
         from engine.registry import get_method
 

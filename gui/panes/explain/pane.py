@@ -328,16 +328,12 @@ class ExplainPane(QWidget):
 
     def run(self) -> int | None:
         """Start the chosen method; returns the job id or ``None`` (the error is shown inline)."""
-        from engine.errors import ProbityError
 
         self.ensure_ready()
         if self.form_problem:
             return None  # the form shows the refused number's sentence under its fields
-        self.error.clear_message()
-        try:
-            inputs = self._session.audit_inputs()
-        except ProbityError as exc:
-            self.error.show_error(str(exc))
+        inputs = self._session.inputs_or_say(self.error)
+        if inputs is None:
             return None
         definition = self.definition
         reason = self.unavailable.get(definition.name)
@@ -409,17 +405,13 @@ class ExplainPane(QWidget):
         Returns the prediction job's id, or ``None`` when the predictions are
         already known (the rows are selected at once) or inputs are missing.
         """
-        from engine.errors import ProbityError
 
         if self.predictions is not None:
             self._select_by_prediction(which)
             return None
-        try:
-            inputs = self._session.audit_inputs()
-        except ProbityError as exc:
-            self.error.show_error(str(exc))
+        inputs = self._session.inputs_or_say(self.error)
+        if inputs is None:
             return None
-        self.error.clear_message()
         self._pending_pick = which
         self._predict_job = self._runner.submit(
             JobSpec(
