@@ -168,11 +168,7 @@ def tree_model_shap_values(
     if torch_device is None and _by_leaf_pays(model, n):
         return _by_leaf(model, Xp, variant, background, progress, check_cancelled)
     if variant == "interventional":
-        if background is None or len(background) == 0:
-            raise AnalysisError("Interventional TreeSHAP needs at least one background row.")
-        Bp = model.prepare(background)
-        base = float(np.mean(predict_tree_model(model, background)))
-        wa, wb = _shapley_ab_weights(F + 1)
+        Bp, base, wa, wb = _background_game(model, background, F)
         # (row, background) pairs multiply; keep the pairs per unit moderate.
         chunk = max(1, _PAIRS_PER_UNIT // Bp.shape[0])
 
@@ -306,6 +302,16 @@ def _leaf_determined(tree: Tree) -> bool:
     return _oblivious_levels(tree) is not None
 
 
+def _background_game(
+    model: TreeModel, background: np.ndarray | None, n_features: int
+) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
+    """Interventional TreeSHAP's background: its prepared rows, its mean output (the base) and the Shapley weights."""
+    if background is None or len(background) == 0:
+        raise AnalysisError("Interventional TreeSHAP needs at least one background row.")
+    wa, wb = _shapley_ab_weights(n_features + 1)
+    return model.prepare(background), float(np.mean(predict_tree_model(model, background))), wa, wb
+
+
 def _by_leaf_pays(model: TreeModel, n_rows: int) -> bool:
     """Whether to compute oblivious trees once per leaf: every tree is one, and rows outnumber its leaves."""
     if not model.trees:
@@ -333,11 +339,7 @@ def _by_leaf(
     buffers: dict[str, np.ndarray] = {}
     base = 0.0
     if variant == "interventional":
-        if background is None or len(background) == 0:
-            raise AnalysisError("Interventional TreeSHAP needs at least one background row.")
-        Bp = model.prepare(background)
-        base = float(np.mean(predict_tree_model(model, background)))
-        wa, wb = _shapley_ab_weights(F + 1)
+        Bp, base, wa, wb = _background_game(model, background, F)
     total = len(model.trees)
     every = np.arange(n)
     for t, tree in enumerate(model.trees):
